@@ -1,0 +1,1 @@
+//! callback-crypto (skeleton; see ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! dingtalk-client (skeleton; see ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! dingtalk-proto (skeleton; see ARCHITECTURE.md)

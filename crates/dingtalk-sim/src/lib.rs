@@ -1,0 +1,1 @@
+//! dingtalk-sim (skeleton; see ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! directory-model (skeleton; see ARCHITECTURE.md)

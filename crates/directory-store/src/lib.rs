@@ -1,0 +1,1 @@
+//! directory-store (skeleton; see ARCHITECTURE.md)

@@ -1,0 +1,1 @@
+//! sync-engine (skeleton; see ARCHITECTURE.md)
