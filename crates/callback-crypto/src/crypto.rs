@@ -213,13 +213,14 @@ impl CallbackCrypto {
         let mut buf = STANDARD
             .decode(encrypt)
             .map_err(|source| CryptoError::Base64 { source })?;
-        if buf.is_empty() || buf.len() % AES_BLOCK != 0 {
-            return Err(CryptoError::CiphertextLength { len: buf.len() });
+        let len = buf.len();
+        if len == 0 || len % AES_BLOCK != 0 {
+            return Err(CryptoError::CiphertextLength { len });
         }
         let plain = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into())
             .decrypt_padded_mut::<NoPadding>(&mut buf)
             // NoPadding only fails on a partial block, which the length check above excludes.
-            .map_err(|_| CryptoError::CiphertextLength { len: encrypt.len() })?;
+            .map_err(|_| CryptoError::CiphertextLength { len })?;
         let parsed = frame::parse(plain)?;
         if !self
             .owner_keys
