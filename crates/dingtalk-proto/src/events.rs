@@ -312,6 +312,38 @@ impl ContactEvent {
         })
     }
 
+    /// Parses one entry of the failed-push list (`get_call_back_failed_result`), whose payload
+    /// sits under a kind-specific key with lowercase fields (`{"userid":[…],"corpid":…}`).
+    ///
+    /// `payload` may also be a JSON-encoded string, as the list's `callbackData` key sometimes
+    /// holds.
+    pub fn from_failed_callback(
+        call_back_tag: &str,
+        event_time_ms: Option<i64>,
+        payload: &Value,
+    ) -> Result<Self, EventError> {
+        let value = match payload {
+            Value::String(text) => {
+                serde_json::from_str(text).map_err(|source| EventError::Json { source })?
+            }
+            Value::Null => Value::Object(Map::new()),
+            other => other.clone(),
+        };
+        if !value.is_object() {
+            return Err(EventError::NotAnObject);
+        }
+        let fields = Fields::parse(call_back_tag, &value)?;
+        Ok(Self {
+            event_id: fields.event_id.clone(),
+            corp_id: fields.corp_id.clone(),
+            born_at_ms: event_time_ms
+                .or(fields.event_time)
+                .or(fields.legacy_time_stamp)
+                .or(fields.time_stamp),
+            kind: fields.into_kind(call_back_tag.to_owned(), value),
+        })
+    }
+
     /// Parses a whole Stream EVENT frame (`{"headers":{…},"data":"<JSON string>"}`).
     pub fn from_stream_frame(frame: &str) -> Result<Self, EventError> {
         /// The parts of a frame this parser needs.
@@ -341,6 +373,7 @@ struct Fields {
     #[serde(
         rename = "CorpId",
         alias = "corpId",
+        alias = "corpid",
         default,
         deserialize_with = "opt_string"
     )]
@@ -362,6 +395,7 @@ struct Fields {
     #[serde(
         rename = "UserId",
         alias = "userId",
+        alias = "userid",
         default,
         deserialize_with = "string_list"
     )]
@@ -439,7 +473,7 @@ impl Fields {
             // Meta fields are still useful for unknown types; ignore their errors too.
             return Ok(Self {
                 event_id: meta_string(value, &["eventId", "EventId"]),
-                corp_id: meta_string(value, &["CorpId", "corpId"]),
+                corp_id: meta_string(value, &["CorpId", "corpId", "corpid"]),
                 event_time: meta_i64(value, &["EventTime", "eventTime"]),
                 legacy_time_stamp: meta_i64(value, &["TimeStamp"]),
                 time_stamp: meta_i64(value, &["timeStamp"]),

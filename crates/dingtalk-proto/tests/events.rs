@@ -573,3 +573,23 @@ fn malformed_payloads_are_errors() {
         Err(EventError::NotAnObject)
     ));
 }
+
+// ---- failed-push catch-up -----------------------------------------------------------------
+
+#[test]
+fn failed_callback_entry_from_the_docs() {
+    let payload = json!({"userid": ["zhangsan"], "corpid": "ding1"});
+    let e = ContactEvent::from_failed_callback("user_add_org", Some(1_606_126_433_000), &payload)
+        .unwrap();
+    assert_eq!(e.corp_id.as_deref(), Some("ding1"));
+    assert_eq!(e.born_at_ms, Some(1_606_126_433_000));
+    assert_eq!(e.kind, EventKind::UserAddOrg(users(&["zhangsan"], None)));
+
+    let as_text = json!("{\"DeptId\":[4],\"CorpId\":\"ding1\"}");
+    let e = ContactEvent::from_failed_callback("org_dept_remove", None, &as_text).unwrap();
+    assert_eq!(e.kind, EventKind::OrgDeptRemove { dept_ids: vec![4] });
+    assert!(matches!(
+        ContactEvent::from_failed_callback("org_dept_remove", None, &json!([1])),
+        Err(EventError::NotAnObject)
+    ));
+}
