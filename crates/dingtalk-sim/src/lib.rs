@@ -24,7 +24,12 @@
 //! - `POST /topapi/v2/department/{listsub,listsubid,get,create,update,delete,listparentbydept,listparentbyuser}`;
 //! - `POST /topapi/v2/user/{list,get,create,update,delete,getbymobile}`, `POST /topapi/user/{listid,listsimple,count}`;
 //! - `POST /topapi/role/{list,deleterole,getrolegroup,getrole,addrolesforemps,removerolesforemps,simplelist}`,
-//!   `POST /role/{add_role_group,add_role,update_role}`.
+//!   `POST /role/{add_role_group,add_role,update_role}`;
+//! - `POST /call_back/{register_call_back,update_call_back}`,
+//!   `GET /call_back/{get_call_back,delete_call_back,get_call_back_failed_result}`.
+//!
+//! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
+//! and signed) to the subscribed callback URL; see `push` for the rules.
 //!
 //! # Admin routes (`/_sim`, no token; JSON in and out)
 //! | route | what |
@@ -47,6 +52,13 @@
 //! | `PATCH /_sim/roles/{id}` | rename a role (`{"roleName"}`) |
 //! | `DELETE /_sim/roles/{id}` | delete a role |
 //! | `POST /_sim/roles/assign`, `POST /_sim/roles/unassign` | `{"roleIds","userIds"}` as `addrolesforemps` / `removerolesforemps` |
+//! | `GET /_sim/callback` | the current callback subscription (kind, url, tags; no secrets) |
+//! | `POST /_sim/callback` | set the console-configured callback `{"url","token","aes_key","call_back_tag"?}` (owner key = client id); fires `check_url` first |
+//! | `DELETE /_sim/callback` | remove the subscription (either kind) |
+//! | `POST /_sim/callback/check_url` | fire `check_url` at the subscribed URL now; answers `{"acked", "error"?}` |
+//! | `GET /_sim/push-settings`, `POST /_sim/push-settings` | `dialect` (`legacy`/`new`), `msg_signature`, `timeout_ms`, `retry_scale`, `duplicate_rate`, `delay_ms`, `reorder_window_ms` |
+//! | `GET /_sim/pushes` | every push attempt (`push_id`, `event_id`, `event_type`, `attempt`, `duplicate`, `acked`, `error`, `plaintext`), `in_flight`, `failed_unread` |
+//! | `POST /_sim/pushes/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been pushed to a final outcome |
 //!
 //! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
 //! `{"errcode","errmsg"}` when a rule refuses it.
@@ -64,7 +76,9 @@
 //!   RNG passed in).
 //! - `events`: the ordered log of contacts events that changes produce.
 //! - `server`: the axum router and the trip of one DingTalk call through the gateway.
-//! - `admin`: the `/_sim` routes.
+//! - `admin`: the `/_sim` routes for the org, calls, settings and events.
+//! - `push`: the callback subscription (`/call_back/...` and `/_sim/callback`), the background
+//!   pusher with its retries and failed list, the payload dialects, and its `/_sim` routes.
 
 mod admin;
 mod api;
@@ -75,6 +89,7 @@ mod gateway;
 mod generate;
 mod org;
 mod params;
+mod push;
 mod server;
 
 use std::net::SocketAddr;
@@ -128,12 +143,21 @@ impl SimHandle {
         server::lock(&self.shared.org).counts()
     }
 
-    /// Stops accepting connections, lets in-flight answers finish, and waits for the server.
+    /// Waits until every recorded event has been pushed to a final outcome (acknowledged, or
+    /// failed after its retries), or `timeout` passes; returns whether it became idle. This is
+    /// the drain a test calls before checking what its receiver got.
+    pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
+        push::wait_idle(&self.shared, timeout).await
+    }
+
+    /// Stops accepting connections, lets in-flight answers finish, stops the pusher (pending
+    /// retries are abandoned) and waits for all of it.
     pub async fn shutdown(self) {
         self.stop.cancel();
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "simulator task ended abnormally");
         }
+        self.shared.hub.wait_stopped().await;
     }
 }
 
@@ -156,6 +180,7 @@ pub async fn start(
     .await
     .map_err(SimError::Generation)?;
 
+    let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
         gate: Mutex::new(Gate {
             settings: Settings::from_config(&config),
@@ -166,9 +191,10 @@ pub async fn start(
         }),
         org: Mutex::new(org),
         events: Mutex::new(EventLog::default()),
+        hub: push::Hub::new(seed, stop.clone()),
         config,
     });
-    let stop = CancellationToken::new();
+    push::spawn_pusher(Arc::clone(&shared));
     let app = server::router(Arc::clone(&shared));
     let signal = stop.clone();
     let task = tokio::spawn(async move {

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub gate: Mutex<Gate>,
     /// Every change, in order, as contacts events.
     pub events: Mutex<EventLog>,
+    /// The callback subscription and the pusher's state.
+    pub hub: crate::push::Hub,
 }
 
 /// The gateway's mutable state.
@@ -74,7 +76,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/gettoken", get(get_token))
         .route("/v1.0/oauth2/accessToken", post(new_token))
-        .nest("/_sim", crate::admin::routes())
+        .nest(
+            "/_sim",
+            crate::admin::routes().merge(crate::push::admin::routes()),
+        )
         .fallback(dingtalk_call)
         .with_state(shared)
 }
@@ -338,7 +343,9 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         .map(str::to_owned);
     let is_top = path.starts_with("/topapi/");
 
-    let Some(route) = api::route(&path) else {
+    let route = api::route(&path);
+    let callback_method = crate::push::api::method_of(&path);
+    if route.is_none() && callback_method.is_none() {
         let (family, body_json) = if is_top {
             let method = api::top_method_name(&path);
             let sub_msg = format!("不合法ApiName，ApiName = {method}");
@@ -359,8 +366,8 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         };
         record(&shared, &path, CallOutcome::Error);
         return json_response(StatusCode::OK, family, body_json);
-    };
-    let family = route.family;
+    }
+    let family = route.map_or(Family::Legacy, |r| r.family);
     let request_id = || (family == Family::Top).then(|| new_request_id(&shared));
     let reject = |r: Rejection| {
         json_response(
@@ -370,9 +377,14 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         )
     };
 
-    if parts.method != Method::POST {
+    let wanted_method = callback_method.unwrap_or(Method::POST);
+    if parts.method != wanted_method {
         record(&shared, &path, CallOutcome::Error);
-        return reject(Rejection::new(43002, "需要POST请求"));
+        return if wanted_method == Method::GET {
+            reject(Rejection::new(43001, "需要GET请求"))
+        } else {
+            reject(Rejection::new(43002, "需要POST请求"))
+        };
     }
     let Ok(params) = Params::parse(parts.uri.query(), content_type.as_deref(), &body) else {
         record(&shared, &path, CallOutcome::Error);
@@ -419,7 +431,10 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         _ => {}
     }
 
-    let result = run(&shared, route.handler, &params, Origin::Api);
+    let result = match route {
+        Some(route) => run(&shared, route.handler, &params, Origin::Api),
+        None => crate::push::api::handle(&shared, &path, &params).await,
+    };
     let outcome = match (&result, pass.fault) {
         (_, Some(Fault::Slow)) => CallOutcome::Faulted,
         (Ok(_), _) => CallOutcome::Ok,
@@ -451,6 +466,7 @@ pub(crate) fn run(
     };
     if !changes.is_empty() {
         lock(&shared.events).record(changes, origin, wall_ms());
+        crate::push::wake(shared);
     }
     result
 }
