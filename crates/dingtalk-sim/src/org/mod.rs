@@ -22,6 +22,8 @@
 //! - deleting a role that still has members is refused with 1002;
 //! - the built-in "默认" group takes no new roles and its roles cannot be renamed, deleted or
 //!   assigned (23004);
+//! - a `telephone` is unique in the org like the mobile (the create page says so; no code is
+//!   documented, so 40035);
 //! - users created through the API are not activated (`active:false`) until they log in, which
 //!   a simulator never does.
 

@@ -204,9 +204,19 @@ impl Org {
             None if force.contains("hired_date") => Edit::Clear,
             None => Edit::Keep,
         };
+        // The create page says the telephone is unique too; no error code is documented.
+        let telephone = text_field(p, "telephone", 50, 40035, &force)?;
+        if let Edit::Set(tel) = &telephone
+            && self
+                .users
+                .values()
+                .any(|u| u.telephone.as_ref() == Some(tel) && Some(u.userid.as_str()) != me)
+        {
+            return Err(Rejection::new(40035, "分机号已存在"));
+        }
         Ok(UserFields {
             name,
-            telephone: text_field(p, "telephone", 50, 40035, &force)?,
+            telephone,
             job_number: text_field(p, "job_number", 50, 60123, &force)?,
             title: text_field(p, "title", 200, 40035, &force)?,
             email,
