@@ -1,1 +1,2 @@
 //! dingtalk-proto (skeleton; see ARCHITECTURE.md)
+pub mod events;
