@@ -150,6 +150,11 @@ async fn uniqueness_and_field_rules() {
         code(json!({"name": "B", "mobile": "13800000002"})).await,
         40035
     );
+    // dept_id_list is a comma string; a JSON array is refused (the stricter reading).
+    assert_eq!(
+        code(json!({"name": "B", "mobile": "13800000002", "dept_id_list": [1]})).await,
+        40035
+    );
     assert_eq!(
         code(json!({"mobile": "13800000002", "dept_id_list": "1"})).await,
         40035
