@@ -113,17 +113,17 @@ struct Pass {
     slow: Duration,
 }
 
-/// Applies the rate limit and draws a fault; `Err` carries the throttled answer's outcome.
-fn gate_pass(shared: &Shared, path: &str, now: Instant) -> Result<Pass, ()> {
+/// Applies the rate limit (counting a refusal) and draws a fault; `None` means throttled.
+fn gate_pass(shared: &Shared, path: &str, now: Instant) -> Option<Pass> {
     let mut gate = lock(&shared.gate);
     let qps = gate.settings.qps;
     if !gate.limiter.admit(path, now, qps) {
         gate.stats.record(path, CallOutcome::Throttled);
-        return Err(());
+        return None;
     }
     let rate = gate.settings.fault_rate;
     let fault = gateway::draw_fault(&mut gate.rng, rate);
-    Ok(Pass {
+    Some(Pass {
         fault,
         slow: Duration::from_millis(gate.settings.slow_answer_ms),
     })
@@ -198,9 +198,8 @@ async fn delayed(pass: &Pass, response: Response) -> Response {
 async fn get_token(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     const PATH: &str = "/gettoken";
     let params = Params::parse(uri.query(), None, b"").unwrap_or_default();
-    let pass = match gate_pass(&shared, PATH, Instant::now()) {
-        Ok(pass) => pass,
-        Err(()) => return throttled(&shared, Family::Legacy),
+    let Some(pass) = gate_pass(&shared, PATH, Instant::now()) else {
+        return throttled(&shared, Family::Legacy);
     };
     let legacy = |code: i64, msg: &str| {
         json_response(
@@ -259,16 +258,13 @@ fn new_api_error(shared: &Shared, status: StatusCode, code: &str, message: &str)
 /// `POST /v1.0/oauth2/accessToken` with JSON `{appKey, appSecret}`.
 async fn new_token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     const PATH: &str = "/v1.0/oauth2/accessToken";
-    let pass = match gate_pass(&shared, PATH, Instant::now()) {
-        Ok(pass) => pass,
-        Err(()) => {
-            return new_api_error(
-                &shared,
-                StatusCode::FORBIDDEN,
-                "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                "应用调用该接口的QPS超过限制",
-            );
-        }
+    let Some(pass) = gate_pass(&shared, PATH, Instant::now()) else {
+        return new_api_error(
+            &shared,
+            StatusCode::FORBIDDEN,
+            "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+            "应用调用该接口的QPS超过限制",
+        );
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -433,7 +429,7 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         return json_response(StatusCode::OK, family, body_json);
     }
 
-    let Ok(pass) = gate_pass(&shared, &path, Instant::now()) else {
+    let Some(pass) = gate_pass(&shared, &path, Instant::now()) else {
         return throttled(&shared, family);
     };
     match pass.fault {
