@@ -242,6 +242,8 @@ pub struct Org {
     pub(crate) mobiles: HashMap<String, String>,
     /// Lower-cased email → userid, for the email uniqueness rule.
     pub(crate) emails: HashMap<String, String>,
+    /// Telephone → userid, for the telephone uniqueness rule.
+    pub(crate) telephones: HashMap<String, String>,
     pub(crate) groups: BTreeMap<i64, RoleGroup>,
     pub(crate) roles: BTreeMap<i64, Role>,
     /// The last department id handed out (ids are monotonic and never reused).
@@ -270,6 +272,7 @@ impl Org {
             departed: BTreeMap::new(),
             mobiles: HashMap::new(),
             emails: HashMap::new(),
+            telephones: HashMap::new(),
             groups: BTreeMap::new(),
             roles: BTreeMap::new(),
             last_dept_id: 432_825_000,
