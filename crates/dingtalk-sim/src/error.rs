@@ -15,6 +15,9 @@ pub enum SimError {
     /// The listener handed to `start` has no usable local address.
     #[error("cannot read the listener's local address")]
     Listener(#[source] std::io::Error),
+    /// The HTTP client that sends event pushes could not be built.
+    #[error("cannot build the HTTP client for event pushes")]
+    HttpClient(#[source] reqwest::Error),
     /// The task generating the sample org panicked or was cancelled.
     #[error("the org generation task failed")]
     Generation(#[source] tokio::task::JoinError),

@@ -8,7 +8,9 @@
 //! Choices where DingTalk's behaviour is UNCONFIRMED:
 //! - calls refused with 90018 do not use up the window (only admitted calls count), so a client
 //!   that backs off one second always gets through again;
-//! - an expired token answers the same as a garbage one (`88`/`40014` on topapi);
+//! - an expired token answers the same as a garbage one (`88`/`40014` on topapi, `40014` on
+//!   legacy oapi paths); a *missing* token on a legacy path answers `41001`, the documented
+//!   "missing access_token" code;
 //! - the simulator has one app, so "per app per API" is "per API path".
 //! - the 90018 `errmsg` wording is not published; [`THROTTLED_MSG`] paraphrases the error table.
 

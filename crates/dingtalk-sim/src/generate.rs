@@ -346,6 +346,32 @@ mod tests {
         org
     }
 
+    /// Resident memory of this process in KiB (Linux), for the measurement below.
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    #[ignore = "measurement; run with --ignored --nocapture"]
+    fn hundred_thousand_users_measurement() {
+        let before = rss_kib();
+        let started = std::time::Instant::now();
+        let org = org(100_000, 2_000, 1);
+        let elapsed = started.elapsed();
+        assert_eq!(org.users.len(), 100_000);
+        eprintln!(
+            "100,000 users / 2,000 departments: {elapsed:?}, +{} MiB resident",
+            rss_kib().saturating_sub(before) / 1024
+        );
+    }
+
     #[test]
     fn same_seed_same_org_different_seed_different_org() {
         let a = org(500, 40, 9).state_json();

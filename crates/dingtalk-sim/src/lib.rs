@@ -191,7 +191,7 @@ pub async fn start(
         }),
         org: Mutex::new(org),
         events: Mutex::new(EventLog::default()),
-        hub: push::Hub::new(seed, stop.clone()),
+        hub: push::Hub::new(seed, stop.clone())?,
         config,
     });
     push::spawn_pusher(Arc::clone(&shared));

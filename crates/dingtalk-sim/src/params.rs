@@ -149,12 +149,25 @@ impl Params {
         }
     }
 
-    /// A list of text items: a comma-separated string ("a,b") or a JSON array.
+    /// A list DingTalk takes as one comma-separated string ("a,b"), or a single number.
+    ///
+    /// A JSON array is refused (40035): the documented type is a string, and whether the
+    /// gateway would coerce an array is UNCONFIRMED, so the stricter reading is taken.
     pub fn str_list(&self, name: &str) -> Outcome<Option<Vec<String>>> {
         match self.values.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(split_commas(s))),
             Some(Value::Number(n)) => Ok(Some(vec![n.to_string()])),
+            Some(_) => Err(Rejection::param(name)),
+        }
+    }
+
+    /// A list DingTalk takes as a JSON array (`call_back_tag`); a comma string is read too,
+    /// since form bodies cannot carry arrays.
+    pub fn array_list(&self, name: &str) -> Outcome<Option<Vec<String>>> {
+        match self.values.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(split_commas(s))),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
@@ -168,7 +181,7 @@ impl Params {
         }
     }
 
-    /// A list of integers: "1,2,3", a JSON array of numbers or numeric strings, or one number.
+    /// A list of integers as DingTalk takes them: "1,2,3" or one number (see [`Params::str_list`]).
     pub fn i64_list(&self, name: &str) -> Outcome<Option<Vec<i64>>> {
         let Some(items) = self.str_list(name)? else {
             return Ok(None);
@@ -230,7 +243,11 @@ mod tests {
         assert_eq!(params.req_i64("dept_id"), Ok(123));
         assert_eq!(params.req_i64("size"), Ok(10));
         assert_eq!(params.bool("flags"), Ok(Some(true)));
-        assert_eq!(params.i64_list("ids"), Ok(Some(vec![1, 2])));
+        assert_eq!(params.i64_list("ids").map_err(|r| r.code), Err(40035));
+        assert_eq!(
+            params.array_list("ids"),
+            Ok(Some(vec!["1".to_owned(), "2".to_owned()]))
+        );
         assert_eq!(params.json("ext"), Ok(Some(serde_json::json!({"a":"b"}))));
     }
 

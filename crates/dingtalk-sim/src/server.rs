@@ -3,8 +3,8 @@
 //! Every DingTalk call takes the same trip a real one does, in this order: find the endpoint
 //! (unknown topapi method → 22, unknown path → 404 body), read the parameters from query and
 //! body, check the access token, apply the per-API rate limit (90018), maybe inject a fault, run
-//! the operation under the org lock, record the resulting changes as events, then wait
-//! `latency_ms` (plus the slow-fault delay) before answering. Locks are never held across an
+//! the operation under the org lock, record the resulting changes as events, and hold a
+//! slow-faulted answer back. A layer adds `latency_ms` to every DingTalk answer, errors included. Locks are never held across an
 //! `.await`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -73,37 +73,58 @@ pub(crate) fn wall_ms() -> i64 {
 
 /// The complete router.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // Every DingTalk answer (success, error, throttle or fault) waits `latency_ms`; the admin
+    // routes do not.
+    let dingtalk = Router::new()
         .route("/gettoken", get(get_token))
         .route("/v1.0/oauth2/accessToken", post(new_token))
+        .fallback(dingtalk_call)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            add_latency,
+        ));
+    Router::new()
         .nest(
             "/_sim",
             crate::admin::routes().merge(crate::push::admin::routes()),
         )
-        .fallback(dingtalk_call)
+        .merge(dingtalk)
         .with_state(shared)
+}
+
+/// Delays the answer by the current `latency_ms`.
+async fn add_latency(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let latency = Duration::from_millis(lock(&shared.gate).settings.latency_ms);
+    let response = next.run(request).await;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
 }
 
 /// The gateway's verdict before the operation runs.
 struct Pass {
     fault: Option<Fault>,
-    latency: Duration,
+    /// How long a slow fault holds the answer.
     slow: Duration,
 }
 
-/// Applies the rate limit and draws a fault; `Err` carries the throttled answer's outcome.
-fn gate_pass(shared: &Shared, path: &str, now: Instant) -> Result<Pass, ()> {
+/// Applies the rate limit (counting a refusal) and draws a fault; `None` means throttled.
+fn gate_pass(shared: &Shared, path: &str, now: Instant) -> Option<Pass> {
     let mut gate = lock(&shared.gate);
     let qps = gate.settings.qps;
     if !gate.limiter.admit(path, now, qps) {
         gate.stats.record(path, CallOutcome::Throttled);
-        return Err(());
+        return None;
     }
     let rate = gate.settings.fault_rate;
     let fault = gateway::draw_fault(&mut gate.rng, rate);
-    Ok(Pass {
+    Some(Pass {
         fault,
-        latency: Duration::from_millis(gate.settings.latency_ms),
         slow: Duration::from_millis(gate.settings.slow_answer_ms),
     })
 }
@@ -164,14 +185,11 @@ fn throttled(shared: &Shared, family: Family) -> Response {
     )
 }
 
-/// Waits the configured latency (and the slow-fault delay), then hands the answer back.
+/// Holds a slow-faulted answer back past DingTalk's gateway timeout (the latency layer adds
+/// `latency_ms` to every answer separately).
 async fn delayed(pass: &Pass, response: Response) -> Response {
-    let mut wait = pass.latency;
-    if pass.fault == Some(Fault::Slow) {
-        wait += pass.slow;
-    }
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+    if pass.fault == Some(Fault::Slow) && !pass.slow.is_zero() {
+        tokio::time::sleep(pass.slow).await;
     }
     response
 }
@@ -180,9 +198,8 @@ async fn delayed(pass: &Pass, response: Response) -> Response {
 async fn get_token(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     const PATH: &str = "/gettoken";
     let params = Params::parse(uri.query(), None, b"").unwrap_or_default();
-    let pass = match gate_pass(&shared, PATH, Instant::now()) {
-        Ok(pass) => pass,
-        Err(()) => return throttled(&shared, Family::Legacy),
+    let Some(pass) = gate_pass(&shared, PATH, Instant::now()) else {
+        return throttled(&shared, Family::Legacy);
     };
     let legacy = |code: i64, msg: &str| {
         json_response(
@@ -241,16 +258,13 @@ fn new_api_error(shared: &Shared, status: StatusCode, code: &str, message: &str)
 /// `POST /v1.0/oauth2/accessToken` with JSON `{appKey, appSecret}`.
 async fn new_token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     const PATH: &str = "/v1.0/oauth2/accessToken";
-    let pass = match gate_pass(&shared, PATH, Instant::now()) {
-        Ok(pass) => pass,
-        Err(()) => {
-            return new_api_error(
-                &shared,
-                StatusCode::FORBIDDEN,
-                "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                "应用调用该接口的QPS超过限制",
-            );
-        }
+    let Some(pass) = gate_pass(&shared, PATH, Instant::now()) else {
+        return new_api_error(
+            &shared,
+            StatusCode::FORBIDDEN,
+            "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+            "应用调用该接口的QPS超过限制",
+        );
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -415,7 +429,7 @@ async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> R
         return json_response(StatusCode::OK, family, body_json);
     }
 
-    let Ok(pass) = gate_pass(&shared, &path, Instant::now()) else {
+    let Some(pass) = gate_pass(&shared, &path, Instant::now()) else {
         return throttled(&shared, family);
     };
     match pass.fault {

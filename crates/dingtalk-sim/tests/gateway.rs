@@ -119,11 +119,17 @@ async fn settings_roundtrip() {
     assert_eq!(after["latency_ms"], 1);
     let (_, read) = sim.admin(reqwest::Method::GET, "/settings", None).await;
     assert_eq!(read, after);
-    // Latency delays but does not change the answer.
+    // Latency delays every DingTalk answer (a lower bound, so never flaky) but not its content.
+    sim.settings(json!({"latency_ms": 200})).await;
+    let started = std::time::Instant::now();
     assert_eq!(
         sim.code("/topapi/v2/department/listsub", json!({})).await,
         0
     );
+    assert_eq!(sim.code("/topapi/v2/nothing", json!({})).await, 22);
+    sim.fetch_token().await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(600));
+    sim.settings(json!({"latency_ms": 0})).await;
     let (status, _) = sim
         .admin(
             reqwest::Method::POST,

@@ -568,3 +568,19 @@ async fn shutdown_abandons_pending_retries() {
         .await
         .expect("shutdown does not wait for the 10 s retry");
 }
+
+#[tokio::test]
+async fn delay_holds_every_push_back() {
+    let sim = Sim::with_org(0, 0).await;
+    let (rx, url) = receiver("dingsimclientid", Mode::Ack).await;
+    console_callback(&sim, &url).await;
+    push_settings(&sim, json!({"delay_ms": 150})).await;
+    let started = std::time::Instant::now();
+    sim.dept("Late1", 1).await;
+    sim.dept("Late2", 1).await;
+    assert!(sim.handle.wait_pushes_idle(IDLE).await);
+    // A lower bound: two pushes, each held 150 ms, one after the other.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(rx.inbox.lock().expect("lock").len(), 2);
+    sim.handle.shutdown().await;
+}

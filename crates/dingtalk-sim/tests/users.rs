@@ -150,6 +150,11 @@ async fn uniqueness_and_field_rules() {
         code(json!({"name": "B", "mobile": "13800000002"})).await,
         40035
     );
+    // dept_id_list is a comma string; a JSON array is refused (the stricter reading).
+    assert_eq!(
+        code(json!({"name": "B", "mobile": "13800000002", "dept_id_list": [1]})).await,
+        40035
+    );
     assert_eq!(
         code(json!({"mobile": "13800000002", "dept_id_list": "1"})).await,
         40035
@@ -176,6 +181,9 @@ async fn uniqueness_and_field_rules() {
         40003
     );
     assert_eq!(code(json!({"name": "B", "mobile": "13800000002", "dept_id_list": "1", "manager_userid": "ghost"})).await, 60121);
+    sim.ok(create, json!({"userid": "t", "name": "T", "mobile": "13800000003", "dept_id_list": "1", "telephone": "010-1234"}))
+        .await;
+    assert_eq!(code(json!({"name": "B", "mobile": "13800000002", "dept_id_list": "1", "telephone": "010-1234"})).await, 40035);
 
     // At most 100 departments per user.
     let mut ids = Vec::new();

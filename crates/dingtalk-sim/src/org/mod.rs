@@ -22,6 +22,8 @@
 //! - deleting a role that still has members is refused with 1002;
 //! - the built-in "默认" group takes no new roles and its roles cannot be renamed, deleted or
 //!   assigned (23004);
+//! - a `telephone` is unique in the org like the mobile (the create page says so; no code is
+//!   documented, so 40035);
 //! - users created through the API are not activated (`active:false`) until they log in, which
 //!   a simulator never does.
 
@@ -47,15 +49,19 @@ pub const BUILTIN_GROUP: &str = "默认";
 /// Roles of the built-in group.
 pub const BUILTIN_ROLES: [&str; 4] = ["负责人", "主管", "主管理员", "子管理员"];
 
-/// A department.
+/// A department. Fields mirror `department/get`'s payload (same names where DingTalk's are
+/// plain); those without a comment are stored only to be answered back, as DingTalk does.
 #[derive(Debug, Clone)]
 pub struct Dept {
+    /// DingTalk-assigned id (1 for the root).
     pub id: i64,
+    /// Unique among siblings (the duplicate-name rule).
     pub name: String,
     /// Parent id; 0 for the root.
     pub parent_id: i64,
     /// Sort key among siblings (smaller first).
     pub order: i64,
+    /// The caller's own key for the department, so a retried create can be recognised.
     pub source_identifier: Option<String>,
     pub create_dept_group: bool,
     pub auto_add_user: bool,
@@ -66,6 +72,7 @@ pub struct Dept {
     pub user_permits: Vec<String>,
     pub outer_permit_depts: Vec<i64>,
     pub outer_permit_users: Vec<String>,
+    /// `dept_manager_userid_list`; also decides `leader`/`leader_in_dept` of users.
     pub manager_userids: Vec<String>,
     pub org_dept_owner: Option<String>,
     pub group_contain_sub_dept: bool,
@@ -103,19 +110,25 @@ impl Dept {
     }
 }
 
-/// A user (an employee in the org).
+/// A user (an employee in the org). Fields mirror `v2/user/get`'s payload; those without a
+/// comment are stored only to be answered back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
+    /// Unique and immutable; never reused, even after the user leaves.
     pub userid: String,
+    /// Generated once; stable across updates.
     pub unionid: String,
     pub name: String,
     /// Country code, split from the mobile number as DingTalk's responses do.
     pub state_code: String,
+    /// National number; unique together with `state_code`.
     pub mobile: String,
     pub hide_mobile: bool,
+    /// Unique in the org when set.
     pub telephone: Option<String>,
     pub job_number: Option<String>,
     pub title: Option<String>,
+    /// Unique in the org (case-insensitive) when set.
     pub email: Option<String>,
     pub org_email: Option<String>,
     pub work_place: Option<String>,
@@ -126,14 +139,19 @@ pub struct User {
     pub dept_order: BTreeMap<i64, i64>,
     /// Per-department title.
     pub dept_title: BTreeMap<i64, String>,
+    /// Custom fields; answered as a JSON *string*, as DingTalk does.
     pub extension: Option<Map<String, Value>>,
+    /// Milliseconds since the epoch.
     pub hired_date: Option<i64>,
+    /// Must name a current user; cleared when that user leaves.
     pub manager_userid: Option<String>,
     pub login_email: Option<String>,
     pub senior: bool,
+    /// Whether the user has logged in; `user/count` with `only_active` counts these.
     pub active: bool,
     pub admin: bool,
     pub boss: bool,
+    /// Role ids, mirrored by `Role::members` (both sides kept in step).
     pub roles: BTreeSet<i64>,
     /// When the user joined (a sequence number), for `order_field=entry_*`.
     pub entry_seq: u64,
@@ -144,21 +162,27 @@ pub struct User {
 /// A role group.
 #[derive(Debug, Clone)]
 pub struct RoleGroup {
+    /// Generated from the same id counter as roles.
     pub id: i64,
     pub name: String,
     /// True for the built-in "默认" group, which cannot be changed.
     pub builtin: bool,
+    /// Ids of the group's roles, so listing a group does not scan every role.
     pub roles: BTreeSet<i64>,
 }
 
 /// A role ("label").
 #[derive(Debug, Clone)]
 pub struct Role {
+    /// Generated from the same id counter as role groups.
     pub id: i64,
+    /// Unique within its group.
     pub name: String,
     pub group_id: i64,
     /// True for the roles of the built-in group.
     pub builtin: bool,
+    /// Userids holding the role, mirrored by `User::roles`; a role with members cannot be
+    /// deleted.
     pub members: BTreeSet<String>,
 }
 
@@ -218,6 +242,8 @@ pub struct Org {
     pub(crate) mobiles: HashMap<String, String>,
     /// Lower-cased email → userid, for the email uniqueness rule.
     pub(crate) emails: HashMap<String, String>,
+    /// Telephone → userid, for the telephone uniqueness rule.
+    pub(crate) telephones: HashMap<String, String>,
     pub(crate) groups: BTreeMap<i64, RoleGroup>,
     pub(crate) roles: BTreeMap<i64, Role>,
     /// The last department id handed out (ids are monotonic and never reused).
@@ -246,6 +272,7 @@ impl Org {
             departed: BTreeMap::new(),
             mobiles: HashMap::new(),
             emails: HashMap::new(),
+            telephones: HashMap::new(),
             groups: BTreeMap::new(),
             roles: BTreeMap::new(),
             last_dept_id: 432_825_000,

@@ -204,9 +204,17 @@ impl Org {
             None if force.contains("hired_date") => Edit::Clear,
             None => Edit::Keep,
         };
+        // The create page says the telephone is unique too; no error code is documented.
+        let telephone = text_field(p, "telephone", 50, 40035, &force)?;
+        if let Edit::Set(tel) = &telephone
+            && let Some(owner) = self.telephones.get(tel)
+            && Some(owner.as_str()) != me
+        {
+            return Err(Rejection::new(40035, "分机号已存在"));
+        }
         Ok(UserFields {
             name,
-            telephone: text_field(p, "telephone", 50, 40035, &force)?,
+            telephone,
             job_number: text_field(p, "job_number", 50, 60123, &force)?,
             title: text_field(p, "title", 200, 40035, &force)?,
             email,
@@ -240,6 +248,9 @@ impl Org {
             self.emails
                 .insert(email.to_lowercase(), user.userid.clone());
         }
+        if let Some(tel) = &user.telephone {
+            self.telephones.insert(tel.clone(), user.userid.clone());
+        }
         for r in &user.roles {
             if let Some(role) = self.roles.get_mut(r) {
                 role.members.insert(user.userid.clone());
@@ -268,6 +279,9 @@ impl Org {
             .remove(&mobile_key(&user.state_code, &user.mobile));
         if let Some(email) = &user.email {
             self.emails.remove(&email.to_lowercase());
+        }
+        if let Some(tel) = &user.telephone {
+            self.telephones.remove(tel);
         }
         for r in &user.roles {
             if let Some(role) = self.roles.get_mut(r) {
@@ -374,6 +388,7 @@ impl Org {
 
         let mut user = current.clone();
         let old_email = user.email.clone();
+        let old_telephone = user.telephone.clone();
         let old_depts = user.dept_ids.clone();
         apply_fields(&mut user, fields, ext_append);
         user.dept_ids = dedup(dept_ids);
@@ -398,6 +413,14 @@ impl Org {
             }
             if let Some(e) = &user.email {
                 self.emails.insert(e.to_lowercase(), userid.clone());
+            }
+        }
+        if old_telephone != user.telephone {
+            if let Some(t) = &old_telephone {
+                self.telephones.remove(t);
+            }
+            if let Some(t) = &user.telephone {
+                self.telephones.insert(t.clone(), userid.clone());
             }
         }
         self.users.insert(userid.clone(), user);
@@ -455,6 +478,11 @@ impl Org {
             && self.emails.contains_key(&email.to_lowercase())
         {
             return Err(Rejection::new(60106, "邮箱已存在"));
+        }
+        if let Some(tel) = &former.telephone
+            && self.telephones.contains_key(tel)
+        {
+            return Err(Rejection::new(40035, "分机号已存在"));
         }
         let dept_ids = match p.i64_list("dept_id_list")?.filter(|l| !l.is_empty()) {
             Some(ids) => {
@@ -882,6 +910,41 @@ mod tests {
         org.user_update(&params(json!({"userid": "u1", "extension": {"c": "3"}})))
             .expect("update");
         assert_eq!(org.users["u1"].extension.as_ref().map(Map::len), Some(1));
+    }
+
+    #[test]
+    fn unique_fields_are_freed_by_change_and_departure() {
+        let mut org = Org::new("Corp", 1, 60008);
+        let create = |org: &mut Org, id: &str, mobile: &str| {
+            org.user_create(&params(json!({
+                "userid": id, "name": id, "mobile": mobile, "dept_id_list": "1",
+                "telephone": "010-1", "email": "same@x.com"
+            })))
+            .map(|_| ())
+            .map_err(|r| r.code)
+        };
+        assert_eq!(create(&mut org, "a", "13800000001"), Ok(()));
+        assert_eq!(create(&mut org, "b", "13800000002"), Err(60106));
+        org.user_update(&params(json!({"userid": "a", "email": "other@x.com"})))
+            .expect("update");
+        assert_eq!(
+            create(&mut org, "b", "13800000002"),
+            Err(40035),
+            "telephone still taken"
+        );
+        org.user_update(&params(json!({"userid": "a", "telephone": "010-2"})))
+            .expect("update");
+        assert_eq!(create(&mut org, "b", "13800000002"), Ok(()));
+        // "a" leaves; "c" takes a's mobile; "a" cannot come back with it.
+        org.user_delete(&params(json!({"userid": "a"})))
+            .expect("delete");
+        org.user_create(&params(
+            json!({"userid": "c", "name": "c", "mobile": "13800000001", "dept_id_list": "1"}),
+        ))
+        .expect("mobile freed");
+        let rehire = org.user_rehire(&params(json!({"userid": "a"})));
+        assert_eq!(rehire.map(|_| ()).map_err(|r| r.code), Err(60104));
+        assert!(org.departed.contains_key("a"));
     }
 
     #[test]

@@ -64,7 +64,7 @@ async fn callback_set(State(shared): SharedState, body: Bytes) -> Response {
     };
     let read = || -> Result<_, crate::error::Rejection> {
         let tags = p
-            .str_list("call_back_tag")?
+            .array_list("call_back_tag")?
             .unwrap_or_else(|| ALL_TAGS.iter().map(|t| (*t).to_owned()).collect());
         Ok((
             tags,

@@ -78,7 +78,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, path: &str, p: &Params) -> Outc
 }
 
 async fn register(shared: &Arc<Shared>, p: &Params, update: bool) -> Outcome<Reply> {
-    let tags = p.str_list("call_back_tag")?.unwrap_or_default();
+    let tags = p.array_list("call_back_tag")?.unwrap_or_default();
     let token = p.req_str("token")?;
     let aes_key = p.req_str("aes_key")?;
     let url = p.req_str("url")?;

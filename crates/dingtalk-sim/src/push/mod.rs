@@ -254,9 +254,15 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(seed: u64, stop: CancellationToken) -> Self {
+    pub(crate) fn new(seed: u64, stop: CancellationToken) -> Result<Self, crate::error::SimError> {
         let (progress, _) = watch::channel(0);
-        Self {
+        // Pushes go straight to the subscribed URL: a proxy from the environment would turn
+        // a loopback receiver into someone else's problem.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(crate::error::SimError::HttpClient)?;
+        Ok(Self {
             state: Mutex::new(HubState {
                 subscription: None,
                 settings: PushSettings::default(),
@@ -271,8 +277,8 @@ impl Hub {
             progress,
             tracker: TaskTracker::new(),
             stop,
-            http: reqwest::Client::new(),
-        }
+            http,
+        })
     }
 
     fn bump(&self) {

@@ -24,7 +24,10 @@ impl Sim {
             .await
             .expect("simulator starts");
         let base = handle.base_url();
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("HTTP client");
         let mut sim = Sim {
             handle,
             http,
