@@ -34,18 +34,32 @@ use crate::error::StoreError;
 use crate::url::{Backend, DatabaseUrl};
 
 /// The SQLite migrations, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("../migrations/sqlite/0001_directory.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("../migrations/sqlite/0001_directory.sql"),
+    ),
+    (
+        2,
+        "conflicts",
+        include_str!("../migrations/sqlite/0002_conflicts.sql"),
+    ),
+];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("../migrations/postgres/0001_directory.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("../migrations/postgres/0001_directory.sql"),
+    ),
+    (
+        2,
+        "conflicts",
+        include_str!("../migrations/postgres/0002_conflicts.sql"),
+    ),
+];
 
 /// The advisory-lock key that serializes directory writes on PostgreSQL ("dingsync" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x6469_6e67_7379_6e63;
@@ -99,8 +113,8 @@ impl Default for StoreOptions {
 
 /// The OA directory and the sync bookkeeping, in SQLite or PostgreSQL.
 ///
-/// Cheap to clone (the pool is shared).
-#[derive(Debug, Clone)]
+/// Cheap to clone (the pool is shared). `Debug` shows the backend and the redacted URL only.
+#[derive(Clone)]
 pub struct Store {
     /// The connection pool.
     pub(crate) pool: AnyPool,
@@ -108,6 +122,16 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Where we are connected, for log lines (prints without the password).
     url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
 }
 
 impl Store {
@@ -292,6 +316,12 @@ impl Sql {
         }
     }
 
+    /// The SQL text so far.
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Appends literal SQL.
     pub(crate) fn push(mut self, text: &str) -> Self {
         self.text.push_str(text);
@@ -342,5 +372,27 @@ impl Sql {
             };
         }
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_bind_order() {
+        let mut sql = Sql::new("SELECT * FROM t WHERE a = ")
+            .bind(1i64)
+            .push(" AND b IN ");
+        sql.bind_list(["x", "y"]);
+        assert_eq!(sql.text(), "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(sql.args.len(), 3);
+    }
+
+    #[test]
+    fn embedded_migrations_cover_both_backends_with_the_same_versions() {
+        let versions = |set: &[(i64, &str, &str)]| set.iter().map(|m| m.0).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE_MIGRATIONS), versions(POSTGRES_MIGRATIONS));
+        assert!(versions(SQLITE_MIGRATIONS).windows(2).all(|w| w[0] < w[1]));
     }
 }
