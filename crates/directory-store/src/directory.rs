@@ -1225,8 +1225,11 @@ impl Store {
     }
 
     /// Deletes a department. Without `cascade`, a department with sub-departments or members
-    /// is refused (DingTalk 60006 / 60005). With `cascade`, the subtree is deleted and members
-    /// left without a department move to the subtree's parent.
+    /// is refused (DingTalk 60006 / 60005) whatever the origin. With `cascade`, the subtree is
+    /// deleted (deepest first) and members left without a department move to the subtree's
+    /// parent; each change gets its own audit row (and outbox entry, if `ctx` pushes), ordered so
+    /// the pusher moves members before it deletes their departments. The engine mirroring a
+    /// DingTalk deletion passes `cascade` when its events arrive out of order.
     pub async fn delete_department(
         &self,
         ctx: &WriteCtx,
