@@ -317,7 +317,7 @@ impl DingTalkClient {
         }
     }
 
-    /// One HTTP exchange: take a budget slot, send, read the whole body.
+    /// One HTTP exchange: take a budget permit, send, read the whole body.
     async fn attempt(
         &self,
         api: &'static str,
@@ -325,7 +325,8 @@ impl DingTalkClient {
         verb: Verb<'_>,
         query: &[(&str, &str)],
     ) -> Result<(reqwest::StatusCode, Vec<u8>), ClientError> {
-        self.inner.budget.acquire(api).await;
+        // Held until the answer is read: the budget counts the window from there.
+        let _permit = self.inner.budget.acquire(api).await;
         self.inner.stats.call(api);
         let url = format!("{}{api}", base.trim_end_matches('/'));
         let request = match verb {
