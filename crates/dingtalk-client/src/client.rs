@@ -242,6 +242,11 @@ impl DingTalkClient {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
+            if err.api().is_some_and(|failed| failed != api) {
+                // The token fetch failed; it has its own retry loop and counters, so retrying
+                // here would only multiply its attempts.
+                return Err(err);
+            }
             self.inner.stats.error(api, &err);
             if !err.is_retryable() || retry >= self.inner.config.max_retries {
                 tracing::debug!(api, retries = retry, error = %err, "DingTalk call failed");

@@ -325,6 +325,37 @@ async fn faults_on_a_write_with_unknown_outcome_are_flagged() {
 }
 
 #[tokio::test]
+async fn a_failing_token_fetch_is_retried_by_its_own_loop_only() {
+    let sim = Sim::start(SimConfig {
+        qps: 1000,
+        slow_answer: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.settings(json!({"fault_rate": 1.0})).await;
+    let mut cfg = sim.client_config();
+    cfg.request_timeout = Duration::from_millis(100);
+    cfg.max_retries = 2;
+    let client = DingTalkClient::new(cfg).unwrap();
+    let err = client.dept_list_sub(DingDeptId::ROOT).await.unwrap_err();
+    assert_eq!(err.api(), Some(paths::GETTOKEN), "{err}");
+    let stats = client.stats();
+    assert_eq!(
+        stats.endpoint(paths::GETTOKEN).calls,
+        3,
+        "1 attempt + 2 retries, not 3 × 3"
+    );
+    assert_eq!(
+        stats.endpoint(paths::DEPT_LISTSUB).calls,
+        0,
+        "no business call without a token"
+    );
+    sim.settings(json!({"fault_rate": 0.0})).await;
+    client.dept_list_sub(DingDeptId::ROOT).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_credentials_are_an_auth_error_and_not_retried() {
     let sim = Sim::start(SimConfig {
         qps: 1000,
