@@ -20,6 +20,7 @@
 //! - [`user`] — `topapi/v2/user/*`, `topapi/user/{listid,count,listsimple}`.
 //! - [`role`] — `topapi/role/*` and the legacy `role/*`.
 //! - [`callback`] — failed-event catch-up and callback registration.
+//! - [`events`] — contacts event payloads of all three dialects parsed into one typed event.
 //! - [`secret`] — [`Secret`], a string whose `Debug` never shows it.
 //! - `lenient` (private) — accepts numbers and booleans sent as text.
 
@@ -27,6 +28,7 @@ pub mod callback;
 pub mod dept;
 pub mod envelope;
 pub mod errcode;
+pub mod events;
 #[cfg(test)]
 mod fixture_tests;
 pub mod ids;

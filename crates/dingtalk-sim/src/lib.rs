@@ -1,1 +1,215 @@
-//! dingtalk-sim (skeleton; see ARCHITECTURE.md)
+//! dingtalk-sim: a faithful local DingTalk (Contacts) for the demo, the tests and the benchmarks,
+//! and for anyone who wants to point the real service at something that is not production.
+//!
+//! It is an *independent oracle*: it builds and reads DingTalk's JSON itself (with
+//! `serde_json::Value`) from the facts in `shared/dingtalk-api.md`, and never imports the
+//! project's wire types or client, so a mistake in those is caught here instead of mirrored.
+//! It is never easier than DingTalk: where the facts are UNCONFIRMED it takes the stricter
+//! plausible behaviour, and each such choice is documented in the module that makes it
+//! (`org` for the business rules, `gateway` for tokens and throttling).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dingtalk_sim::SimError> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(dingtalk_sim::SimError::Listener)?;
+//! let sim = dingtalk_sim::start(dingtalk_sim::SimConfig { users: 200, depts: 20, ..Default::default() }, listener).await?;
+//! println!("DingTalk at {}", sim.base_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # DingTalk routes
+//! Same paths, bodies and codes as DingTalk (`oapi.dingtalk.com` and, for the token,
+//! `api.dingtalk.com`):
+//! - `GET /gettoken?appkey&appsecret` (or `corpid&corpsecret`), `POST /v1.0/oauth2/accessToken`;
+//! - `POST /topapi/v2/department/{listsub,listsubid,get,create,update,delete,listparentbydept,listparentbyuser}`;
+//! - `POST /topapi/v2/user/{list,get,create,update,delete,getbymobile}`, `POST /topapi/user/{listid,listsimple,count}`;
+//! - `POST /topapi/role/{list,deleterole,getrolegroup,getrole,addrolesforemps,removerolesforemps,simplelist}`,
+//!   `POST /role/{add_role_group,add_role,update_role}`;
+//! - `POST /call_back/{register_call_back,update_call_back}`,
+//!   `GET /call_back/{get_call_back,delete_call_back,get_call_back_failed_result}`.
+//!
+//! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
+//! and signed) to the subscribed callback URL; see `push` for the rules.
+//!
+//! # Admin routes (`/_sim`, no token; JSON in and out)
+//! | route | what |
+//! |---|---|
+//! | `GET /_sim/state` | the whole org: departments, users, departed userids, role groups, roles, memberships |
+//! | `GET /_sim/calls` | per-API call counts (`calls`, `ok`, `errors`, `throttled` = 90018, `faulted`) and totals |
+//! | `POST /_sim/calls/reset` | zero the counts |
+//! | `GET /_sim/settings`, `POST /_sim/settings` | read / change `qps`, `latency_ms`, `fault_rate`, `token_ttl_secs`, `slow_answer_ms` |
+//! | `POST /_sim/tokens/expire` | every issued access token stops working now |
+//! | `GET /_sim/events[?after=N]` | every change so far as a contacts event (`id`, `event_type`, `origin`, `time_ms`, `data`) |
+//! | `POST /_sim/depts` | create a department (body as `department/create`) |
+//! | `PATCH /_sim/depts/{id}` | change or move a department (body as `department/update`) |
+//! | `DELETE /_sim/depts/{id}` | remove a department |
+//! | `POST /_sim/users` | add a user (body as `v2/user/create`) |
+//! | `PATCH /_sim/users/{userid}` | change a user (body as `v2/user/update`; `dept_id_list` moves them) |
+//! | `DELETE /_sim/users/{userid}` | the user leaves the org |
+//! | `POST /_sim/users/{userid}/rehire` | a user who left comes back (optional `dept_id_list`) |
+//! | `POST /_sim/role-groups` | add a role group (`{"name"}`) |
+//! | `POST /_sim/roles` | add a role (`{"roleName","groupId"}`) |
+//! | `PATCH /_sim/roles/{id}` | rename a role (`{"roleName"}`) |
+//! | `DELETE /_sim/roles/{id}` | delete a role |
+//! | `POST /_sim/roles/assign`, `POST /_sim/roles/unassign` | `{"roleIds","userIds"}` as `addrolesforemps` / `removerolesforemps` |
+//! | `GET /_sim/callback` | the current callback subscription (kind, url, tags; no secrets) |
+//! | `POST /_sim/callback` | set the console-configured callback `{"url","token","aes_key","call_back_tag"?}` (owner key = client id); fires `check_url` first |
+//! | `DELETE /_sim/callback` | remove the subscription (either kind) |
+//! | `POST /_sim/callback/check_url` | fire `check_url` at the subscribed URL now; answers `{"acked", "error"?}` |
+//! | `GET /_sim/push-settings`, `POST /_sim/push-settings` | `dialect` (`legacy`/`new`), `msg_signature`, `timeout_ms`, `retry_scale`, `duplicate_rate`, `delay_ms`, `reorder_window_ms` |
+//! | `GET /_sim/pushes` | every push attempt (`push_id`, `event_id`, `event_type`, `attempt`, `duplicate`, `acked`, `error`, `plaintext`), `in_flight`, `failed_unread` |
+//! | `POST /_sim/pushes/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been pushed to a final outcome |
+//!
+//! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
+//! `{"errcode","errmsg"}` when a rule refuses it.
+//!
+//! # Layout
+//! - `config`: [`SimConfig`] (what to start) and the run-time [`Settings`] subset.
+//! - `error`: [`SimError`] for starting, and the `Rejection` (DingTalk errcode) the rules answer.
+//! - `params`: reads parameters the way DingTalk does (query or body, JSON or form, numbers as
+//!   strings).
+//! - `org`: the org and every business rule (departments, users, roles), shared by the API and
+//!   the admin routes so both obey the same rules.
+//! - `generate`: the deterministic sample-org generator.
+//! - `api`: which path runs which operation and how its envelope looks.
+//! - `gateway`: tokens, the rate limit, faults, request ids, call counts (pure state, clock and
+//!   RNG passed in).
+//! - `events`: the ordered log of contacts events that changes produce.
+//! - `server`: the axum router and the trip of one DingTalk call through the gateway.
+//! - `admin`: the `/_sim` routes for the org, calls, settings and events.
+//! - `push`: the callback subscription (`/call_back/...` and `/_sim/callback`), the background
+//!   pusher with its retries and failed list, the payload dialects, and its `/_sim` routes.
+
+mod admin;
+mod api;
+mod config;
+mod error;
+mod events;
+mod gateway;
+mod generate;
+mod org;
+mod params;
+mod push;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::{Settings, SettingsPatch, SimConfig};
+pub use crate::error::SimError;
+
+use crate::events::EventLog;
+use crate::gateway::{CallStats, RateLimiter, TokenStore};
+use crate::server::{Gate, Shared};
+
+/// A running simulator. Dropping it without [`SimHandle::shutdown`] leaves the server running
+/// until the runtime stops.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// Where the simulator listens.
+    addr: SocketAddr,
+    /// Shared state, so the handle can report on it.
+    shared: Arc<Shared>,
+    /// Stops the server when cancelled.
+    stop: CancellationToken,
+    /// The server task, awaited on shutdown so the port is free afterwards.
+    task: JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:<port>`: what a client uses in place of `https://oapi.dingtalk.com`
+    /// (and of `https://api.dingtalk.com`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the simulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration it was started with (run-time changes are in `/_sim/settings`).
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// Counts of the org's entities right now.
+    pub fn counts(&self) -> serde_json::Value {
+        server::lock(&self.shared.org).counts()
+    }
+
+    /// Waits until every recorded event has been pushed to a final outcome (acknowledged, or
+    /// failed after its retries), or `timeout` passes; returns whether it became idle. This is
+    /// the drain a test calls before checking what its receiver got.
+    pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
+        push::wait_idle(&self.shared, timeout).await
+    }
+
+    /// Stops accepting connections, lets in-flight answers finish, stops the pusher (pending
+    /// retries are abandoned) and waits for all of it.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "simulator task ended abnormally");
+        }
+        self.shared.hub.wait_stopped().await;
+    }
+}
+
+/// Generates the org and serves DingTalk on `listener` (bind it yourself; port 0 is fine).
+pub async fn start(
+    config: SimConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<SimHandle, SimError> {
+    config.validate()?;
+    let addr = listener.local_addr().map_err(SimError::Listener)?;
+    let (users, depts, seed) = (config.users, config.depts, config.seed);
+    let corp_name = config.corp_name.clone();
+    let dup_code = config.dup_dept_name_errcode;
+    // Generating 100k users takes a moment of CPU: keep it off the async worker threads.
+    let org = tokio::task::spawn_blocking(move || {
+        let mut org = org::Org::new(&corp_name, seed, dup_code);
+        generate::populate(&mut org, users, depts, seed);
+        org
+    })
+    .await
+    .map_err(SimError::Generation)?;
+
+    let stop = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        gate: Mutex::new(Gate {
+            settings: Settings::from_config(&config),
+            tokens: TokenStore::default(),
+            limiter: RateLimiter::default(),
+            stats: CallStats::default(),
+            rng: StdRng::seed_from_u64(seed.wrapping_add(0x9E37_79B9)),
+        }),
+        org: Mutex::new(org),
+        events: Mutex::new(EventLog::default()),
+        hub: push::Hub::new(seed, stop.clone())?,
+        config,
+    });
+    push::spawn_pusher(Arc::clone(&shared));
+    let app = server::router(Arc::clone(&shared));
+    let signal = stop.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(signal.cancelled_owned())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "simulator server failed");
+        }
+    });
+    tracing::info!(%addr, "DingTalk simulator listening");
+    Ok(SimHandle {
+        addr,
+        shared,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,312 @@
+//! Configuration: a TOML file plus `DINGSYNC_<SECTION>__<KEY>` environment overrides.
+//!
+//! Why this shape: operators keep the non-secret settings in a file they can review and diff, and
+//! inject secrets from the environment or from files mounted by their secret store (`*_file`
+//! keys). Every problem is collected and reported at once, because fixing a config one error per
+//! restart is miserable. Secrets are wrapped in [`Secret`], whose `Debug`/`Display` never print the
+//! value, so a config can be logged or printed by `dingsync check` safely.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret string: serialisable (so `init` can write placeholders) but never printed.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The only way to read the value; grep for `expose` to audit where secrets flow.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("\"<redacted>\"") }
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub dingtalk: DingTalkSection,
+    pub callback: CallbackSection,
+    pub database: DatabaseSection,
+    pub server: ServerSection,
+    pub api: ApiSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DingTalkSection {
+    /// Where DingTalk's server API lives; point it at `dingsync sim` to try things locally.
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub client_secret_file: Option<PathBuf>,
+    pub corp_id: String,
+    /// Calls per second per API that this deployment may make (DingTalk's standard limit is 20).
+    pub qps: u32,
+}
+
+impl Default for DingTalkSection {
+    fn default() -> Self {
+        Self {
+            base_url: "https://oapi.dingtalk.com".into(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            client_secret_file: None,
+            corp_id: String::new(),
+            qps: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackSection {
+    pub token: Secret,
+    pub token_file: Option<PathBuf>,
+    pub aes_key: Secret,
+    pub aes_key_file: Option<PathBuf>,
+    /// The owner key DingTalk appends to every encrypted message: the client id for console
+    /// configured HTTP push (the default, when empty), the corp id for `register_call_back`.
+    pub owner_key: String,
+    /// How far a callback's timestamp may be from now before it is refused as stale.
+    pub timestamp_window_secs: u64,
+}
+
+impl Default for CallbackSection {
+    fn default() -> Self {
+        Self {
+            token: Secret::default(),
+            token_file: None,
+            aes_key: Secret::default(),
+            aes_key_file: None,
+            owner_key: String::new(),
+            timestamp_window_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
+    pub url: Secret,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self { url: Secret::new("sqlite://dingsync.db?mode=rwc") }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Bearer tokens accepted by the OA API; no token configured means no access at all.
+    pub tokens: Vec<Secret>,
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// The top-level sections, in the order the documented file lists them.
+pub const SECTIONS: [&str; 5] = ["dingtalk", "callback", "database", "server", "api"];
+
+/// Everything wrong with a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Loads defaults, then the file (when given and present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigErrors(vec![format!(
+                    "config file {} does not exist (create one with `dingsync init`)",
+                    path.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Only `DINGSYNC_<SECTION>__<KEY>` variables are configuration; others that share the
+        // prefix (test settings, say) are not ours to refuse.
+        figment = figment.merge(
+            Env::prefixed("DINGSYNC_")
+                .filter(|key| SECTIONS.iter().any(|s| key.as_str().starts_with(&format!("{s}__"))))
+                .split("__"),
+        );
+        let mut config: Config = figment.extract().map_err(|e| {
+            ConfigErrors(e.into_iter().map(|e| e.to_string()).collect())
+        })?;
+        config.read_secret_files()?;
+        Ok(config)
+    }
+
+    /// Replaces each `*_file` secret by the file's trimmed contents.
+    fn read_secret_files(&mut self) -> Result<(), ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut read = |key: &str, path: &Option<PathBuf>, target: &mut Secret| {
+            if let Some(path) = path {
+                match std::fs::read_to_string(path) {
+                    Ok(text) => *target = Secret::new(text.trim()),
+                    Err(e) => problems.push(format!("{key}: cannot read {}: {e}", path.display())),
+                }
+            }
+        };
+        read("dingtalk.client_secret_file", &self.dingtalk.client_secret_file, &mut self.dingtalk.client_secret);
+        read("callback.token_file", &self.callback.token_file, &mut self.callback.token);
+        read("callback.aes_key_file", &self.callback.aes_key_file, &mut self.callback.aes_key);
+        if let Some(path) = &self.api.tokens_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => self.api.tokens.extend(
+                    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(Secret::new),
+                ),
+                Err(e) => problems.push(format!("api.tokens_file: cannot read {}: {e}", path.display())),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
+    }
+
+    /// The owner key DingTalk uses for this app (see [`CallbackSection::owner_key`]).
+    #[allow(dead_code)] // used by `serve` once the callback receiver is wired in
+    pub fn owner_key(&self) -> &str {
+        if self.callback.owner_key.is_empty() {
+            &self.dingtalk.client_id
+        } else {
+            &self.callback.owner_key
+        }
+    }
+
+    /// Checks every rule at once; what `serve` and `check` run before doing anything.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut p = Vec::new();
+        let d = &self.dingtalk;
+        if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
+            p.push(format!("dingtalk.base_url: must start with http:// or https:// (got {:?})", d.base_url));
+        }
+        if d.client_id.is_empty() {
+            p.push("dingtalk.client_id: missing (the app's Client ID / AppKey; set DINGSYNC_DINGTALK__CLIENT_ID)".into());
+        }
+        if d.client_secret.is_empty() {
+            p.push("dingtalk.client_secret: missing (set DINGSYNC_DINGTALK__CLIENT_SECRET or dingtalk.client_secret_file)".into());
+        }
+        if d.qps == 0 {
+            p.push("dingtalk.qps: must be at least 1".into());
+        }
+        let c = &self.callback;
+        let token_len = c.token.expose().chars().count();
+        if !c.token.is_empty() && !(3..=64).contains(&token_len) {
+            p.push(format!("callback.token: must be 3 to 64 characters (has {token_len})"));
+        }
+        if !c.aes_key.is_empty()
+            && (c.aes_key.expose().len() != 43 || !c.aes_key.expose().chars().all(|ch| ch.is_ascii_alphanumeric()))
+        {
+            p.push("callback.aes_key: must be exactly 43 letters and digits (DingTalk's EncodingAESKey)".into());
+        }
+        if c.token.is_empty() != c.aes_key.is_empty() {
+            p.push("callback: token and aes_key go together; set both or neither".into());
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            p.push("database.url: must be sqlite://PATH or postgres://USER:PASS@HOST/DB".into());
+        }
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            p.push(format!("server.listen: not an address:port ({:?})", self.server.listen));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, t) in self.api.tokens.iter().enumerate() {
+            if t.expose().len() < 16 {
+                p.push(format!("api.tokens[{i}]: too short; use at least 16 random characters"));
+            }
+            if !seen.insert(t.expose()) {
+                p.push(format!("api.tokens[{i}]: duplicate token"));
+            }
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigErrors(p)) }
+    }
+}
+
+/// The file `dingsync init` writes: every option, its default, and what it is for.
+pub const DOCUMENTED_CONFIG: &str = include_str!("../config.default.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = Config::default();
+        c.dingtalk.client_secret = Secret::new("s3cr3t-value");
+        c.callback.aes_key = Secret::new("k3y-value");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t-value") && !dbg.contains("k3y-value"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn documented_config_parses_and_matches_defaults() {
+        let parsed: Config = toml::from_str(DOCUMENTED_CONFIG).expect("config.default.toml parses");
+        let defaults = Config::default();
+        assert_eq!(parsed.dingtalk.base_url, defaults.dingtalk.base_url);
+        assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
+        assert_eq!(parsed.server.listen, defaults.server.listen);
+        assert_eq!(parsed.database.url, defaults.database.url);
+        assert_eq!(parsed.callback.timestamp_window_secs, defaults.callback.timestamp_window_secs);
+    }
+
+    #[test]
+    fn validate_reports_every_problem_at_once() {
+        let mut c = Config::default();
+        c.dingtalk.base_url = "ftp://x".into();
+        c.callback.aes_key = Secret::new("short");
+        c.server.listen = "nowhere".into();
+        let err = c.validate().expect_err("invalid");
+        let fields: Vec<_> = err.0.iter().map(|m| m.split(':').next().unwrap_or("")).collect();
+        for f in ["dingtalk.base_url", "dingtalk.client_id", "dingtalk.client_secret", "callback.aes_key", "server.listen"] {
+            assert!(fields.contains(&f), "{f} missing from {:?}", err.0);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[dingtalk]\nclient_idd = \"x\"\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("unknown key");
+        assert!(err.to_string().contains("client_idd"), "{err}");
+    }
+}

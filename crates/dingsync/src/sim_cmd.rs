@@ -1,0 +1,89 @@
+//! `dingsync sim`: the DingTalk simulator as a standalone server, for trying dingsync (or any
+//! DingTalk client) without a DingTalk organization.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// People in the generated organization.
+    #[arg(long, default_value_t = 2000)]
+    pub users: usize,
+    /// Departments in the generated organization (default: about one per 15 people).
+    #[arg(long)]
+    pub depts: Option<usize>,
+    /// Seed of the organization generator and of fault injection (same seed, same organization).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Calls per second allowed per app per API; more are answered with errcode 90018.
+    #[arg(long, default_value_t = 20)]
+    pub qps: u32,
+    /// Extra delay added to every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of calls answered with a fault (-1 system busy, HTTP 502, or a slow answer), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// The Client ID (AppKey) the simulator accepts.
+    #[arg(long, default_value = "dingsimclientid")]
+    pub client_id: String,
+    /// The Client Secret (AppSecret) the simulator accepts.
+    #[arg(long, default_value = "dingsim-client-secret")]
+    pub client_secret: String,
+    /// The simulated organization's CorpId.
+    #[arg(long, default_value = "dingsimcorp0001")]
+    pub corp_id: String,
+}
+
+impl SimArgs {
+    pub fn to_config(&self) -> anyhow::Result<dingtalk_sim::SimConfig> {
+        if !(0.0..=1.0).contains(&self.fault_rate) {
+            anyhow::bail!("--fault-rate must be between 0 and 1 (got {})", self.fault_rate);
+        }
+        if self.qps == 0 {
+            anyhow::bail!("--qps must be at least 1");
+        }
+        Ok(dingtalk_sim::SimConfig {
+            users: self.users,
+            depts: self.depts.unwrap_or((self.users / 15).max(1)),
+            seed: self.seed,
+            qps: self.qps,
+            latency_ms: self.latency_ms,
+            fault_rate: self.fault_rate,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            corp_id: self.corp_id.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = dingtalk_sim::start(config, listener).await.context("cannot start the simulator")?;
+    let base = handle.base_url();
+    // The simulator's credentials are test values the user chose on the command line, so
+    // printing them is the point (they are not a real organization's secrets).
+    println!("DingTalk simulator listening on {base}");
+    println!("  organization: {} people in {} departments (seed {})", args.users,
+        args.depts.unwrap_or((args.users / 15).max(1)), args.seed);
+    println!("  client id:     {}", args.client_id);
+    println!("  client secret: {}", args.client_secret);
+    println!("  corp id:       {}", args.corp_id);
+    println!("  rate limit:    {} calls/s per API; latency {} ms; fault rate {}", args.qps, args.latency_ms, args.fault_rate);
+    println!("try:");
+    println!("  TOKEN=$(curl -s '{base}/gettoken?appkey={}&appsecret={}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')", args.client_id, args.client_secret);
+    println!("  curl -s -X POST \"{base}/topapi/v2/department/listsub?access_token=$TOKEN\" -H 'Content-Type: application/json' -d '{{\"dept_id\":1}}'");
+    println!("press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(())
+}

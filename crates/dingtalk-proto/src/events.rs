@@ -1,0 +1,734 @@
+//! Contacts events, parsed from all three payload dialects into one typed [`ContactEvent`].
+//!
+//! DingTalk delivers the same contacts events in three shapes (dingtalk-api.md §6):
+//!
+//! - **(a) legacy HTTP** (`register_call_back` era): PascalCase meta and business fields
+//!   (`EventType`, `CorpId`, `UserId`, `DeptId`, `TimeStamp` as a string *or* a number), no
+//!   event id;
+//! - **(b) new HTTP** (console-configured push): PascalCase meta (`EventType`, `EventTime`,
+//!   `CorpId`, `BizId`) plus `eventId` and lowerCamel business fields (`userId`, `deptId`, …);
+//! - **(c) Stream**: meta in the envelope headers (`eventId`, `eventType`, `eventCorpId`,
+//!   `eventBornTime`, all strings) and lowerCamel business fields in `data`, itself a JSON
+//!   string.
+//!
+//! One serde struct with aliases reads the business fields of all three, because the dialects
+//! differ only in letter case and in where the meta lives. Parsing is deliberately forgiving
+//! about what real pushes are seen to vary in – numbers sent as strings and strings as numbers,
+//! `null` for an absent list, `diffInfo` as one object or as an array – but an event type we do
+//! not model is never an error: it becomes [`EventKind::Unknown`] with the raw JSON, so a new
+//! DingTalk event cannot make the receiver refuse pushes. A *known* type whose fields have the
+//! wrong shape is an error, because guessing would make the sync act on ids that are not there.
+//!
+//! Events carry ids, not state: the sync engine fetches the current entity for each id. The
+//! extra details kept here (`diffInfo`, label snapshots, operator) are for logs and audit.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Why a payload could not be turned into a [`ContactEvent`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The text is not JSON, or (for Stream) the envelope is not the expected object.
+    #[error("event payload is not valid JSON")]
+    Json {
+        /// The parser's complaint, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The payload is JSON but not an object.
+    #[error("event payload is not a JSON object")]
+    NotAnObject,
+    /// Neither the payload nor the envelope names an event type.
+    #[error("event payload has no EventType")]
+    MissingEventType,
+    /// A known event type whose fields have the wrong shape.
+    #[error("fields of {event_type} event are malformed")]
+    Fields {
+        /// The wire name of the event type.
+        event_type: String,
+        /// Which field and why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One contacts event, whichever dialect it arrived in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactEvent {
+    /// DingTalk's unique event id (`eventId`); absent in the legacy dialect and in `check_url`.
+    pub event_id: Option<String>,
+    /// The organization the event belongs to (`CorpId` / `eventCorpId`); absent in `check_url`.
+    pub corp_id: Option<String>,
+    /// What happened, with the ids it happened to.
+    pub kind: EventKind,
+    /// When DingTalk produced the event, in Unix milliseconds: `EventTime` or `eventBornTime`
+    /// when present, else the business `TimeStamp` / `timeStamp`.
+    pub born_at_ms: Option<i64>,
+}
+
+/// The contacts event types dingsync understands, plus a catch-all.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// `user_add_org`: users joined the organization.
+    UserAddOrg(UserChange),
+    /// `user_modify_org`: user profiles changed; `diff` holds DingTalk's before/after details
+    /// when the payload carries `diffInfo` (new dialects only).
+    UserModifyOrg {
+        /// Which users changed and who changed them.
+        change: UserChange,
+        /// One entry per `diffInfo` object; empty when there was none.
+        diff: Vec<UserDiff>,
+    },
+    /// `user_leave_org`: users left the organization.
+    UserLeaveOrg(UserChange),
+    /// `user_active_org`: users activated their account.
+    UserActiveOrg(UserChange),
+    /// `org_admin_add`: users became administrators.
+    OrgAdminAdd(UserChange),
+    /// `org_admin_remove`: users stopped being administrators.
+    OrgAdminRemove(UserChange),
+    /// `org_dept_create`: departments were created.
+    OrgDeptCreate {
+        /// DingTalk department ids.
+        dept_ids: Vec<i64>,
+    },
+    /// `org_dept_modify`: departments changed.
+    OrgDeptModify {
+        /// DingTalk department ids.
+        dept_ids: Vec<i64>,
+    },
+    /// `org_dept_remove`: departments were removed.
+    OrgDeptRemove {
+        /// DingTalk department ids.
+        dept_ids: Vec<i64>,
+    },
+    /// `label_user_change`: users were added to or removed from roles ("labels").
+    LabelUserChange {
+        /// The users whose roles changed.
+        user_ids: Vec<String>,
+        /// The role ids involved.
+        label_ids: Vec<i64>,
+        /// Whether the users gained or lost the roles.
+        action: LabelAction,
+    },
+    /// `label_conf_add`: roles or role groups were created.
+    LabelConfAdd {
+        /// The new role ids.
+        label_ids: Vec<i64>,
+        /// DingTalk's `scope` (seen as `"1"`); meaning undocumented.
+        scope: Option<String>,
+    },
+    /// `label_conf_modify`: roles or role groups changed.
+    LabelConfModify {
+        /// The changed role ids (Stream dialect only; the legacy one lists them in the
+        /// snapshots).
+        label_ids: Vec<i64>,
+        /// DingTalk's `scope`.
+        scope: Option<String>,
+        /// The roles before the change.
+        before: Vec<LabelSnapshot>,
+        /// The roles after the change.
+        after: Vec<LabelSnapshot>,
+    },
+    /// `label_conf_del`: roles or role groups were deleted.
+    LabelConfDel {
+        /// The deleted role ids.
+        label_ids: Vec<i64>,
+        /// DingTalk's `scope`.
+        scope: Option<String>,
+    },
+    /// `org_change`: organization settings changed.
+    OrgChange,
+    /// `org_remove`: the organization was dissolved.
+    OrgRemove,
+    /// `check_url`: DingTalk is validating the callback URL.
+    CheckUrl,
+    /// Any other event type, kept whole so nothing is lost.
+    Unknown {
+        /// The event type as sent.
+        event_type: String,
+        /// The payload: the whole plaintext for HTTP push, the parsed `data` for Stream.
+        raw: Value,
+    },
+}
+
+impl EventKind {
+    /// The wire name of this event type (`user_add_org`, …).
+    pub fn event_type(&self) -> &str {
+        match self {
+            Self::UserAddOrg(_) => "user_add_org",
+            Self::UserModifyOrg { .. } => "user_modify_org",
+            Self::UserLeaveOrg(_) => "user_leave_org",
+            Self::UserActiveOrg(_) => "user_active_org",
+            Self::OrgAdminAdd(_) => "org_admin_add",
+            Self::OrgAdminRemove(_) => "org_admin_remove",
+            Self::OrgDeptCreate { .. } => "org_dept_create",
+            Self::OrgDeptModify { .. } => "org_dept_modify",
+            Self::OrgDeptRemove { .. } => "org_dept_remove",
+            Self::LabelUserChange { .. } => "label_user_change",
+            Self::LabelConfAdd { .. } => "label_conf_add",
+            Self::LabelConfModify { .. } => "label_conf_modify",
+            Self::LabelConfDel { .. } => "label_conf_del",
+            Self::OrgChange => "org_change",
+            Self::OrgRemove => "org_remove",
+            Self::CheckUrl => "check_url",
+            Self::Unknown { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// The users an event is about, and who made the change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserChange {
+    /// DingTalk userids (`UserId` / `userId`).
+    pub user_ids: Vec<String>,
+    /// The operator's userid (`OptStaffId`); absent for HR-module hires and in most Stream
+    /// payloads.
+    pub operator: Option<String>,
+}
+
+/// One `diffInfo` entry of `user_modify_org`: the changed profile fields before and after.
+///
+/// The field set inside `prev`/`curr` is open-ended (`name`, `managerUserid`, `hiredDate`,
+/// `telephone`, `email`, `jobNumber`, `workPlace`, `extFields`, `remark`, …) and their types
+/// vary, so they stay JSON.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserDiff {
+    /// The user the diff belongs to (`userid`), when given.
+    pub user_id: Option<String>,
+    /// Field values before the change.
+    pub prev: Map<String, Value>,
+    /// Field values after the change.
+    pub curr: Map<String, Value>,
+}
+
+/// Whether a `label_user_change` added or removed roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelAction {
+    /// `"add"`.
+    Add,
+    /// `"remove"` (presumed; unconfirmed by the docs).
+    Remove,
+    /// Anything else, or no action at all (empty string).
+    Other(String),
+}
+
+/// One role as described inside `label_conf_modify`'s `PreLabelList` / `PostLabelList`, which
+/// DingTalk sends as JSON-encoded strings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LabelSnapshot {
+    /// The role id, when the snapshot has one.
+    pub id: Option<i64>,
+    /// The role name, when the snapshot has one.
+    pub name: Option<String>,
+    /// The whole snapshot (`hidden`, `extraInfo`, `color`, `parentId`, …); a string that was
+    /// not valid JSON is kept as a JSON string.
+    pub raw: Value,
+}
+
+/// The meta headers of a Stream EVENT frame (all strings on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamEventHeaders {
+    /// `eventId`: unique per event, the dedupe key.
+    pub event_id: Option<String>,
+    /// `eventType`: the event type name.
+    pub event_type: Option<String>,
+    /// `eventCorpId`: the organization.
+    pub event_corp_id: Option<String>,
+    /// `eventBornTime`: Unix milliseconds, as a decimal string.
+    pub event_born_time: Option<String>,
+}
+
+impl ContactEvent {
+    /// Parses the decrypted plaintext of an HTTP push, legacy (a) or new (b) dialect.
+    pub fn from_http_json(plaintext: &str) -> Result<Self, EventError> {
+        let value: Value =
+            serde_json::from_str(plaintext).map_err(|source| EventError::Json { source })?;
+        let Value::Object(map) = &value else {
+            return Err(EventError::NotAnObject);
+        };
+        let event_type = map
+            .get("EventType")
+            .or_else(|| map.get("eventType"))
+            .and_then(Value::as_str)
+            .ok_or(EventError::MissingEventType)?
+            .to_owned();
+        let fields = Fields::parse(&event_type, &value)?;
+        let born_at_ms = fields
+            .event_time
+            .or(fields.legacy_time_stamp)
+            .or(fields.time_stamp);
+        Ok(Self {
+            event_id: fields.event_id.clone(),
+            corp_id: fields.corp_id.clone(),
+            born_at_ms,
+            kind: fields.into_kind(event_type, value),
+        })
+    }
+
+    /// Parses a Stream event from its envelope headers and its `data` string (c).
+    ///
+    /// The headers win over anything repeated inside `data`; a type missing from the headers
+    /// is looked up in `data` as a last resort.
+    pub fn from_stream(headers: &StreamEventHeaders, data: &str) -> Result<Self, EventError> {
+        let value: Value = if data.trim().is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_str(data).map_err(|source| EventError::Json { source })?
+        };
+        if !value.is_object() {
+            return Err(EventError::NotAnObject);
+        }
+        let event_type = headers
+            .event_type
+            .clone()
+            .or_else(|| {
+                ["eventType", "EventType"]
+                    .iter()
+                    .find_map(|k| value.get(k).and_then(Value::as_str).map(str::to_owned))
+            })
+            .ok_or(EventError::MissingEventType)?;
+        let fields = Fields::parse(&event_type, &value)?;
+        let header_born = headers
+            .event_born_time
+            .as_deref()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        Ok(Self {
+            event_id: headers.event_id.clone().or_else(|| fields.event_id.clone()),
+            corp_id: headers
+                .event_corp_id
+                .clone()
+                .or_else(|| fields.corp_id.clone()),
+            born_at_ms: header_born
+                .or(fields.event_time)
+                .or(fields.time_stamp)
+                .or(fields.legacy_time_stamp),
+            kind: fields.into_kind(event_type, value),
+        })
+    }
+
+    /// Parses one entry of the failed-push list (`get_call_back_failed_result`), whose payload
+    /// sits under a kind-specific key with lowercase fields (`{"userid":[…],"corpid":…}`).
+    ///
+    /// `payload` may also be a JSON-encoded string, as the list's `callbackData` key sometimes
+    /// holds.
+    pub fn from_failed_callback(
+        call_back_tag: &str,
+        event_time_ms: Option<i64>,
+        payload: &Value,
+    ) -> Result<Self, EventError> {
+        let value = match payload {
+            Value::String(text) => {
+                serde_json::from_str(text).map_err(|source| EventError::Json { source })?
+            }
+            Value::Null => Value::Object(Map::new()),
+            other => other.clone(),
+        };
+        if !value.is_object() {
+            return Err(EventError::NotAnObject);
+        }
+        let fields = Fields::parse(call_back_tag, &value)?;
+        Ok(Self {
+            event_id: fields.event_id.clone(),
+            corp_id: fields.corp_id.clone(),
+            born_at_ms: event_time_ms
+                .or(fields.event_time)
+                .or(fields.legacy_time_stamp)
+                .or(fields.time_stamp),
+            kind: fields.into_kind(call_back_tag.to_owned(), value),
+        })
+    }
+
+    /// Parses a whole Stream EVENT frame (`{"headers":{…},"data":"<JSON string>"}`).
+    pub fn from_stream_frame(frame: &str) -> Result<Self, EventError> {
+        /// The parts of a frame this parser needs.
+        #[derive(Deserialize)]
+        struct Frame {
+            #[serde(default)]
+            headers: StreamEventHeaders,
+            #[serde(default)]
+            data: String,
+        }
+        let frame: Frame =
+            serde_json::from_str(frame).map_err(|source| EventError::Json { source })?;
+        Self::from_stream(&frame.headers, &frame.data)
+    }
+}
+
+/// Every field any dialect may carry; the aliases cover the PascalCase / lowerCamel split.
+#[derive(Debug, Default, Deserialize)]
+struct Fields {
+    #[serde(
+        rename = "eventId",
+        alias = "EventId",
+        default,
+        deserialize_with = "opt_string"
+    )]
+    event_id: Option<String>,
+    #[serde(
+        rename = "CorpId",
+        alias = "corpId",
+        alias = "corpid",
+        default,
+        deserialize_with = "opt_string"
+    )]
+    corp_id: Option<String>,
+    #[serde(
+        rename = "EventTime",
+        alias = "eventTime",
+        default,
+        deserialize_with = "opt_i64"
+    )]
+    event_time: Option<i64>,
+    /// The legacy dialect's `TimeStamp` (string in real pushes, number in the 2016 docs).
+    #[serde(rename = "TimeStamp", default, deserialize_with = "opt_i64")]
+    legacy_time_stamp: Option<i64>,
+    /// The new dialects' business `timeStamp`; kept apart from `TimeStamp` so a payload with
+    /// both is not a duplicate-field error.
+    #[serde(rename = "timeStamp", default, deserialize_with = "opt_i64")]
+    time_stamp: Option<i64>,
+    #[serde(
+        rename = "UserId",
+        alias = "userId",
+        alias = "userid",
+        default,
+        deserialize_with = "string_list"
+    )]
+    user_ids: Vec<String>,
+    #[serde(
+        rename = "OptStaffId",
+        alias = "optStaffId",
+        default,
+        deserialize_with = "opt_string"
+    )]
+    operator: Option<String>,
+    #[serde(
+        rename = "DeptId",
+        alias = "deptId",
+        default,
+        deserialize_with = "i64_list"
+    )]
+    dept_ids: Vec<i64>,
+    #[serde(
+        rename = "UserIdList",
+        alias = "userIdList",
+        default,
+        deserialize_with = "string_list"
+    )]
+    user_id_list: Vec<String>,
+    #[serde(
+        rename = "LabelIdList",
+        alias = "labelIdList",
+        default,
+        deserialize_with = "i64_list"
+    )]
+    label_ids: Vec<i64>,
+    #[serde(
+        rename = "PreLabelList",
+        alias = "preLabelList",
+        default,
+        deserialize_with = "labels"
+    )]
+    pre_labels: Vec<LabelSnapshot>,
+    #[serde(
+        rename = "PostLabelList",
+        alias = "postLabelList",
+        default,
+        deserialize_with = "labels"
+    )]
+    post_labels: Vec<LabelSnapshot>,
+    #[serde(
+        rename = "action",
+        alias = "Action",
+        default,
+        deserialize_with = "opt_string"
+    )]
+    action: Option<String>,
+    #[serde(
+        rename = "scope",
+        alias = "Scope",
+        default,
+        deserialize_with = "opt_string"
+    )]
+    scope: Option<String>,
+    #[serde(
+        rename = "diffInfo",
+        alias = "DiffInfo",
+        default,
+        deserialize_with = "diffs"
+    )]
+    diff: Vec<UserDiff>,
+}
+
+impl Fields {
+    /// Reads the fields of a known event type; unknown types skip field parsing entirely so a
+    /// surprising shape there cannot cause an error.
+    fn parse(event_type: &str, value: &Value) -> Result<Self, EventError> {
+        if !is_known(event_type) {
+            // Meta fields are still useful for unknown types; ignore their errors too.
+            return Ok(Self {
+                event_id: meta_string(value, &["eventId", "EventId"]),
+                corp_id: meta_string(value, &["CorpId", "corpId", "corpid"]),
+                event_time: meta_i64(value, &["EventTime", "eventTime"]),
+                legacy_time_stamp: meta_i64(value, &["TimeStamp"]),
+                time_stamp: meta_i64(value, &["timeStamp"]),
+                ..Self::default()
+            });
+        }
+        Self::deserialize(value).map_err(|source| EventError::Fields {
+            event_type: event_type.to_owned(),
+            source,
+        })
+    }
+
+    /// Builds the typed kind; `raw` is only kept for [`EventKind::Unknown`].
+    fn into_kind(self, event_type: String, raw: Value) -> EventKind {
+        let change = UserChange {
+            user_ids: self.user_ids,
+            operator: self.operator,
+        };
+        match event_type.as_str() {
+            "user_add_org" => EventKind::UserAddOrg(change),
+            "user_modify_org" => EventKind::UserModifyOrg {
+                change,
+                diff: self.diff,
+            },
+            "user_leave_org" => EventKind::UserLeaveOrg(change),
+            "user_active_org" => EventKind::UserActiveOrg(change),
+            "org_admin_add" => EventKind::OrgAdminAdd(change),
+            "org_admin_remove" => EventKind::OrgAdminRemove(change),
+            "org_dept_create" => EventKind::OrgDeptCreate {
+                dept_ids: self.dept_ids,
+            },
+            "org_dept_modify" => EventKind::OrgDeptModify {
+                dept_ids: self.dept_ids,
+            },
+            "org_dept_remove" => EventKind::OrgDeptRemove {
+                dept_ids: self.dept_ids,
+            },
+            "label_user_change" => EventKind::LabelUserChange {
+                user_ids: self.user_id_list,
+                label_ids: self.label_ids,
+                action: match self.action.as_deref() {
+                    Some("add") => LabelAction::Add,
+                    Some("remove") => LabelAction::Remove,
+                    other => LabelAction::Other(other.unwrap_or_default().to_owned()),
+                },
+            },
+            "label_conf_add" => EventKind::LabelConfAdd {
+                label_ids: self.label_ids,
+                scope: self.scope,
+            },
+            "label_conf_modify" => EventKind::LabelConfModify {
+                label_ids: self.label_ids,
+                scope: self.scope,
+                before: self.pre_labels,
+                after: self.post_labels,
+            },
+            "label_conf_del" => EventKind::LabelConfDel {
+                label_ids: self.label_ids,
+                scope: self.scope,
+            },
+            "org_change" => EventKind::OrgChange,
+            "org_remove" => EventKind::OrgRemove,
+            "check_url" => EventKind::CheckUrl,
+            _ => EventKind::Unknown { event_type, raw },
+        }
+    }
+}
+
+/// The event types [`Fields::into_kind`] maps to a typed variant.
+fn is_known(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "user_add_org"
+            | "user_modify_org"
+            | "user_leave_org"
+            | "user_active_org"
+            | "org_admin_add"
+            | "org_admin_remove"
+            | "org_dept_create"
+            | "org_dept_modify"
+            | "org_dept_remove"
+            | "label_user_change"
+            | "label_conf_add"
+            | "label_conf_modify"
+            | "label_conf_del"
+            | "org_change"
+            | "org_remove"
+            | "check_url"
+    )
+}
+
+/// The first of `keys` holding a scalar, as text; for unknown events, where nothing may fail.
+fn meta_string(value: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| {
+        value
+            .get(k)
+            .and_then(|v| scalar_string(v.clone()).ok().flatten())
+    })
+}
+
+/// The first of `keys` holding an integer or a decimal string.
+fn meta_i64(value: &Value, keys: &[&str]) -> Option<i64> {
+    keys.iter().find_map(|k| {
+        value
+            .get(k)
+            .and_then(|v| scalar_i64(v.clone()).ok().flatten())
+    })
+}
+
+/// A JSON scalar as text: strings as is, numbers and booleans printed, `null` as absent.
+fn scalar_string(v: Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        other => Err(format!(
+            "expected a string or number, found {}",
+            kind_of(&other)
+        )),
+    }
+}
+
+/// A JSON integer or a string holding one; `null` or an empty string as absent.
+fn scalar_i64(v: Value) -> Result<Option<i64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{n} is not a 64-bit integer")),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{s:?} is not an integer")),
+        other => Err(format!("expected an integer, found {}", kind_of(&other))),
+    }
+}
+
+/// A list from an array, a single scalar (some senders unwrap one-element lists) or `null`.
+fn list(v: Value) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => Ok(items),
+        Value::Object(_) => Err("expected a list, found an object".to_owned()),
+        scalar => Ok(vec![scalar]),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    scalar_string(Value::deserialize(d)?).map_err(de::Error::custom)
+}
+
+fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    scalar_i64(Value::deserialize(d)?).map_err(de::Error::custom)
+}
+
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list(Value::deserialize(d)?)
+        .and_then(|items| {
+            items
+                .into_iter()
+                .filter_map(|item| scalar_string(item).transpose())
+                .collect()
+        })
+        .map_err(de::Error::custom)
+}
+
+fn i64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    list(Value::deserialize(d)?)
+        .and_then(|items| {
+            items
+                .into_iter()
+                .filter_map(|item| scalar_i64(item).transpose())
+                .collect()
+        })
+        .map_err(de::Error::custom)
+}
+
+/// Label snapshots: each item a JSON-encoded string (as DingTalk sends) or already an object.
+fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<LabelSnapshot>, D::Error> {
+    let items = list(Value::deserialize(d)?).map_err(de::Error::custom)?;
+    Ok(items.into_iter().map(label_snapshot).collect())
+}
+
+fn label_snapshot(item: Value) -> LabelSnapshot {
+    let raw = match item {
+        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+        other => other,
+    };
+    LabelSnapshot {
+        id: raw
+            .get("id")
+            .and_then(|v| scalar_i64(v.clone()).ok().flatten()),
+        name: raw.get("name").and_then(Value::as_str).map(str::to_owned),
+        raw,
+    }
+}
+
+/// `diffInfo`: documented as one object, modelled as an array by third-party code, possibly a
+/// JSON-encoded string like the label lists; all three are accepted.
+fn diffs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<UserDiff>, D::Error> {
+    let value = match Value::deserialize(d)? {
+        Value::String(s) => serde_json::from_str(&s).map_err(de::Error::custom)?,
+        other => other,
+    };
+    let items = match value {
+        Value::Object(_) => vec![value],
+        other => list(other).map_err(de::Error::custom)?,
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(mut obj) => {
+                let user_id = obj
+                    .remove("userid")
+                    .or_else(|| obj.remove("userId"))
+                    .map(scalar_string)
+                    .transpose()
+                    .map_err(de::Error::custom)?
+                    .flatten();
+                Ok(UserDiff {
+                    user_id,
+                    prev: object_field(&mut obj, "prev").map_err(de::Error::custom)?,
+                    curr: object_field(&mut obj, "curr").map_err(de::Error::custom)?,
+                })
+            }
+            other => Err(de::Error::custom(format!(
+                "diffInfo entry must be an object, found {}",
+                kind_of(&other)
+            ))),
+        })
+        .collect()
+}
+
+fn object_field(obj: &mut Map<String, Value>, key: &str) -> Result<Map<String, Value>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(format!(
+            "diffInfo.{key} must be an object, found {}",
+            kind_of(&other)
+        )),
+    }
+}
