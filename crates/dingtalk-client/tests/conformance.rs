@@ -11,9 +11,12 @@
 
 mod common;
 
-use std::{collections::BTreeSet, fs, path::PathBuf};
+use std::{collections::BTreeSet, fs, path::PathBuf, sync::atomic::Ordering};
 
-use common::Sim;
+use common::{
+    Sim,
+    receiver::{self, Receiver},
+};
 use dingtalk_sim::SimConfig;
 use serde_json::{Map, Value, json};
 
@@ -855,29 +858,6 @@ async fn live_answers_match_the_golden_fixtures() {
     )
     .await;
 
-    // Callbacks.
-    run.ok(
-        "call_back_get_call_back_failed_result",
-        Auth::Token,
-        json!({}),
-    )
-    .await;
-    let callback = json!({"call_back_tag": ["user_add_org"], "token": "123456",
-                          "aes_key": "1234567890123456789012345678901234567890123", "url": "http://127.0.0.1:9/cb"});
-    run.ok(
-        "call_back_register_call_back",
-        Auth::Token,
-        callback.clone(),
-    )
-    .await;
-    run.err(
-        "call_back_register_call_back",
-        "71006",
-        Auth::Token,
-        callback,
-    )
-    .await;
-
     // Gateway answers: throttle and system busy.
     run.sim.settings(json!({"qps": 1})).await;
     let body = json!({"dept_id": dept, "cursor": 0, "size": 10});
@@ -911,6 +891,49 @@ async fn live_answers_match_the_golden_fixtures() {
         }
     }
     run.sim.settings(json!({"fault_rate": 0.0})).await;
+
+    // Callbacks: register a receiver (owner key = corp id for the API registration), then make
+    // it refuse events so that one lands in the failed list.
+    let (rx, url) = Receiver::start(&cfg.corp_id).await;
+    let callback = json!({"call_back_tag": ["user_add_org", "user_modify_org", "user_leave_org"],
+                          "token": receiver::TOKEN, "aes_key": receiver::AES_KEY, "url": url});
+    run.ok(
+        "call_back_register_call_back",
+        Auth::Token,
+        callback.clone(),
+    )
+    .await;
+    run.err(
+        "call_back_register_call_back",
+        "71006",
+        Auth::Token,
+        callback,
+    )
+    .await;
+    rx.ack_events.store(false, Ordering::SeqCst);
+    run.sim.fast_push_retries().await;
+    let new_user =
+        json!({"userid": "conform3", "name": "三", "mobile": "13812345673", "dept_id_list": "1"});
+    assert_eq!(
+        run.send("POST", "/topapi/v2/user/create", Auth::Token, &new_user)
+            .await
+            .1["errcode"],
+        0
+    );
+    run.sim.wait_pushes().await;
+    let failed = run
+        .ok(
+            "call_back_get_call_back_failed_result",
+            Auth::Token,
+            json!({}),
+        )
+        .await;
+    assert!(
+        failed["failed_list"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "the refused push is in the failed list: {failed}"
+    );
 
     // Every fixture was exercised (or its endpoint is knowingly not simulated yet).
     let mut unchecked = Vec::new();

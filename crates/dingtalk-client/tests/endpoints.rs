@@ -4,10 +4,16 @@
 
 mod common;
 
-use common::Sim;
+use std::sync::atomic::Ordering;
+
+use common::{
+    Sim,
+    receiver::{self, Receiver},
+};
 use dingtalk_client::{ClientError, endpoints::paths};
 use dingtalk_proto::{
-    DingDeptId, DingRoleId, DingUserId, ErrCode,
+    DingDeptId, DingRoleId, DingUserId,
+    callback::RegisterCallbackRequest,
     dept::{DeptCreateRequest, DeptUpdateRequest},
     user::{UserCreateRequest, UserUpdateRequest},
 };
@@ -360,23 +366,61 @@ async fn roles_groups_assignment_and_rules() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn callback_catch_up_endpoints() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_registration_and_failed_event_catch_up() {
     let sim = sim().await;
     let client = sim.client();
-    let failed = client.failed_callbacks().await;
-    match failed {
-        Ok(resp) => assert!(resp.status.is_ok()),
-        // Phase 1 of the simulator may not serve callbacks yet; it must then say so the
-        // DingTalk way (unknown path), not with a malformed answer.
-        Err(err) => assert!(
-            matches!(
-                err,
-                ClientError::Api { .. } | ClientError::Http { status: 404, .. }
-            ),
-            "{err:?}"
-        ),
-    }
-    let _ = ErrCode::CALLBACK_ALREADY_REGISTERED;
+    let (rx, url) = Receiver::start(&sim.handle.config().corp_id).await;
+    let request = RegisterCallbackRequest {
+        call_back_tag: vec!["user_add_org".into(), "org_dept_create".into()],
+        token: receiver::TOKEN.into(),
+        aes_key: receiver::AES_KEY.into(),
+        url,
+    };
+    client.register_callback(&request).await.unwrap();
+    assert!(
+        rx.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["EventType"] == "check_url"),
+        "registration verified the URL with check_url"
+    );
+    let again = client.register_callback(&request).await.unwrap_err();
+    assert_eq!(code(&again), 71006);
+    assert!(
+        !format!("{request:?} {again}").contains(receiver::AES_KEY),
+        "secrets stay out of Debug"
+    );
+
+    // The receiver goes down; the pushes fail and land in the failed list.
+    rx.ack_events.store(false, Ordering::SeqCst);
+    sim.fast_push_retries().await;
+    let dept = client
+        .dept_create(&DeptCreateRequest::new("补偿部", DingDeptId::ROOT))
+        .await
+        .unwrap();
+    let user = client
+        .user_create(&UserCreateRequest::new("补偿", "13500000001", [dept]))
+        .await
+        .unwrap();
+    sim.wait_pushes().await;
+
+    let failed = client.failed_callbacks().await.unwrap();
+    let list = failed.failed_list.unwrap_or_default();
+    let tags: Vec<&str> = list.iter().map(|f| f.call_back_tag.as_str()).collect();
+    assert!(
+        tags.contains(&"user_add_org") && tags.contains(&"org_dept_create"),
+        "{tags:?}"
+    );
+    let add = list
+        .iter()
+        .find(|f| f.call_back_tag == "user_add_org")
+        .unwrap();
+    assert_eq!(add.payload().unwrap()["userid"][0], user.userid.as_str());
+    assert!(add.event_time.is_some());
+    // Reading removes them.
+    let again = client.failed_callbacks().await.unwrap();
+    assert!(again.failed_list.unwrap_or_default().is_empty());
     sim.shutdown().await;
 }

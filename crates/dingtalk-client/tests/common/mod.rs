@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::time::Duration;
 
 use dingtalk_client::{Backoff, ClientConfig, DingTalkClient};
@@ -109,6 +111,26 @@ impl Sim {
             .await
             .expect("gettoken answers JSON");
         body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Shortens DingTalk's push retry schedule (10 s, 30 s) so failed events land quickly.
+    pub async fn fast_push_retries(&self) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/push-settings",
+                Some(serde_json::json!({"retry_scale": 0.001})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Waits until every event was pushed to a final outcome.
+    pub async fn wait_pushes(&self) {
+        assert!(
+            self.handle.wait_pushes_idle(Duration::from_secs(30)).await,
+            "pushes did not settle"
+        );
     }
 
     pub async fn shutdown(self) {
