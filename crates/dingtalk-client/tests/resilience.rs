@@ -366,7 +366,7 @@ async fn injected_faults_are_retried_to_success() {
 }
 
 #[tokio::test]
-async fn faults_on_a_write_with_unknown_outcome_are_flagged() {
+async fn a_write_that_keeps_faulting_gives_up_after_max_retries() {
     // With every call faulted, a create either never ran (busy, 502) or ran slowly (timeout).
     let sim = Sim::start(SimConfig {
         qps: 1000,
@@ -526,5 +526,101 @@ async fn secrets_never_appear_in_debug_display_or_logs() {
         "client secret leaked:\n{printed}"
     );
     assert!(!printed.contains(&token), "access token leaked:\n{printed}");
+    sim.shutdown().await;
+}
+
+/// A budget that switches the simulator's faults off before every second attempt of a
+/// department create, so each create sees exactly one fault followed by a clean retry.
+#[derive(Debug)]
+struct FaultsOffOnRetry {
+    inner: SlidingWindowBudget,
+    http: reqwest::Client,
+    settings_url: String,
+    creates: AtomicUsize,
+}
+
+impl RateBudget for FaultsOffOnRetry {
+    fn acquire<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Permit> {
+        Box::pin(async move {
+            if api == paths::DEPT_CREATE
+                && self.creates.fetch_add(1, AtomicOrdering::SeqCst) % 2 == 1
+            {
+                let resp = self
+                    .http
+                    .post(&self.settings_url)
+                    .json(&json!({"fault_rate": 0.0}))
+                    .send()
+                    .await;
+                assert!(resp.expect("settings answer").status().is_success());
+            }
+            self.inner.acquire(api).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_retried_after_an_unknown_outcome_says_so() {
+    let sim = Sim::start(SimConfig {
+        qps: 1000,
+        slow_answer: Duration::from_millis(300),
+        seed: 21,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut cfg = sim.client_config();
+    cfg.request_timeout = Duration::from_millis(100); // a slow answer (which did execute) times out
+    cfg.max_retries = 1;
+    let budget = Arc::new(FaultsOffOnRetry {
+        inner: SlidingWindowBudget::new(cfg.qps_per_api, cfg.rate_window),
+        http: reqwest::Client::new(),
+        settings_url: format!("{}/_sim/settings", sim.base),
+        creates: AtomicUsize::new(0),
+    });
+    let client = DingTalkClient::with_budget(cfg, budget).unwrap();
+    client.ensure_token().await.unwrap();
+    let (mut clean, mut ambiguous) = (0, 0);
+    for i in 0..15 {
+        sim.settings(json!({"fault_rate": 1.0})).await;
+        let name = format!("重试部{i}");
+        let outcome = client
+            .dept_create(&dingtalk_proto::dept::DeptCreateRequest::new(
+                name.clone(),
+                DingDeptId::ROOT,
+            ))
+            .await;
+        match outcome {
+            // The fault was busy or 502: nothing happened, the retry created it.
+            Ok(_) => clean += 1,
+            // The fault was a slow answer: the first attempt created it, the retry clashed.
+            Err(err) => {
+                assert!(
+                    err.errcode().is_some_and(|c| c.is_already_exists(None)),
+                    "{err}"
+                );
+                assert!(
+                    matches!(
+                        err,
+                        ClientError::Api {
+                            prior_attempt_may_have_succeeded: true,
+                            ..
+                        }
+                    ),
+                    "the clash is flagged as possibly our own earlier attempt: {err:?}"
+                );
+                ambiguous += 1;
+            }
+        }
+        // Either way the department exists exactly once.
+        let children = client.dept_list_sub(DingDeptId::ROOT).await.unwrap();
+        assert_eq!(
+            children.iter().filter(|d| d.name == name).count(),
+            1,
+            "{name}"
+        );
+    }
+    assert!(
+        clean > 0 && ambiguous > 0,
+        "both fault kinds were seen: {clean} clean, {ambiguous} ambiguous"
+    );
     sim.shutdown().await;
 }
