@@ -1,7 +1,7 @@
-//! The client core: one HTTP exchange ([`DingTalkClient::attempt`]), wrapped by the token
-//! (fetch, single-flight refresh, replay once on 40014/42001) and by the retry loop (backoff with
-//! jitter on retryable failures). Every attempt first takes a slot from the rate budget, so
-//! retries and token fetches are counted against DingTalk's limit like any other call.
+//! The client core: one HTTP exchange (`attempt`), wrapped by the token (fetch, single-flight
+//! refresh, replay once on 40014/42001) and by the retry loop (backoff with jitter on retryable
+//! failures). Every attempt holds a permit of the rate budget until its answer is read, so
+//! retries and token fetches count against DingTalk's limit like any other call.
 //!
 //! Typed endpoint methods live in `endpoints`; this file knows only "an API path, a JSON body,
 //! an answer with an `errcode`".
@@ -46,7 +46,7 @@ struct Inner {
     http: reqwest::Client,
     /// The one access token of this process.
     tokens: TokenCache,
-    /// Permission to start a call, per API path.
+    /// Permission to make a call, per API path.
     budget: Arc<dyn RateBudget>,
     /// Jitter for retry delays; seeded from the config so tests can replay a schedule.
     rng: Mutex<StdRng>,
