@@ -117,12 +117,13 @@ async fn token_expiring_mid_listing_is_refreshed_once_and_replayed() {
     sim.shutdown().await;
 }
 
-/// A budget that behaves like the default one, except that the `pause_at`-th user-list call
+/// A budget that behaves like the default one, except that the `pause_at`-th call to `api`
 /// stops before it is sent, tells the test, and goes on when the test says so: a way to act in
 /// the middle of a crawl without polling or sleeping.
 #[derive(Debug)]
 struct PausingBudget {
     inner: SlidingWindowBudget,
+    api: &'static str,
     granted: AtomicUsize,
     pause_at: usize,
     handshake: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
@@ -132,7 +133,7 @@ impl RateBudget for PausingBudget {
     fn acquire<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Permit> {
         Box::pin(async move {
             let permit = self.inner.acquire(api).await;
-            if api == paths::USER_LIST
+            if api == self.api
                 && self.granted.fetch_add(1, AtomicOrdering::SeqCst) + 1 == self.pause_at
             {
                 let handshake = self.handshake.lock().expect("handshake lock").take();
@@ -161,6 +162,7 @@ async fn tokens_expiring_mid_crawl_are_refreshed_once_for_all_tasks() {
     let (resume, resume_rx) = oneshot::channel();
     let budget = Arc::new(PausingBudget {
         inner: SlidingWindowBudget::new(cfg.qps_per_api, cfg.rate_window),
+        api: paths::USER_LIST,
         granted: AtomicUsize::new(0),
         pause_at: 5,
         handshake: Mutex::new(Some((paused_tx, resume_rx))),
@@ -621,6 +623,61 @@ async fn a_create_retried_after_an_unknown_outcome_says_so() {
     assert!(
         clean > 0 && ambiguous > 0,
         "both fault kinds were seen: {clean} clean, {ambiguous} ambiguous"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departments_deleted_mid_crawl_are_recorded_as_vanished() {
+    let sim = Sim::start(SimConfig {
+        qps: 1000,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut leaves = BTreeSet::new();
+    for name in ["甲", "乙"] {
+        let (status, body) = sim
+            .admin(
+                reqwest::Method::POST,
+                "/depts",
+                Some(json!({"name": name, "parent_id": 1})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        leaves.insert(body["result"]["dept_id"].as_i64().expect("dept_id"));
+    }
+    let cfg = sim.client_config();
+    let (paused_tx, paused) = oneshot::channel();
+    let (resume, resume_rx) = oneshot::channel();
+    let budget = Arc::new(PausingBudget {
+        inner: SlidingWindowBudget::new(cfg.qps_per_api, cfg.rate_window),
+        api: paths::DEPT_LISTSUB,
+        granted: AtomicUsize::new(0),
+        pause_at: 2, // the first listsub below the root
+        handshake: Mutex::new(Some((paused_tx, resume_rx))),
+    });
+    let client = DingTalkClient::with_budget(cfg, budget).unwrap();
+    let crawl = tokio::spawn({
+        let client = client.clone();
+        async move { client.crawl(CrawlOptions::default()).await }
+    });
+    // Both leaves were discovered; an administrator deletes them before they are walked.
+    paused.await.unwrap();
+    for id in &leaves {
+        let (status, body) = sim
+            .admin(reqwest::Method::DELETE, &format!("/depts/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    resume.send(()).unwrap();
+    let snapshot = crawl
+        .await
+        .unwrap()
+        .expect("a vanished department does not fail the crawl");
+    let vanished: BTreeSet<i64> = snapshot.vanished_departments.iter().map(|d| d.0).collect();
+    assert!(
+        !vanished.is_empty() && vanished.is_subset(&leaves),
+        "{vanished:?} of {leaves:?}"
     );
     sim.shutdown().await;
 }
