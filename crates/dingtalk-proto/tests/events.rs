@@ -628,6 +628,16 @@ fn failed_callback_entry_from_the_docs() {
             dept_ids: depts(&[4])
         }
     );
+
+    // Department entries use the list's lower-case spelling, like `userid` and `corpid`.
+    let lower = json!({"deptid": [7, 8], "corpid": "ding1"});
+    let e = ContactEvent::from_failed_callback("org_dept_create", None, &lower).unwrap();
+    assert_eq!(
+        e.kind,
+        EventKind::OrgDeptCreate {
+            dept_ids: depts(&[7, 8])
+        }
+    );
     assert!(matches!(
         ContactEvent::from_failed_callback("org_dept_remove", None, &json!([1])),
         Err(EventError::NotAnObject)
