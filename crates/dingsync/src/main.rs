@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[allow(dead_code)] // wired into `serve` next
+mod callback;
 mod config;
 mod sim_cmd;
 #[allow(dead_code)] // wired into `serve` next
