@@ -31,7 +31,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use callback_crypto::{CallbackCrypto, CryptoError, EncryptedReply, check_timestamp};
-use dingtalk_proto::events::{ContactEvent, EventError};
+use dingtalk_proto::events::{ContactEvent, EventError, EventKind};
 use directory_store::{InboxPut, NewInboxEvent, Store, StoreError};
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
@@ -244,36 +244,38 @@ async fn receive(
     check_timestamp(&timestamp, now_ms, state.window).map_err(CallbackError::Crypto)?;
     let plaintext = crypto.decrypt(&encrypt).map_err(CallbackError::Crypto)?;
     let event = ContactEvent::from_http_json(&plaintext).map_err(CallbackError::MalformedEvent)?;
-    let event_type = event.kind.event_type().to_owned();
 
-    if event.kind != dingtalk_proto::events::EventKind::CheckUrl {
-        let put = state
-            .store
-            .inbox_put(NewInboxEvent {
-                dedupe_key: dedupe_key(&event, &plaintext),
-                event_type: event_type.clone(),
-                payload_json: plaintext,
-                received_at_ms: now_ms,
-            })
-            .await
-            .map_err(CallbackError::Store)?;
-        let outcome = match put {
-            InboxPut::Stored(_) => "stored",
-            InboxPut::Duplicate => "duplicate",
-        };
-        metrics::counter!("dingsync_callbacks_received_total", "outcome" => outcome).increment(1);
-        tracing::info!(
-            event_type,
-            event_id = event.event_id.as_deref(),
-            outcome,
-            "callback event accepted"
-        );
-    } else {
+    if matches!(event.kind, EventKind::CheckUrl) {
+        // Nothing to store: DingTalk only wants to see that we hold the token and key.
         metrics::counter!("dingsync_callbacks_received_total", "outcome" => "check_url")
             .increment(1);
         tracing::info!("callback URL check answered");
+        return reply_success(&state, now_ms).map(Json);
     }
 
+    let event_type = event.kind.event_type().to_owned();
+    let put = state
+        .store
+        .inbox_put(NewInboxEvent {
+            dedupe_key: dedupe_key(&event, &plaintext),
+            event_type: event_type.clone(),
+            payload_json: plaintext,
+            received_at_ms: now_ms,
+        })
+        .await
+        .map_err(CallbackError::Store)?;
+    // Committed (or already there): only now may DingTalk hear `success` (invariant 1).
+    let outcome = match put {
+        InboxPut::Stored(_) => "stored",
+        InboxPut::Duplicate => "duplicate",
+    };
+    metrics::counter!("dingsync_callbacks_received_total", "outcome" => outcome).increment(1);
+    tracing::info!(
+        event_type,
+        event_id = event.event_id.as_deref(),
+        outcome,
+        "callback event accepted"
+    );
     reply_success(&state, now_ms).map(Json)
 }
 

@@ -36,16 +36,27 @@ impl Harness {
     }
 
     async fn start_with_window(window: Duration) -> Self {
+        let now = Arc::new(AtomicI64::new(NOW_MS));
+        let clock_now = Arc::clone(&now);
+        let mut h = Self::start_for(
+            OWNER,
+            window,
+            Arc::new(move || clock_now.load(Ordering::SeqCst)),
+        )
+        .await;
+        h.now = now;
+        h
+    }
+
+    /// A receiver accepting `owner`, with the given window and clock.
+    async fn start_for(owner: &str, window: Duration, clock: Clock) -> Self {
         // Metrics only count, and logs are only captured, once the process-wide recorder and
         // subscriber exist.
         crate::telemetry::prometheus();
         captured_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(&dir).await;
-        let now = Arc::new(AtomicI64::new(NOW_MS));
-        let clock_now = Arc::clone(&now);
-        let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
-        let crypto = CallbackCrypto::new(TOKEN, AES_KEY, OWNER).expect("valid test crypto");
+        let crypto = CallbackCrypto::new(TOKEN, AES_KEY, owner).expect("valid test crypto");
         let state = CallbackState::new(crypto, store.clone(), window, clock);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -59,8 +70,8 @@ impl Harness {
         Self {
             addr,
             store,
-            sender: CallbackCrypto::new(TOKEN, AES_KEY, OWNER).expect("valid test crypto"),
-            now,
+            sender: CallbackCrypto::new(TOKEN, AES_KEY, owner).expect("valid test crypto"),
+            now: Arc::new(AtomicI64::new(NOW_MS)),
             http: reqwest::Client::new(),
             _dir: dir,
         }
@@ -83,6 +94,25 @@ impl Harness {
             &json!({ "encrypt": encrypt }).to_string(),
         )
         .await
+    }
+
+    /// Calls the simulator's `/_sim` administrator API.
+    async fn sim_admin(
+        &self,
+        sim: &dingtalk_sim::SimHandle,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/_sim{path}", sim.base_url()));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("simulator answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     async fn post(&self, query: &[(&str, &str)], body: &str) -> reqwest::Response {
@@ -470,4 +500,105 @@ async fn no_success_unless_the_event_is_stored() {
     };
     retry.assert_success(retry.push(LEGACY_ADD).await).await;
     assert_eq!(inbox_len(&reopened).await, 1);
+}
+
+/// Starts the simulator and a receiver for its app; returns both and the admin base URL.
+async fn sim_and_receiver() -> (dingtalk_sim::SimHandle, Harness) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let sim = dingtalk_sim::start(
+        dingtalk_sim::SimConfig {
+            users: 3,
+            depts: 1,
+            qps: 0,
+            ..dingtalk_sim::SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("simulator starts");
+    // Console-configured push: the owner key is the app's client id.
+    let owner = sim.config().client_id.clone();
+    let h = Harness::start_for(&owner, Duration::from_secs(3600), system_clock()).await;
+    let (status, body) = h
+        .sim_admin(&sim, reqwest::Method::POST, "/callback", json!({
+            "url": format!("http://{}{CALLBACK_PATH}", h.addr), "token": TOKEN, "aes_key": AES_KEY,
+        }))
+        .await;
+    assert_eq!(
+        status, 200,
+        "saving the callback runs check_url against us: {body}"
+    );
+    (sim, h)
+}
+
+#[tokio::test]
+async fn simulator_pushes_land_in_the_inbox_in_both_dialects() {
+    let (sim, h) = sim_and_receiver().await;
+    assert_eq!(inbox_len(&h.store).await, 0, "check_url is not stored");
+    let post = reqwest::Method::POST;
+
+    // Legacy dialect, `signature`: a department and a user.
+    let (_, d) = h
+        .sim_admin(
+            &sim,
+            post.clone(),
+            "/depts",
+            json!({"name": "Ops", "parent_id": 1}),
+        )
+        .await;
+    let dept = d["result"]["dept_id"].as_i64().expect("dept id");
+    h.sim_admin(&sim, post.clone(), "/users", json!({
+        "userid": "e2e1", "name": "E", "mobile": "13500000009", "dept_id_list": dept.to_string(),
+    }))
+    .await;
+    assert!(sim.wait_pushes_idle(Duration::from_secs(30)).await);
+    let rows = inbox_rows(&h.store).await;
+    let types: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(types, ["org_dept_create", "user_add_org"]);
+    assert!(
+        rows.iter().all(|r| r.0.starts_with("sha256:")),
+        "legacy has no event id"
+    );
+
+    // New dialect, `msg_signature`, every push sent twice: stored once, keyed by event id.
+    h.sim_admin(
+        &sim,
+        post.clone(),
+        "/push-settings",
+        json!({
+            "dialect": "new", "msg_signature": true, "duplicate_rate": 1.0,
+        }),
+    )
+    .await;
+    h.sim_admin(
+        &sim,
+        post.clone(),
+        "/depts",
+        json!({"name": "Dup", "parent_id": 1}),
+    )
+    .await;
+    assert!(sim.wait_pushes_idle(Duration::from_secs(30)).await);
+    let rows = inbox_rows(&h.store).await;
+    assert_eq!(
+        rows.len(),
+        3,
+        "the duplicate push was acknowledged but not stored again"
+    );
+    assert!(rows[2].0.starts_with("event:"), "{:?}", rows[2]);
+    assert_eq!(rows[2].1, "org_dept_create");
+
+    // The simulator saw every push acknowledged with a valid encrypted `success`.
+    let (_, pushes) = h
+        .sim_admin(&sim, reqwest::Method::GET, "/pushes", json!(null))
+        .await;
+    let pushes = pushes["pushes"].as_array().expect("push records");
+    assert_eq!(
+        pushes.len(),
+        1 + 2 + 2,
+        "check_url, two legacy, one new sent twice"
+    );
+    assert!(pushes.iter().all(|p| p["acked"] == true), "{pushes:?}");
+    sim.shutdown().await;
 }
