@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -131,6 +131,9 @@ enum CallbackError {
     /// The query string cannot be read.
     #[error("unreadable query string")]
     MalformedQuery(#[source] QueryRejection),
+    /// The body could not be read (over the size limit, or the connection failed).
+    #[error("request body could not be read")]
+    UnreadableBody(#[source] BytesRejection),
     /// The body is not `{"encrypt": "…"}`.
     #[error("request body is not {{\"encrypt\":…}}")]
     MalformedBody(#[source] serde_json::Error),
@@ -153,6 +156,7 @@ impl CallbackError {
     fn reason(&self) -> &'static str {
         match self {
             Self::MissingParameter(_) | Self::MalformedQuery(_) => "missing_parameter",
+            Self::UnreadableBody(_) => "unreadable_body",
             Self::MalformedBody(_) => "malformed_body",
             Self::Crypto(e) => e.reason(),
             Self::MalformedEvent(_) => "malformed_event",
@@ -167,6 +171,8 @@ impl CallbackError {
             | Self::MalformedQuery(_)
             | Self::MalformedBody(_)
             | Self::MalformedEvent(_) => StatusCode::BAD_REQUEST,
+            // Mostly 413 (over the limit); the rejection knows its own status.
+            Self::UnreadableBody(rejection) => rejection.status(),
             Self::Crypto(_) => StatusCode::FORBIDDEN,
             Self::Store(_) | Self::Reply(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -217,7 +223,7 @@ pub fn dedupe_key(event: &ContactEvent, plaintext: &str) -> String {
 async fn receive(
     State(state): State<CallbackState>,
     query: Result<Query<PushQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EncryptedReply>, CallbackError> {
     // Every field is optional, so this only fails on an unreadable query string (such as a
     // repeated name); the missing-parameter checks below say which one matters.
@@ -233,6 +239,7 @@ async fn receive(
     let nonce = query
         .nonce
         .ok_or(CallbackError::MissingParameter("nonce"))?;
+    let body = body.map_err(CallbackError::UnreadableBody)?;
     let PushBody { encrypt } =
         serde_json::from_slice(&body).map_err(CallbackError::MalformedBody)?;
 

@@ -360,6 +360,10 @@ async fn malformed_requests_are_400() {
     h.assert_rejected(h.post(&q, r#"{"data":"x"}"#).await, 400, "malformed_body")
         .await;
     assert!(rejected_count("malformed_body") >= 2);
+    // Far larger than any push: refused before it is parsed.
+    let huge = format!(r#"{{"encrypt":"{}"}}"#, "A".repeat(200 * 1024));
+    h.assert_rejected(h.post(&q, &huge).await, 413, "unreadable_body")
+        .await;
     // Correctly encrypted and signed, but the plaintext is not an event.
     h.assert_rejected(h.push("not json at all").await, 400, "malformed_event")
         .await;
@@ -601,4 +605,36 @@ async fn simulator_pushes_land_in_the_inbox_in_both_dialects() {
     );
     assert!(pushes.iter().all(|p| p["acked"] == true), "{pushes:?}");
     sim.shutdown().await;
+}
+
+/// Throughput of the whole path (HTTP, verify, decrypt, parse, SQLite commit, reply); run by
+/// hand with `cargo test -p dingsync receiver_throughput -- --ignored --nocapture`. It asserts
+/// only correctness; the numbers are printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand"]
+async fn receiver_throughput() {
+    let h = Arc::new(Harness::start().await);
+    let n = 1000;
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let h = Arc::clone(&h);
+        tasks.spawn(async move {
+            for i in (worker..n).step_by(16) {
+                let body = format!(
+                    r#"{{"EventType":"user_modify_org","CorpId":"ding1","UserId":["u{i}"],"TimeStamp":"{NOW_MS}"}}"#
+                );
+                h.assert_success(h.push(&body).await).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("worker finished");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(inbox_len(&h.store).await, n);
+    println!(
+        "{n} pushes, 16 concurrent: {elapsed:?} total, {:.0} pushes/s",
+        n as f64 / elapsed.as_secs_f64()
+    );
 }
