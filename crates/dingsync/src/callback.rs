@@ -11,9 +11,12 @@
 //! The checks run cheapest and most trustworthy first: query parameters, body shape, signature
 //! (which authenticates timestamp, nonce and ciphertext together), timestamp window, decryption
 //! (which checks the owner key), then event parsing. Every refusal is a 4xx, one `tracing` line
-//! with the reason and the error chain (the crypto and event errors never contain secrets or
-//! plaintext), and one increment of `dingsync_callbacks_rejected_total{reason}`; nothing is
-//! written.
+//! with the reason and the error chain (the crypto and event errors never contain the token,
+//! the key or plaintext; an unknown owner key is named, as it is an app key or corp id, not a
+//! secret), and one increment of `dingsync_callbacks_rejected_total{reason}`; nothing is
+//! written. A store failure is a 500 counted in `dingsync_callbacks_failed_total{reason}`;
+//! accepted pushes count in `dingsync_callbacks_received_total{outcome}` (`stored`,
+//! `duplicate`, `check_url`).
 //!
 //! Duplicates are expected (DingTalk retries, and a legacy push carries no id), so each event is
 //! stored under a dedupe key – `event:<eventId>` when the payload has one, else
