@@ -8,10 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-mod config;
-mod sim_cmd;
-#[allow(dead_code)] // wired into `serve` next
-mod telemetry;
+use dingsync::{config, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "dingsync", version, about = "Keep an OA system's contacts and DingTalk Contacts in two-way sync",
@@ -53,6 +50,9 @@ enum Command {
     },
     /// Validate the configuration and report every problem at once.
     Check,
+    /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
+    /// or Ctrl-C.
+    Serve,
 }
 
 fn main() -> ExitCode {
@@ -90,12 +90,50 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
                 path.display(), path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            cfg.validate()?;
+            let app = server::Application::build(&cfg).await?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("stop signal received; finishing in-flight work");
+                signal.cancel();
+            });
+            app.run_until_stopped(shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Resolves on SIGTERM (how service managers stop us) or Ctrl-C.
+async fn wait_for_stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 
