@@ -11,10 +11,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dingsync::{config, server, sim_cmd};
 
 #[derive(Debug, Parser)]
-#[command(name = "dingsync", version, about = "Keep an OA system's contacts and DingTalk Contacts in two-way sync",
+#[command(
+    name = "dingsync",
+    version,
+    about = "Keep an OA system's contacts and DingTalk Contacts in two-way sync",
     long_about = "Keep an OA system's contacts (departments, users, role groups, roles) and DingTalk \
 Contacts the same, both ways.\n\nNew here? Run `dingsync sim --users 2000` to start a local DingTalk \
-simulator, or `dingsync init` to write a documented config file.")]
+simulator, or `dingsync init` to write a documented config file."
+)]
 struct Cli {
     /// Config file (TOML). Every key can also be set as DINGSYNC_<SECTION>__<KEY>.
     #[arg(long, global = true, env = "DINGSYNC_CONFIG")]
@@ -83,11 +87,17 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         Command::Sim(args) => sim_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Init { path, force } => {
             if path.exists() && !force {
-                anyhow::bail!("{} already exists; pass --force to overwrite it", path.display());
+                anyhow::bail!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                );
             }
             std::fs::write(&path, config::DOCUMENTED_CONFIG)?;
-            println!("wrote {} — fill in [dingtalk] client_id and client_secret, then run `dingsync check --config {}`",
-                path.display(), path.display());
+            println!(
+                "wrote {} — fill in [dingtalk] client_id and client_secret, then run `dingsync check --config {}`",
+                path.display(),
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
@@ -153,7 +163,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = if verbose > 0 { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -43,7 +43,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("addr", &self.listener.local_addr().ok()).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,15 +60,28 @@ impl Application {
         } else {
             Some(dingtalk_client(config)?)
         };
-        let ops = OpsState { store: store.clone(), dingtalk };
+        let ops = OpsState {
+            store: store.clone(),
+            dingtalk,
+        };
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .with_state(ops);
-        let addr: SocketAddr = config.server.listen.parse().context("server.listen is not an address")?;
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        Ok(Self { listener, router, store })
+        let addr: SocketAddr = config
+            .server
+            .listen
+            .parse()
+            .context("server.listen is not an address")?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+        })
     }
 
     /// The bound port (useful when `server.listen` asked for port 0).
@@ -94,8 +109,11 @@ impl Application {
 /// The DingTalk client as configured (`[dingtalk]`).
 pub fn dingtalk_client(config: &Config) -> anyhow::Result<dingtalk_client::DingTalkClient> {
     let d = &config.dingtalk;
-    let mut cfg = dingtalk_client::ClientConfig::new(d.client_id.clone(), d.client_secret.expose().to_owned())
-        .with_base_url(d.base_url.clone());
+    let mut cfg = dingtalk_client::ClientConfig::new(
+        d.client_id.clone(),
+        d.client_secret.expose().to_owned(),
+    )
+    .with_base_url(d.base_url.clone());
     cfg.qps_per_api = d.qps;
     dingtalk_client::DingTalkClient::new(cfg).context("cannot build the DingTalk client")
 }
@@ -109,10 +127,10 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     if let Err(e) = ops.store.inbox_depth().await {
         problems.push(format!("database: {e}"));
     }
-    if let Some(client) = &ops.dingtalk {
-        if let Err(e) = client.ensure_token().await {
-            problems.push(format!("dingtalk: {e}"));
-        }
+    if let Some(client) = &ops.dingtalk
+        && let Err(e) = client.ensure_token().await
+    {
+        problems.push(format!("dingtalk: {e}"));
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready".to_owned())
