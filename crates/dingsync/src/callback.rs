@@ -100,6 +100,28 @@ impl CallbackState {
     }
 }
 
+impl CallbackState {
+    /// The receiver as `config` describes it: `callback.token`, `callback.aes_key`, the owner
+    /// key (`callback.owner_key`, else the client id) and `callback.timestamp_window_secs`.
+    ///
+    /// `Ok(None)` when neither token nor key is set: callbacks are not configured and the route
+    /// should not be mounted. One without the other is an error, as is a malformed key.
+    pub fn from_config(
+        config: &crate::config::Config,
+        store: Store,
+        clock: Clock,
+    ) -> Result<Option<Self>, CryptoError> {
+        let section = &config.callback;
+        let (token, aes_key) = (section.token.expose(), section.aes_key.expose());
+        if token.is_empty() && aes_key.is_empty() {
+            return Ok(None);
+        }
+        let crypto = CallbackCrypto::new(token, aes_key, config.owner_key())?;
+        let window = Duration::from_secs(section.timestamp_window_secs);
+        Ok(Some(Self::new(crypto, store, window, clock)))
+    }
+}
+
 /// The callback route, ready to be merged into the service's router.
 pub fn router(state: CallbackState) -> Router {
     Router::new()

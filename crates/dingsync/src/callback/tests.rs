@@ -638,3 +638,41 @@ async fn receiver_throughput() {
         n as f64 / elapsed.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn state_from_config() {
+    use crate::config::{Config, Secret};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(&dir).await;
+    let mut config = Config::default();
+    let none = CallbackState::from_config(&config, store.clone(), system_clock()).expect("ok");
+    assert!(none.is_none(), "no token and no key: callbacks are off");
+
+    config.callback.token = Secret::new(TOKEN);
+    let err = CallbackState::from_config(&config, store.clone(), system_clock()).unwrap_err();
+    assert_eq!(err.code(), 900_004, "a token without a key is refused");
+
+    config.callback.aes_key = Secret::new(AES_KEY);
+    config.dingtalk.client_id = "dingclientid".into();
+    config.callback.timestamp_window_secs = 60;
+    let state = CallbackState::from_config(&config, store.clone(), system_clock())
+        .expect("valid")
+        .expect("configured");
+    assert_eq!(
+        state.crypto.owner_keys(),
+        ["dingclientid"],
+        "owner key defaults to the client id"
+    );
+    assert_eq!(state.window, Duration::from_secs(60));
+    let shown = format!("{state:?}");
+    assert!(
+        !shown.contains(TOKEN) && !shown.contains(AES_KEY),
+        "{shown}"
+    );
+
+    config.callback.owner_key = "dingcorpid".into();
+    let state = CallbackState::from_config(&config, store, system_clock())
+        .expect("valid")
+        .expect("configured");
+    assert_eq!(state.crypto.owner_keys(), ["dingcorpid"]);
+}
