@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::telemetry;
+use crate::{callback, telemetry};
 
 /// What the operational routes need to answer.
 #[derive(Clone)]
@@ -60,15 +60,23 @@ impl Application {
         } else {
             Some(dingtalk_client(config)?)
         };
+        // Install the metrics recorder before any route records into it.
+        telemetry::prometheus();
         let ops = OpsState {
             store: store.clone(),
             dingtalk,
         };
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .with_state(ops);
+        if let Some(state) =
+            callback::CallbackState::from_config(config, store.clone(), callback::system_clock())
+                .context("callback settings ([callback] token / aes_key / owner_key)")?
+        {
+            router = router.merge(callback::router(state));
+        }
         let addr: SocketAddr = config
             .server
             .listen

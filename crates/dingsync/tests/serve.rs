@@ -99,3 +99,56 @@ async fn not_ready_with_wrong_credentials_and_the_secret_is_not_shown() {
     task.await.expect("join").expect("clean stop");
     sim.shutdown().await;
 }
+
+/// With `[callback]` configured, the service answers the simulator's `check_url` and stores the
+/// events the simulator pushes when a DingTalk administrator changes something.
+#[tokio::test]
+async fn callbacks_are_mounted_and_pushed_events_reach_the_inbox() {
+    const TOKEN: &str = "servetesttoken";
+    const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = sim.config().client_secret.clone();
+    let mut cfg = config(&dir, &sim, &secret);
+    cfg.callback.token = Secret::new(TOKEN);
+    cfg.callback.aes_key = Secret::new(AES_KEY);
+    let (base, stop, task) = start(&cfg).await;
+    let http = reqwest::Client::new();
+
+    // Subscribing fires check_url first; the simulator refuses the subscription unless it is
+    // answered with an encrypted "success".
+    let sub = http
+        .post(format!("{}/_sim/callback", sim.base_url()))
+        .json(&serde_json::json!({"url": format!("{base}/callbacks/dingtalk"), "token": TOKEN, "aes_key": AES_KEY}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert!(sub.status().is_success(), "{:?}", sub.text().await);
+
+    let hire = http
+        .post(format!("{}/_sim/users", sim.base_url()))
+        .json(&serde_json::json!({"userid": "newhire1", "name": "新员工", "mobile": "13900001111", "dept_id_list": "1"}))
+        .send()
+        .await
+        .expect("hire");
+    assert!(hire.status().is_success(), "{:?}", hire.text().await);
+    assert!(
+        sim.wait_pushes_idle(std::time::Duration::from_secs(10))
+            .await,
+        "pushes did not finish"
+    );
+
+    let store = directory_store::Store::connect(cfg.database.url.expose())
+        .await
+        .expect("store");
+    let inbox = store.inbox_list(None, None, 100).await.expect("inbox");
+    assert!(
+        inbox
+            .iter()
+            .any(|e| e.event_type == "user_add_org" && e.payload_json.contains("newhire1")),
+        "{inbox:?}"
+    );
+    stop.cancel();
+    task.await.expect("join").expect("clean stop");
+    sim.shutdown().await;
+}
