@@ -104,6 +104,8 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             let app = server::Application::build(&cfg).await?;
+            // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
+            println!("dingsync listening on http://{}", app.local_addr());
             let shutdown = tokio_util::sync::CancellationToken::new();
             let signal = shutdown.clone();
             tokio::spawn(async move {
