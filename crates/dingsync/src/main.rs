@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[allow(dead_code)] // mounted by `serve` (the lead wires `api::router` into the service)
+mod api;
 mod config;
 mod sim_cmd;
 #[allow(dead_code)] // wired into `serve` next
