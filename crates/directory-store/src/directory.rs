@@ -4,9 +4,9 @@
 //! and records audit / outbox / base through `journal` before committing — so an error anywhere
 //! leaves nothing behind, and a committed change always has its outbox entry.
 //!
-//! The rules apply to writes whose origin is the OA system or reconcile (see
-//! [`WriteCtx`]); DingTalk's own state (events, import) is taken as it is, because refusing it
-//! would only make the two sides drift further apart.
+//! The rules apply when [`WriteCtx::check_rules`] is set (OA writes); DingTalk's own state
+//! (events, import) is taken as it is, because refusing it would only make the two sides drift
+//! further apart.
 //!
 //! Writing a state equal to the stored one is a no-op that records nothing (design invariant 5:
 //! the echo of our own push writes nothing and queues nothing).
@@ -1225,8 +1225,11 @@ impl Store {
     }
 
     /// Deletes a department. Without `cascade`, a department with sub-departments or members
-    /// is refused (DingTalk 60006 / 60005). With `cascade`, the subtree is deleted and members
-    /// left without a department move to the subtree's parent.
+    /// is refused (DingTalk 60006 / 60005) whatever the origin. With `cascade`, the subtree is
+    /// deleted (deepest first) and members left without a department move to the subtree's
+    /// parent; each change gets its own audit row (and outbox entry, if `ctx` pushes), ordered so
+    /// the pusher moves members before it deletes their departments. The engine mirroring a
+    /// DingTalk deletion passes `cascade` when its events arrive out of order.
     pub async fn delete_department(
         &self,
         ctx: &WriteCtx,
