@@ -410,6 +410,8 @@ struct Fields {
     #[serde(
         rename = "DeptId",
         alias = "deptId",
+        // Failed-push entries spell it in lower case, like their `userid` and `corpid`.
+        alias = "deptid",
         default,
         deserialize_with = "i64_list"
     )]

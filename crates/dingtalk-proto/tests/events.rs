@@ -588,6 +588,11 @@ fn failed_callback_entry_from_the_docs() {
     let as_text = json!("{\"DeptId\":[4],\"CorpId\":\"ding1\"}");
     let e = ContactEvent::from_failed_callback("org_dept_remove", None, &as_text).unwrap();
     assert_eq!(e.kind, EventKind::OrgDeptRemove { dept_ids: vec![4] });
+
+    // Department entries use the list's lower-case spelling, like `userid` and `corpid`.
+    let lower = json!({"deptid": [7, 8], "corpid": "ding1"});
+    let e = ContactEvent::from_failed_callback("org_dept_create", None, &lower).unwrap();
+    assert_eq!(e.kind, EventKind::OrgDeptCreate { dept_ids: vec![7, 8] });
     assert!(matches!(
         ContactEvent::from_failed_callback("org_dept_remove", None, &json!([1])),
         Err(EventError::NotAnObject)
