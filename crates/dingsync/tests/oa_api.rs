@@ -856,7 +856,7 @@ async fn bodies_must_be_small_json() {
     let before = app.fingerprint().await;
     let huge = format!(
         "{{\"name\":\"{}\",\"parent\":1}}",
-        "x".repeat(2 * 1024 * 1024)
+        "x".repeat(1024 * 1024 + 64 * 1024)
     );
     let r = app
         .raw(
@@ -1050,6 +1050,11 @@ async fn change_feed_lists_every_change_in_order(app: App) {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(seen[0]["actor"], "api:hr");
     assert_eq!(seen[6]["after"]["name"], "Sales & Marketing");
+    // States come in the routes' shape, not the store's.
+    assert_eq!(seen[4]["after"]["mobile"], "+86-13800000001");
+    assert_eq!(seen[4]["before"], Value::Null);
+    assert_eq!(seen[7]["before"]["job_number"], "A1");
+    assert_eq!(seen[7]["after"]["job_number"], "A2");
     app.stop().await;
 }
 
@@ -1136,6 +1141,12 @@ async fn no_or_unknown_token_gets_401_with_a_challenge() {
         .raw(app.request(Method::GET, "/api/v1/openapi.json"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "the document needs no token");
+
+    let r = app
+        .send(Method::PUT, "/api/v1/departments", Some(&json!({})), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.code(), "method_not_allowed");
 
     let r = app.get("/api/v1/nothing-here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

@@ -5,16 +5,25 @@
 //! (`origin`: `oa`, `dingtalk`, `import`, `reconcile`), so a change DingTalk's administrators
 //! made shows up here as well as the OA system's own. The feed is the store's audit log, whose
 //! sequence numbers are assigned in commit order; a poll never skips a change.
+//!
+//! `before` and `after` are rendered in the same shape as the entity routes return (mobile as
+//! `+code-number`, ids as plain values), so the OA system parses one format, not two.
 
 use axum::Json;
 use axum::extract::State;
-use directory_store::AuditRecord;
+use directory_model::{Department, Role, RoleAssignment, RoleGroup, User};
+use directory_store::{AuditRecord, EntityKind};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
+use super::departments::DepartmentFields;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, page_limit};
+use super::roles::{AssignmentBody, RoleFields, RoleGroupFields};
+use super::users::UserFields;
 
 /// Where to read the feed from.
 #[derive(Debug, Default, Deserialize, Serialize, IntoParams)]
@@ -44,12 +53,39 @@ pub struct ChangeView {
     pub id: String,
     /// `create`, `update` or `delete`.
     pub op: String,
-    /// The stored state before the change (absent for creates).
+    /// The entity before the change, shaped as its route returns it (without `version`);
+    /// `null` for creates.
     #[schema(value_type = Option<Object>)]
-    pub before: Option<serde_json::Value>,
-    /// The stored state after the change (absent for deletes).
+    pub before: Option<Value>,
+    /// The entity after the change, shaped as its route returns it (without `version`);
+    /// `null` for deletes.
     #[schema(value_type = Option<Object>)]
-    pub after: Option<serde_json::Value>,
+    pub after: Option<Value>,
+}
+
+/// Renders a stored entity state in the API's shape. A state the API cannot read (which would
+/// mean the store and the API disagree about a format) is passed through as stored and logged,
+/// rather than dropped from the feed.
+fn api_shape(kind: EntityKind, state: Value) -> Value {
+    fn convert<M, V>(state: &Value) -> Option<Value>
+    where
+        M: DeserializeOwned,
+        V: Serialize + From<M>,
+    {
+        let model: M = serde_json::from_value(state.clone()).ok()?;
+        serde_json::to_value(V::from(model)).ok()
+    }
+    let converted = match kind {
+        EntityKind::Department => convert::<Department, DepartmentFields>(&state),
+        EntityKind::User => convert::<User, UserFields>(&state),
+        EntityKind::RoleGroup => convert::<RoleGroup, RoleGroupFields>(&state),
+        EntityKind::Role => convert::<Role, RoleFields>(&state),
+        EntityKind::RoleAssignment => convert::<RoleAssignment, AssignmentBody>(&state),
+    };
+    converted.unwrap_or_else(|| {
+        tracing::warn!(%kind, "change feed: stored state not in the expected shape");
+        state
+    })
 }
 
 impl From<AuditRecord> for ChangeView {
@@ -62,8 +98,8 @@ impl From<AuditRecord> for ChangeView {
             kind: r.kind.as_str().to_owned(),
             id: r.oa_id,
             op: r.op.as_str().to_owned(),
-            before: r.before,
-            after: r.after,
+            before: r.before.map(|v| api_shape(r.kind, v)),
+            after: r.after.map(|v| api_shape(r.kind, v)),
         }
     }
 }

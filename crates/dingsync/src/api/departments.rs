@@ -24,9 +24,9 @@ use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
 /// under a write storm on one entity; the client then gets the 412.
 pub(super) const PATCH_ATTEMPTS: usize = 3;
 
-/// A department as the API shows it.
+/// A department's fields as the API shows them (in entity reads and in the change feed).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DepartmentView {
+pub struct DepartmentFields {
     /// The OA id.
     pub id: i64,
     /// Display name (1–64 characters, no `-`, `,` or `，`).
@@ -43,15 +43,10 @@ pub struct DepartmentView {
     pub hide: bool,
     /// Members see only this department.
     pub outer: bool,
-    /// The version, also sent as the `ETag`.
-    pub version: i64,
-    /// When it last changed (Unix milliseconds).
-    pub updated_at_ms: i64,
 }
 
-impl From<Versioned<Department>> for DepartmentView {
-    fn from(v: Versioned<Department>) -> Self {
-        let d = v.entity;
+impl From<Department> for DepartmentFields {
+    fn from(d: Department) -> Self {
         Self {
             id: d.id.get(),
             name: d.name,
@@ -61,6 +56,26 @@ impl From<Versioned<Department>> for DepartmentView {
             source_identifier: d.source_identifier,
             hide: d.hide,
             outer: d.outer,
+        }
+    }
+}
+
+/// A department as the API shows it: its fields and its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentView {
+    /// The department.
+    #[serde(flatten)]
+    pub department: DepartmentFields,
+    /// The version, also sent as the `ETag`.
+    pub version: i64,
+    /// When it last changed (Unix milliseconds).
+    pub updated_at_ms: i64,
+}
+
+impl From<Versioned<Department>> for DepartmentView {
+    fn from(v: Versioned<Department>) -> Self {
+        Self {
+            department: v.entity.into(),
             version: v.version,
             updated_at_ms: v.updated_at_ms,
         }
@@ -193,7 +208,7 @@ fn not_found(id: i64) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/departments", tag = "departments",
     request_body = NewDepartment,
     responses(
-        (status = 201, description = "Created; `ETag` and `Location` set", body = DepartmentView),
+        (status = 201, description = "Created; `ETag` and `Location` set", body = DepartmentView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Id or sibling name taken", body = ErrorBody),
@@ -250,7 +265,7 @@ pub async fn create_department(
 #[utoipa::path(get, path = "/api/v1/departments/{id}", tag = "departments",
     params(("id" = i64, Path, description = "The OA department id")),
     responses(
-        (status = 200, description = "The department; `ETag` set", body = DepartmentView),
+        (status = 200, description = "The department; `ETag` set", body = DepartmentView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such department", body = ErrorBody),
     ))]
@@ -279,7 +294,7 @@ pub async fn get_department(
     ),
     request_body = DepartmentPatch,
     responses(
-        (status = 200, description = "Updated (or unchanged); new `ETag` set", body = DepartmentView),
+        (status = 200, description = "Updated (or unchanged); new `ETag` set", body = DepartmentView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 400, description = "Malformed JSON or If-Match", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such department", body = ErrorBody),

@@ -12,6 +12,7 @@
 //! | `bad_request` | 400 | malformed JSON syntax, malformed header or path |
 //! | `unauthorized` | 401 | no or unknown bearer token |
 //! | `not_found` | 404 | no such entity or route |
+//! | `method_not_allowed` | 405 | the path exists, the method does not |
 //! | `conflict` | 409 | id / name / mobile / email taken, or the entity still has dependants |
 //! | `precondition_failed` | 412 | `If-Match` names a version that is no longer current |
 //! | `payload_too_large` | 413 | body above the limit |
@@ -87,6 +88,9 @@ pub enum ApiError {
     /// The addressed entity does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The path exists but not with this method (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// No or an unknown bearer token (401).
     #[error("missing or unknown bearer token")]
     Unauthorized {
@@ -212,6 +216,12 @@ impl ApiError {
                 vec![field.clone()],
             ),
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.clone(), Vec::new()),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not accept this method; see /api/v1/openapi.json".to_owned(),
+                Vec::new(),
+            ),
             Self::Unauthorized { .. } => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

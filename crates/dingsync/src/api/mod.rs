@@ -122,6 +122,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(public)
         .merge(protected)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::record))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .with_state(state)
@@ -130,6 +131,11 @@ pub fn router(state: ApiState) -> Router {
 /// Unknown paths get the same JSON error shape as everything else.
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; see /api/v1/openapi.json".to_owned())
+}
+
+/// A known path with a method it does not serve: JSON like every other error.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// A response carrying one entity and its `ETag`.

@@ -28,7 +28,8 @@ use super::{ApiState, changes, departments, roles, users};
             and `DELETE` honour `If-Match` (412 when stale, nothing written) and also work \
             without it. `PATCH` bodies are JSON merge patches. Lists are keyset-paged and \
             return a `next` URL. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}` with \
-            codes `bad_request` 400, `unauthorized` 401, `not_found` 404, `conflict` 409, \
+            codes `bad_request` 400, `unauthorized` 401, `not_found` 404, `method_not_allowed` 405, \
+            `conflict` 409, \
             `precondition_failed` 412, `payload_too_large` 413 (bodies over 1 MiB), \
             `unsupported_media_type` 415, `validation_failed` 422, `internal` 500."
     ),

@@ -24,13 +24,30 @@ use super::error::{ApiError, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, page_limit};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
 
-/// A role group as the API shows it.
+/// A role group's fields as the API shows them.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoleGroupView {
+pub struct RoleGroupFields {
     /// The OA id.
     pub id: i64,
     /// Display name.
     pub name: String,
+}
+
+impl From<RoleGroup> for RoleGroupFields {
+    fn from(g: RoleGroup) -> Self {
+        Self {
+            id: g.id.get(),
+            name: g.name,
+        }
+    }
+}
+
+/// A role group as the API shows it: its fields and its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleGroupView {
+    /// The role group.
+    #[serde(flatten)]
+    pub group: RoleGroupFields,
     /// The version, also sent as the `ETag`.
     pub version: i64,
     /// When it last changed (Unix milliseconds).
@@ -40,8 +57,7 @@ pub struct RoleGroupView {
 impl From<Versioned<RoleGroup>> for RoleGroupView {
     fn from(v: Versioned<RoleGroup>) -> Self {
         Self {
-            id: v.entity.id.get(),
-            name: v.entity.name,
+            group: v.entity.into(),
             version: v.version,
             updated_at_ms: v.updated_at_ms,
         }
@@ -66,15 +82,33 @@ pub struct RoleGroupPatch {
     pub name: Option<String>,
 }
 
-/// A role as the API shows it.
+/// A role's fields as the API shows them.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoleView {
+pub struct RoleFields {
     /// The OA id.
     pub id: i64,
     /// The role group.
     pub group: i64,
     /// Display name, unique within the group.
     pub name: String,
+}
+
+impl From<Role> for RoleFields {
+    fn from(r: Role) -> Self {
+        Self {
+            id: r.id.get(),
+            group: r.group.get(),
+            name: r.name,
+        }
+    }
+}
+
+/// A role as the API shows it: its fields and its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleView {
+    /// The role.
+    #[serde(flatten)]
+    pub role: RoleFields,
     /// The version, also sent as the `ETag`.
     pub version: i64,
     /// When it last changed (Unix milliseconds).
@@ -84,9 +118,7 @@ pub struct RoleView {
 impl From<Versioned<Role>> for RoleView {
     fn from(v: Versioned<Role>) -> Self {
         Self {
-            id: v.entity.id.get(),
-            group: v.entity.group.get(),
-            name: v.entity.name,
+            role: v.entity.into(),
             version: v.version,
             updated_at_ms: v.updated_at_ms,
         }
@@ -218,7 +250,7 @@ fn addressed(e: StoreError, missing: impl FnOnce() -> ApiError) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/role-groups", tag = "roles",
     request_body = NewRoleGroup,
     responses(
-        (status = 201, description = "Created; `ETag` and `Location` set", body = RoleGroupView),
+        (status = 201, description = "Created; `ETag` and `Location` set", body = RoleGroupView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Id taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
@@ -258,7 +290,7 @@ pub async fn create_role_group(
 #[utoipa::path(get, path = "/api/v1/role-groups/{id}", tag = "roles",
     params(("id" = i64, Path, description = "The OA role group id")),
     responses(
-        (status = 200, description = "The role group; `ETag` set", body = RoleGroupView),
+        (status = 200, description = "The role group; `ETag` set", body = RoleGroupView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such role group", body = ErrorBody),
     ))]
@@ -287,7 +319,7 @@ pub async fn get_role_group(
     ),
     request_body = RoleGroupPatch,
     responses(
-        (status = 200, description = "Updated; new `ETag` set", body = RoleGroupView),
+        (status = 200, description = "Updated; new `ETag` set", body = RoleGroupView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such role group", body = ErrorBody),
         (status = 412, description = "Stale If-Match; nothing written", body = ErrorBody),
@@ -391,7 +423,7 @@ pub async fn list_role_groups(
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles",
     request_body = NewRole,
     responses(
-        (status = 201, description = "Created; `ETag` and `Location` set", body = RoleView),
+        (status = 201, description = "Created; `ETag` and `Location` set", body = RoleView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Id or name in the group taken", body = ErrorBody),
         (status = 422, description = "Invalid field or unknown group", body = ErrorBody),
@@ -429,7 +461,7 @@ pub async fn create_role(
 #[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles",
     params(("id" = i64, Path, description = "The OA role id")),
     responses(
-        (status = 200, description = "The role; `ETag` set", body = RoleView),
+        (status = 200, description = "The role; `ETag` set", body = RoleView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
     ))]
@@ -458,7 +490,7 @@ pub async fn get_role(
     ),
     request_body = RolePatch,
     responses(
-        (status = 200, description = "Updated; new `ETag` set", body = RoleView),
+        (status = 200, description = "Updated; new `ETag` set", body = RoleView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "Name in the group taken", body = ErrorBody),

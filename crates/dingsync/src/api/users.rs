@@ -86,9 +86,9 @@ impl From<Membership> for MembershipBody {
     }
 }
 
-/// A user as the API shows it.
+/// A user's fields as the API shows them (in entity reads and in the change feed).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
+pub struct UserFields {
     /// The OA id (also the DingTalk `userid`).
     pub id: String,
     /// Display name.
@@ -120,6 +120,14 @@ pub struct UserView {
     pub extension: BTreeMap<String, String>,
     /// Employed or left.
     pub state: UserStateView,
+}
+
+/// A user as the API shows it: their fields and the version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserFields,
     /// The version, also sent as the `ETag`.
     pub version: i64,
     /// When it last changed (Unix milliseconds).
@@ -128,7 +136,16 @@ pub struct UserView {
 
 impl From<Versioned<User>> for UserView {
     fn from(v: Versioned<User>) -> Self {
-        let u = v.entity;
+        Self {
+            user: v.entity.into(),
+            version: v.version,
+            updated_at_ms: v.updated_at_ms,
+        }
+    }
+}
+
+impl From<User> for UserFields {
+    fn from(u: User) -> Self {
         Self {
             id: u.id.0,
             name: u.name,
@@ -147,8 +164,6 @@ impl From<Versioned<User>> for UserView {
             remark: u.remark,
             extension: u.extension,
             state: u.state.into(),
-            version: v.version,
-            updated_at_ms: v.updated_at_ms,
         }
     }
 }
@@ -332,7 +347,7 @@ fn not_found(id: &str) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/users", tag = "users",
     request_body = NewUser,
     responses(
-        (status = 201, description = "Created; `ETag` and `Location` set", body = UserView),
+        (status = 201, description = "Created; `ETag` and `Location` set", body = UserView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "Id, mobile or email taken", body = ErrorBody),
@@ -385,7 +400,7 @@ pub async fn create_user(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "The OA user id")),
     responses(
-        (status = 200, description = "The user; `ETag` set", body = UserView),
+        (status = 200, description = "The user; `ETag` set", body = UserView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ))]
@@ -414,7 +429,7 @@ pub async fn get_user(
     ),
     request_body = UserPatch,
     responses(
-        (status = 200, description = "Updated (or unchanged); new `ETag` set", body = UserView),
+        (status = 200, description = "Updated (or unchanged); new `ETag` set", body = UserView, headers(("ETag" = String, description = "The version as a strong entity tag"))),
         (status = 400, description = "Malformed JSON or If-Match", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
