@@ -651,6 +651,16 @@ fn bad_cases(stale_etag: &str) -> Vec<Bad> {
         )
         .rule("invalid_type"),
         bad(
+            "null for a field that cannot be empty",
+            M::PATCH,
+            "/api/v1/departments/2",
+            json!({"parent": null}),
+            422,
+            "validation_failed",
+            "parent",
+        )
+        .rule("invalid_type"),
+        bad(
             "wrong nested type",
             M::POST,
             u,
@@ -1253,8 +1263,10 @@ async fn requests_are_counted_per_route_template() {
         .expect("install recorder");
     let app = App::sqlite().await;
     app.seed().await;
+    // The recorder is process-wide and other tests run in parallel, so count a request no
+    // other test makes: deleting a missing role group.
     assert_eq!(
-        app.get("/api/v1/users/nobody").await.status,
+        app.delete("/api/v1/role-groups/987654").await.status,
         StatusCode::NOT_FOUND
     );
     let text = handle.render();
@@ -1262,12 +1274,13 @@ async fn requests_are_counted_per_route_template() {
         .lines()
         .find(|l| {
             l.starts_with("dingsync_api_requests_total")
-                && l.contains("route=\"/api/v1/users/{id}\"")
+                && l.contains("route=\"/api/v1/role-groups/{id}\"")
+                && l.contains("method=\"DELETE\"")
                 && l.contains("status=\"404\"")
         })
-        .unwrap_or_else(|| panic!("no counter for GET /users/{{id}} 404 in:\n{text}"));
+        .unwrap_or_else(|| panic!("no counter for DELETE /role-groups/{{id}} 404 in:\n{text}"));
     assert!(line.ends_with(" 1"), "{line}");
-    assert!(!text.contains("nobody"), "concrete ids never become labels");
+    assert!(!text.contains("987654"), "concrete ids never become labels");
     assert!(text.contains("dingsync_api_request_duration_seconds"));
     app.stop().await;
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody, FieldError};
-use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
 
 /// How often a `PATCH` without `If-Match` is re-applied when another writer got in between
@@ -106,22 +106,29 @@ pub struct NewDepartment {
     pub outer: bool,
 }
 
-/// Changes to a department (a JSON merge patch: absent fields stay as they are). Changing
+/// Changes to a department (a JSON merge patch: absent fields stay as they are; none of these
+/// fields can be `null`). Changing
 /// `parent` moves the department.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentPatch {
     /// New display name.
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     /// New parent (moves the department with its subtree).
+    #[serde(default, deserialize_with = "non_null")]
     pub parent: Option<i64>,
     /// New sort key.
+    #[serde(default, deserialize_with = "non_null")]
     pub order: Option<i64>,
     /// The new, complete list of managers.
+    #[serde(default, deserialize_with = "non_null")]
     pub managers: Option<Vec<String>>,
     /// New hidden flag.
+    #[serde(default, deserialize_with = "non_null")]
     pub hide: Option<bool>,
     /// New outer flag.
+    #[serde(default, deserialize_with = "non_null")]
     pub outer: Option<bool>,
 }
 

@@ -228,6 +228,17 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// Deserializes a merge-patch field that may be absent (`None`, via `#[serde(default)]`) but
+/// not `null`: the field cannot be empty, and silently ignoring the `null` would hide a client
+/// bug, so it is refused as a wrong type naming the field.
+pub fn non_null<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

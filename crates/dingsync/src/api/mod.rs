@@ -11,7 +11,8 @@
 //! - `PATCH` and `DELETE` honour `If-Match` when present (412 and nothing written if stale)
 //!   and work without it. A `PATCH` without `If-Match` still never loses a concurrent write:
 //!   it is applied to the version it read and re-applied to the newer one if that changed.
-//! - `PATCH` bodies are JSON merge patches: an absent field stays, `null` clears it.
+//! - `PATCH` bodies are JSON merge patches: an absent field stays, `null` clears it (and is
+//!   refused with 422 for a field that cannot be empty, such as `name` or `parent`).
 //! - Lists are keyset-paged by id (`after`, `limit` ≤ 1000) and return `next`, the URL of the
 //!   next page (also as a `Link: <…>; rel="next"` header), `null` on the last page.
 //! - Errors are JSON (see [`error`]); request bodies refuse unknown fields.

@@ -26,7 +26,8 @@ use super::{ApiState, changes, departments, roles, users};
             two-way sync with DingTalk. Every request needs `Authorization: Bearer <token>` \
             except this document. Entities carry a `version`, sent as a strong `ETag`; `PATCH` \
             and `DELETE` honour `If-Match` (412 when stale, nothing written) and also work \
-            without it. `PATCH` bodies are JSON merge patches. Lists are keyset-paged and \
+            without it. `PATCH` bodies are JSON merge patches (absent: unchanged; `null`: cleared, \
+            or 422 where the field cannot be empty). Lists are keyset-paged and \
             return a `next` URL. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}` with \
             codes `bad_request` 400, `unauthorized` 401, `not_found` 404, `method_not_allowed` 405, \
             `conflict` 409, \

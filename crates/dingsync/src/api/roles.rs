@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::departments::PATCH_ATTEMPTS;
 use super::error::{ApiError, ErrorBody, FieldError};
-use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
 
 /// A role group's fields as the API shows them.
@@ -79,6 +79,7 @@ pub struct NewRoleGroup {
 #[serde(deny_unknown_fields)]
 pub struct RoleGroupPatch {
     /// New display name.
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
 }
 
@@ -142,8 +143,10 @@ pub struct NewRole {
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     /// Move the role to another group.
+    #[serde(default, deserialize_with = "non_null")]
     pub group: Option<i64>,
     /// New display name.
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
 }
 

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::departments::PATCH_ATTEMPTS;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, nullable, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, nullable, page_limit};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, path_segment};
 
 /// Employed or left.
@@ -211,8 +211,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New display name.
+    #[serde(default, deserialize_with = "non_null")]
     pub name: Option<String>,
     /// The new, complete list of memberships (moves the user).
+    #[serde(default, deserialize_with = "non_null")]
     pub departments: Option<Vec<MembershipBody>>,
     /// New main department.
     #[serde(default, deserialize_with = "nullable")]
@@ -255,8 +257,10 @@ pub struct UserPatch {
     #[schema(value_type = Option<String>)]
     pub remark: Option<Option<String>>,
     /// The new, complete set of extension attributes.
+    #[serde(default, deserialize_with = "non_null")]
     pub extension: Option<BTreeMap<String, String>>,
     /// New state.
+    #[serde(default, deserialize_with = "non_null")]
     pub state: Option<UserStateView>,
 }
 
