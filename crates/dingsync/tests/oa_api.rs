@@ -1165,6 +1165,22 @@ async fn no_or_unknown_token_gets_401_with_a_challenge() {
 }
 
 #[tokio::test]
+async fn server_failures_are_opaque_500s() {
+    let app = App::sqlite().await;
+    app.seed().await;
+    // Closing the pool makes every store call fail the way a lost database would.
+    app.store.close().await;
+    let r = app.get("/api/v1/users").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{:#}", r.body);
+    assert_eq!(r.code(), "internal");
+    let text = r.body.to_string().to_lowercase();
+    for leak in ["pool", "sqlite", "sqlx", "directory.db"] {
+        assert!(!text.contains(leak), "{leak} leaked into {text}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn openapi_document_lists_every_route_schema_and_error() {
     let app = App::sqlite().await;
     let r = app
@@ -1289,14 +1305,11 @@ async fn requests_are_counted_per_route_template() {
 // Load
 // ---------------------------------------------------------------------------------------------
 
-/// OA API writes per second and their p99 latency on SQLite with concurrent clients.
-/// Run with `cargo test -p dingsync --release --test oa_api -- --ignored --nocapture load`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "load measurement; run explicitly"]
-async fn load_oa_api_writes_on_sqlite() {
+/// OA API writes per second and their latency percentiles with concurrent clients.
+async fn measure_writes(app: App, backend: &str) {
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 250;
-    let app = std::sync::Arc::new(App::sqlite().await);
+    let app = std::sync::Arc::new(app);
     app.seed().await;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -1331,8 +1344,8 @@ async fn load_oa_api_writes_on_sqlite() {
     let p = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     let writes = all.len();
     println!(
-        "OA API on SQLite: {writes} user creates by {CLIENTS} clients in {:.2}s = {:.0} writes/s; \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "OA API on {backend}: {writes} user creates by {CLIENTS} clients in {:.2}s = {:.0} \
+         writes/s; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         elapsed.as_secs_f64(),
         writes as f64 / elapsed.as_secs_f64(),
         p(0.50).as_secs_f64() * 1e3,
@@ -1340,5 +1353,25 @@ async fn load_oa_api_writes_on_sqlite() {
         all[writes - 1].as_secs_f64() * 1e3,
     );
     let depth = app.store.outbox_depth().await.expect("depth");
+    // The seed wrote 6 entities; each load write queued exactly one entry.
     assert_eq!(depth.pending, writes as i64 + 6, "every write queued once");
+    if let Ok(app) = std::sync::Arc::try_unwrap(app) {
+        app.stop().await;
+    }
+}
+
+/// Run with `cargo test -p dingsync --test oa_api -- --ignored --nocapture load`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "load measurement; run explicitly"]
+async fn load_oa_api_writes_on_sqlite() {
+    measure_writes(App::sqlite().await, "SQLite").await;
+}
+
+/// The same on PostgreSQL (`DINGSYNC_TEST_PG_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "load measurement; run explicitly"]
+async fn load_oa_api_writes_on_postgres() {
+    if let Some(app) = App::postgres().await {
+        measure_writes(app, "PostgreSQL").await;
+    }
 }
