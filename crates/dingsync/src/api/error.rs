@@ -106,9 +106,6 @@ pub enum ApiError {
     /// The body is not JSON (415).
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
-    /// Reading the request body failed for a reason that is not the client's (500).
-    #[error("cannot read the request body")]
-    Body(#[source] axum::Error),
 }
 
 fn summary(fields: &[FieldError]) -> String {
@@ -240,7 +237,6 @@ impl ApiError {
                 format!("send the body as `Content-Type: application/json` (got {got:?})"),
                 Vec::new(),
             ),
-            Self::Body(_) => internal(),
         }
     }
 }
