@@ -17,12 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit};
-use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
-
-/// How often a `PATCH` without `If-Match` is re-applied when another writer got in between
-/// its read and its write. Each retry means someone else committed, so this only runs out
-/// under a write storm on one entity; the client then gets the 412.
-pub(super) const PATCH_ATTEMPTS: usize = 3;
+use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, retry_if_stale};
 
 /// A department's fields as the API shows them (in entity reads and in the change feed).
 #[derive(Debug, Serialize, ToSchema)]
@@ -318,38 +313,31 @@ pub async fn update_department(
     ApiJson(patch): ApiJson<DepartmentPatch>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // The attempt borrows these; the references are copied into each attempt's future.
+    let (state, caller, patch) = (&state, &caller, &patch);
+    retry_if_stale(expected, || async move {
         let current = state
             .store
             .get_department(OaDeptId(id))
             .await?
             .ok_or_else(|| not_found(id))?;
-        let mut dept = current.entity.clone();
+        let mut dept = current.entity;
         patch.apply(&mut dept);
         // With If-Match the client's version is checked; without, the version just read is,
         // so a concurrent write is never overwritten with stale fields.
         let version = expected.unwrap_or(current.version);
-        let ctx = state.write_ctx(&caller);
-        match state
+        let saved = state
             .store
-            .update_department(&ctx, dept, Some(version))
-            .await
-        {
-            Ok(saved) => {
-                return Ok(entity_response(
-                    StatusCode::OK,
-                    saved.value.version,
-                    None,
-                    DepartmentView::from(saved.value),
-                ));
-            }
-            Err(StoreError::VersionConflict { .. })
-                if expected.is_none() && attempt < PATCH_ATTEMPTS => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+            .update_department(&state.write_ctx(caller), dept, Some(version))
+            .await?;
+        Ok(entity_response(
+            StatusCode::OK,
+            saved.value.version,
+            None,
+            DepartmentView::from(saved.value),
+        ))
+    })
+    .await
 }
 
 /// Deletes a department (`?cascade=true` for a subtree with members; `If-Match` honoured).

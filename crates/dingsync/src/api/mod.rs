@@ -48,7 +48,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json};
-use directory_store::{Store, WriteCtx};
+use directory_store::{Store, StoreError, WriteCtx};
 use serde::Serialize;
 
 pub use auth::{ApiToken, Caller};
@@ -134,6 +134,33 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; see /api/v1/openapi.json".to_owned())
 }
 
+/// How often a `PATCH` without `If-Match` is tried when another writer commits between its
+/// read and its write. Each retry means someone else committed, so this only runs out under a
+/// write storm on one entity; the client then gets the 412.
+const PATCH_ATTEMPTS: usize = 3;
+
+/// Runs one read-modify-write `attempt` of a `PATCH`. With `If-Match` a stale version is the
+/// client's 412; without it, the client asked for "apply my fields to whatever is current",
+/// so a version conflict (someone wrote between our read and our write) re-runs the attempt
+/// on the newer state instead of overwriting that write with stale fields.
+async fn retry_if_stale<T, F>(
+    if_match: Option<i64>,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, ApiError>
+where
+    F: Future<Output = Result<T, ApiError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(ApiError::Store(StoreError::VersionConflict { .. }))
+                if if_match.is_none() && tries < PATCH_ATTEMPTS => {}
+            other => return other,
+        }
+    }
+}
+
 /// A known path with a method it does not serve: JSON like every other error.
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
@@ -190,4 +217,74 @@ fn path_segment(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use directory_store::EntityKind;
+
+    use super::*;
+
+    fn stale() -> ApiError {
+        ApiError::Store(StoreError::VersionConflict {
+            kind: EntityKind::Department,
+            id: "2".into(),
+            expected: 1,
+            actual: 2,
+        })
+    }
+
+    #[tokio::test]
+    async fn patch_without_if_match_is_reapplied_after_a_concurrent_write() {
+        let tries = Cell::new(0);
+        let result = retry_if_stale(None, || async {
+            tries.set(tries.get() + 1);
+            if tries.get() == 1 {
+                Err(stale())
+            } else {
+                Ok("saved")
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some("saved"));
+        assert_eq!(tries.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn patch_with_if_match_is_never_retried() {
+        let tries = Cell::new(0);
+        let result: Result<(), _> = retry_if_stale(Some(1), || async {
+            tries.set(tries.get() + 1);
+            Err(stale())
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(ApiError::Store(StoreError::VersionConflict { .. }))
+        ));
+        assert_eq!(tries.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_other_errors_pass_through() {
+        let tries = Cell::new(0);
+        let result: Result<(), _> = retry_if_stale(None, || async {
+            tries.set(tries.get() + 1);
+            Err(stale())
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(tries.get(), PATCH_ATTEMPTS);
+
+        let tries = Cell::new(0);
+        let result: Result<(), _> = retry_if_stale(None, || async {
+            tries.set(tries.get() + 1);
+            Err(ApiError::NotFound("gone".into()))
+        })
+        .await;
+        assert!(matches!(result, Err(ApiError::NotFound(_))));
+        assert_eq!(tries.get(), 1);
+    }
 }

@@ -19,10 +19,9 @@ use directory_store::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::departments::PATCH_ATTEMPTS;
 use super::error::{ApiError, ErrorBody, FieldError};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit};
-use super::{ApiState, Caller, Paged, entity_response, next_link, page_response};
+use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, retry_if_stale};
 
 /// A role group's fields as the API shows them.
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,34 +335,32 @@ pub async fn update_role_group(
     ApiJson(patch): ApiJson<RoleGroupPatch>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // The attempt borrows these; the references are copied into each attempt's future.
+    let (state, caller, patch) = (&state, &caller, &patch);
+    retry_if_stale(expected, || async move {
         let current = state
             .store
             .get_role_group(OaRoleGroupId(id))
             .await?
             .ok_or_else(|| group_not_found(id))?;
-        let mut group = current.entity.clone();
+        let mut group = current.entity;
         if let Some(name) = &patch.name {
             group.name.clone_from(name);
         }
         let expect = Expect::Version(expected.unwrap_or(current.version));
-        let ctx = state.write_ctx(&caller);
-        match state.store.save_role_group(&ctx, group, expect).await {
-            Ok(saved) => {
-                return Ok(entity_response(
-                    StatusCode::OK,
-                    saved.value.version,
-                    None,
-                    RoleGroupView::from(saved.value),
-                ));
-            }
-            Err(StoreError::VersionConflict { .. })
-                if expected.is_none() && attempt < PATCH_ATTEMPTS => {}
-            Err(e) => return Err(addressed(e, || group_not_found(id))),
-        }
-    }
+        let saved = state
+            .store
+            .save_role_group(&state.write_ctx(caller), group, expect)
+            .await
+            .map_err(|e| addressed(e, || group_not_found(id)))?;
+        Ok(entity_response(
+            StatusCode::OK,
+            saved.value.version,
+            None,
+            RoleGroupView::from(saved.value),
+        ))
+    })
+    .await
 }
 
 /// Deletes a role group; refused while it holds roles (`If-Match` honoured).
@@ -508,15 +505,15 @@ pub async fn update_role(
     ApiJson(patch): ApiJson<RolePatch>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // The attempt borrows these; the references are copied into each attempt's future.
+    let (state, caller, patch) = (&state, &caller, &patch);
+    retry_if_stale(expected, || async move {
         let current = state
             .store
             .get_role(OaRoleId(id))
             .await?
             .ok_or_else(|| role_not_found(id))?;
-        let mut role = current.entity.clone();
+        let mut role = current.entity;
         if let Some(group) = patch.group {
             role.group = OaRoleGroupId(group);
         }
@@ -524,21 +521,19 @@ pub async fn update_role(
             role.name.clone_from(name);
         }
         let expect = Expect::Version(expected.unwrap_or(current.version));
-        let ctx = state.write_ctx(&caller);
-        match state.store.save_role(&ctx, role, expect).await {
-            Ok(saved) => {
-                return Ok(entity_response(
-                    StatusCode::OK,
-                    saved.value.version,
-                    None,
-                    RoleView::from(saved.value),
-                ));
-            }
-            Err(StoreError::VersionConflict { .. })
-                if expected.is_none() && attempt < PATCH_ATTEMPTS => {}
-            Err(e) => return Err(addressed(e, || role_not_found(id))),
-        }
-    }
+        let saved = state
+            .store
+            .save_role(&state.write_ctx(caller), role, expect)
+            .await
+            .map_err(|e| addressed(e, || role_not_found(id)))?;
+        Ok(entity_response(
+            StatusCode::OK,
+            saved.value.version,
+            None,
+            RoleView::from(saved.value),
+        ))
+    })
+    .await
 }
 
 /// Deletes a role; refused while users hold it (`If-Match` honoured).

@@ -19,10 +19,12 @@ use directory_store::{StoreError, UserQuery, Versioned};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::departments::PATCH_ATTEMPTS;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, nullable, page_limit};
-use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, path_segment};
+use super::{
+    ApiState, Caller, Paged, entity_response, next_link, page_response, path_segment,
+    retry_if_stale,
+};
 
 /// Employed or left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -451,32 +453,29 @@ pub async fn update_user(
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let user_id = OaUserId::new(id.as_str());
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // The attempt borrows these; the references are copied into each attempt's future.
+    let (state, caller, patch, user_id, id) = (&state, &caller, &patch, &user_id, &id);
+    retry_if_stale(expected, || async move {
         let current = state
             .store
-            .get_user(&user_id)
+            .get_user(user_id)
             .await?
-            .ok_or_else(|| not_found(&id))?;
-        let mut user = current.entity.clone();
+            .ok_or_else(|| not_found(id))?;
+        let mut user = current.entity;
         patch.apply(&mut user);
         let version = expected.unwrap_or(current.version);
-        let ctx = state.write_ctx(&caller);
-        match state.store.update_user(&ctx, user, Some(version)).await {
-            Ok(saved) => {
-                return Ok(entity_response(
-                    StatusCode::OK,
-                    saved.value.version,
-                    None,
-                    UserView::from(saved.value),
-                ));
-            }
-            Err(StoreError::VersionConflict { .. })
-                if expected.is_none() && attempt < PATCH_ATTEMPTS => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+        let saved = state
+            .store
+            .update_user(&state.write_ctx(caller), user, Some(version))
+            .await?;
+        Ok(entity_response(
+            StatusCode::OK,
+            saved.value.version,
+            None,
+            UserView::from(saved.value),
+        ))
+    })
+    .await
 }
 
 /// Deletes a user and their role assignments (`If-Match` honoured).
