@@ -88,6 +88,16 @@ pub fn authenticate<'a>(tokens: &'a [ApiToken], presented: &str) -> Option<&'a A
     found
 }
 
+/// Marks the `Authorization` header sensitive, so that any `Debug` print of the request (a
+/// trace layer, an error report) shows `Sensitive` instead of the token. The router applies it
+/// outermost; a service that logs requests before they reach the router must do the same.
+pub async fn hide_credentials(mut request: Request, next: Next) -> Response {
+    if let Some(value) = request.headers_mut().get_mut(header::AUTHORIZATION) {
+        value.set_sensitive(true);
+    }
+    next.run(request).await
+}
+
 /// The middleware: 401 without a known bearer token, else records the [`Caller`].
 pub async fn require_token(
     State(state): State<ApiState>,
@@ -132,6 +142,34 @@ mod tests {
         assert!(authenticate(&tokens, "0123456789abcdef-er").is_none());
         assert!(authenticate(&tokens, "").is_none());
         assert!(authenticate(&[], "anything").is_none());
+    }
+
+    #[tokio::test]
+    async fn credentials_are_hidden_from_debug_prints_of_the_request() {
+        use axum::Router;
+        use axum::body::Body;
+        use axum::http::HeaderMap;
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let app = Router::new()
+            .route(
+                "/",
+                get(|headers: HeaderMap| async move { format!("{headers:?}") }),
+            )
+            .layer(axum::middleware::from_fn(hide_credentials));
+        let request = axum::http::Request::builder()
+            .uri("/")
+            .header(header::AUTHORIZATION, "Bearer very-secret-token-value")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("response");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let printed = String::from_utf8_lossy(&bytes);
+        assert!(printed.contains("authorization"), "{printed}");
+        assert!(!printed.contains("very-secret"), "{printed}");
     }
 
     #[test]

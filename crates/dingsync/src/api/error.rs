@@ -56,7 +56,8 @@ pub struct FieldError {
     pub field: String,
     /// The rule it broke: `required`, `too_long`, `too_many`, `forbidden_character`,
     /// `malformed`, `duplicate`, `not_listed`, `self_reference`, `unknown_reference`, `cycle`,
-    /// `taken`, `unknown_field`, `invalid_type`, `has_dependants`, `stale_version`, `out_of_range`.
+    /// `taken`, `unknown_field`, `invalid_type`, `has_dependants`, `stale_version`, `out_of_range`,
+    /// `conflict`.
     pub rule: &'static str,
     /// A human-readable sentence.
     pub message: String,
