@@ -980,6 +980,20 @@ async fn paging_follows_next_links_and_filters_apply() {
     assert_eq!(names, vec!["R&D", "Sales"]);
     let r = app.get("/api/v1/departments?name=back").await;
     assert_eq!(r.body["items"][0]["id"], 4);
+    let r = app
+        .patch("/api/v1/departments/3", json!({"order": 7}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .get("/api/v1/departments?updated_since=1800000000000")
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{:#}",
+        r.body
+    );
+    assert_eq!(r.body["items"][0]["id"], 3);
     app.stop().await;
 }
 

@@ -161,6 +161,9 @@ pub struct DepartmentListQuery {
     /// Only direct children of this department.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<i64>,
+    /// Only departments changed at or after this time (Unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_since: Option<i64>,
     /// Keyset paging: only ids greater than this (the `next` link sets it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
@@ -392,6 +395,7 @@ pub async fn list_departments(
         .list_departments(&DeptQuery {
             name_contains: q.name.clone(),
             parent: q.parent.map(OaDeptId),
+            updated_since_ms: q.updated_since,
             after: q.after.map(OaDeptId),
             limit,
         })
