@@ -1175,6 +1175,22 @@ async fn no_or_unknown_token_gets_401_with_a_challenge() {
     let r = app.get("/api/v1/nothing-here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "not_found");
+    let r = app
+        .raw(app.request(Method::GET, "/api/v1/nothing-here"))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "unknown API paths need a token too"
+    );
+    let r = app.raw(app.request(Method::GET, "/healthz")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the service's own routes still work"
+    );
+    let r = app.raw(app.request(Method::GET, "/elsewhere")).await;
+    assert_eq!(r.body, "service fallback", "and so does its fallback");
     app.stop().await;
 }
 

@@ -46,7 +46,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Extension, Json};
 use directory_store::{Store, StoreError, WriteCtx};
 use serde::Serialize;
@@ -109,20 +109,25 @@ impl fmt::Debug for ApiState {
     }
 }
 
-/// The OA API, with every route under `/api/v1`. Mount it with `Router::merge`.
+/// The OA API, with every route under `/api/v1`. Mount it with `Router::merge` into the
+/// service's router (it sets no router-level fallback, so the service may have its own).
 pub fn router(state: ApiState) -> Router {
     let (protected, doc) = openapi::routes().split_for_parts();
-    let protected = protected.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    // Unknown paths under /api/v1 answer in the API's JSON shape (after authentication, like
+    // every other path there). A catch-all route rather than a router fallback keeps this
+    // router mergeable into a service router that has its own fallback.
+    let protected = protected
+        .route("/api/v1/{*rest}", any(not_found))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let public = Router::new()
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .layer(Extension(Arc::new(doc)));
     Router::new()
         .merge(public)
         .merge(protected)
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::record))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

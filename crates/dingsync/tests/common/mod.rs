@@ -152,7 +152,12 @@ impl App {
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let router = api::router(state);
+        // Mounted the way the service mounts it: merged into a router with routes and a
+        // fallback of its own.
+        let router = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .fallback(|| async { (reqwest::StatusCode::NOT_FOUND, "service fallback") })
+            .merge(api::router(state));
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("serve");
         });
