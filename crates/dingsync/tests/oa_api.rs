@@ -966,6 +966,18 @@ async fn paging_follows_next_links_and_filters_apply() {
         Some(25),
         "alice and bob were written before"
     );
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/s03",
+            Some(&json!({"state": "left"})),
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let r = app.get("/api/v1/users?state=left").await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r.body["items"][0]["id"], "s03");
     let r = app.get("/api/v1/users?department=4").await;
     assert_eq!(r.body["items"][0]["id"], "bob");
     assert_eq!(r.body["next"], Value::Null);
