@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
 //!   the inbox, then acknowledge.
+//! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`telemetry`]: the process's Prometheus recorder.
 
+pub mod api;
 pub mod callback;
 pub mod config;
 pub mod server;

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::{callback, telemetry};
+use crate::{api, callback, telemetry};
 
 /// What the operational routes need to answer.
 #[derive(Clone)]
@@ -77,6 +77,13 @@ impl Application {
         {
             router = router.merge(callback::router(state));
         }
+        let tokens = config
+            .api
+            .tokens
+            .iter()
+            .map(|t| api::ApiToken::unnamed(t.expose()))
+            .collect();
+        router = router.merge(api::router(api::ApiState::new(store.clone(), tokens)));
         let addr: SocketAddr = config
             .server
             .listen
