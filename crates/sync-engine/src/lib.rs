@@ -12,10 +12,14 @@
 //! - [`policy`]: [`Policy`] — scope, field authority, deletion threshold, soft-match order.
 //! - [`convert`]: DingTalk wire types → model entities through an [`IdMap`], with the rules
 //!   that make an agreeing state convert back to the OA entity exactly (no echo loops).
+//! - [`import`]: the full import — concurrent crawl, linking and soft match, batched writes
+//!   with a resumable checkpoint, deletions only from a complete crawl and under the threshold.
 pub mod context;
 pub mod convert;
+pub mod import;
 pub mod policy;
 
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use convert::{ConvertError, IdMap};
+pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
 pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};
