@@ -1,18 +1,28 @@
-//! Bulk id-map access for the sync engine's full import.
+//! Store functions the sync engine needs beyond the directory API.
 //!
-//! The importer links tens of thousands of users and departments at once. Doing that with
-//! [`Store::id_map_put`] would cost one transaction per entity, and translating ids one lookup at
-//! a time would cost one query per reference. These two functions read a whole kind of the map
-//! in one query and write many links in one transaction, with the same no-silent-remap rule as
-//! the single-entity write: a pair that contradicts an existing link is refused and nothing of
-//! the batch is written.
+//! - **Bulk id map** for the full import: it links tens of thousands of users and departments
+//!   at once. Doing that with [`Store::id_map_put`] would cost one transaction per entity, and
+//!   translating ids one lookup at a time one query per reference. [`Store::id_map_all`] reads a
+//!   whole kind in one query and [`Store::id_map_put_many`] writes many links in one
+//!   transaction, with the single write's no-silent-remap rule: a pair that contradicts an
+//!   existing link is refused and nothing of the batch is written.
+//! - **Push without a change** ([`Store::enqueue_push`]): when a three-way merge keeps the OA
+//!   value of a field DingTalk changed (OA won a conflict, or OA owns the field), the OA row does
+//!   not change, so a save would be a no-op and queue nothing; yet DingTalk must be brought back.
+//!   This records an audit row and an outbox entry for the unchanged entity, in one
+//!   transaction, with the same dependency keys a save would have.
+//! - **Conflict records** ([`Store::record_conflicts`]): design invariant 7 asks for every
+//!   conflict in the audit log. The audit row carries `{"conflicts": [...]}` as its `before` and
+//!   the merged entity as its `after`, so the change feed still reads as "this is the state now".
 
 use std::collections::HashMap;
 
+use directory_model::{Department, Role, User};
 use sqlx::Row;
 
 use crate::db::{Sql, Store};
-use crate::error::StoreError;
+use crate::error::{EntityKind, StoreError};
+use crate::journal::{Change, Op, WriteCtx, dep_key, record};
 use crate::sync::MappedId;
 
 /// Pairs per statement: two placeholders per pair in the lookup and three in the insert stay
@@ -120,5 +130,103 @@ impl Store {
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+}
+
+/// The entities a pushed entity references (they must be pushed first), read from its JSON.
+fn reads_of(kind: EntityKind, body: &serde_json::Value) -> Vec<String> {
+    let mut reads = Vec::new();
+    match kind {
+        EntityKind::User => {
+            if let Ok(u) = serde_json::from_value::<User>(body.clone()) {
+                for d in u.department_ids() {
+                    reads.push(dep_key(EntityKind::Department, &d.to_string()));
+                }
+                if let Some(m) = &u.manager {
+                    reads.push(dep_key(EntityKind::User, m.as_str()));
+                }
+            }
+        }
+        EntityKind::Department => {
+            if let Ok(d) = serde_json::from_value::<Department>(body.clone()) {
+                if let Some(p) = d.parent {
+                    reads.push(dep_key(EntityKind::Department, &p.to_string()));
+                }
+                for m in &d.managers {
+                    reads.push(dep_key(EntityKind::User, m.as_str()));
+                }
+            }
+        }
+        EntityKind::Role => {
+            if let Ok(r) = serde_json::from_value::<Role>(body.clone()) {
+                reads.push(dep_key(EntityKind::RoleGroup, &r.group.to_string()));
+            }
+        }
+        EntityKind::RoleGroup | EntityKind::RoleAssignment => {}
+    }
+    reads
+}
+
+impl Store {
+    /// Queues a push of `current` (the entity as OA holds it, unchanged) and records it in the
+    /// audit log; moves the base to `current` when `ctx.record_base`. Returns the outbox id.
+    pub async fn enqueue_push(
+        &self,
+        ctx: &WriteCtx,
+        kind: EntityKind,
+        oa_id: &str,
+        current: &serde_json::Value,
+    ) -> Result<Option<i64>, StoreError> {
+        let ctx = ctx.clone().with_enqueue(true);
+        let mut tx = self.begin_write().await?;
+        let recorded = record(
+            &mut tx,
+            &ctx,
+            Change {
+                kind,
+                oa_id: oa_id.to_owned(),
+                op: Op::Update,
+                before: Some(current.clone()),
+                after: Some(current.clone()),
+                reads: reads_of(kind, current),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded.outbox_id)
+    }
+
+    /// Records the conflicts of a three-way merge in the audit log (see the module doc);
+    /// returns the audit sequence number. Never queues a push or moves the base.
+    pub async fn record_conflicts(
+        &self,
+        ctx: &WriteCtx,
+        kind: EntityKind,
+        oa_id: &str,
+        conflicts: &serde_json::Value,
+        merged: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let ctx = WriteCtx {
+            actor: format!("{}:conflict", ctx.actor),
+            enqueue: false,
+            record_base: false,
+            ..ctx.clone()
+        };
+        let mut tx = self.begin_write().await?;
+        let recorded = record(
+            &mut tx,
+            &ctx,
+            Change {
+                kind,
+                oa_id: oa_id.to_owned(),
+                op: Op::Update,
+                before: Some(serde_json::json!({ "conflicts": conflicts })),
+                after: Some(merged.clone()),
+                reads: Vec::new(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded.audit_seq)
     }
 }

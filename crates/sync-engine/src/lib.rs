@@ -14,11 +14,18 @@
 //!   that make an agreeing state convert back to the OA entity exactly (no echo loops).
 //! - [`import`]: the full import — concurrent crawl, linking and soft match, batched writes
 //!   with a resumable checkpoint, deletions only from a complete crawl and under the threshold.
+//! - [`apply`]: the inbox worker — parse any payload dialect, fetch current state, resolve
+//!   references first, three-way merge, write / push / record conflicts; retries and dead letters.
+//! - [`catchup`]: DingTalk's failed-push list into the inbox.
+pub mod apply;
+pub mod catchup;
 pub mod context;
 pub mod convert;
 pub mod import;
 pub mod policy;
 
+pub use apply::{Applier, ApplyError, ApplyOptions};
+pub use catchup::catch_up;
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use convert::{ConvertError, IdMap};
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
