@@ -198,7 +198,7 @@ impl Store {
 
     /// Records the conflicts of a three-way merge in the audit log (see the module doc);
     /// returns the audit sequence number. Never queues a push or moves the base.
-    pub async fn record_conflicts(
+    pub async fn audit_conflicts(
         &self,
         ctx: &WriteCtx,
         kind: EntityKind,

@@ -436,7 +436,7 @@ impl Applier {
             | EventKind::OrgDeptModify { dept_ids }
             | EventKind::OrgDeptRemove { dept_ids } => {
                 for d in dept_ids {
-                    total.add(self.sync_dept(DingDeptId(*d), 0).await?);
+                    total.add(self.sync_dept(DingDeptId(d.0), 0).await?);
                 }
             }
             EventKind::LabelConfAdd { .. }
@@ -594,7 +594,11 @@ impl Applier {
             let conflicts = conflicts_json(&merged.conflicts)?;
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
             store
-                .record_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .await?;
+            // The conflicts table is what `status`, metrics and the demo count.
+            store
+                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
                 .await?;
             applied.conflicts = merged.conflicts.len();
         }
