@@ -1,0 +1,323 @@
+//! Connecting, migrating, and the small SQL toolkit the other modules share.
+//!
+//! # Why `sqlx::Any`
+//! The store speaks to SQLite and PostgreSQL through `sqlx::Any` with one set of portable SQL
+//! statements, instead of an enum over two typed pools. Nearly every statement is identical in
+//! both dialects (`$1` placeholders work in SQLite too, and both support `ON CONFLICT` and
+//! `RETURNING`), so one code path means one behaviour to test; the few places that differ (claiming
+//! with `FOR UPDATE SKIP LOCKED`, the write lock) branch on [`Backend`]. The price is that `Any`
+//! only carries integers, floats, text and bytes, so booleans are stored as 0/1 and timestamps as
+//! Unix milliseconds, and that sqlx's `QueryBuilder` cannot be used (it emits `?` for `Any`),
+//! hence the tiny [`Sql`] builder below that numbers placeholders itself.
+//!
+//! # Why writes are serialized
+//! Every directory write runs in a transaction that first takes the store-wide write lock
+//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock). That makes the
+//! check-then-write referential rules (unknown parent, duplicate mobile, cycles) race-free without
+//! encoding each of them as a constraint, and it makes audit sequence numbers commit in order, so a
+//! change-feed reader holding a cursor can never miss a row that committed late. OA writes come at
+//! human rates and imports come in large batches, so the serialization costs nothing that matters.
+//! Queue operations (claiming, acknowledging) do not take the lock.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::error::StoreError;
+use crate::url::{Backend, DatabaseUrl};
+
+/// The SQLite migrations, embedded so the binary needs no files beside it.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "directory",
+    include_str!("../migrations/sqlite/0001_directory.sql"),
+)];
+
+/// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "directory",
+    include_str!("../migrations/postgres/0001_directory.sql"),
+)];
+
+/// The advisory-lock key that serializes directory writes on PostgreSQL ("dingsync" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x6469_6e67_7379_6e63;
+
+/// The embedded migrations of one backend, as a sqlx migration source.
+#[derive(Debug)]
+struct Embedded(Backend);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        let set = match self.0 {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = set
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*name),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Pool size. SQLite has one writer anyway; readers benefit from a few connections.
+    pub max_connections: u32,
+    /// How long a SQLite statement waits for the write lock before failing.
+    pub sqlite_busy_timeout: Duration,
+    /// How long to wait for a free pool connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            sqlite_busy_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The OA directory and the sync bookkeeping, in SQLite or PostgreSQL.
+///
+/// Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The connection pool.
+    pub(crate) pool: AnyPool,
+    /// The dialect, for the few statements that differ.
+    pub(crate) backend: Backend,
+    /// Where we are connected, for log lines (prints without the password).
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(&DatabaseUrl::parse(url)?, StoreOptions::default()).await
+    }
+
+    /// Connects with explicit options and applies migrations.
+    pub async fn connect_with(
+        url: &DatabaseUrl,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = url.backend();
+        let connect: AnyConnectOptions = url.expose().parse()?;
+        let busy_ms = options.sqlite_busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers proceed while one writer commits; NORMAL sync is
+                        // durable across application crashes (WAL is fsynced at checkpoints).
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms};"
+                        );
+                        conn.execute(pragmas.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        let store = Self {
+            pool,
+            backend,
+            url: url.clone(),
+        };
+        store.migrate().await?;
+        tracing::debug!(url = %store.url, "directory store ready");
+        Ok(store)
+    }
+
+    /// Applies pending migrations (idempotent; run by `connect`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = Migrator::new(Embedded(self.backend))
+            .await
+            .map_err(StoreError::Migrate)?;
+        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// The dialect in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL (prints without the password).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a directory write transaction holding the store-wide write lock (see module doc).
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // The lock function returns `void`, which `Any` cannot decode, so select a
+                // constant from it instead.
+                Sql::new("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(")
+                    .bind(WRITE_LOCK_KEY)
+                    .push(")) AS l")
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// Starts a transaction for queue operations (no write lock on PostgreSQL; SQLite still
+    /// needs `IMMEDIATE` so that a read-then-write transaction cannot fail with a stale snapshot).
+    pub(crate) async fn begin_queue(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => Ok(self.pool.begin().await?),
+        }
+    }
+}
+
+/// A value bound to a placeholder. `Any` needs concrete types, and dynamic statements need one
+/// type for every argument, so this enum carries the two we use.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    /// A nullable 64-bit integer.
+    Int(Option<i64>),
+    /// A nullable text.
+    Text(Option<String>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Self {
+        Val::Int(v)
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Self {
+        Val::Int(Some(i64::from(v)))
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(Some(v))
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(Some(v.to_owned()))
+    }
+}
+impl From<&String> for Val {
+    fn from(v: &String) -> Self {
+        Val::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        Val::Text(v)
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(v: Option<&str>) -> Self {
+        Val::Text(v.map(str::to_owned))
+    }
+}
+
+/// A statement under construction with numbered (`$n`) placeholders.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sql {
+    text: String,
+    args: Vec<Val>,
+}
+
+impl Sql {
+    /// Starts with literal SQL.
+    pub(crate) fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends literal SQL.
+    pub(crate) fn push(mut self, text: &str) -> Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub(crate) fn bind(mut self, value: impl Into<Val>) -> Self {
+        self.bind_mut(value);
+        self
+    }
+
+    /// Appends literal SQL in place (for loops).
+    pub(crate) fn push_mut(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    /// Appends a placeholder bound to `value` in place (for loops).
+    pub(crate) fn bind_mut(&mut self, value: impl Into<Val>) {
+        self.args.push(value.into());
+        // Writing to a String cannot fail.
+        let _ = write!(self.text, "${}", self.args.len());
+    }
+
+    /// Appends `(v1, v2, …)` as placeholders.
+    pub(crate) fn bind_list<V: Into<Val>>(&mut self, values: impl IntoIterator<Item = V>) {
+        self.text.push('(');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind_mut(v);
+        }
+        self.text.push(')');
+    }
+
+    /// The executable query.
+    pub(crate) fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Val::Int(v) => q.bind(*v),
+                Val::Text(v) => q.bind(v.clone()),
+            };
+        }
+        q
+    }
+}
