@@ -4,9 +4,9 @@
 //! and records audit / outbox / base through `journal` before committing — so an error anywhere
 //! leaves nothing behind, and a committed change always has its outbox entry.
 //!
-//! The rules apply to writes whose origin is the OA system or reconcile (see
-//! [`WriteCtx`]); DingTalk's own state (events, import) is taken as it is, because refusing it
-//! would only make the two sides drift further apart.
+//! The rules apply when [`WriteCtx::check_rules`] is set (OA writes); DingTalk's own state
+//! (events, import) is taken as it is, because refusing it would only make the two sides drift
+//! further apart.
 //!
 //! Writing a state equal to the stored one is a no-op that records nothing (design invariant 5:
 //! the echo of our own push writes nothing and queues nothing).
