@@ -25,6 +25,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::PlanError;
 
+/// DingTalk's built-in role group (负责人, 主管, 主管理员, 子管理员): its roles cannot be renamed,
+/// deleted or assigned through the API, so an unmapped one is not planned for OA.
+const BUILTIN_GROUP: &str = "默认";
+
 /// A DingTalk entity the id map does not know.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Unmapped {
@@ -202,6 +206,9 @@ pub(crate) async fn dingtalk_view(
     }
 
     for g in &crawl.role_groups {
+        if g.name == BUILTIN_GROUP && lookup_i64(&group_map, g.group_id.0).is_none() {
+            continue;
+        }
         match lookup_i64(&group_map, g.group_id.0) {
             Some(id) => {
                 let id = OaRoleGroupId(id);
