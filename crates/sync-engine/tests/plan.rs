@@ -14,6 +14,9 @@ use serde_json::json;
 use support::{World, find};
 use sync_engine::plan::{Action, PlanOptions, Target, plan, reconcile};
 
+/// (where, what, kind:id, fields, conflicts) of one plan item.
+type Row = (Target, Action, String, Vec<String>, Vec<String>);
+
 fn user(id: &str, depts: &[i64], mobile: &str) -> User {
     let ids: Vec<OaDeptId> = depts.iter().copied().map(OaDeptId).collect();
     let mut u = User::new(OaUserId::new(id), format!("User {id}"), &ids);
@@ -105,7 +108,7 @@ async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
         .await
         .unwrap();
     let table = p.render_table();
-    let got: Vec<(Target, Action, String, Vec<String>, Vec<String>)> = p
+    let got: Vec<Row> = p
         .items
         .iter()
         .map(|i| {

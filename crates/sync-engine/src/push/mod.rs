@@ -316,7 +316,7 @@ impl Pusher {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
         let entries = self
             .store
-            .outbox_claim(&self.config.worker, now, lease_ms, self.config.batch.max(1))
+            .outbox_claim_ready(&self.config.worker, now, lease_ms, self.config.batch.max(1))
             .await?;
         let mut report = PushReport {
             claimed: entries.len(),
