@@ -18,7 +18,8 @@ use directory_model::{
 };
 use directory_store::{EntityKind, Expect, QueueState};
 use serde_json::{Value, json};
-use support::{World, find};
+use support::{Db, World, find};
+use sync_engine::plan::{PlanOptions, plan};
 use sync_engine::push::{Failpoint, FailpointHook, PushError};
 
 fn user(id: &str, name: &str, depts: &[i64], mobile: &str) -> User {
@@ -82,7 +83,18 @@ async fn seed_oa(w: &World) {
 
 #[tokio::test]
 async fn oa_seed_steps_reach_dingtalk_with_every_field() {
-    let w = World::start(SimConfig::default()).await;
+    seed_steps_on(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oa_seed_steps_reach_dingtalk_with_every_field_postgres() {
+    seed_steps_on(Db::Postgres).await;
+}
+
+async fn seed_steps_on(db: Db) {
+    let Some(w) = World::start_on(db, SimConfig::default()).await else {
+        return;
+    };
     seed_oa(&w).await;
     let report = w.pusher().drain().await.unwrap();
     let dead = w.store.outbox_dead_letters(None, 10).await.unwrap();
@@ -188,7 +200,12 @@ async fn oa_seed_steps_reach_dingtalk_with_every_field() {
     // A second drain has nothing to do and calls nothing.
     let again = w.pusher().drain().await.unwrap();
     assert_eq!(again.claimed, 0);
-    w.sim.shutdown().await;
+    // Both sides and the base agree: a plan finds nothing (roles and assignments included).
+    let p = plan(&w.store, &w.client, PlanOptions::default())
+        .await
+        .unwrap();
+    assert!(p.is_empty(), "{}", p.render_table());
+    w.finish().await;
 }
 
 #[tokio::test]
@@ -249,11 +266,22 @@ async fn mobile_clash_is_a_dead_letter_that_succeeds_after_a_fix() {
     w.sim.shutdown().await;
 }
 
-/// Crashes once per entity kind right after DingTalk accepted the create, restarts (a new
-/// pusher, the clock past the lease), and checks DingTalk holds exactly one of each.
 #[tokio::test]
 async fn crash_between_accept_and_save_creates_no_duplicate() {
-    let w = World::start(SimConfig::default()).await;
+    crash_on(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_accept_and_save_creates_no_duplicate_postgres() {
+    crash_on(Db::Postgres).await;
+}
+
+/// Crashes once per entity kind right after DingTalk accepted the create, restarts (a new
+/// pusher, the clock past the lease), and checks DingTalk holds exactly one of each.
+async fn crash_on(db: Db) {
+    let Some(w) = World::start_on(db, SimConfig::default()).await else {
+        return;
+    };
     seed_oa(&w).await;
     let crashed: Arc<Mutex<HashSet<EntityKind>>> = Arc::default();
     let seen = crashed.clone();
@@ -311,7 +339,7 @@ async fn crash_between_accept_and_save_creates_no_duplicate() {
     assert_eq!(found[0]["dept_manager_userid_list"], json!(["boss"]));
     let role = find(&state, "roles", "name", &json!("Reviewer"));
     assert_eq!(role[0]["members"], json!(["zhang"]));
-    w.sim.shutdown().await;
+    w.finish().await;
 }
 
 #[tokio::test]

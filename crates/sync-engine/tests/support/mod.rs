@@ -26,6 +26,20 @@ pub struct World {
     pub http: reqwest::Client,
     /// Keeps the SQLite file alive.
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database to drop at the end, when the test runs on PostgreSQL.
+    pg_url: Option<DatabaseUrl>,
+}
+
+/// Where the PostgreSQL server's URL comes from (as for the store's conformance suite).
+pub const PG_ENV: &str = "DINGSYNC_TEST_PG_URL";
+
+/// Which database a world uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the server named by [`PG_ENV`].
+    Postgres,
 }
 
 /// A client configuration for the simulator with fast retries.
@@ -47,15 +61,45 @@ impl World {
     /// A simulator started with `config`, an empty directory holding only the root department
     /// (mapped to DingTalk's department 1), and a client.
     pub async fn start(config: SimConfig) -> World {
+        Self::start_on(Db::Sqlite, config).await.unwrap()
+    }
+
+    /// Like [`World::start`] on the chosen database; `None` (with a note) when PostgreSQL is
+    /// asked for and [`PG_ENV`] is not set.
+    pub async fn start_on(db: Db, config: SimConfig) -> Option<World> {
+        if db == Db::Postgres && std::env::var(PG_ENV).is_err() {
+            eprintln!(
+                "{PG_ENV} is not set: skipping the PostgreSQL case (scripts/test.sh sets it)"
+            );
+            return None;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = dingtalk_sim::start(config, listener).await.unwrap();
         let client = DingTalkClient::new(client_config(&sim)).unwrap();
-        Self::with_client(sim, client).await
+        Some(Self::with_client_on(db, sim, client).await)
     }
 
     pub async fn with_client(sim: SimHandle, client: DingTalkClient) -> World {
+        Self::with_client_on(Db::Sqlite, sim, client).await
+    }
+
+    pub async fn with_client_on(db: Db, sim: SimHandle, client: DingTalkClient) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::sqlite_file(&dir.path().join("directory.db"));
+        let (url, pg_url) = match db {
+            Db::Sqlite => (
+                DatabaseUrl::sqlite_file(&dir.path().join("directory.db")),
+                None,
+            ),
+            Db::Postgres => {
+                let admin = DatabaseUrl::parse(std::env::var(PG_ENV).unwrap()).unwrap();
+                let url = admin.with_database(&unique_name());
+                sqlx::any::install_default_drivers();
+                <sqlx::Any as sqlx::migrate::MigrateDatabase>::create_database(url.expose())
+                    .await
+                    .unwrap();
+                (url.clone(), Some(url))
+            }
+        };
         let store = Store::connect_with(&url, Default::default()).await.unwrap();
         let ctx = WriteCtx::import("test", T0);
         store
@@ -76,6 +120,18 @@ impl World {
             clock: Arc::new(ManualClock::new(T0)),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             _dir: dir,
+            pg_url,
+        }
+    }
+
+    /// Stops the simulator and drops the PostgreSQL database, if any.
+    pub async fn finish(self) {
+        self.sim.shutdown().await;
+        self.store.close().await;
+        if let Some(url) = &self.pg_url {
+            let _ =
+                <sqlx::Any as sqlx::migrate::MigrateDatabase>::force_drop_database(url.expose())
+                    .await;
         }
     }
 
@@ -122,6 +178,16 @@ impl World {
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
+}
+
+fn unique_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "engine_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        rand::random::<u32>()
+    )
 }
 
 /// Elements of `state[list]` whose `key` equals `value`.
