@@ -1,16 +1,22 @@
-//! Store operations that the sync engine's pusher needs and the store's own modules do not offer:
-//! recording DingTalk's acceptance of a push as one transaction, and an outbox claim whose cost
-//! does not grow with the square of the backlog.
+//! Store operations the sync engine needs on top of the store's own API, written by the engine's
+//! engineers (SQL stays in the store, design rule). Two groups:
 //!
-//! Why one transaction: after DingTalk accepted a create, the pusher must remember both *which*
-//! DingTalk entity it created (the id map) and *what* both sides now hold (the base snapshot of
-//! the three-way merge). Saving one without the other would leave either an unmapped DingTalk
-//! entity (the next attempt would have to find it again) or a mapping whose base is stale (the
-//! echo event would look like a DingTalk-side change). Either half alone is recoverable, but
-//! together they make the common path exact. Written by the sync engine's OUT engineer; SQL
-//! stays inside the store as the design requires.
+//! **Bulk id-map access for the full import.** The importer links tens of thousands of users
+//! and departments at once. Doing that with [`Store::id_map_put`] would cost one transaction per
+//! entity, and translating ids one lookup at a time would cost one query per reference. These
+//! functions read a whole kind of the map in one query and write many links in one transaction,
+//! with the same no-silent-remap rule as the single-entity write: a pair that contradicts an
+//! existing link is refused and nothing of the batch is written.
+//!
+//! **The pusher and reconcile.** Recording DingTalk's acceptance of a push as one transaction
+//! (after DingTalk accepted a create, the pusher must remember both *which* DingTalk entity it
+//! created — the id map — and *what* both sides now hold — the base of the three-way merge;
+//! saving one without the other leaves either an unmapped DingTalk entity or a stale base that
+//! makes the echo event look like a DingTalk-side change), whole-kind base reads for plan, and
+//! an outbox claim whose cost does not grow with the square of the backlog
+//! ([`Store::outbox_claim_ready`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use sqlx::Row;
@@ -20,6 +26,113 @@ use crate::error::{EntityKind, StoreError};
 use crate::journal::set_base_on;
 use crate::queue::OutboxEntry;
 use crate::sync::MappedId;
+/// Pairs per statement: two placeholders per pair in the lookup and three in the insert stay
+/// far below both backends' placeholder limits.
+const CHUNK: usize = 500;
+
+impl Store {
+    /// Every link of one kind (`O` picks the kind), in no particular order.
+    pub async fn id_map_all<O: MappedId>(&self) -> Result<Vec<(O, O::Ding)>, StoreError> {
+        let rows = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE kind = ")
+            .bind(O::KIND.as_str())
+            .query()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let oa: String = r.try_get("oa_id")?;
+                let ding: String = r.try_get("ding_id")?;
+                let corrupt = |detail: String| StoreError::Corrupt {
+                    table: "id_map",
+                    id: oa.clone(),
+                    detail,
+                };
+                let oa_id = O::parse_oa(&oa).ok_or_else(|| corrupt(format!("bad OA id {oa:?}")))?;
+                let ding_id = O::parse_ding(&ding)
+                    .ok_or_else(|| corrupt(format!("bad DingTalk id {ding:?}")))?;
+                Ok((oa_id, ding_id))
+            })
+            .collect()
+    }
+
+    /// Records many links in one transaction; returns how many were new. Pairs already present
+    /// are skipped; a pair that would remap an OA or DingTalk id already linked elsewhere fails
+    /// the whole batch with [`StoreError::IdMapConflict`].
+    pub async fn id_map_put_many<O: MappedId>(
+        &self,
+        pairs: &[(O, O::Ding)],
+    ) -> Result<usize, StoreError> {
+        let kind = O::KIND;
+        let mut tx = self.begin_queue().await?;
+        let mut inserted = 0;
+        for chunk in pairs.chunks(CHUNK) {
+            let texts: Vec<(String, String)> = chunk
+                .iter()
+                .map(|(oa, ding)| (oa.oa_text(), O::ding_text(ding)))
+                .collect();
+            let mut sql = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE kind = ")
+                .bind(kind.as_str())
+                .push(" AND (oa_id IN ");
+            sql.bind_list(texts.iter().map(|(oa, _)| oa.as_str()));
+            sql.push_mut(" OR ding_id IN ");
+            sql.bind_list(texts.iter().map(|(_, ding)| ding.as_str()));
+            sql.push_mut(")");
+            let rows = sql.query().fetch_all(&mut *tx).await?;
+            let mut by_oa: HashMap<String, String> = HashMap::new();
+            let mut by_ding: HashMap<String, String> = HashMap::new();
+            for r in &rows {
+                let oa: String = r.try_get("oa_id")?;
+                let ding: String = r.try_get("ding_id")?;
+                by_oa.insert(oa.clone(), ding.clone());
+                by_ding.insert(ding, oa);
+            }
+            let mut fresh = Vec::new();
+            for (oa, ding) in texts {
+                let known_ding = by_oa.get(&oa);
+                let known_oa = by_ding.get(&ding);
+                match (known_ding, known_oa) {
+                    (Some(d), Some(o)) if *d == ding && *o == oa => continue,
+                    (None, None) => {
+                        // Remember it, so a duplicate pair later in the batch is skipped and a
+                        // contradicting one is refused like a stored link would be.
+                        by_oa.insert(oa.clone(), ding.clone());
+                        by_ding.insert(ding.clone(), oa.clone());
+                        fresh.push((oa, ding));
+                    }
+                    (d, o) => {
+                        return Err(StoreError::IdMapConflict {
+                            kind,
+                            existing_oa_id: o.cloned().unwrap_or_else(|| oa.clone()),
+                            existing_ding_id: d.cloned().unwrap_or_else(|| ding.clone()),
+                            oa_id: oa,
+                            ding_id: ding,
+                        });
+                    }
+                }
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let mut insert = Sql::new("INSERT INTO id_map (kind, oa_id, ding_id) VALUES ");
+            for (i, (oa, ding)) in fresh.iter().enumerate() {
+                if i > 0 {
+                    insert.push_mut(", ");
+                }
+                insert.push_mut("(");
+                insert.bind_mut(kind.as_str());
+                insert.push_mut(", ");
+                insert.bind_mut(oa.as_str());
+                insert.push_mut(", ");
+                insert.bind_mut(ding.as_str());
+                insert.push_mut(")");
+            }
+            insert.query().execute(&mut *tx).await?;
+            inserted += fresh.len();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
 
 /// Candidates examined per window of [`Store::outbox_claim_ready`], as a multiple of the limit.
 const WINDOW_FACTOR: i64 = 4;
@@ -249,21 +362,6 @@ impl Store {
         set_base_on(&mut tx, O::KIND, &oa_text, None, now_ms).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Every id-map entry of one kind as `(oa id, DingTalk id)` text pairs, for reconcile's
-    /// translation of a whole DingTalk snapshot into OA ids (one query instead of one per
-    /// entity).
-    pub async fn id_map_all(&self, kind: EntityKind) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE kind = ")
-            .bind(kind.as_str())
-            .push(" ORDER BY oa_id")
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("oa_id")?, r.try_get("ding_id")?)))
-            .collect()
     }
 
     /// Every base snapshot of one kind as `(oa id, body)`, for reconcile's three-way plan.

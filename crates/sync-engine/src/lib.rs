@@ -1,4 +1,11 @@
-//! sync-engine (skeleton; see ARCHITECTURE.md)
+//! sync-engine: keeps the OA directory and DingTalk Contacts equal.
+//!
+//! DingTalk → OA: a full [`import`] walks DingTalk's organisation and writes the directory;
+//! afterwards DingTalk's events land in the inbox (the binary's callback route, or [`catchup`]
+//! from DingTalk's failed-push list) and [`apply`] turns each into a three-way merge of
+//! DingTalk's *current* state, the OA entity and the last synced base. Every translation
+//! between DingTalk's wire shapes and the model goes through [`convert`], every configurable
+//! decision through [`policy`], and every worker receives a [`context::SyncContext`].
 //!
 //! OA → DingTalk and both ways: the [`push`] module drains the outbox into DingTalk in
 //! dependency order, idempotently (a crash between DingTalk's acceptance and saving the id map
@@ -8,10 +15,24 @@
 //! a real run and the deletion threshold) and applies it on request.
 //!
 //! # Layout
-//! - [`push`]: the outbox pusher ([`push::Pusher`]), its clock seam, failpoints for crash
-//!   tests, and `push::build`, the pure model → DingTalk request builders.
+//! - [`context`]: [`SyncContext`] (store, client, policy, clock) and the [`Clock`] seam.
+//! - [`policy`]: [`Policy`] — scope, field authority, deletion threshold, soft-match order.
+//! - [`convert`]: DingTalk wire types → model entities through an [`IdMap`], with the rules
+//!   that make an agreeing state convert back to the OA entity exactly (no echo loops).
+//! - [`import`]: the full import — concurrent crawl, linking and soft match, batched writes
+//!   with a resumable checkpoint, deletions only from a complete crawl and under the threshold.
+//! - [`push`]: the outbox pusher ([`push::Pusher`]) with failpoints for crash tests, and
+//!   `push::build`, the pure model → DingTalk request builders.
 //! - [`plan`]: [`plan::plan`] and [`plan::reconcile`], and `plan::view`, DingTalk's crawl
 //!   translated into the OA model through the id map.
-
+pub mod context;
+pub mod convert;
+pub mod import;
 pub mod plan;
+pub mod policy;
 pub mod push;
+
+pub use context::{Clock, ManualClock, SyncContext, SystemClock};
+pub use convert::{ConvertError, IdMap};
+pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
+pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};

@@ -51,9 +51,7 @@ async fn synced_world(n: usize) -> World {
 #[tokio::test]
 async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
     let w = synced_world(3).await;
-    let clean = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let clean = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     assert!(clean.is_empty(), "{}", clean.render_table());
 
     // DingTalk side: rename a department, hire someone, change a department's order.
@@ -104,9 +102,7 @@ async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
     d10.order = 8;
     w.store.update_department(&w.oa(), d10, None).await.unwrap();
 
-    let p = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let p = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     let table = p.render_table();
     let got: Vec<Row> = p
         .items
@@ -154,13 +150,9 @@ async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
     assert!(table.contains("Platform Team"), "{table}");
     assert_eq!(p.to_json()["items"].as_array().unwrap().len(), 4);
 
-    let report = reconcile(&w.store, &w.pusher(), &*w.clock, &p, false)
-        .await
-        .unwrap();
+    let report = reconcile(&w.ctx(), &w.pusher(), &p, false).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
-    let after = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let after = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     assert!(after.is_empty(), "{}", after.render_table());
     let state = w.state().await;
     let d = find(&state, "departments", "dept_id", &json!(eng.0));
@@ -188,9 +180,7 @@ async fn a_large_dingtalk_side_deletion_is_held_until_confirmed() {
             .await;
         assert_eq!(s, 200);
     }
-    let p = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let p = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     assert!(p.deletions_held, "{}", p.render_table());
     let deletes: Vec<_> = p
         .items
@@ -201,9 +191,7 @@ async fn a_large_dingtalk_side_deletion_is_held_until_confirmed() {
     assert!(deletes.iter().all(|i| i.held && i.target == Target::Oa));
     assert!(p.render_table().contains("HELD"));
 
-    let report = reconcile(&w.store, &w.pusher(), &*w.clock, &p, false)
-        .await
-        .unwrap();
+    let report = reconcile(&w.ctx(), &w.pusher(), &p, false).await.unwrap();
     assert_eq!(report.skipped_held, 3);
     let u0 = w
         .store
@@ -213,9 +201,7 @@ async fn a_large_dingtalk_side_deletion_is_held_until_confirmed() {
         .unwrap();
     assert_eq!(u0.entity.state, UserState::Active, "held, not applied");
 
-    let report = reconcile(&w.store, &w.pusher(), &*w.clock, &p, true)
-        .await
-        .unwrap();
+    let report = reconcile(&w.ctx(), &w.pusher(), &p, true).await.unwrap();
     assert_eq!(report.skipped_held, 0);
     assert!(report.failed.is_empty(), "{report:?}");
     for i in 0..3 {
@@ -234,9 +220,7 @@ async fn a_large_dingtalk_side_deletion_is_held_until_confirmed() {
         .unwrap()
         .unwrap();
     assert_eq!(u3.entity.state, UserState::Active);
-    let after = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let after = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     assert!(after.is_empty(), "{}", after.render_table());
     w.sim.shutdown().await;
 }

@@ -201,9 +201,7 @@ async fn seed_steps_on(db: Db) {
     let again = w.pusher().drain().await.unwrap();
     assert_eq!(again.claimed, 0);
     // Both sides and the base agree: a plan finds nothing (roles and assignments included).
-    let p = plan(&w.store, &w.client, PlanOptions::default())
-        .await
-        .unwrap();
+    let p = plan(&w.ctx(), PlanOptions::default()).await.unwrap();
     assert!(p.is_empty(), "{}", p.render_table());
     w.finish().await;
 }
@@ -292,7 +290,7 @@ async fn crash_on(db: Db) {
     });
     let mut crashes = 0;
     for _ in 0..20 {
-        w.clock.advance(Duration::from_secs(3600));
+        w.clock.advance(3_600_000);
         match w.pusher().with_failpoint(hook.clone()).drain().await {
             Ok(_) => {
                 let d = w.store.outbox_depth().await.unwrap();
@@ -383,7 +381,7 @@ async fn throttling_and_injected_faults_are_retried_to_convergence() {
         if d.pending + d.claimed == 0 {
             break;
         }
-        w.clock.advance(Duration::from_secs(600));
+        w.clock.advance(600_000);
     }
     let depth = w.store.outbox_depth().await.unwrap();
     assert_eq!((depth.pending, depth.claimed, depth.dead), (0, 0, 0));

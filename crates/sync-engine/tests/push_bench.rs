@@ -59,9 +59,7 @@ async fn pushes_per_second_against_the_rate_limit() {
     let calls_before = w.client.stats().total_calls();
     let started = Instant::now();
     let pusher = sync_engine::push::Pusher::new(
-        w.store.clone(),
-        w.client.clone(),
-        w.clock.clone(),
+        &w.ctx(),
         5,
         sync_engine::push::PushConfig {
             concurrency: env_or("DINGSYNC_BENCH_CONCURRENCY", 16),

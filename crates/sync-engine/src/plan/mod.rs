@@ -27,7 +27,7 @@ mod view;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use dingtalk_client::{ClientError, DingTalkClient};
+use dingtalk_client::ClientError;
 use directory_model::{
     Department, FieldAccess, Identified, MergePolicy, OaDeptId, OaRoleGroupId, OaRoleId, Role,
     RoleGroup, Side, Snapshot, User, UserState, merge, validate_department, validate_role,
@@ -36,7 +36,9 @@ use directory_model::{
 use directory_store::{EntityKind, Expect, Op, Store, StoreError, WriteCtx};
 use serde::Serialize;
 
-use crate::push::{Clock, Pusher};
+use crate::context::SyncContext;
+use crate::policy::DeletionThreshold;
+use crate::push::Pusher;
 
 use self::view::{DingView, Unmapped};
 
@@ -143,27 +145,17 @@ struct OaWrites {
     roles: BTreeMap<OaRoleId, Role>,
 }
 
-/// How to plan.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How to plan; the winner, field authority and deletion threshold come from the context's
+/// [`crate::policy::Policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// Who wins a field both sides changed differently.
-    pub winner: Side,
-    /// Deletions beyond this share of one side's users or departments are held.
-    pub deletion_fraction: f64,
-    /// Deletions beyond this count are held, whatever the share.
-    pub deletion_max: usize,
     /// DingTalk calls in flight while reading.
     pub concurrency: usize,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self {
-            winner: Side::Oa,
-            deletion_fraction: 0.10,
-            deletion_max: 500,
-            concurrency: 16,
-        }
+        Self { concurrency: 16 }
     }
 }
 
@@ -188,7 +180,7 @@ fn decide<T: FieldAccess>(
     oa: Option<&T>,
     ding: Option<&T>,
     base: Option<&T>,
-    winner: Side,
+    policy: &MergePolicy<T::Field>,
 ) -> Decision<T> {
     match (oa, ding) {
         (None, None) => Decision::Nothing,
@@ -199,12 +191,12 @@ fn decide<T: FieldAccess>(
         (Some(oa), Some(ding)) if oa == ding => Decision::Nothing,
         (Some(oa), Some(ding)) => {
             // Never synced: treat the loser's state as the base, so the winner's fields win.
-            let fallback = match winner {
+            let fallback = match policy.winner {
                 Side::Oa => ding,
                 Side::DingTalk => oa,
             };
             let base = base.unwrap_or(fallback);
-            let merged = merge(base, oa, ding, &MergePolicy::with_winner(winner));
+            let merged = merge(base, oa, ding, policy);
             Decision::Both {
                 to_oa: merged.oa_changes.clone(),
                 to_dingtalk: merged.dingtalk_changes.clone(),
@@ -236,7 +228,7 @@ fn plan_kind<T, N, V, W>(
     oa: &BTreeMap<T::Id, T>,
     ding: &BTreeMap<T::Id, T>,
     base: &BTreeMap<String, T>,
-    winner: Side,
+    policy: &MergePolicy<T::Field>,
     name: N,
     validate: V,
     mut write_oa: W,
@@ -264,7 +256,7 @@ fn plan_kind<T, N, V, W>(
             problems: Vec::new(),
             held: false,
         };
-        match decide(o, d, b, winner) {
+        match decide(o, d, b, policy) {
             Decision::Nothing => {}
             Decision::CreateInDingTalk => {
                 if let Some(o) = o {
@@ -331,11 +323,8 @@ async fn bases<T: serde::de::DeserializeOwned>(
 }
 
 /// Snapshots both sides and plans what reconcile would do.
-pub async fn plan(
-    store: &Store,
-    client: &DingTalkClient,
-    options: PlanOptions,
-) -> Result<Plan, PlanError> {
+pub async fn plan(ctx: &SyncContext, options: PlanOptions) -> Result<Plan, PlanError> {
+    let (store, client) = (&ctx.store, &ctx.client);
     let mut oa = store.snapshot().await?;
     // Users who left are expected to be absent from DingTalk; compare only those still there.
     let view = view::dingtalk_view(store, client, &oa, options.concurrency).await?;
@@ -353,23 +342,23 @@ pub async fn plan(
             left_but_present.push(u);
         }
     }
-    build_plan(store, oa, view, left_but_present, options).await
+    build_plan(ctx, oa, view, left_but_present).await
 }
 
 async fn build_plan(
-    store: &Store,
+    ctx: &SyncContext,
     oa: Snapshot,
     view: DingView,
     left_but_present: Vec<User>,
-    options: PlanOptions,
 ) -> Result<Plan, PlanError> {
+    let store = &ctx.store;
+    let policy = &ctx.policy;
     let DingView {
         snapshot: mut ding,
         unmapped,
         new_users,
         calls,
     } = view;
-    let winner = options.winner;
     let mut items = Vec::new();
     let mut writes = OaWrites::default();
     for u in &left_but_present {
@@ -404,7 +393,7 @@ async fn build_plan(
         &oa.departments,
         &ding.departments,
         &bases::<Department>(store, EntityKind::Department).await?,
-        winner,
+        &policy.departments,
         |d| d.name.clone(),
         |d| problems(validate_department(d)),
         |d| {
@@ -417,7 +406,7 @@ async fn build_plan(
         &oa.users,
         &ding.users,
         &bases::<User>(store, EntityKind::User).await?,
-        winner,
+        &policy.users,
         |u| u.name.clone(),
         |u| problems(validate_user(u)),
         |u| {
@@ -430,7 +419,7 @@ async fn build_plan(
         &oa.role_groups,
         &ding.role_groups,
         &bases::<RoleGroup>(store, EntityKind::RoleGroup).await?,
-        winner,
+        &policy.role_groups,
         |g| g.name.clone(),
         |g| problems(validate_role_group(g)),
         |g| {
@@ -443,7 +432,7 @@ async fn build_plan(
         &oa.roles,
         &ding.roles,
         &bases::<Role>(store, EntityKind::Role).await?,
-        winner,
+        &policy.roles,
         |r| r.name.clone(),
         |r| problems(validate_role(r)),
         |r| {
@@ -520,7 +509,7 @@ async fn build_plan(
         });
     }
 
-    let deletions_held = hold_deletions(&mut items, &totals, &options);
+    let deletions_held = hold_deletions(&mut items, &totals, &policy.deletions);
     Ok(Plan {
         items,
         deletions_held,
@@ -533,12 +522,7 @@ async fn build_plan(
 
 /// Marks deletions held when one side would lose more than the threshold allows (design
 /// invariant 6); returns whether anything is held.
-fn hold_deletions(items: &mut [PlanItem], totals: &Totals, options: &PlanOptions) -> bool {
-    let limit = |total: usize| -> usize {
-        // "More than 10% … or more than 500, whichever is smaller."
-        let share = (total as f64 * options.deletion_fraction).floor() as usize;
-        share.min(options.deletion_max)
-    };
+fn hold_deletions(items: &mut [PlanItem], totals: &Totals, threshold: &DeletionThreshold) -> bool {
     let mut held = false;
     for (target, kind, total) in [
         (Target::Oa, EntityKind::User, totals.oa_users),
@@ -554,7 +538,7 @@ fn hold_deletions(items: &mut [PlanItem], totals: &Totals, options: &PlanOptions
             .iter()
             .filter(|i| i.target == target && i.kind == kind && i.action == Action::Delete)
             .count();
-        if count > limit(total) {
+        if threshold.must_hold(count, total) {
             held = true;
             for i in items
                 .iter_mut()
@@ -694,12 +678,12 @@ pub struct ReconcileReport {
 /// DingTalk-side pushes in dependency order. Held deletions are applied only if
 /// `confirm_deletions`.
 pub async fn reconcile(
-    store: &Store,
+    ctx: &SyncContext,
     pusher: &Pusher,
-    clock: &dyn Clock,
     plan: &Plan,
     confirm_deletions: bool,
 ) -> Result<ReconcileReport, PlanError> {
+    let (store, clock) = (&ctx.store, &ctx.clock);
     let mut report = ReconcileReport::default();
     let ctx = |base: bool| WriteCtx::reconcile("reconcile", clock.now_ms()).with_record_base(base);
     let pushed_later: BTreeSet<(EntityKind, String)> = plan
@@ -997,7 +981,12 @@ mod tests {
         oa.order = 9;
         let mut ding = base.clone();
         ding.name = "B".into();
-        match decide(Some(&oa), Some(&ding), Some(&base), Side::Oa) {
+        match decide(
+            Some(&oa),
+            Some(&ding),
+            Some(&base),
+            &MergePolicy::with_winner(Side::Oa),
+        ) {
             Decision::Both {
                 merged,
                 to_oa,
@@ -1014,7 +1003,12 @@ mod tests {
         }
         let mut ding2 = base.clone();
         ding2.order = 3;
-        match decide(Some(&oa), Some(&ding2), Some(&base), Side::Oa) {
+        match decide(
+            Some(&oa),
+            Some(&ding2),
+            Some(&base),
+            &MergePolicy::with_winner(Side::Oa),
+        ) {
             Decision::Both {
                 merged, conflicts, ..
             } => {
@@ -1029,20 +1023,38 @@ mod tests {
     fn presence_with_and_without_base() {
         let d = dept("A");
         assert_eq!(
-            decide(Some(&d), None, None, Side::Oa),
+            decide(Some(&d), None, None, &MergePolicy::with_winner(Side::Oa)),
             Decision::CreateInDingTalk
         );
         assert_eq!(
-            decide(Some(&d), None, Some(&d), Side::Oa),
+            decide(
+                Some(&d),
+                None,
+                Some(&d),
+                &MergePolicy::with_winner(Side::Oa)
+            ),
             Decision::DeleteInOa
         );
-        assert_eq!(decide(None, Some(&d), None, Side::Oa), Decision::CreateInOa);
         assert_eq!(
-            decide(None, Some(&d), Some(&d), Side::Oa),
+            decide(None, Some(&d), None, &MergePolicy::with_winner(Side::Oa)),
+            Decision::CreateInOa
+        );
+        assert_eq!(
+            decide(
+                None,
+                Some(&d),
+                Some(&d),
+                &MergePolicy::with_winner(Side::Oa)
+            ),
             Decision::DeleteInDingTalk
         );
         assert_eq!(
-            decide(Some(&d), Some(&d), None, Side::Oa),
+            decide(
+                Some(&d),
+                Some(&d),
+                None,
+                &MergePolicy::with_winner(Side::Oa)
+            ),
             Decision::Nothing
         );
     }
@@ -1070,12 +1082,16 @@ mod tests {
             ..Totals::default()
         };
         let mut ten: Vec<PlanItem> = (0..10).map(|n| delete_item(EntityKind::User, n)).collect();
-        assert!(!hold_deletions(&mut ten, &totals, &PlanOptions::default()));
+        assert!(!hold_deletions(
+            &mut ten,
+            &totals,
+            &DeletionThreshold::default()
+        ));
         let mut eleven: Vec<PlanItem> = (0..11).map(|n| delete_item(EntityKind::User, n)).collect();
         assert!(hold_deletions(
             &mut eleven,
             &totals,
-            &PlanOptions::default()
+            &DeletionThreshold::default()
         ));
         assert!(eleven.iter().all(|i| i.held));
         let big = Totals {
@@ -1084,7 +1100,7 @@ mod tests {
         };
         let mut many: Vec<PlanItem> = (0..501).map(|n| delete_item(EntityKind::User, n)).collect();
         assert!(
-            hold_deletions(&mut many, &big, &PlanOptions::default()),
+            hold_deletions(&mut many, &big, &DeletionThreshold::default()),
             "500 caps 10%"
         );
     }

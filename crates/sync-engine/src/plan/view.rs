@@ -20,7 +20,8 @@ use directory_model::{
     Department, Membership, Mobile, OaDeptId, OaRoleGroupId, OaRoleId, OaUserId, Role,
     RoleAssignment, RoleGroup, Snapshot, User, UserState,
 };
-use directory_store::{EntityKind, Store, StoreError};
+use directory_store::sync::MappedId;
+use directory_store::{Store, StoreError};
 use futures::{StreamExt, TryStreamExt};
 
 use super::PlanError;
@@ -54,15 +55,12 @@ pub(crate) struct DingView {
 }
 
 /// The id map of one kind, DingTalk id text → OA id text.
-async fn reverse_map(
-    store: &Store,
-    kind: EntityKind,
-) -> Result<HashMap<String, String>, StoreError> {
+async fn reverse_map<O: MappedId>(store: &Store) -> Result<HashMap<String, String>, StoreError> {
     Ok(store
-        .id_map_all(kind)
+        .id_map_all::<O>()
         .await?
         .into_iter()
-        .map(|(oa, ding)| (ding, oa))
+        .map(|(oa, ding)| (O::ding_text(&ding), oa.oa_text()))
         .collect())
 }
 
@@ -110,10 +108,10 @@ pub(crate) async fn dingtalk_view(
         .await
         .map_err(|e: ClientError| PlanError::DingTalk(e))?;
 
-    let dept_map = reverse_map(store, EntityKind::Department).await?;
-    let user_map = reverse_map(store, EntityKind::User).await?;
-    let group_map = reverse_map(store, EntityKind::RoleGroup).await?;
-    let role_map = reverse_map(store, EntityKind::Role).await?;
+    let dept_map = reverse_map::<OaDeptId>(store).await?;
+    let user_map = reverse_map::<OaUserId>(store).await?;
+    let group_map = reverse_map::<OaRoleGroupId>(store).await?;
+    let role_map = reverse_map::<OaRoleId>(store).await?;
     let oa_user_of = |ding: &wire::DingUserId| -> OaUserId {
         OaUserId::new(
             user_map

@@ -40,8 +40,9 @@ use std::time::Duration;
 use dingtalk_client::{Backoff, ClientError, DingTalkClient};
 use dingtalk_proto as wire;
 use directory_model::{
-    Department, DingDeptId, DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaRoleGroupId,
-    OaRoleId, OaUserId, Role, RoleAssignment, RoleGroup, User, UserState,
+    Authority, Department, DingDeptId, DingRoleGroupId, DingRoleId, DingUserId, FieldAccess,
+    MergePolicy, OaDeptId, OaRoleGroupId, OaRoleId, OaUserId, Role, RoleAssignment, RoleGroup,
+    User, UserState,
 };
 use directory_store::{
     AssignmentQuery, EntityKind, Expect, Op, OutboxEntry, Store, StoreError, WriteCtx,
@@ -52,55 +53,8 @@ use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
 use self::build::{DeptRefs, UserRefs};
-
-/// A source of the current time in Unix milliseconds. Passed in so that tests drive lease
-/// expiry and backoff deterministically.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Now, in Unix milliseconds.
-    fn now_ms(&self) -> i64;
-}
-
-/// The wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    }
-}
-
-/// A clock that only moves when told to, for tests.
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    /// The current time in Unix milliseconds.
-    now_ms: std::sync::atomic::AtomicI64,
-}
-
-impl ManualClock {
-    /// A clock standing at `now_ms`.
-    pub fn new(now_ms: i64) -> Self {
-        Self {
-            now_ms: std::sync::atomic::AtomicI64::new(now_ms),
-        }
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.now_ms
-            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.now_ms.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
+use crate::context::{Clock, SyncContext};
+use crate::policy::Policy;
 
 /// How the pusher works; every value has a documented default.
 #[derive(Debug, Clone)]
@@ -265,6 +219,9 @@ pub struct Pusher {
     client: DingTalkClient,
     /// Claim times, lease ends and backoff times.
     clock: Arc<dyn Clock>,
+    /// Scope (out-of-scope entities are never pushed) and field authority (a field DingTalk
+    /// owns is never pushed from OA).
+    policy: Arc<Policy>,
     /// Jitter of the backoff schedule (seeded by the caller, so tests repeat exactly).
     rng: Mutex<StdRng>,
     /// Tunables.
@@ -278,6 +235,7 @@ impl fmt::Debug for Pusher {
         f.debug_struct("Pusher")
             .field("store", &self.store)
             .field("client", &self.client)
+            .field("policy", &self.policy)
             .field("config", &self.config)
             .field("failpoint", &self.failpoint.is_some())
             .finish_non_exhaustive()
@@ -285,18 +243,14 @@ impl fmt::Debug for Pusher {
 }
 
 impl Pusher {
-    /// A pusher over `store` and `client`; `seed` seeds the backoff jitter.
-    pub fn new(
-        store: Store,
-        client: DingTalkClient,
-        clock: Arc<dyn Clock>,
-        seed: u64,
-        config: PushConfig,
-    ) -> Self {
+    /// A pusher over the context's store, client, policy and clock; `seed` seeds the backoff
+    /// jitter.
+    pub fn new(ctx: &SyncContext, seed: u64, config: PushConfig) -> Self {
         Self {
-            store,
-            client,
-            clock,
+            store: ctx.store.clone(),
+            client: ctx.client.clone(),
+            clock: ctx.clock.clone(),
+            policy: ctx.policy.clone(),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             config,
             failpoint: None,
@@ -502,6 +456,42 @@ impl Pusher {
         Ok(base.map(|_| DingUserId::new(oa.as_str())))
     }
 
+    /// Whether a department is in the policy's OA-side scope (its chain of ancestors decides).
+    async fn dept_in_scope(&self, dept: &Department) -> Result<bool, StoreError> {
+        if self.policy.scope.is_everything_oa() {
+            return Ok(true);
+        }
+        let mut chain = vec![dept.id];
+        let mut parent = dept.parent;
+        while let Some(p) = parent {
+            if chain.contains(&p) || chain.len() > 10_000 {
+                break;
+            }
+            chain.push(p);
+            parent = self
+                .store
+                .get_department(p)
+                .await?
+                .and_then(|d| d.entity.parent);
+        }
+        Ok(self.policy.scope.contains_oa_chain(&chain))
+    }
+
+    /// Whether a user is in scope: one of their departments is.
+    async fn user_in_scope(&self, user: &User) -> Result<bool, StoreError> {
+        if self.policy.scope.is_everything_oa() {
+            return Ok(true);
+        }
+        for m in &user.departments {
+            if let Some(d) = self.store.get_department(m.dept).await?
+                && self.dept_in_scope(&d.entity).await?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     // ----- departments -------------------------------------------------------------------
 
     async fn push_department(&self, entry: &OutboxEntry, id: OaDeptId) -> Result<Step, StoreError> {
@@ -515,7 +505,16 @@ impl Pusher {
         // `oa_dept` is the OA entity; `dept` is what this push makes DingTalk hold (and so the
         // base), which can lag behind OA in the managers (see below).
         let oa_dept = current.entity;
+        if !self.dept_in_scope(&oa_dept).await? {
+            tracing::debug!(dept = %id, "department out of scope; not pushed");
+            return Ok(Step::Done);
+        }
         let mut dept = oa_dept.clone();
+        let base: Option<Department> = self
+            .store
+            .base_get(EntityKind::Department, &id.to_string())
+            .await?;
+        keep_dingtalk_owned(&mut dept, base.as_ref(), &self.policy.departments);
         let Some(parent) = dept.parent else {
             // The OA root is DingTalk's department 1, which nobody can update (60018).
             self.store.id_map_put(&id, &DingDeptId::ROOT).await?;
@@ -700,7 +699,13 @@ impl Pusher {
         let Some(current) = self.store.get_user(&id).await? else {
             return Ok(Step::Done);
         };
-        let user = current.entity;
+        let mut user = current.entity;
+        if !self.user_in_scope(&user).await? {
+            tracing::debug!(user = %id, "user out of scope; not pushed");
+            return Ok(Step::Done);
+        }
+        let base: Option<User> = self.store.base_get(EntityKind::User, id.as_str()).await?;
+        keep_dingtalk_owned(&mut user, base.as_ref(), &self.policy.users);
         if user.state == UserState::Left {
             let step = self.delete_user(&id, false).await?;
             if matches!(step, Step::Done)
@@ -726,7 +731,6 @@ impl Pusher {
         }
         // A manager whose creation is still queued is left out for now, as for departments;
         // the change that named them queued a later update of this user.
-        let mut user = user;
         let manager = match &user.manager {
             Some(m) => self.user_in_dingtalk(m).await?,
             None => None,
@@ -740,7 +744,6 @@ impl Pusher {
         let userid = mapped
             .clone()
             .unwrap_or_else(|| DingUserId::new(id.as_str()));
-        let base: Option<User> = self.store.base_get(EntityKind::User, id.as_str()).await?;
 
         if mapped.is_none() {
             match self.create_user(entry, &user, &userid, &refs).await? {
@@ -834,12 +837,13 @@ impl Pusher {
         let Some(current) = self.store.get_role_group(id).await? else {
             return Ok(Step::Done);
         };
-        let group = current.entity;
+        let mut group = current.entity;
+        let base: Option<RoleGroup> = self
+            .store
+            .base_get(EntityKind::RoleGroup, &id.to_string())
+            .await?;
+        keep_dingtalk_owned(&mut group, base.as_ref(), &self.policy.role_groups);
         if let Some(ding) = mapped {
-            let base: Option<RoleGroup> = self
-                .store
-                .base_get(EntityKind::RoleGroup, &id.to_string())
-                .await?;
             return Ok(match base {
                 Some(b) if b.name != group.name => Step::Dead(format!(
                     "DingTalk has no API to rename role group {ding} from {:?} to {:?}",
@@ -920,7 +924,12 @@ impl Pusher {
         let Some(current) = self.store.get_role(id).await? else {
             return Ok(Step::Done);
         };
-        let role = current.entity;
+        let mut role = current.entity;
+        let base: Option<Role> = self
+            .store
+            .base_get(EntityKind::Role, &id.to_string())
+            .await?;
+        keep_dingtalk_owned(&mut role, base.as_ref(), &self.policy.roles);
         let Some(group_ding) = self.store.ding_id_of(&role.group).await? else {
             return Ok(Step::wait(format!(
                 "role group {} has no DingTalk id yet",
@@ -928,10 +937,6 @@ impl Pusher {
             )));
         };
         if let Some(ding) = mapped {
-            let base: Option<Role> = self
-                .store
-                .base_get(EntityKind::Role, &id.to_string())
-                .await?;
             if let Some(b) = &base
                 && b.group != role.group
             {
@@ -1030,6 +1035,22 @@ impl Pusher {
     }
 }
 
+/// Puts the fields DingTalk owns (policy authority `dingtalk`) back to what DingTalk holds, the
+/// base, so the push never sends an OA value for them. Without a base (a create) there is no
+/// DingTalk value yet, and OA's is sent.
+fn keep_dingtalk_owned<T: FieldAccess>(
+    pushed: &mut T,
+    base: Option<&T>,
+    policy: &MergePolicy<T::Field>,
+) {
+    let Some(base) = base else { return };
+    for &field in T::all_fields() {
+        if policy.authority_of(field) == Authority::DingTalk {
+            pushed.copy_field(base, field);
+        }
+    }
+}
+
 /// What an attempt to create a user came to.
 enum CreateOutcome {
     /// DingTalk created it; mapping and base are saved.
@@ -1069,11 +1090,22 @@ mod tests {
     }
 
     #[test]
-    fn manual_clock_moves_only_when_told() {
-        let c = ManualClock::new(1_000);
-        assert_eq!(c.now_ms(), 1_000);
-        c.advance(Duration::from_millis(250));
-        assert_eq!(c.now_ms(), 1_250);
+    fn dingtalk_owned_fields_keep_the_base_value() {
+        let base = Department::new(OaDeptId(5), "Base name", Some(OaDeptId(1)));
+        let mut pushed = base.clone();
+        pushed.name = "OA name".into();
+        pushed.order = 4;
+        let mut policy = MergePolicy::default();
+        policy
+            .authority
+            .insert(directory_model::DeptField::Name, Authority::DingTalk);
+        keep_dingtalk_owned(&mut pushed, Some(&base), &policy);
+        assert_eq!(pushed.name, "Base name");
+        assert_eq!(pushed.order, 4, "fields both sides own are pushed");
+        let mut created = pushed.clone();
+        created.name = "New".into();
+        keep_dingtalk_owned(&mut created, None, &policy);
+        assert_eq!(created.name, "New");
     }
 
     #[test]

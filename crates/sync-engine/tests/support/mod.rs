@@ -12,7 +12,8 @@ use dingtalk_sim::{SimConfig, SimHandle};
 use directory_model::{DingDeptId, OaDeptId};
 use directory_store::{DatabaseUrl, Store, WriteCtx};
 use serde_json::Value;
-use sync_engine::push::{ManualClock, PushConfig, Pusher};
+use sync_engine::push::{PushConfig, Pusher};
+use sync_engine::{Clock, ManualClock, Policy, SyncContext};
 
 /// The fixed start of every test clock (2026-01-01).
 pub const T0: i64 = 1_767_225_600_000;
@@ -137,15 +138,20 @@ impl World {
 
     /// An OA write context at the current test time.
     pub fn oa(&self) -> WriteCtx {
-        WriteCtx::oa("test", sync_engine::push::Clock::now_ms(&*self.clock))
+        WriteCtx::oa("test", self.clock.now_ms())
+    }
+
+    /// The engine context over this world (default policy, the test clock).
+    pub fn ctx(&self) -> SyncContext {
+        SyncContext::new(self.store.clone(), self.client.clone(), Policy::default())
+            .with_clock(self.clock.clone())
+            .with_actor("test")
     }
 
     /// A pusher with test settings.
     pub fn pusher(&self) -> Pusher {
         Pusher::new(
-            self.store.clone(),
-            self.client.clone(),
-            self.clock.clone(),
+            &self.ctx(),
             11,
             PushConfig {
                 worker: "test-pusher".into(),
