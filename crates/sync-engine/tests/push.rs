@@ -409,3 +409,124 @@ async fn throttling_and_injected_faults_are_retried_to_convergence() {
     assert_ne!(sales, DingDeptId::ROOT);
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn oa_deletions_renames_and_revocations_reach_dingtalk() {
+    let w = World::start(SimConfig::default()).await;
+    seed_oa(&w).await;
+    let mut temp_dept = Department::new(OaDeptId(12), "Temporary", Some(OaDeptId(1)));
+    temp_dept.order = 9;
+    w.store.create_department(&w.oa(), temp_dept).await.unwrap();
+    w.store
+        .create_user(&w.oa(), user("temp", "Temp Worker", &[12], "13800000003"))
+        .await
+        .unwrap();
+    w.store
+        .create_user(
+            &w.oa(),
+            user("leaver", "Leaving Soon", &[10], "13800000004"),
+        )
+        .await
+        .unwrap();
+    w.pusher().drain().await.unwrap();
+    let temp_ding = w.store.ding_id_of(&OaDeptId(12)).await.unwrap().unwrap();
+
+    // OA: delete a user and then their (now empty) department, mark one user as left, rename
+    // the role, revoke zhang's role, and rename the role group (DingTalk has no API for that).
+    w.store
+        .delete_user(&w.oa(), &OaUserId::new("temp"), None)
+        .await
+        .unwrap();
+    w.store
+        .delete_department(&w.oa(), OaDeptId(12), None, false)
+        .await
+        .unwrap();
+    let mut leaver = w
+        .store
+        .get_user(&OaUserId::new("leaver"))
+        .await
+        .unwrap()
+        .unwrap()
+        .entity;
+    leaver.state = directory_model::UserState::Left;
+    w.store.update_user(&w.oa(), leaver, None).await.unwrap();
+    w.store
+        .save_role(
+            &w.oa(),
+            Role {
+                id: OaRoleId(1),
+                group: OaRoleGroupId(1),
+                name: "Senior reviewer".into(),
+            },
+            Expect::Present,
+        )
+        .await
+        .unwrap();
+    w.store
+        .unassign_role(&w.oa(), &OaUserId::new("zhang"), OaRoleId(1))
+        .await
+        .unwrap();
+    w.store
+        .save_role_group(
+            &w.oa(),
+            RoleGroup {
+                id: OaRoleGroupId(1),
+                name: "Renamed group".into(),
+            },
+            Expect::Present,
+        )
+        .await
+        .unwrap();
+    let report = w.pusher().drain().await.unwrap();
+    assert_eq!(report.dead_lettered, 1, "only the group rename: {report:?}");
+    let dead = w.store.outbox_dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead[0].kind, EntityKind::RoleGroup);
+    assert!(
+        dead[0].last_error.as_deref().unwrap().contains("no API"),
+        "{dead:?}"
+    );
+
+    let state = w.state().await;
+    assert!(find(&state, "users", "userid", &json!("temp")).is_empty());
+    assert!(find(&state, "users", "userid", &json!("leaver")).is_empty());
+    let departed = state["departed_userids"].as_array().unwrap();
+    assert!(departed.contains(&json!("leaver")) && departed.contains(&json!("temp")));
+    assert!(find(&state, "departments", "dept_id", &json!(temp_ding.0)).is_empty());
+    assert!(w.store.ding_id_of(&OaDeptId(12)).await.unwrap().is_none());
+    let role = find(&state, "roles", "name", &json!("Senior reviewer"));
+    assert_eq!(role.len(), 1);
+    assert_eq!(role[0]["members"], json!([]));
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_pushes_in_the_background_and_stops_on_cancel() {
+    let w = World::start(SimConfig::default()).await;
+    w.store
+        .create_department(
+            &w.oa(),
+            Department::new(OaDeptId(30), "Background", Some(OaDeptId(1))),
+        )
+        .await
+        .unwrap();
+    let pusher = Arc::new(w.pusher());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn({
+        let (pusher, cancel) = (pusher.clone(), cancel.clone());
+        async move { pusher.run(cancel).await }
+    });
+    // The worker has no completion signal to await, so poll the store under a deadline.
+    let pushed = tokio::time::timeout(Duration::from_secs(30), async {
+        while w.store.ding_id_of(&OaDeptId(30)).await.unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        pushed.is_ok(),
+        "the background pusher pushed the department"
+    );
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    w.finish().await;
+}
