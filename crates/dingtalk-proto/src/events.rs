@@ -410,6 +410,8 @@ struct Fields {
     #[serde(
         rename = "DeptId",
         alias = "deptId",
+        // The failed-push list spells its keys in lower case (`userid`, `deptid`).
+        alias = "deptid",
         default,
         deserialize_with = "i64_list"
     )]
