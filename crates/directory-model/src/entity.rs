@@ -48,6 +48,14 @@ entity_fields!(Department,
 );
 
 impl Department {
+    /// The same department with managers sorted, for comparisons where DingTalk may list them
+    /// in another order than the OA system did.
+    pub fn normalized(mut self) -> Self {
+        self.managers.sort();
+        self.managers.dedup();
+        self
+    }
+
     /// A visible department with no managers, order 0 and no source identifier.
     pub fn new(id: OaDeptId, name: impl Into<String>, parent: Option<OaDeptId>) -> Self {
         Self {
@@ -218,6 +226,14 @@ impl User {
         }
     }
 
+    /// The same user with memberships sorted by department, for comparisons where DingTalk
+    /// may list departments in another order than the OA system did (the main department is a
+    /// field of its own, so the order carries no meaning).
+    pub fn normalized(mut self) -> Self {
+        self.departments.sort_by_key(|m| m.dept);
+        self
+    }
+
     /// The ids of the departments the user belongs to.
     pub fn department_ids(&self) -> impl Iterator<Item = OaDeptId> + '_ {
         self.departments.iter().map(|m| m.dept)
@@ -325,6 +341,23 @@ mod tests {
         assert_eq!(
             a.changed_fields(&b),
             vec![DeptField::Name, DeptField::Order]
+        );
+    }
+
+    #[test]
+    fn normalized_ignores_list_order() {
+        let a = User::new(OaUserId::new("u"), "U", &[OaDeptId(3), OaDeptId(2)]);
+        let b = User::new(OaUserId::new("u"), "U", &[OaDeptId(2), OaDeptId(3)]);
+        assert_ne!(a, b);
+        let (mut a, mut b) = (a.normalized(), b.normalized());
+        a.main_department = None;
+        b.main_department = None;
+        assert_eq!(a, b);
+        let mut d = Department::new(OaDeptId(2), "D", Some(OaDeptId(1)));
+        d.managers = vec![OaUserId::new("b"), OaUserId::new("a"), OaUserId::new("b")];
+        assert_eq!(
+            d.normalized().managers,
+            vec![OaUserId::new("a"), OaUserId::new("b")]
         );
     }
 

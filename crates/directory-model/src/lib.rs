@@ -14,7 +14,7 @@
 //!   intact.
 //! - [`validate`]: DingTalk's documented limits, reporting every problem with a field path.
 //! - [`diff`]: whole-directory [`Snapshot`]s and their [`SnapshotDiff`] (for plan/reconcile).
-//! - [`merge`]: the per-entity three-way [`merge()`] against the last synced base, with
+//! - [`mod@merge`]: the per-entity three-way [`merge()`] against the last synced base, with
 //!   per-field authority and recorded [`Conflict`]s.
 
 pub mod diff;

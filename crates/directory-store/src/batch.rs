@@ -143,7 +143,10 @@ impl Store {
         }
         let mut existing: HashMap<i64, Versioned<Department>> = HashMap::new();
         for chunk in depts.chunks(LOAD_CHUNK) {
-            let mut sql = Sql::new(&format!("SELECT {DEPT_COLS} FROM departments WHERE id IN "));
+            let mut sql = Sql::new_for(
+                &format!("SELECT {DEPT_COLS} FROM departments WHERE id IN "),
+                &tx,
+            );
             sql.bind_list(chunk.iter().map(|d| d.id.get()));
             for v in fetch_departments(&mut tx, sql).await? {
                 existing.insert(v.entity.id.get(), v);
@@ -190,7 +193,8 @@ impl Store {
         }
         let mut existing: HashMap<String, Versioned<User>> = HashMap::new();
         for chunk in users.chunks(LOAD_CHUNK) {
-            let mut sql = Sql::new(&format!("SELECT {USER_COLS} FROM users WHERE id IN "));
+            let text = format!("SELECT {USER_COLS} FROM users WHERE id IN ");
+            let mut sql = Sql::new_for(&text, &tx);
             sql.bind_list(chunk.iter().map(|u| u.id.as_str()));
             for v in fetch_users(&mut tx, sql).await? {
                 existing.insert(v.entity.id.0.clone(), v);

@@ -28,24 +28,38 @@ use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::error::StoreError;
 use crate::url::{Backend, DatabaseUrl};
 
 /// The SQLite migrations, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("../migrations/sqlite/0001_directory.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("../migrations/sqlite/0001_directory.sql"),
+    ),
+    (
+        2,
+        "conflicts",
+        include_str!("../migrations/sqlite/0002_conflicts.sql"),
+    ),
+];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("../migrations/postgres/0001_directory.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("../migrations/postgres/0001_directory.sql"),
+    ),
+    (
+        2,
+        "conflicts",
+        include_str!("../migrations/postgres/0002_conflicts.sql"),
+    ),
+];
 
 /// The advisory-lock key that serializes directory writes on PostgreSQL ("dingsync" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x6469_6e67_7379_6e63;
@@ -99,8 +113,8 @@ impl Default for StoreOptions {
 
 /// The OA directory and the sync bookkeeping, in SQLite or PostgreSQL.
 ///
-/// Cheap to clone (the pool is shared).
-#[derive(Debug, Clone)]
+/// Cheap to clone (the pool is shared). `Debug` shows the backend and the redacted URL only.
+#[derive(Clone)]
 pub struct Store {
     /// The connection pool.
     pub(crate) pool: AnyPool,
@@ -108,6 +122,16 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Where we are connected, for log lines (prints without the password).
     url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
 }
 
 impl Store {
@@ -257,11 +281,20 @@ impl From<Option<&str>> for Val {
     }
 }
 
-/// A statement under construction with numbered (`$n`) placeholders.
+/// A statement under construction with numbered placeholders.
+///
+/// Placeholders are `$n`, which both backends accept. Statements with thousands of arguments
+/// (multi-row inserts, long `IN` lists) use SQLite's anonymous `?` instead when talking to
+/// SQLite: SQLite treats `$n` and `?n` as *named* parameters and binding thousands of them is
+/// quadratic (measured on an 8,000-argument insert: ~310 ms with `$n` or `?n`, ~30 ms with `?`).
+/// Anonymous placeholders are numbered in order of appearance, which is exactly the order in
+/// which this builder binds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sql {
     text: String,
     args: Vec<Val>,
+    /// Emit SQLite's anonymous `?` instead of `$n`.
+    question_marks: bool,
 }
 
 impl Sql {
@@ -270,7 +303,23 @@ impl Sql {
         Self {
             text: text.to_owned(),
             args: Vec::new(),
+            question_marks: false,
         }
+    }
+
+    /// Starts with literal SQL, using the placeholder form that is cheapest on `conn`'s backend.
+    /// For statements with many arguments.
+    pub(crate) fn new_for(text: &str, conn: &AnyConnection) -> Self {
+        Self {
+            question_marks: conn.backend_name() == "SQLite",
+            ..Self::new(text)
+        }
+    }
+
+    /// The SQL text so far.
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 
     /// Appends literal SQL.
@@ -293,8 +342,12 @@ impl Sql {
     /// Appends a placeholder bound to `value` in place (for loops).
     pub(crate) fn bind_mut(&mut self, value: impl Into<Val>) {
         self.args.push(value.into());
-        // Writing to a String cannot fail.
-        let _ = write!(self.text, "${}", self.args.len());
+        if self.question_marks {
+            self.text.push('?');
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(self.text, "${}", self.args.len());
+        }
     }
 
     /// Appends `(v1, v2, …)` as placeholders.
@@ -319,5 +372,27 @@ impl Sql {
             };
         }
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_bind_order() {
+        let mut sql = Sql::new("SELECT * FROM t WHERE a = ")
+            .bind(1i64)
+            .push(" AND b IN ");
+        sql.bind_list(["x", "y"]);
+        assert_eq!(sql.text(), "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(sql.args.len(), 3);
+    }
+
+    #[test]
+    fn embedded_migrations_cover_both_backends_with_the_same_versions() {
+        let versions = |set: &[(i64, &str, &str)]| set.iter().map(|m| m.0).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE_MIGRATIONS), versions(POSTGRES_MIGRATIONS));
+        assert!(versions(SQLITE_MIGRATIONS).windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -93,8 +93,7 @@ impl Op {
 /// Who is writing, from where, and what to record beside the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteCtx {
-    /// The origin, recorded in the audit log; OA writes are also validated and checked against
-    /// the referential rules (DingTalk's own state is taken as it is).
+    /// The origin, recorded in the audit log.
     pub origin: Origin,
     /// Who made the change (an API token's name, `engine`, `importer`…).
     pub actor: String,
@@ -104,6 +103,10 @@ pub struct WriteCtx {
     pub enqueue: bool,
     /// Whether to move the base snapshot to the new state (both sides now agree).
     pub record_base: bool,
+    /// Whether validation and the referential rules apply. On for OA writes; off for state
+    /// mirrored from DingTalk, which is taken as it is (refusing it would only make the two
+    /// sides drift further apart).
+    pub check_rules: bool,
 }
 
 impl WriteCtx {
@@ -115,10 +118,12 @@ impl WriteCtx {
             now_ms,
             enqueue: true,
             record_base: false,
+            check_rules: true,
         }
     }
 
-    /// A write that mirrors DingTalk's state (an event): not pushed; the base moves.
+    /// A write that mirrors DingTalk's state (an event): not checked, not pushed; the base
+    /// moves.
     pub fn dingtalk(actor: impl Into<String>, now_ms: i64) -> Self {
         Self {
             origin: Origin::DingTalk,
@@ -126,10 +131,11 @@ impl WriteCtx {
             now_ms,
             enqueue: false,
             record_base: true,
+            check_rules: false,
         }
     }
 
-    /// A write from the full import: not pushed; the base moves.
+    /// A write from the full import: not checked, not pushed; the base moves.
     pub fn import(actor: impl Into<String>, now_ms: i64) -> Self {
         Self {
             origin: Origin::Import,
@@ -139,7 +145,8 @@ impl WriteCtx {
         }
     }
 
-    /// A write from reconcile; the engine sets `enqueue` / `record_base` as the plan requires.
+    /// A write from reconcile; the engine sets `enqueue` / `record_base` / `check_rules` as
+    /// the plan requires (all off by default).
     pub fn reconcile(actor: impl Into<String>, now_ms: i64) -> Self {
         Self {
             origin: Origin::Reconcile,
@@ -147,6 +154,7 @@ impl WriteCtx {
             now_ms,
             enqueue: false,
             record_base: false,
+            check_rules: false,
         }
     }
 
@@ -162,9 +170,15 @@ impl WriteCtx {
         self
     }
 
+    /// Overrides whether validation and the referential rules apply.
+    pub fn with_check_rules(mut self, check_rules: bool) -> Self {
+        self.check_rules = check_rules;
+        self
+    }
+
     /// Whether validation and referential rules apply.
     pub(crate) fn enforce_rules(&self) -> bool {
-        matches!(self.origin, Origin::Oa | Origin::Reconcile)
+        self.check_rules
     }
 }
 

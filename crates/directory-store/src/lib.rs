@@ -31,8 +31,8 @@
 //! - [`batch`]: the importer's batch upserts.
 //! - [`queue`]: the outbox (claimed in dependency order) and the inbox (deduplicated), with
 //!   leases, retries and dead letters.
-//! - [`sync`]: id map, base snapshots, change feed, checkpoints, leases, held deletions,
-//!   key/value state.
+//! - [`sync`]: id map, base snapshots, change feed, merge conflicts, checkpoints, leases, held
+//!   deletions, key/value state.
 
 pub mod batch;
 mod db;
@@ -54,5 +54,5 @@ pub use error::{EntityKind, StoreError};
 pub use journal::{Op, Origin, WriteCtx};
 pub use queue::{InboxEvent, InboxPut, NewInboxEvent, OutboxEntry, QueueDepth, QueueState};
 pub use rows::Versioned;
-pub use sync::{AuditRecord, HeldDeletion, HoldState, MappedId};
+pub use sync::{AuditRecord, ConflictRecord, HeldDeletion, HoldState, MappedId};
 pub use url::{Backend, DatabaseUrl};

@@ -134,7 +134,10 @@ pub(crate) async fn fetch_departments(
         .collect();
     let ids: Vec<i64> = index.keys().copied().collect();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut q = Sql::new("SELECT dept_id, user_id FROM department_managers WHERE dept_id IN ");
+        let mut q = Sql::new_for(
+            "SELECT dept_id, user_id FROM department_managers WHERE dept_id IN ",
+            conn,
+        );
         q.bind_list(chunk.iter().copied());
         q.push_mut(" ORDER BY dept_id, position");
         for row in q.query().fetch_all(&mut *conn).await? {
@@ -167,8 +170,10 @@ pub(crate) async fn fetch_users(
         .collect();
     let ids: Vec<&String> = index.keys().collect();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut q =
-            Sql::new("SELECT user_id, dept_id, title, ord FROM user_departments WHERE user_id IN ");
+        let mut q = Sql::new_for(
+            "SELECT user_id, dept_id, title, ord FROM user_departments WHERE user_id IN ",
+            conn,
+        );
         q.bind_list(chunk.iter().copied());
         q.push_mut(" ORDER BY user_id, position");
         for row in q.query().fetch_all(&mut *conn).await? {
@@ -256,7 +261,7 @@ pub(crate) async fn insert_rows(
     let per_statement = (MAX_ARGS_PER_STATEMENT / width.max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut sql = Sql::new(&format!("INSERT INTO {table} ({cols}) VALUES "));
+        let mut sql = Sql::new_for(&format!("INSERT INTO {table} ({cols}) VALUES "), conn);
         for (i, row) in rows.by_ref().take(per_statement).enumerate() {
             if i > 0 {
                 sql.push_mut(", ");
@@ -303,7 +308,7 @@ pub(crate) async fn write_departments(
     )
     .await?;
     for chunk in depts.chunks(IN_CHUNK) {
-        let mut del = Sql::new("DELETE FROM department_managers WHERE dept_id IN ");
+        let mut del = Sql::new_for("DELETE FROM department_managers WHERE dept_id IN ", conn);
         del.bind_list(chunk.iter().map(|(d, _)| d.id.get()));
         del.query().execute(&mut *conn).await?;
     }
@@ -348,7 +353,7 @@ pub(crate) async fn write_users(
     )
     .await?;
     for chunk in users.chunks(IN_CHUNK) {
-        let mut del = Sql::new("DELETE FROM user_departments WHERE user_id IN ");
+        let mut del = Sql::new_for("DELETE FROM user_departments WHERE user_id IN ", conn);
         del.bind_list(chunk.iter().map(|(u, _)| u.id.as_str()));
         del.query().execute(&mut *conn).await?;
     }

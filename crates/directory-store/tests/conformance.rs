@@ -1623,6 +1623,82 @@ mod cases {
         assert!(store.allocate_ids(EntityKind::User, 1).await.is_err());
     }
 
+    pub async fn merge_conflicts_are_recorded(store: Store) {
+        use directory_model::{DeptField, MergePolicy, merge};
+        let base = dept(2, "Base", Some(1));
+        let mut ours = base.clone();
+        ours.name = "OA name".into();
+        let mut theirs = base.clone();
+        theirs.name = "DingTalk name".into();
+        theirs.hide = true;
+        let merged = merge(&base, &ours, &theirs, &MergePolicy::default());
+        assert_eq!(merged.conflicts.len(), 1);
+        store
+            .record_conflicts(EntityKind::Department, "2", &merged.conflicts, T0)
+            .await
+            .unwrap();
+        store
+            .record_conflicts::<DeptField>(EntityKind::Department, "2", &[], T0)
+            .await
+            .unwrap();
+        let got = store.conflicts(None, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field, "name");
+        assert_eq!(got[0].base, "Base");
+        assert_eq!(got[0].oa, "OA name");
+        assert_eq!(got[0].dingtalk, "DingTalk name");
+        assert_eq!(got[0].winner, directory_model::Side::Oa);
+        assert!(
+            store
+                .conflicts(Some(got[0].id), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn concurrent_inbox_claims_are_disjoint(store: Store) {
+        for i in 0..40 {
+            store
+                .inbox_put(NewInboxEvent {
+                    dedupe_key: format!("e{i}"),
+                    event_type: "user_modify_org".into(),
+                    payload_json: "{}".into(),
+                    received_at_ms: T0,
+                })
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store
+                        .inbox_claim(&format!("w{w}"), T0, 60_000, 3)
+                        .await
+                        .unwrap();
+                    if got.is_empty() {
+                        break;
+                    }
+                    mine.extend(got.into_iter().map(|e| e.id));
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "an event was claimed twice");
+        assert_eq!(n, 40);
+        assert_eq!(store.inbox_depth().await.unwrap().claimed, 40);
+    }
+
     /// Not a correctness case: writes a 100,000-person directory in batches and prints timings.
     pub async fn measure_100k_import(store: Store) {
         let ctx = WriteCtx::import("importer", T0);
@@ -1697,7 +1773,51 @@ conformance!(
     bookkeeping_state_checkpoints_leases_holds,
     batch_import_is_idempotent,
     allocated_ids_never_collide,
+    merge_conflicts_are_recorded,
+    concurrent_inbox_claims_are_disjoint,
 );
+
+/// SQLite runs in WAL mode (readers are not blocked by the writer) with foreign keys on.
+#[tokio::test]
+async fn sqlite_uses_wal() {
+    use sqlx::{Connection, Row};
+    let db = support::sqlite().await;
+    let url = db.store.url().expose().to_owned();
+    // A write makes sure a pooled connection has run its setup.
+    db.store.state_set("k", "v", 1).await.unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let row = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let mode: String = row.try_get(0).unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    conn.close().await.unwrap();
+    db.run(|_| async {}).await;
+}
+
+/// A password in the URL never shows in `Debug`/`Display` of the store (the test server trusts
+/// every connection, so any password is accepted and must still be hidden).
+#[tokio::test]
+async fn store_debug_hides_the_password() {
+    let Some(db) = support::postgres().await else {
+        return;
+    };
+    let url = db
+        .store
+        .url()
+        .expose()
+        .replacen("postgres@", "postgres:s3cr3t-pw@", 1);
+    let parsed = directory_store::DatabaseUrl::parse(url).unwrap();
+    let store = directory_store::Store::connect_with(&parsed, Default::default())
+        .await
+        .unwrap();
+    let shown = format!("{store:?} {} {:?}", store.url(), store.url());
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+    store.close().await;
+    db.run(|_| async {}).await;
+}
 
 /// The 100k measurement, on both backends; run with `--ignored --nocapture`.
 mod measure {
