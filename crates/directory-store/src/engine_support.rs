@@ -11,9 +11,11 @@
 //!   not change, so a save would be a no-op and queue nothing; yet DingTalk must be brought back.
 //!   This records an audit row and an outbox entry for the unchanged entity, in one
 //!   transaction, with the same dependency keys a save would have.
-//! - **Conflict records** ([`Store::record_conflicts`]): design invariant 7 asks for every
-//!   conflict in the audit log. The audit row carries `{"conflicts": [...]}` as its `before` and
-//!   the merged entity as its `after`, so the change feed still reads as "this is the state now".
+//! - **Conflicts in the audit log** ([`Store::audit_conflicts`]): design invariant 7 asks for
+//!   every conflict in the audit log (the `conflicts` table keeps them for operators; the audit
+//!   log is the history of each entity). The audit row carries `{"conflicts": [...]}` as its
+//!   `before` and the merged entity as its `after`, so the change feed still reads as "this is
+//!   the state now".
 
 use std::collections::HashMap;
 
@@ -198,7 +200,7 @@ impl Store {
 
     /// Records the conflicts of a three-way merge in the audit log (see the module doc);
     /// returns the audit sequence number. Never queues a push or moves the base.
-    pub async fn record_conflicts(
+    pub async fn audit_conflicts(
         &self,
         ctx: &WriteCtx,
         kind: EntityKind,
