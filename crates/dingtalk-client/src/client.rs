@@ -1,7 +1,7 @@
-//! The client core: one HTTP exchange ([`DingTalkClient::attempt`]), wrapped by the token
-//! (fetch, single-flight refresh, replay once on 40014/42001) and by the retry loop (backoff with
-//! jitter on retryable failures). Every attempt first takes a slot from the rate budget, so
-//! retries and token fetches are counted against DingTalk's limit like any other call.
+//! The client core: one HTTP exchange (`attempt`), wrapped by the token (fetch, single-flight
+//! refresh, replay once on 40014/42001) and by the retry loop (backoff with jitter on retryable
+//! failures). Every attempt holds a permit of the rate budget until its answer is read, so
+//! retries and token fetches count against DingTalk's limit like any other call.
 //!
 //! Typed endpoint methods live in `endpoints`; this file knows only "an API path, a JSON body,
 //! an answer with an `errcode`".
@@ -46,7 +46,7 @@ struct Inner {
     http: reqwest::Client,
     /// The one access token of this process.
     tokens: TokenCache,
-    /// Permission to start a call, per API path.
+    /// Permission to make a call, per API path.
     budget: Arc<dyn RateBudget>,
     /// Jitter for retry delays; seeded from the config so tests can replay a schedule.
     rng: Mutex<StdRng>,
@@ -242,6 +242,11 @@ impl DingTalkClient {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
+            if err.api().is_some_and(|failed| failed != api) {
+                // The token fetch failed; it has its own retry loop and counters, so retrying
+                // here would only multiply its attempts.
+                return Err(err);
+            }
             self.inner.stats.error(api, &err);
             if !err.is_retryable() || retry >= self.inner.config.max_retries {
                 tracing::debug!(api, retries = retry, error = %err, "DingTalk call failed");
@@ -317,7 +322,7 @@ impl DingTalkClient {
         }
     }
 
-    /// One HTTP exchange: take a budget slot, send, read the whole body.
+    /// One HTTP exchange: take a budget permit, send, read the whole body.
     async fn attempt(
         &self,
         api: &'static str,
@@ -325,7 +330,8 @@ impl DingTalkClient {
         verb: Verb<'_>,
         query: &[(&str, &str)],
     ) -> Result<(reqwest::StatusCode, Vec<u8>), ClientError> {
-        self.inner.budget.acquire(api).await;
+        // Held until the answer is read: the budget counts the window from there.
+        let _permit = self.inner.budget.acquire(api).await;
         self.inner.stats.call(api);
         let url = format!("{}{api}", base.trim_end_matches('/'));
         let request = match verb {

@@ -35,8 +35,8 @@ pub struct ClientConfig {
     /// Calls per API path allowed in any sliding window of [`Self::rate_window`] (DingTalk: 20
     /// per second for a standard-edition org). 0 means unlimited.
     pub qps_per_api: u32,
-    /// The window the budget counts in. A little longer than DingTalk's 1 s, because the server
-    /// measures arrival times and network jitter can bunch up calls that left evenly spaced.
+    /// The window the budget counts in, from each call's answer (see `budget`): DingTalk's 1 s
+    /// plus a small margin for clock granularity.
     pub rate_window: Duration,
     /// How many times a failed call is retried (so at most `max_retries + 1` attempts).
     pub max_retries: u32,
@@ -69,7 +69,7 @@ impl ClientConfig {
             client_secret: client_secret.into(),
             token_endpoint: TokenEndpoint::Legacy,
             qps_per_api: 20,
-            rate_window: Duration::from_millis(1100),
+            rate_window: Duration::from_millis(1010),
             max_retries: 5,
             backoff: Backoff::default(),
             request_timeout: Duration::from_secs(5),

@@ -152,7 +152,10 @@ impl ClientError {
                 errcode, sub_code, ..
             } => errcode.is_retryable(sub_code.as_deref()),
             Self::Http { status, .. } => *status >= 500 || *status == 429,
-            Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::Timeout { .. } => true,
+            // A request that could not even be built (a malformed base URL) fails the same way
+            // every time.
+            Self::Transport { source, .. } => !source.is_builder(),
             Self::Auth { .. } | Self::Decode { .. } | Self::Encode { .. } | Self::Build(_) => false,
         }
     }

@@ -41,7 +41,10 @@ impl ErrCode {
     /// TOP gateway error; the real code is in `sub_code`, none means auth-service timeout.
     pub const GATEWAY: Self = Self(88);
     pub const URI_NOT_FOUND: Self = Self(404);
-    pub const NO_PERMISSION: Self = Self(1002);
+    /// Listed for `deleterole` and `addrolesforemps` without a documented meaning; the
+    /// simulator uses it for "role still has members". A resend can't change the answer.
+    pub const ROLE_OPERATION_REFUSED: Self = Self(1002);
+    /// Listed for `addrolesforemps` without a documented meaning.
     pub const ROLE_ASSIGN_FAILED: Self = Self(12012);
     pub const SYSTEM_LABEL: Self = Self(23004);
     pub const INVALID_ROLE_ID: Self = Self(33011);
@@ -129,6 +132,8 @@ impl ErrCode {
     const VALIDATION: &'static [Self] = &[
         Self::INVALID_METHOD,
         Self::URI_NOT_FOUND,
+        Self::ROLE_OPERATION_REFUSED,
+        Self::ROLE_ASSIGN_FAILED,
         Self::SYSTEM_LABEL,
         Self::INVALID_ROLE_ID,
         Self::INVALID_USERID,

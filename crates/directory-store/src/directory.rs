@@ -89,6 +89,8 @@ pub struct DeptQuery {
     pub name_contains: Option<String>,
     /// Only direct children of this department.
     pub parent: Option<OaDeptId>,
+    /// Only departments changed at or after this time (Unix ms).
+    pub updated_since_ms: Option<i64>,
     /// Keyset paging: ids greater than this.
     pub after: Option<OaDeptId>,
     /// Page size (0 means 100; capped at 1000).
@@ -1225,8 +1227,11 @@ impl Store {
     }
 
     /// Deletes a department. Without `cascade`, a department with sub-departments or members
-    /// is refused (DingTalk 60006 / 60005). With `cascade`, the subtree is deleted and members
-    /// left without a department move to the subtree's parent.
+    /// is refused (DingTalk 60006 / 60005) whatever the origin. With `cascade`, the subtree is
+    /// deleted (deepest first) and members left without a department move to the subtree's
+    /// parent; each change gets its own audit row (and outbox entry, if `ctx` pushes), ordered so
+    /// the pusher moves members before it deletes their departments. The engine mirroring a
+    /// DingTalk deletion passes `cascade` when its events arrive out of order.
     pub async fn delete_department(
         &self,
         ctx: &WriteCtx,
@@ -1541,6 +1546,9 @@ impl Store {
         }
         if let Some(p) = q.parent {
             sql = sql.push(" AND parent_id = ").bind(p.get());
+        }
+        if let Some(t) = q.updated_since_ms {
+            sql = sql.push(" AND updated_at_ms >= ").bind(t);
         }
         if let Some(after) = q.after {
             sql = sql.push(" AND id > ").bind(after.get());

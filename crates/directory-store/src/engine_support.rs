@@ -1,29 +1,40 @@
-//! Store operations the sync engine needs on top of the store's own API, written by the engine's
-//! engineers (SQL stays in the store, design rule). Two groups:
+//! Store functions the sync engine needs beyond the directory API.
 //!
-//! **Bulk id-map access for the full import.** The importer links tens of thousands of users
-//! and departments at once. Doing that with [`Store::id_map_put`] would cost one transaction per
-//! entity, and translating ids one lookup at a time would cost one query per reference. These
-//! functions read a whole kind of the map in one query and write many links in one transaction,
-//! with the same no-silent-remap rule as the single-entity write: a pair that contradicts an
-//! existing link is refused and nothing of the batch is written.
-//!
-//! **The pusher and reconcile.** Recording DingTalk's acceptance of a push as one transaction
-//! (after DingTalk accepted a create, the pusher must remember both *which* DingTalk entity it
-//! created — the id map — and *what* both sides now hold — the base of the three-way merge;
-//! saving one without the other leaves either an unmapped DingTalk entity or a stale base that
-//! makes the echo event look like a DingTalk-side change), whole-kind base reads for plan, and
-//! an outbox claim whose cost does not grow with the square of the backlog
-//! ([`Store::outbox_claim_ready`]).
+//! - **Bulk id map** for the full import: it links tens of thousands of users and departments
+//!   at once. Doing that with [`Store::id_map_put`] would cost one transaction per entity, and
+//!   translating ids one lookup at a time one query per reference. [`Store::id_map_all`] reads a
+//!   whole kind in one query and [`Store::id_map_put_many`] writes many links in one
+//!   transaction, with the single write's no-silent-remap rule: a pair that contradicts an
+//!   existing link is refused and nothing of the batch is written.
+//! - **Push without a change** ([`Store::enqueue_push`]): when a three-way merge keeps the OA
+//!   value of a field DingTalk changed (OA won a conflict, or OA owns the field), the OA row does
+//!   not change, so a save would be a no-op and queue nothing; yet DingTalk must be brought back.
+//!   This records an audit row and an outbox entry for the unchanged entity, in one
+//!   transaction, with the same dependency keys a save would have.
+//! - **Conflicts in the audit log** ([`Store::audit_conflicts`]): design invariant 7 asks for
+//!   every conflict in the audit log (the `conflicts` table keeps them for operators; the audit
+//!   log is the history of each entity). The audit row carries `{"conflicts": [...]}` as its
+//!   `before` and the merged entity as its `after`, so the change feed still reads as "this is
+//!   the state now".
+//! - **The pusher** ([`Store::record_pushed`], [`Store::record_push_deleted`]): after DingTalk
+//!   accepted a create, the pusher must remember both *which* DingTalk entity it created (the
+//!   id map) and *what* both sides now hold (the base of the three-way merge), in one
+//!   transaction; one without the other leaves an unmapped DingTalk entity or a stale base that
+//!   makes the echo event look like a DingTalk-side change.
+//! - **An outbox claim that scales** ([`Store::outbox_claim_ready`]): same rule as
+//!   [`Store::outbox_claim`], computed per key, so its cost does not grow with the square of the
+//!   backlog.
+//! - **Whole-kind base reads** ([`Store::base_all`]) for plan / reconcile.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use directory_model::{Department, Role, User};
 use serde::Serialize;
 use sqlx::Row;
 
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
-use crate::journal::set_base_on;
+use crate::journal::{Change, Op, WriteCtx, dep_key, record, set_base_on};
 use crate::queue::OutboxEntry;
 use crate::sync::MappedId;
 /// Pairs per statement: two placeholders per pair in the lookup and three in the insert stay
@@ -404,4 +415,102 @@ async fn first_unfinished(
     row.map(|r| r.try_get("entry_id"))
         .transpose()
         .map_err(StoreError::from)
+}
+
+/// The entities a pushed entity references (they must be pushed first), read from its JSON.
+fn reads_of(kind: EntityKind, body: &serde_json::Value) -> Vec<String> {
+    let mut reads = Vec::new();
+    match kind {
+        EntityKind::User => {
+            if let Ok(u) = serde_json::from_value::<User>(body.clone()) {
+                for d in u.department_ids() {
+                    reads.push(dep_key(EntityKind::Department, &d.to_string()));
+                }
+                if let Some(m) = &u.manager {
+                    reads.push(dep_key(EntityKind::User, m.as_str()));
+                }
+            }
+        }
+        EntityKind::Department => {
+            if let Ok(d) = serde_json::from_value::<Department>(body.clone()) {
+                if let Some(p) = d.parent {
+                    reads.push(dep_key(EntityKind::Department, &p.to_string()));
+                }
+                for m in &d.managers {
+                    reads.push(dep_key(EntityKind::User, m.as_str()));
+                }
+            }
+        }
+        EntityKind::Role => {
+            if let Ok(r) = serde_json::from_value::<Role>(body.clone()) {
+                reads.push(dep_key(EntityKind::RoleGroup, &r.group.to_string()));
+            }
+        }
+        EntityKind::RoleGroup | EntityKind::RoleAssignment => {}
+    }
+    reads
+}
+
+impl Store {
+    /// Queues a push of `current` (the entity as OA holds it, unchanged) and records it in the
+    /// audit log; moves the base to `current` when `ctx.record_base`. Returns the outbox id.
+    pub async fn enqueue_push(
+        &self,
+        ctx: &WriteCtx,
+        kind: EntityKind,
+        oa_id: &str,
+        current: &serde_json::Value,
+    ) -> Result<Option<i64>, StoreError> {
+        let ctx = ctx.clone().with_enqueue(true);
+        let mut tx = self.begin_write().await?;
+        let recorded = record(
+            &mut tx,
+            &ctx,
+            Change {
+                kind,
+                oa_id: oa_id.to_owned(),
+                op: Op::Update,
+                before: Some(current.clone()),
+                after: Some(current.clone()),
+                reads: reads_of(kind, current),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded.outbox_id)
+    }
+
+    /// Records the conflicts of a three-way merge in the audit log (see the module doc);
+    /// returns the audit sequence number. Never queues a push or moves the base.
+    pub async fn audit_conflicts(
+        &self,
+        ctx: &WriteCtx,
+        kind: EntityKind,
+        oa_id: &str,
+        conflicts: &serde_json::Value,
+        merged: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let ctx = WriteCtx {
+            actor: format!("{}:conflict", ctx.actor),
+            enqueue: false,
+            record_base: false,
+            ..ctx.clone()
+        };
+        let mut tx = self.begin_write().await?;
+        let recorded = record(
+            &mut tx,
+            &ctx,
+            Change {
+                kind,
+                oa_id: oa_id.to_owned(),
+                op: Op::Update,
+                before: Some(serde_json::json!({ "conflicts": conflicts })),
+                after: Some(merged.clone()),
+                reads: Vec::new(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded.audit_seq)
+    }
 }

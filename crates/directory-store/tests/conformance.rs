@@ -1777,6 +1777,25 @@ conformance!(
     concurrent_inbox_claims_are_disjoint,
 );
 
+/// SQLite runs in WAL mode (readers are not blocked by the writer) with foreign keys on.
+#[tokio::test]
+async fn sqlite_uses_wal() {
+    use sqlx::{Connection, Row};
+    let db = support::sqlite().await;
+    let url = db.store.url().expose().to_owned();
+    // A write makes sure a pooled connection has run its setup.
+    db.store.state_set("k", "v", 1).await.unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let row = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let mode: String = row.try_get(0).unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    conn.close().await.unwrap();
+    db.run(|_| async {}).await;
+}
+
 /// A password in the URL never shows in `Debug`/`Display` of the store (the test server trusts
 /// every connection, so any password is accepted and must still be hidden).
 #[tokio::test]

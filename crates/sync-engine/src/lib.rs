@@ -25,6 +25,11 @@
 //!   `push::build`, the pure model → DingTalk request builders.
 //! - [`plan`]: [`plan::plan`] and [`plan::reconcile`], and `plan::view`, DingTalk's crawl
 //!   translated into the OA model through the id map.
+//! - [`apply`]: the inbox worker — parse any payload dialect, fetch current state, resolve
+//!   references first, three-way merge, write / push / record conflicts; retries and dead letters.
+//! - [`catchup`]: DingTalk's failed-push list into the inbox.
+pub mod apply;
+pub mod catchup;
 pub mod context;
 pub mod convert;
 pub mod import;
@@ -32,6 +37,8 @@ pub mod plan;
 pub mod policy;
 pub mod push;
 
+pub use apply::{Applier, ApplyError, ApplyOptions};
+pub use catchup::catch_up;
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use convert::{ConvertError, IdMap};
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};

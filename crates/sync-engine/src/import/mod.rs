@@ -37,7 +37,9 @@ use directory_model::{
     DingDeptId, DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaRoleGroupId, OaRoleId,
     OaUserId, Snapshot, User, UserState,
 };
-use directory_store::{EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx};
+use directory_store::{
+    AssignmentQuery, EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx,
+};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -856,7 +858,8 @@ impl Importer<'_> {
     }
 }
 
-/// Marks a user left (DingTalk no longer has them); a no-op if they are gone or left already.
+/// Marks a user left (DingTalk no longer has them) and drops their roles, as DingTalk does; a
+/// no-op if they are gone or left already.
 pub(crate) async fn mark_left(
     ctx: &SyncContext,
     wctx: &WriteCtx,
@@ -873,6 +876,18 @@ pub(crate) async fn mark_left(
     ctx.store
         .save_user(wctx, left, Expect::Version(current.version))
         .await?;
+    // DingTalk drops a departed user's roles; so does the directory.
+    let held = ctx
+        .store
+        .list_assignments(&AssignmentQuery {
+            user: Some(id.clone()),
+            limit: 1000,
+            ..AssignmentQuery::default()
+        })
+        .await?;
+    for a in held.items {
+        ctx.store.unassign_role(wctx, id, a.role).await?;
+    }
     Ok(true)
 }
 

@@ -387,7 +387,10 @@ pub async fn differences(h: &Harness) -> Vec<String> {
             .map(|a| Some(a.user.clone()))
             .collect();
         if members != oa_members {
-            diffs.push(format!("role {id} members differ"));
+            diffs.push(format!(
+                "role {id} ({}) members: DingTalk {members:?} vs OA {oa_members:?}",
+                r["name"]
+            ));
         }
     }
     diffs

@@ -1,0 +1,18 @@
+//! The `dingsync` service as a library, so the binary, the demo and the end-to-end tests build
+//! the very same application. `main.rs` is only the command line.
+//!
+//! # Layout
+//! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
+//!   the inbox, then acknowledge.
+//! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
+//! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
+//! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
+//! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
+//! - [`telemetry`]: the process's Prometheus recorder.
+
+pub mod api;
+pub mod callback;
+pub mod config;
+pub mod server;
+pub mod sim_cmd;
+pub mod telemetry;
