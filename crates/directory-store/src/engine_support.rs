@@ -297,6 +297,59 @@ impl Store {
         Ok(entries)
     }
 
+    /// Marks many claimed outbox entries done in one transaction (the pusher finishes a whole
+    /// round at once instead of one transaction per entry). Returns the ids that were still
+    /// claimed by `worker`; the others had their lease taken over and are left alone, exactly
+    /// as [`Store::outbox_done`] would refuse them one by one.
+    pub async fn outbox_done_many(
+        &self,
+        ids: &[i64],
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut done = Vec::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(done);
+        }
+        let mut tx = self.begin_queue().await?;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut sql = Sql::new(
+                "UPDATE outbox SET state = 'done', claimed_by = NULL, claimed_until_ms = NULL, \
+                 last_error = NULL, updated_at_ms = ",
+            );
+            sql.bind_mut(now_ms);
+            sql.push_mut(" WHERE state = 'claimed' AND claimed_by = ");
+            sql.bind_mut(worker);
+            sql.push_mut(" AND id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_mut(", ");
+                }
+                sql.bind_mut(*id);
+            }
+            sql.push_mut(") RETURNING id");
+            let mut finished = Vec::with_capacity(chunk.len());
+            for r in sql.query().fetch_all(&mut *tx).await? {
+                finished.push(r.try_get::<i64, _>("id")?);
+            }
+            if !finished.is_empty() {
+                // Finished entries block nobody; their keys are no longer needed.
+                let mut del = Sql::new("DELETE FROM outbox_keys WHERE entry_id IN (");
+                for (i, id) in finished.iter().enumerate() {
+                    if i > 0 {
+                        del.push_mut(", ");
+                    }
+                    del.bind_mut(*id);
+                }
+                del.push_mut(")");
+                del.query().execute(&mut *tx).await?;
+            }
+            done.extend(finished);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Records that DingTalk holds `base` for the OA entity `oa`, which is `ding` there: saves
     /// the id mapping (idempotent for the same pair; a clash with another pair is refused like
     /// [`Store::id_map_put`]) and the base snapshot in one transaction.

@@ -290,15 +290,11 @@ impl Pusher {
             .collect()
             .await;
         let mut crashed = None;
+        let mut done = Vec::new();
         for (entry, step) in results {
             let now = self.clock.now_ms();
             match step {
-                Step::Done => {
-                    self.store
-                        .outbox_done(entry.id, &self.config.worker, now)
-                        .await?;
-                    report.pushed += 1;
-                }
+                Step::Done => done.push(entry.id),
                 Step::Retry { error, throttled } => {
                     if entry.attempts >= self.config.max_wait_attempts {
                         let error = format!("gave up after {} attempts: {error}", entry.attempts);
@@ -325,6 +321,13 @@ impl Pusher {
                 Step::Crash(point) => crashed = Some(point),
             }
         }
+        // One transaction for the whole round; an entry whose lease was taken over meanwhile is
+        // left to its new owner (pushing is idempotent, so the work is not wasted).
+        let finished = self
+            .store
+            .outbox_done_many(&done, &self.config.worker, self.clock.now_ms())
+            .await?;
+        report.pushed += finished.len();
         match crashed {
             Some(point) => Err(PushError::Failpoint(point)),
             None => Ok(report),
