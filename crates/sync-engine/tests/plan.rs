@@ -168,6 +168,11 @@ async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
         .unwrap()
         .unwrap();
     assert_eq!(wang.entity.departments[0].dept, OaDeptId(11));
+    assert_eq!(
+        w.store.ding_id_of(&OaUserId::new("wang")).await.unwrap(),
+        Some(directory_model::DingUserId::new("wang")),
+        "linked like an imported user"
+    );
     w.sim.shutdown().await;
 }
 

@@ -695,14 +695,16 @@ pub async fn reconcile(
     // DingTalk-only entities become OA entities (parents first: the crawl lists them so).
     apply_unmapped(store, plan, &ctx(true), &mut report).await?;
     for u in &plan.new_users {
-        record(
-            &mut report,
-            &format!("create user {}", u.id),
-            store
-                .save_user(&ctx(true), u.clone(), Expect::Absent)
-                .await
-                .map(drop),
-        );
+        // Users share their id on both sides; link them like the import does.
+        let result = match store.save_user(&ctx(true), u.clone(), Expect::Absent).await {
+            Ok(_) => {
+                store
+                    .id_map_put(&u.id, &directory_model::DingUserId::new(u.id.as_str()))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        record(&mut report, &format!("create user {}", u.id), result);
     }
     // OA-side creates and updates of mapped entities, parents before children.
     for d in sorted_by_depth(plan.oa_writes.departments.values()) {
