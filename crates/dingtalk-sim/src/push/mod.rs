@@ -295,6 +295,7 @@ impl Hub {
 /// Tells the pusher that events were recorded.
 pub(crate) fn wake(shared: &Shared) {
     shared.hub.wake.notify_one();
+    shared.stream.wake();
 }
 
 /// Starts the background pusher.
@@ -360,7 +361,12 @@ async fn drain_log(shared: &Arc<Shared>) {
         let (subscription, settings, jobs) = {
             let mut state = lock(&shared.hub.state);
             state.cursor = last;
-            let subscription = state.subscription.clone();
+            // With Stream-only delivery the pusher still moves its cursor, so switching back
+            // to HTTP does not replay what Stream already carried.
+            let subscription = state
+                .subscription
+                .clone()
+                .filter(|_| shared.stream.delivers_http());
             let settings = state.settings.clone();
             let mut jobs = Vec::new();
             if let Some(sub) = &subscription {
