@@ -1,0 +1,403 @@
+//! Stream client tests against the real simulator over real sockets (port 0) and a real SQLite
+//! file: events reach the inbox exactly once through pings, `disconnect`, dropped connections,
+//! a client killed mid-burst and restarted on the same database, refused tickets and wrong
+//! credentials.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dingtalk_sim::{SimConfig, SimHandle};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+use super::*;
+
+/// Bound on any single wait, so a broken client fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Harness {
+    sim: SimHandle,
+    http: reqwest::Client,
+    dir: TempDir,
+}
+
+impl Harness {
+    /// A simulator delivering by Stream with a short redelivery timeout, and a temp folder.
+    async fn start(redeliver_after_ms: u64) -> Harness {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let sim = dingtalk_sim::start(
+            SimConfig {
+                qps: 0,
+                ..SimConfig::default()
+            },
+            listener,
+        )
+        .await
+        .expect("simulator starts");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("HTTP client");
+        let h = Harness {
+            sim,
+            http,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        h.admin(
+            "/stream/settings",
+            json!({"delivery": "stream", "ping_interval_ms": 0,
+                   "redeliver_after_ms": redeliver_after_ms}),
+        )
+        .await;
+        h
+    }
+
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_sim{path}", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    async fn view(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stream", self.sim.base_url()))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    async fn add_depts(&self, prefix: &str, n: usize) {
+        for i in 0..n {
+            self.admin(
+                "/depts",
+                json!({"name": format!("{prefix}{i}"), "parent_id": 1}),
+            )
+            .await;
+        }
+    }
+
+    async fn store(&self) -> Store {
+        let path = self.dir.path().join("dingsync.db");
+        Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .expect("store opens")
+    }
+
+    fn config(&self) -> StreamConfig {
+        let sim = self.sim.config();
+        let mut cfg = StreamConfig::new(&self.sim.base_url(), &sim.client_id, &sim.client_secret);
+        cfg.backoff = Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            multiplier: 2.0,
+        };
+        cfg.connect_timeout = Duration::from_secs(5);
+        cfg
+    }
+
+    /// Starts a client; returns its task, its shutdown token and its status.
+    async fn client(
+        &self,
+        cfg: StreamConfig,
+        seed: u64,
+    ) -> (
+        JoinHandle<()>,
+        CancellationToken,
+        watch::Receiver<StreamStatus>,
+    ) {
+        let store = self.store().await;
+        let (tx, rx) = watch::channel(StreamStatus::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run_with(
+            cfg,
+            store,
+            stop.clone(),
+            tx,
+            system_clock(),
+            StdRng::seed_from_u64(seed),
+        ));
+        (task, stop, rx)
+    }
+
+    /// Every event the simulator saw acknowledged is in the inbox, once; returns the inbox size.
+    async fn assert_acked_events_are_in_the_inbox_once(&self) -> usize {
+        assert!(
+            self.sim.wait_stream_idle(PATIENCE).await,
+            "every event acknowledged: {}",
+            self.view().await
+        );
+        let view = self.view().await;
+        let acked: BTreeSet<String> = view["deliveries"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .filter(|d| d["outcome"] == "acked")
+            .map(|d| format!("event:{}", d["event_id"].as_str().expect("id")))
+            .collect();
+        let store = self.store().await;
+        let rows = store
+            .inbox_list(None, None, 10_000)
+            .await
+            .expect("inbox lists");
+        let keys: Vec<String> = rows.iter().map(|r| r.dedupe_key.clone()).collect();
+        let distinct: BTreeSet<String> = keys.iter().cloned().collect();
+        assert_eq!(keys.len(), distinct.len(), "no event stored twice");
+        assert_eq!(distinct, acked, "inbox holds exactly the acked events");
+        rows.len()
+    }
+}
+
+async fn wait_status(
+    rx: &mut watch::Receiver<StreamStatus>,
+    what: &str,
+    f: impl FnMut(&StreamStatus) -> bool,
+) -> StreamStatus {
+    tokio::time::timeout(PATIENCE, rx.wait_for(f))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("client alive")
+        .clone()
+}
+
+#[test]
+fn backoff_grows_caps_and_jitters_within_the_upper_half() {
+    let b = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(2),
+        multiplier: 2.0,
+    };
+    let mut rng = StdRng::seed_from_u64(9);
+    for (failures, full) in [
+        (1, 100u64),
+        (2, 200),
+        (3, 400),
+        (5, 1600),
+        (6, 2000),
+        (40, 2000),
+    ] {
+        for _ in 0..50 {
+            let d = b.delay(failures, &mut rng);
+            let full = Duration::from_millis(full);
+            assert!(d <= full && d >= full / 2, "{failures}: {d:?} vs {full:?}");
+        }
+    }
+    let draws: BTreeSet<Duration> = (0..20).map(|_| b.delay(6, &mut rng)).collect();
+    assert!(draws.len() > 10, "jitter varies the waits");
+    let same = |seed| {
+        let mut r = StdRng::seed_from_u64(seed);
+        (0..5).map(|n| b.delay(n, &mut r)).collect::<Vec<_>>()
+    };
+    assert_eq!(same(3), same(3), "the RNG passed in decides the jitter");
+}
+
+#[test]
+fn inbox_payload_parses_back_to_the_same_event_over_the_http_parser() {
+    let headers = StreamEventHeaders {
+        event_id: Some("c7c7120f2c07419aebdba0318c8".into()),
+        event_type: Some("user_add_org".into()),
+        event_corp_id: Some("ding9f50b15b16741".into()),
+        event_born_time: Some("1683533823336".into()),
+    };
+    for (event_type, data) in [
+        (
+            "user_add_org",
+            r#"{"timeStamp":"1685501863357","userId":["015227"]}"#,
+        ),
+        ("org_dept_remove", r#"{"deptId":[5,6]}"#),
+        (
+            "label_user_change",
+            r#"{"userIdList":["a"],"labelIdList":[9],"action":"add"}"#,
+        ),
+        (
+            "label_conf_modify",
+            r#"{"postLabelList":["{\"id\":9,\"name\":\"b\"}"],"preLabelList":["{\"id\":9,\"name\":\"a\"}"],"scope":"1","labelIdList":[9]}"#,
+        ),
+        ("org_change", "{}"),
+    ] {
+        let headers = StreamEventHeaders {
+            event_type: Some(event_type.into()),
+            ..headers.clone()
+        };
+        let from_stream = ContactEvent::from_stream(&headers, data).expect("stream parse");
+        let payload = inbox_payload(&headers, data);
+        let from_http = ContactEvent::from_http_json(&payload).expect("http parse");
+        assert_eq!(from_http, from_stream, "{event_type}: {payload}");
+        assert_eq!(from_http.born_at_ms, Some(1_683_533_823_336));
+    }
+    assert_eq!(
+        dedupe_key(Some("abc"), "x"),
+        "event:abc",
+        "same key format as the HTTP receiver"
+    );
+    assert!(dedupe_key(None, "x").starts_with("sha256:"));
+}
+
+#[test]
+fn config_debug_hides_the_secret() {
+    let cfg = StreamConfig::new("http://x", "id", "topsecretvalue");
+    assert!(!format!("{cfg:?}").contains("topsecretvalue"));
+}
+
+#[tokio::test]
+async fn events_reach_the_inbox_exactly_once_and_pings_are_answered() {
+    let h = Harness::start(60_000).await;
+    let (task, stop, mut status) = h.client(h.config(), 1).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    h.admin("/stream/ping", json!({})).await;
+    h.add_depts("once", 20).await;
+    let stored = h.assert_acked_events_are_in_the_inbox_once().await;
+    assert_eq!(stored, 20);
+    let view = h.view().await;
+    assert_eq!(view["pings"][0]["echoed"], true, "{}", view["pings"]);
+    let rows = h
+        .store()
+        .await
+        .inbox_list(None, None, 100)
+        .await
+        .expect("inbox");
+    let first = ContactEvent::from_http_json(&rows[0].payload_json).expect("worker can parse");
+    assert_eq!(first.kind.event_type(), "org_dept_create");
+    assert_eq!(rows[0].event_type, "org_dept_create");
+    assert_eq!(first.corp_id.as_deref(), Some("dingsimcorpid"));
+    let now = status.borrow().clone();
+    assert_eq!(now.events_stored, 20);
+    assert_eq!(now.connections, 1);
+    stop.cancel();
+    task.await.expect("client ends");
+    assert_eq!(status.borrow().state, StreamState::Stopped);
+}
+
+#[tokio::test]
+async fn survives_disconnect_and_dropped_connections_mid_burst() {
+    let h = Harness::start(300).await;
+    h.admin("/stream/settings", json!({"disconnect_grace_ms": 2000}))
+        .await;
+    let (task, stop, mut status) = h.client(h.config(), 2).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    h.add_depts("burst", 15).await;
+    wait_status(&mut status, "some events", |s| s.events_stored >= 5).await;
+    let told = h.admin("/stream/disconnect", json!({})).await;
+    assert_eq!(told["disconnected"].as_array().map(Vec::len), Some(1));
+    h.add_depts("second", 15).await;
+    wait_status(&mut status, "a new connection", |s| {
+        s.connections >= 2 && s.is_ready()
+    })
+    .await;
+    h.admin("/stream/drop", json!({})).await;
+    h.add_depts("third", 15).await;
+    let stored = h.assert_acked_events_are_in_the_inbox_once().await;
+    assert_eq!(stored, 45);
+    let now = status.borrow().clone();
+    assert!(now.connections >= 3, "{now:?}");
+    let view = h.view().await;
+    assert!(view["registrations"]["accepted"].as_u64() >= Some(3));
+    // The client left the drained connection itself, before the 2 s grace ran out.
+    assert_eq!(view["connections"][0]["close_reason"], "closed by client");
+    stop.cancel();
+    task.await.expect("client ends");
+}
+
+#[tokio::test]
+async fn a_client_killed_mid_burst_and_restarted_on_the_same_database_loses_nothing() {
+    let h = Harness::start(300).await;
+    let (first, _stop_first, mut status) = h.client(h.config(), 3).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    // Make the burst from a separate task so the kill lands while events are still flowing.
+    let burst = {
+        let http = h.http.clone();
+        let base = h.sim.base_url();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                let response = http
+                    .post(format!("{base}/_sim/depts"))
+                    .json(&json!({"name": format!("kill{i}"), "parent_id": 1}))
+                    .send()
+                    .await
+                    .expect("admin answers");
+                assert!(response.status().is_success());
+            }
+        })
+    };
+    wait_status(&mut status, "part of the burst", |s| s.events_stored >= 10).await;
+    // Abort = the process dies: no shutdown, no clean close, maybe mid-transaction.
+    first.abort();
+    assert!(first.await.is_err_and(|e| e.is_cancelled()));
+    let by_first = status.borrow().events_stored;
+    assert!(by_first < 60, "killed mid-burst, after {by_first} events");
+    burst.await.expect("burst done");
+    let (second, stop_second, mut status2) = h.client(h.config(), 4).await;
+    wait_status(&mut status2, "restarted", StreamStatus::is_ready).await;
+    let stored = h.assert_acked_events_are_in_the_inbox_once().await;
+    assert_eq!(stored, 60);
+    stop_second.cancel();
+    second.await.expect("client ends");
+}
+
+#[tokio::test]
+async fn refused_tickets_make_the_client_register_again() {
+    let h = Harness::start(60_000).await;
+    h.admin("/stream/settings", json!({"ticket_ttl_ms": 0}))
+        .await;
+    let (task, stop, mut status) = h.client(h.config(), 5).await;
+    let backing = wait_status(
+        &mut status,
+        "backing off",
+        |s| matches!(s.state, StreamState::BackingOff { failures, .. } if failures >= 2),
+    )
+    .await;
+    let error = backing.last_error.expect("an error");
+    assert!(error.contains("401"), "{error}");
+    h.admin("/stream/settings", json!({"ticket_ttl_ms": 90_000}))
+        .await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    let view = h.view().await;
+    assert!(
+        view["registrations"]["accepted"].as_u64() >= Some(3),
+        "{view}"
+    );
+    assert!(view["registrations"]["tickets_refused"].as_u64() >= Some(2));
+    h.add_depts("afterticket", 3).await;
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, 3);
+    stop.cancel();
+    task.await.expect("client ends");
+}
+
+#[tokio::test]
+async fn wrong_credentials_back_off_and_report_without_the_secret() {
+    let h = Harness::start(60_000).await;
+    let mut cfg = h.config();
+    cfg.client_secret = "wrongsecretvalue".into();
+    let (task, stop, mut status) = h.client(cfg, 6).await;
+    let s = wait_status(
+        &mut status,
+        "two failures",
+        |s| matches!(s.state, StreamState::BackingOff { failures, .. } if failures >= 2),
+    )
+    .await;
+    let error = s.last_error.clone().expect("an error");
+    assert!(
+        error.contains("authFailed") && error.contains("401"),
+        "{error}"
+    );
+    assert!(!error.contains("wrongsecretvalue"));
+    assert!(!s.is_ready());
+    stop.cancel();
+    task.await.expect("client ends");
+    assert_eq!(status.borrow().state, StreamState::Stopped);
+}
