@@ -401,3 +401,38 @@ async fn wrong_credentials_back_off_and_report_without_the_secret() {
     task.await.expect("client ends");
     assert_eq!(status.borrow().state, StreamState::Stopped);
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_stored_is_answered_later_and_never_acked() {
+    let h = Harness::start(60_000).await;
+    let store = h.store().await;
+    let (tx, mut status) = watch::channel(StreamStatus::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_with(
+        h.config(),
+        store.clone(),
+        stop.clone(),
+        tx,
+        system_clock(),
+        StdRng::seed_from_u64(7),
+    ));
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    // Closing the shared pool makes every write fail, as a database outage would.
+    store.close().await;
+    h.add_depts("outage", 1).await;
+    wait_status(&mut status, "a deferred event", |s| s.events_deferred >= 1).await;
+    let view = h.view().await;
+    let delivery = &view["deliveries"][0];
+    assert_eq!(delivery["outcome"], "refused", "{view}");
+    assert_eq!(delivery["ack_status"], "LATER");
+    assert_eq!(view["pending"], 1, "DingTalk still owes us the event");
+    let rows = h
+        .store()
+        .await
+        .inbox_list(None, None, 10)
+        .await
+        .expect("inbox");
+    assert!(rows.is_empty());
+    stop.cancel();
+    task.await.expect("client ends");
+}

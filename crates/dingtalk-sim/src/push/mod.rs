@@ -233,7 +233,8 @@ struct HubState {
     records: Vec<PushRecord>,
     /// Pushes that failed every retry, oldest first, until read.
     failed: VecDeque<Value>,
-    /// Seeds per-delivery RNGs (nonces, AES prefixes, event ids) so runs repeat.
+    /// Seeds per-delivery RNGs (nonces, AES prefixes) so runs repeat; event ids come from
+    /// `events::event_id`, shared with Stream.
     rng: StdRng,
 }
 
@@ -379,7 +380,7 @@ async fn drain_log(shared: &Arc<Shared>) {
                     } else {
                         1
                     };
-                    let event_id = hex_id(&mut state.rng);
+                    let event_id = crate::events::event_id(shared.config.seed, event.id);
                     let operator = (event.origin == Origin::Admin)
                         .then_some(operator.as_deref())
                         .flatten();
@@ -441,12 +442,6 @@ fn admin_operator(shared: &Shared) -> Option<String> {
         .values()
         .find(|u| u.admin)
         .map(|u| u.userid.clone())
-}
-
-fn hex_id(rng: &mut StdRng) -> String {
-    (0..32)
-        .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
-        .collect()
 }
 
 /// Sends the first attempt now (in order), and leaves retries to a background task.

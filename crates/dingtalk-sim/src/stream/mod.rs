@@ -7,7 +7,8 @@
 //! sends each event to *one* randomly chosen connection that subscribed to EVENT `*` and is not
 //! being drained.
 //!
-//! Every delivery attempt gets a fresh `messageId` (the event keeps its `eventId`), and only an
+//! Every delivery attempt gets a fresh `messageId` while the event keeps its `eventId` (the
+//! same id the HTTP push's new dialect carries, see `events::event_id`), and only an
 //! ack naming the *current* attempt's `messageId` counts. An event that is not acknowledged
 //! within the redelivery timeout, or is answered with anything but success (`LATER`, code 500,
 //! 404), is sent again after that timeout, to whichever connection is then chosen. Events wait
@@ -269,7 +270,10 @@ pub(crate) struct StreamState {
     next_message: u64,
     /// `eventUnifiedAppId` of this app (uuid-like, from the seed).
     unified_app_id: String,
-    /// Seeded source of tickets, ids and connection choices, so runs repeat.
+    /// The simulator's seed, from which every event's `eventId` is derived (shared with the
+    /// HTTP pusher, so one event has one id on both channels).
+    seed: u64,
+    /// Seeded source of tickets, message ids and connection choices, so runs repeat.
     rng: StdRng,
 }
 
@@ -309,6 +313,7 @@ impl StreamState {
             next_ping: None,
             next_message: 1,
             unified_app_id,
+            seed,
             rng,
         }
     }
@@ -391,9 +396,7 @@ impl StreamState {
             return;
         }
         for event in new {
-            let event_id: String = (0..32)
-                .map(|_| char::from(b"0123456789abcdef"[self.rng.gen_range(0..16)]))
-                .collect();
+            let event_id = crate::events::event_id(self.seed, event.id);
             self.pending.insert(
                 event.id,
                 Pending {
