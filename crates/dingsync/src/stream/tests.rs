@@ -436,3 +436,75 @@ async fn an_event_that_cannot_be_stored_is_answered_later_and_never_acked() {
     stop.cancel();
     task.await.expect("client ends");
 }
+
+#[tokio::test]
+async fn a_silent_half_open_connection_is_detected_by_keepalive_and_replaced() {
+    let h = Harness::start(300).await;
+    let mut cfg = h.config();
+    cfg.idle_timeout = Duration::from_millis(200);
+    cfg.pong_timeout = Duration::from_millis(200);
+    let (task, stop, mut status) = h.client(cfg, 8).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    let stalled = h.admin("/stream/stall", json!({})).await;
+    assert_eq!(stalled["stalled"], json!([1]));
+    h.add_depts("stalled", 5).await;
+    let s = wait_status(&mut status, "a second connection", |s| {
+        s.connections >= 2 && s.is_ready()
+    })
+    .await;
+    let error = s.last_error.clone().expect("the keepalive failure");
+    assert!(error.contains("keepalive"), "{error}");
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, 5);
+    stop.cancel();
+    task.await.expect("client ends");
+}
+
+#[tokio::test]
+async fn periodic_load_balancing_disconnects_lose_nothing() {
+    let h = Harness::start(300).await;
+    h.admin(
+        "/stream/settings",
+        json!({"disconnect_after_ms": 150, "disconnect_grace_ms": 1000, "ping_interval_ms": 40}),
+    )
+    .await;
+    let (task, stop, mut status) = h.client(h.config(), 9).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    for round in 0..4 {
+        h.add_depts(&format!("rotate{round}x"), 10).await;
+        wait_status(&mut status, "the next connection", |s| {
+            s.connections >= round + 2
+        })
+        .await;
+    }
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, 40);
+    let view = h.view().await;
+    let pings = view["pings"].as_array().expect("pings");
+    assert!(
+        pings.iter().all(|p| p["echoed"] != false),
+        "every answered ping echoed its opaque: {pings:?}"
+    );
+    stop.cancel();
+    task.await.expect("client ends");
+}
+
+/// Throughput of the client (WebSocket → SQLite inbox → ack): a backlog of events waits in
+/// the simulator while no client is connected, then one client drains it. Run with
+/// `cargo test -p dingsync stream_throughput -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn stream_throughput() {
+    let h = Harness::start(60_000).await;
+    let n = 2000;
+    h.add_depts("tp", n).await;
+    let started = std::time::Instant::now();
+    let (task, stop, mut status) = h.client(h.config(), 10).await;
+    wait_status(&mut status, "the backlog", |s| s.events_stored >= n as u64).await;
+    let took = started.elapsed();
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, n);
+    println!(
+        "{n} backlogged events stored and acked in {took:?} ({:.0} events/s)",
+        n as f64 / took.as_secs_f64()
+    );
+    stop.cancel();
+    task.await.expect("client ends");
+}

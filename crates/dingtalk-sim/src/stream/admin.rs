@@ -2,7 +2,7 @@
 //! on it (connections, every delivery attempt with its ack, pings).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{StreamSettingsPatch, wait_idle};
+use super::{Outgoing, StreamSettingsPatch, wait_idle};
 use crate::server::{Shared, lock, wall_ms};
 
 type SharedState = State<Arc<Shared>>;
@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/stream/settings", get(settings_get).post(settings_set))
         .route("/stream/disconnect", post(disconnect))
         .route("/stream/drop", post(drop_conns))
+        .route("/stream/stall", post(stall))
         .route("/stream/ping", post(ping))
         .route("/stream/tickets/expire", post(tickets_expire))
         .route("/stream/wait", post(wait))
@@ -61,7 +62,7 @@ async fn settings_get(State(shared): SharedState) -> Response {
 async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
     let Ok(patch) = serde_json::from_slice::<StreamSettingsPatch>(&body) else {
         return bad_request(
-            "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms}",
+            "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms}",
         );
     };
     let result = {
@@ -84,29 +85,8 @@ async fn disconnect(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let (told, grace) = {
-        let mut state = lock(&shared.stream.state);
-        let told = state.disconnect(target.connection, wall_ms());
-        (
-            told,
-            Duration::from_millis(state.settings.disconnect_grace_ms),
-        )
-    };
-    if !told.is_empty() {
-        let closer = Arc::clone(&shared);
-        let ids = told.clone();
-        shared.stream.tracker.spawn(async move {
-            tokio::select! {
-                () = closer.stream.stop.cancelled() => {}
-                () = tokio::time::sleep(grace) => {
-                    let mut state = lock(&closer.stream.state);
-                    for id in ids {
-                        state.drop_conns(Some(id));
-                    }
-                }
-            }
-        });
-    }
+    let told = lock(&shared.stream.state).disconnect(target.connection, Instant::now(), wall_ms());
+    // The dispatcher closes them when the grace is over.
     shared.stream.wake();
     axum::Json(json!({"disconnected": told})).into_response()
 }
@@ -117,8 +97,18 @@ async fn drop_conns(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let dropped = lock(&shared.stream.state).drop_conns(target.connection);
+    let dropped = lock(&shared.stream.state).cut(target.connection, || Outgoing::Drop);
     axum::Json(json!({"dropped": dropped})).into_response()
+}
+
+/// Leaves the connection open but silent in both directions, as a lost network does.
+async fn stall(State(shared): SharedState, body: Bytes) -> Response {
+    let target = match target(&body) {
+        Ok(t) => t,
+        Err(response) => return *response,
+    };
+    let stalled = lock(&shared.stream.state).cut(target.connection, || Outgoing::Stall);
+    axum::Json(json!({"stalled": stalled})).into_response()
 }
 
 /// Sends a SYSTEM ping now.

@@ -16,7 +16,10 @@
 //!
 //! `disconnect` (SYSTEM frame, for load balancing) stops new deliveries to that connection and
 //! closes its TCP after a grace period (10 s by DingTalk; settable), without a close frame; acks
-//! still count until then. `/_sim/stream/drop` closes a connection's TCP at once.
+//! still count until then. It is sent on request, or to every connection once it has lived
+//! `disconnect_after_ms` (DingTalk's own period is UNCONFIRMED; off by default).
+//! `/_sim/stream/drop` closes a connection's TCP at once; `/_sim/stream/stall` leaves it open
+//! but silent (a lost network), so only the client's keepalive can notice.
 //!
 //! Choices where DingTalk's behaviour is UNCONFIRMED (the stricter plausible one): redelivery
 //! 60 s after an unanswered or refused attempt (the Node SDK says "within 60 s"); an ack after
@@ -80,6 +83,9 @@ pub struct StreamSettings {
     pub ticket_ttl_ms: u64,
     /// Interval of SYSTEM `ping` frames to every connection, in ms; 0 turns them off.
     pub ping_interval_ms: u64,
+    /// Load balancing: every connection is sent `disconnect` this long after it opened, in ms;
+    /// 0 (the default) only on request (`/_sim/stream/disconnect`).
+    pub disconnect_after_ms: u64,
 }
 
 impl Default for StreamSettings {
@@ -90,6 +96,7 @@ impl Default for StreamSettings {
             disconnect_grace_ms: 10_000,
             ticket_ttl_ms: 90_000,
             ping_interval_ms: 30_000,
+            disconnect_after_ms: 0,
         }
     }
 }
@@ -103,6 +110,7 @@ pub struct StreamSettingsPatch {
     pub disconnect_grace_ms: Option<u64>,
     pub ticket_ttl_ms: Option<u64>,
     pub ping_interval_ms: Option<u64>,
+    pub disconnect_after_ms: Option<u64>,
 }
 
 impl StreamSettings {
@@ -125,6 +133,9 @@ impl StreamSettings {
         if let Some(v) = p.ping_interval_ms {
             self.ping_interval_ms = v;
         }
+        if let Some(v) = p.disconnect_after_ms {
+            self.disconnect_after_ms = v;
+        }
         Ok(())
     }
 }
@@ -136,6 +147,9 @@ pub(crate) enum Outgoing {
     Frame(String),
     /// Close the TCP connection now, without a WebSocket close frame.
     Drop,
+    /// Stop reading and writing but keep the TCP connection open: a half-open connection as a
+    /// lost network leaves it (not even WebSocket pings are answered).
+    Stall,
 }
 
 /// A ticket waiting to be used.
@@ -160,6 +174,10 @@ struct Conn {
     events: bool,
     /// Sent `disconnect`: receives no new events.
     draining: bool,
+    /// When the server closes it (set by `disconnect`, grace included).
+    close_at: Option<Instant>,
+    /// When it opened, for the periodic load-balancing `disconnect`.
+    opened: Instant,
     ua: String,
     opened_at_ms: i64,
     closed_at_ms: Option<i64>,
@@ -277,6 +295,11 @@ pub(crate) struct StreamState {
     rng: StdRng,
 }
 
+/// Lowers `next` to `at` when `at` is sooner.
+fn earliest(next: &mut Option<Instant>, at: Instant) {
+    *next = Some(next.map_or(at, |n| n.min(at)));
+}
+
 fn uuid_like(rng: &mut StdRng) -> String {
     let hex = |rng: &mut StdRng, n: usize| -> String {
         (0..n)
@@ -347,7 +370,13 @@ impl StreamState {
     }
 
     /// Opens a connection record for a redeemed ticket.
-    fn open(&mut self, ticket: Ticket, tx: mpsc::UnboundedSender<Outgoing>, wall_ms: i64) -> u64 {
+    fn open(
+        &mut self,
+        ticket: Ticket,
+        tx: mpsc::UnboundedSender<Outgoing>,
+        now: Instant,
+        wall_ms: i64,
+    ) -> u64 {
         let id = self.conns.keys().next_back().map_or(1, |last| last + 1);
         self.conns.insert(
             id,
@@ -356,6 +385,8 @@ impl StreamState {
                 tx: Some(tx),
                 events: ticket.events,
                 draining: false,
+                close_at: None,
+                opened: now,
                 ua: ticket.ua,
                 opened_at_ms: wall_ms,
                 closed_at_ms: None,
@@ -442,15 +473,39 @@ impl StreamState {
                 p.stage = Stage::Waiting(now);
             }
         }
-        let eligible = self.eligible();
         let mut next: Option<Instant> = None;
+        // Load balancing: connections past their lifetime are told to go.
+        if self.settings.disconnect_after_ms > 0 {
+            let life = Duration::from_millis(self.settings.disconnect_after_ms);
+            let due: Vec<u64> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.is_open() && !c.draining && c.opened + life <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                self.disconnect(Some(id), now, wall_ms);
+            }
+            for c in self.conns.values().filter(|c| c.is_open() && !c.draining) {
+                earliest(&mut next, c.opened + life);
+            }
+        }
+        // Drained connections whose grace is over are closed.
+        for conn in self.conns.values().filter(|c| c.is_open()) {
+            match conn.close_at {
+                Some(at) if at <= now => {
+                    let _ = conn.send(Outgoing::Drop);
+                }
+                Some(at) => earliest(&mut next, at),
+                None => {}
+            }
+        }
+        let eligible = self.eligible();
         let mut due: Vec<u64> = Vec::new();
         for (log_id, p) in &self.pending {
             match &p.stage {
                 Stage::Waiting(at) if *at <= now => due.push(*log_id),
-                Stage::Waiting(at) | Stage::Sent { deadline: at, .. } => {
-                    next = Some(next.map_or(*at, |n: Instant| n.min(*at)));
-                }
+                Stage::Waiting(at) | Stage::Sent { deadline: at, .. } => earliest(&mut next, *at),
             }
         }
         if !eligible.is_empty() {
@@ -485,7 +540,7 @@ impl StreamState {
                     message_id: message_id.clone(),
                     deadline,
                 };
-                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                earliest(&mut next, deadline);
                 self.sent
                     .insert(message_id.clone(), Sent::Delivery(self.deliveries.len()));
                 self.deliveries.push(DeliveryRecord {
@@ -510,8 +565,7 @@ impl StreamState {
                 self.ping(None, wall_ms);
                 self.next_ping = Some(now + interval);
             }
-            let at = self.next_ping.unwrap_or(now + interval);
-            next = Some(next.map_or(at, |n| n.min(at)));
+            earliest(&mut next, self.next_ping.unwrap_or(now + interval));
         } else {
             self.next_ping = None;
         }
@@ -553,9 +607,10 @@ impl StreamState {
         targets
     }
 
-    /// Sends `disconnect` to one open connection or all, and stops new deliveries to them;
-    /// returns the connections told.
-    fn disconnect(&mut self, only: Option<u64>, wall_ms: i64) -> Vec<u64> {
+    /// Sends `disconnect` to one open connection or all, stops new deliveries to them and
+    /// schedules their close after the grace period; returns the connections told.
+    fn disconnect(&mut self, only: Option<u64>, now: Instant, wall_ms: i64) -> Vec<u64> {
+        let grace = Duration::from_millis(self.settings.disconnect_grace_ms);
         let targets: Vec<u64> = self
             .conns
             .iter()
@@ -573,14 +628,16 @@ impl StreamState {
                     &json!({"reason": "connection is expired"}),
                 );
                 conn.draining = true;
+                conn.close_at = Some(now + grace);
                 let _ = conn.send(Outgoing::Frame(frame));
             }
         }
         targets
     }
 
-    /// Closes one open connection or all at once; returns the connections dropped.
-    fn drop_conns(&mut self, only: Option<u64>) -> Vec<u64> {
+    /// Closes (`Drop`) or stalls (`Stall`) one open connection or all at once; returns the
+    /// connections affected.
+    fn cut(&mut self, only: Option<u64>, how: fn() -> Outgoing) -> Vec<u64> {
         let targets: Vec<u64> = self
             .conns
             .iter()
@@ -589,7 +646,7 @@ impl StreamState {
             .collect();
         for id in &targets {
             if let Some(conn) = self.conns.get(id) {
-                let _ = conn.send(Outgoing::Drop);
+                let _ = conn.send(how());
             }
         }
         targets

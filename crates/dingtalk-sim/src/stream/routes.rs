@@ -111,7 +111,7 @@ pub(crate) async fn connect(
         );
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let id = lock(&shared.stream.state).open(ticket, tx, wall_ms());
+    let id = lock(&shared.stream.state).open(ticket, tx, Instant::now(), wall_ms());
     tracing::debug!(id, "stream connection accepted");
     let failed = Arc::clone(&shared);
     let tracker = shared.stream.tracker.clone();
@@ -145,12 +145,23 @@ async fn run_connection(
                     }
                 }
                 Some(Outgoing::Drop) | None => break "dropped",
+                Some(Outgoing::Stall) => {
+                    // Hold the socket without polling it (so not even pings are answered)
+                    // until told to drop it or stopped.
+                    loop {
+                        tokio::select! {
+                            () = shared.stream.stop.cancelled() => break,
+                            out = rx.recv() => if matches!(out, Some(Outgoing::Drop) | None) { break },
+                        }
+                    }
+                    break "stalled";
+                }
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     lock(&shared.stream.state).on_upstream(id, text.as_str(), Instant::now(), wall_ms());
+                    // No wake: an answer never makes anything due sooner.
                     shared.stream.bump();
-                    shared.stream.wake();
                 }
                 Some(Ok(Message::Close(_))) | None => break "closed by client",
                 Some(Err(error)) => {

@@ -31,7 +31,7 @@ fn connect(s: &mut StreamState, now: Instant) -> (u64, mpsc::UnboundedReceiver<O
     let ticket = s.issue_ticket(now, true, "test".into());
     let t = s.redeem(&ticket, now).expect("fresh ticket");
     let (tx, rx) = mpsc::unbounded_channel();
-    (s.open(t, tx, 0), rx)
+    (s.open(t, tx, now, 0), rx)
 }
 
 fn frames(rx: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<Value> {
@@ -143,7 +143,7 @@ fn each_event_goes_to_one_of_several_connections_and_draining_ones_get_none() {
     let (fa, fb) = (frames(&mut rx_a), frames(&mut rx_b));
     assert_eq!(fa.len() + fb.len(), 40, "each event exactly once");
     assert!(!fa.is_empty() && !fb.is_empty(), "both connections used");
-    assert_eq!(s.disconnect(Some(a), 0), vec![a]);
+    assert_eq!(s.disconnect(Some(a), now, 0), vec![a]);
     let told = frames(&mut rx_a);
     assert_eq!(told[0]["type"], "SYSTEM");
     assert_eq!(told[0]["headers"]["topic"], "disconnect");
@@ -186,4 +186,32 @@ fn pings_expect_the_opaque_echoed_and_http_only_takes_nothing() {
     off.take_events(&log_of(2), now);
     assert!(off.pending.is_empty());
     assert!(off.idle(2));
+}
+
+#[test]
+fn disconnected_connections_close_after_the_grace_and_old_ones_are_rotated() {
+    let now = Instant::now();
+    let mut s = state();
+    s.settings.disconnect_grace_ms = 10_000;
+    s.settings.disconnect_after_ms = 60_000;
+    let (a, mut rx) = connect(&mut s, now);
+    // The dispatcher wakes when the connection's life is over.
+    assert_eq!(s.step(now, 0, CORP), Some(now + Duration::from_secs(60)));
+    let later = now + Duration::from_secs(60);
+    assert_eq!(
+        s.step(later, 0, CORP),
+        Some(later + Duration::from_secs(10)),
+        "then when its grace is over"
+    );
+    let told = frames(&mut rx);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0]["headers"]["topic"], "disconnect");
+    assert!(s.conns[&a].draining);
+    s.step(later + Duration::from_millis(9_999), 0, CORP);
+    assert!(
+        rx.try_recv().is_err(),
+        "not closed before the grace is over"
+    );
+    s.step(later + Duration::from_secs(10), 0, CORP);
+    assert!(matches!(rx.try_recv(), Ok(Outgoing::Drop)));
 }
