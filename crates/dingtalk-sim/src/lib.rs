@@ -64,7 +64,7 @@
 //! | `GET /_sim/pushes` | every push attempt (`push_id`, `event_id`, `event_type`, `attempt`, `duplicate`, `acked`, `error`, `plaintext`), `in_flight`, `failed_unread` |
 //! | `POST /_sim/pushes/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been pushed to a final outcome |
 //! | `GET /_sim/stream` | Stream: settings, registrations, connections, every delivery attempt with its ack (`message_id`, `event_id`, `connection_id`, `attempt`, `outcome`, `ack_code`, `ack_status`), pings, stray upstream messages |
-//! | `GET /_sim/stream/settings`, `POST /_sim/stream/settings` | `delivery` (`http`/`stream`/`both`), `redeliver_after_ms`, `disconnect_grace_ms`, `ticket_ttl_ms`, `ping_interval_ms`, `disconnect_after_ms` (periodic load-balancing `disconnect`; 0 = off) |
+//! | `GET /_sim/stream/settings`, `POST /_sim/stream/settings` | `delivery` (`http`/`stream`/`both`), `redeliver_after_ms`, `disconnect_grace_ms`, `ticket_ttl_ms`, `ping_interval_ms`, `disconnect_after_ms` (periodic load-balancing `disconnect`; 0 = off), `duplicate_rate` (send an acked event once more) |
 //! | `POST /_sim/stream/disconnect` | send SYSTEM `disconnect` to every connection (or `{"connection": id}`), close its TCP after the grace |
 //! | `POST /_sim/stream/drop` | close every connection's TCP (or `{"connection": id}`) at once, no close frame |
 //! | `POST /_sim/stream/stall` | leave the connection(s) open but silent both ways (a half-open TCP connection; not even WebSocket pings are answered) |

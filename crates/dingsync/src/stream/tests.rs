@@ -487,6 +487,34 @@ async fn periodic_load_balancing_disconnects_lose_nothing() {
     task.await.expect("client ends");
 }
 
+#[tokio::test]
+async fn two_instances_on_one_database_and_duplicates_after_acks_store_each_event_once() {
+    let h = Harness::start(60_000).await;
+    h.admin("/stream/settings", json!({"duplicate_rate": 1.0}))
+        .await;
+    let (task_a, stop_a, mut status_a) = h.client(h.config(), 11).await;
+    let (task_b, stop_b, mut status_b) = h.client(h.config(), 12).await;
+    wait_status(&mut status_a, "a connected", StreamStatus::is_ready).await;
+    wait_status(&mut status_b, "b connected", StreamStatus::is_ready).await;
+    h.add_depts("twice", 30).await;
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, 30);
+    let view = h.view().await;
+    let deliveries = view["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 60, "every event sent twice");
+    let used: BTreeSet<u64> = deliveries
+        .iter()
+        .filter_map(|d| d["connection_id"].as_u64())
+        .collect();
+    assert_eq!(used.len(), 2, "both instances received events");
+    let (a, b) = (status_a.borrow().clone(), status_b.borrow().clone());
+    assert_eq!(a.events_stored + b.events_stored, 30);
+    assert_eq!(a.events_duplicate + b.events_duplicate, 30);
+    stop_a.cancel();
+    stop_b.cancel();
+    task_a.await.expect("a ends");
+    task_b.await.expect("b ends");
+}
+
 /// Throughput of the client (WebSocket → SQLite inbox → ack): a backlog of events waits in
 /// the simulator while no client is connected, then one client drains it. Run with
 /// `cargo test -p dingsync stream_throughput -- --ignored --nocapture`.

@@ -62,7 +62,7 @@ async fn settings_get(State(shared): SharedState) -> Response {
 async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
     let Ok(patch) = serde_json::from_slice::<StreamSettingsPatch>(&body) else {
         return bad_request(
-            "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms}",
+            "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms, duplicate_rate}",
         );
     };
     let result = {

@@ -21,6 +21,9 @@
 //! `/_sim/stream/drop` closes a connection's TCP at once; `/_sim/stream/stall` leaves it open
 //! but silent (a lost network), so only the client's keepalive can notice.
 //!
+//! On request (`duplicate_rate`) an acknowledged event is sent once more with its `eventId`,
+//! as DingTalk warns can happen.
+//!
 //! Choices where DingTalk's behaviour is UNCONFIRMED (the stricter plausible one): redelivery
 //! 60 s after an unanswered or refused attempt (the Node SDK says "within 60 s"); an ack after
 //! the redelivery (for a superseded `messageId`) is recorded but does not count; a connection
@@ -86,6 +89,9 @@ pub struct StreamSettings {
     /// Load balancing: every connection is sent `disconnect` this long after it opened, in ms;
     /// 0 (the default) only on request (`/_sim/stream/disconnect`).
     pub disconnect_after_ms: u64,
+    /// Probability that an acknowledged event is sent once more anyway (same `eventId`, new
+    /// `messageId`): DingTalk warns that duplicates happen even after an ack.
+    pub duplicate_rate: f64,
 }
 
 impl Default for StreamSettings {
@@ -97,6 +103,7 @@ impl Default for StreamSettings {
             ticket_ttl_ms: 90_000,
             ping_interval_ms: 30_000,
             disconnect_after_ms: 0,
+            duplicate_rate: 0.0,
         }
     }
 }
@@ -111,12 +118,23 @@ pub struct StreamSettingsPatch {
     pub ticket_ttl_ms: Option<u64>,
     pub ping_interval_ms: Option<u64>,
     pub disconnect_after_ms: Option<u64>,
+    pub duplicate_rate: Option<f64>,
 }
 
 impl StreamSettings {
     fn apply(&mut self, p: &StreamSettingsPatch) -> Result<(), String> {
         if p.redeliver_after_ms == Some(0) {
             return Err("redeliver_after_ms must be positive".to_owned());
+        }
+        if let Some(rate) = p.duplicate_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(format!(
+                "duplicate_rate must be within 0.0..=1.0, got {rate}"
+            ));
+        }
+        if let Some(v) = p.duplicate_rate {
+            self.duplicate_rate = v;
         }
         if let Some(v) = p.delivery {
             self.delivery = v;
@@ -214,6 +232,8 @@ struct Pending {
     event_id: String,
     /// Attempts made so far.
     attempts: u32,
+    /// Whether one more copy is still to be sent after the ack (the duplicate setting).
+    duplicate_due: bool,
     stage: Stage,
 }
 
@@ -428,12 +448,16 @@ impl StreamState {
         }
         for event in new {
             let event_id = crate::events::event_id(self.seed, event.id);
+            let duplicate_due = self
+                .rng
+                .gen_bool(self.settings.duplicate_rate.clamp(0.0, 1.0));
             self.pending.insert(
                 event.id,
                 Pending {
                     event,
                     event_id,
                     attempts: 0,
+                    duplicate_due,
                     stage: Stage::Waiting(now),
                 },
             );
@@ -652,14 +676,15 @@ impl StreamState {
         targets
     }
 
-    /// Handles one upstream text message of connection `conn_id`.
-    fn on_upstream(&mut self, conn_id: u64, text: &str, now: Instant, wall_ms: i64) {
+    /// Handles one upstream text message of connection `conn_id`; returns whether something
+    /// became due at once (a duplicate to send), so the dispatcher must run.
+    fn on_upstream(&mut self, conn_id: u64, text: &str, now: Instant, wall_ms: i64) -> bool {
         let ack = match frames::parse_ack(text) {
             Ok(ack) => ack,
             Err(reason) => {
                 self.stray
                     .push(json!({"connection_id": conn_id, "error": reason, "text": text}));
-                return;
+                return false;
             }
         };
         match self.sent.get(&ack.message_id).copied() {
@@ -674,7 +699,7 @@ impl StreamState {
                 let record = &mut self.deliveries[i];
                 if record.answered_at_ms.is_some() {
                     // A second answer to one attempt changes nothing.
-                    return;
+                    return false;
                 }
                 record.answered_at_ms = Some(wall_ms);
                 record.ack_code = ack.code;
@@ -684,11 +709,19 @@ impl StreamState {
                 });
                 if !current {
                     record.outcome = "superseded";
-                    return;
+                    return false;
                 }
                 if ack.is_success() {
                     record.outcome = "acked";
-                    self.pending.remove(&record.log_id);
+                    let log_id = record.log_id;
+                    if let Some(p) = self.pending.get_mut(&log_id)
+                        && p.duplicate_due
+                    {
+                        p.duplicate_due = false;
+                        p.stage = Stage::Waiting(now);
+                        return true;
+                    }
+                    self.pending.remove(&log_id);
                 } else {
                     record.outcome = "refused";
                     if let Some(p) = self.pending.get_mut(&record.log_id) {
@@ -702,6 +735,7 @@ impl StreamState {
                 json!({"connection_id": conn_id, "error": "unknown messageId", "text": text}),
             ),
         }
+        false
     }
 
     /// Whether every event taken from a log of `logged` entries has been acknowledged.

@@ -159,9 +159,12 @@ async fn run_connection(
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    lock(&shared.stream.state).on_upstream(id, text.as_str(), Instant::now(), wall_ms());
-                    // No wake: an answer never makes anything due sooner.
+                    let due = lock(&shared.stream.state).on_upstream(id, text.as_str(), Instant::now(), wall_ms());
                     shared.stream.bump();
+                    // Only a duplicate to send makes anything due sooner.
+                    if due {
+                        shared.stream.wake();
+                    }
                 }
                 Some(Ok(Message::Close(_))) | None => break "closed by client",
                 Some(Err(error)) => {

@@ -215,3 +215,22 @@ fn disconnected_connections_close_after_the_grace_and_old_ones_are_rotated() {
     s.step(later + Duration::from_secs(10), 0, CORP);
     assert!(matches!(rx.try_recv(), Ok(Outgoing::Drop)));
 }
+
+#[test]
+fn duplicates_after_an_ack_keep_the_event_id() {
+    let now = Instant::now();
+    let mut s = state();
+    s.settings.duplicate_rate = 1.0;
+    let (conn, mut rx) = connect(&mut s, now);
+    s.take_events(&log_of(1), now);
+    s.step(now, 0, CORP);
+    let first = frames(&mut rx).remove(0);
+    let mid = |f: &Value| f["headers"]["messageId"].as_str().expect("id").to_owned();
+    assert!(s.on_upstream(conn, &ack(&mid(&first), 200, "SUCCESS"), now, 1));
+    s.step(now, 0, CORP);
+    let copy = frames(&mut rx).remove(0);
+    assert_eq!(copy["headers"]["eventId"], first["headers"]["eventId"]);
+    assert_ne!(mid(&copy), mid(&first));
+    assert!(!s.on_upstream(conn, &ack(&mid(&copy), 200, "SUCCESS"), now, 2));
+    assert!(s.idle(1), "one duplicate only");
+}
