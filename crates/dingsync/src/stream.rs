@@ -158,6 +158,19 @@ impl fmt::Debug for StreamConfig {
     }
 }
 
+/// The new-API host that belongs to a legacy-API base URL: `https://oapi.dingtalk.com` →
+/// `https://api.dingtalk.com` (where Stream registration lives); any other URL (the simulator,
+/// a proxy) serves both and is returned unchanged.
+pub fn api_base_for(oapi_base_url: &str) -> String {
+    let trimmed = oapi_base_url.trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(url) if url.host_str() == Some("oapi.dingtalk.com") => {
+            "https://api.dingtalk.com".to_owned()
+        }
+        _ => trimmed.to_owned(),
+    }
+}
+
 /// Where the client stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

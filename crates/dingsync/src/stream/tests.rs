@@ -249,6 +249,18 @@ fn inbox_payload_parses_back_to_the_same_event_over_the_http_parser() {
 }
 
 #[test]
+fn the_new_api_host_follows_the_legacy_one() {
+    assert_eq!(
+        api_base_for("https://oapi.dingtalk.com/"),
+        "https://api.dingtalk.com"
+    );
+    assert_eq!(
+        api_base_for("http://127.0.0.1:8080/"),
+        "http://127.0.0.1:8080"
+    );
+}
+
+#[test]
 fn config_debug_hides_the_secret() {
     let cfg = StreamConfig::new("http://x", "id", "topsecretvalue");
     assert!(!format!("{cfg:?}").contains("topsecretvalue"));
