@@ -118,6 +118,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::config::{Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;
+pub use crate::stream::{Delivery, StreamSettings, StreamSettingsPatch};
 
 use crate::events::EventLog;
 use crate::gateway::{CallStats, RateLimiter, TokenStore};
@@ -175,6 +176,16 @@ impl SimHandle {
         }
         self.shared.hub.wait_stopped().await;
         self.shared.stream.wait_stopped().await;
+    }
+
+    /// Changes the Stream settings (as `POST /_sim/stream/settings` does), e.g. to deliver
+    /// events by Stream instead of HTTP push; returns the settings now in force, or why the
+    /// patch was refused.
+    pub fn set_stream_settings(
+        &self,
+        patch: &StreamSettingsPatch,
+    ) -> Result<StreamSettings, String> {
+        stream::apply_settings(&self.shared, patch)
     }
 
     /// Waits until every recorded event has been acknowledged over Stream, or `timeout`

@@ -481,3 +481,32 @@ async fn http_delivery_is_the_default_and_sends_nothing_by_stream() {
         1
     );
 }
+
+#[tokio::test]
+async fn settings_can_be_set_through_the_handle_and_are_validated() {
+    use dingtalk_sim::{Delivery, StreamSettingsPatch};
+    let sim = Sim::with_org(0, 0).await;
+    let now = sim
+        .handle
+        .set_stream_settings(&StreamSettingsPatch {
+            delivery: Some(Delivery::Stream),
+            ..Default::default()
+        })
+        .expect("valid patch");
+    assert_eq!(now.delivery, Delivery::Stream);
+    let (_, settings) = sim.admin(Method::GET, "/stream/settings", None).await;
+    assert_eq!(settings["delivery"], "stream");
+    let refused = sim.handle.set_stream_settings(&StreamSettingsPatch {
+        duplicate_rate: Some(2.0),
+        ..Default::default()
+    });
+    assert!(refused.is_err());
+    let (status, _) = sim
+        .admin(
+            Method::POST,
+            "/stream/settings",
+            Some(json!({"redeliver_after_ms": 0})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}

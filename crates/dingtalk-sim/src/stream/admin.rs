@@ -65,15 +65,7 @@ async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
             "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms, duplicate_rate}",
         );
     };
-    let result = {
-        let mut state = lock(&shared.stream.state);
-        state
-            .settings
-            .apply(&patch)
-            .map(|()| state.settings.clone())
-    };
-    shared.stream.wake();
-    match result {
+    match super::apply_settings(&shared, &patch) {
         Ok(settings) => axum::Json(settings).into_response(),
         Err(reason) => bad_request(&reason),
     }

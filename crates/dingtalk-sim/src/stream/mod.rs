@@ -820,6 +820,19 @@ impl StreamHub {
     }
 }
 
+/// Applies a settings patch and wakes the dispatcher; returns the settings now in force.
+pub(crate) fn apply_settings(
+    shared: &crate::server::Shared,
+    patch: &StreamSettingsPatch,
+) -> Result<StreamSettings, String> {
+    let result = {
+        let mut state = crate::server::lock(&shared.stream.state);
+        state.settings.apply(patch).map(|()| state.settings.clone())
+    };
+    shared.stream.wake();
+    result
+}
+
 /// Starts the dispatcher.
 pub(crate) fn spawn_dispatcher(shared: std::sync::Arc<crate::server::Shared>) {
     let tracker = shared.stream.tracker.clone();
