@@ -95,6 +95,7 @@ impl CallbackCrypto {
         if token.is_empty() {
             return Err(CryptoError::EmptyToken);
         }
+        let key = decode_aes_key(aes_key)?;
         let owner_keys: Vec<String> = owner_keys
             .into_iter()
             .map(Into::into)
@@ -105,7 +106,7 @@ impl CallbackCrypto {
         }
         Ok(Self {
             token: token.to_owned(),
-            key: decode_aes_key(aes_key)?,
+            key,
             owner_keys,
         })
     }

@@ -35,7 +35,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("\"<redacted>\"") }
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
     }
 }
 
@@ -117,7 +121,9 @@ pub struct DatabaseSection {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
-        Self { url: Secret::new("sqlite://dingsync.db?mode=rwc") }
+        Self {
+            url: Secret::new("sqlite://dingsync.db?mode=rwc"),
+        }
     }
 }
 
@@ -129,7 +135,9 @@ pub struct ServerSection {
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
@@ -166,12 +174,16 @@ impl Config {
         // prefix (test settings, say) are not ours to refuse.
         figment = figment.merge(
             Env::prefixed("DINGSYNC_")
-                .filter(|key| SECTIONS.iter().any(|s| key.as_str().starts_with(&format!("{s}__"))))
+                .filter(|key| {
+                    SECTIONS
+                        .iter()
+                        .any(|s| key.as_str().starts_with(&format!("{s}__")))
+                })
                 .split("__"),
         );
-        let mut config: Config = figment.extract().map_err(|e| {
-            ConfigErrors(e.into_iter().map(|e| e.to_string()).collect())
-        })?;
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
         config.read_secret_files()?;
         Ok(config)
     }
@@ -187,18 +199,40 @@ impl Config {
                 }
             }
         };
-        read("dingtalk.client_secret_file", &self.dingtalk.client_secret_file, &mut self.dingtalk.client_secret);
-        read("callback.token_file", &self.callback.token_file, &mut self.callback.token);
-        read("callback.aes_key_file", &self.callback.aes_key_file, &mut self.callback.aes_key);
+        read(
+            "dingtalk.client_secret_file",
+            &self.dingtalk.client_secret_file,
+            &mut self.dingtalk.client_secret,
+        );
+        read(
+            "callback.token_file",
+            &self.callback.token_file,
+            &mut self.callback.token,
+        );
+        read(
+            "callback.aes_key_file",
+            &self.callback.aes_key_file,
+            &mut self.callback.aes_key,
+        );
         if let Some(path) = &self.api.tokens_file {
             match std::fs::read_to_string(path) {
                 Ok(text) => self.api.tokens.extend(
-                    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(Secret::new),
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(Secret::new),
                 ),
-                Err(e) => problems.push(format!("api.tokens_file: cannot read {}: {e}", path.display())),
+                Err(e) => problems.push(format!(
+                    "api.tokens_file: cannot read {}: {e}",
+                    path.display()
+                )),
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems))
+        }
     }
 
     /// The owner key DingTalk uses for this app (see [`CallbackSection::owner_key`]).
@@ -216,7 +250,10 @@ impl Config {
         let mut p = Vec::new();
         let d = &self.dingtalk;
         if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
-            p.push(format!("dingtalk.base_url: must start with http:// or https:// (got {:?})", d.base_url));
+            p.push(format!(
+                "dingtalk.base_url: must start with http:// or https:// (got {:?})",
+                d.base_url
+            ));
         }
         if d.client_id.is_empty() {
             p.push("dingtalk.client_id: missing (the app's Client ID / AppKey; set DINGSYNC_DINGTALK__CLIENT_ID)".into());
@@ -230,10 +267,17 @@ impl Config {
         let c = &self.callback;
         let token_len = c.token.expose().chars().count();
         if !c.token.is_empty() && !(3..=64).contains(&token_len) {
-            p.push(format!("callback.token: must be 3 to 64 characters (has {token_len})"));
+            p.push(format!(
+                "callback.token: must be 3 to 64 characters (has {token_len})"
+            ));
         }
         if !c.aes_key.is_empty()
-            && (c.aes_key.expose().len() != 43 || !c.aes_key.expose().chars().all(|ch| ch.is_ascii_alphanumeric()))
+            && (c.aes_key.expose().len() != 43
+                || !c
+                    .aes_key
+                    .expose()
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric()))
         {
             p.push("callback.aes_key: must be exactly 43 letters and digits (DingTalk's EncodingAESKey)".into());
         }
@@ -241,22 +285,34 @@ impl Config {
             p.push("callback: token and aes_key go together; set both or neither".into());
         }
         let url = self.database.url.expose();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             p.push("database.url: must be sqlite://PATH or postgres://USER:PASS@HOST/DB".into());
         }
         if self.server.listen.parse::<SocketAddr>().is_err() {
-            p.push(format!("server.listen: not an address:port ({:?})", self.server.listen));
+            p.push(format!(
+                "server.listen: not an address:port ({:?})",
+                self.server.listen
+            ));
         }
         let mut seen = BTreeSet::new();
         for (i, t) in self.api.tokens.iter().enumerate() {
             if t.expose().len() < 16 {
-                p.push(format!("api.tokens[{i}]: too short; use at least 16 random characters"));
+                p.push(format!(
+                    "api.tokens[{i}]: too short; use at least 16 random characters"
+                ));
             }
             if !seen.insert(t.expose()) {
                 p.push(format!("api.tokens[{i}]: duplicate token"));
             }
         }
-        if p.is_empty() { Ok(()) } else { Err(ConfigErrors(p)) }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(p))
+        }
     }
 }
 
@@ -273,7 +329,10 @@ mod tests {
         c.dingtalk.client_secret = Secret::new("s3cr3t-value");
         c.callback.aes_key = Secret::new("k3y-value");
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("s3cr3t-value") && !dbg.contains("k3y-value"), "{dbg}");
+        assert!(
+            !dbg.contains("s3cr3t-value") && !dbg.contains("k3y-value"),
+            "{dbg}"
+        );
         assert!(dbg.contains("<redacted>"));
     }
 
@@ -285,7 +344,10 @@ mod tests {
         assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
-        assert_eq!(parsed.callback.timestamp_window_secs, defaults.callback.timestamp_window_secs);
+        assert_eq!(
+            parsed.callback.timestamp_window_secs,
+            defaults.callback.timestamp_window_secs
+        );
     }
 
     #[test]
@@ -295,8 +357,18 @@ mod tests {
         c.callback.aes_key = Secret::new("short");
         c.server.listen = "nowhere".into();
         let err = c.validate().expect_err("invalid");
-        let fields: Vec<_> = err.0.iter().map(|m| m.split(':').next().unwrap_or("")).collect();
-        for f in ["dingtalk.base_url", "dingtalk.client_id", "dingtalk.client_secret", "callback.aes_key", "server.listen"] {
+        let fields: Vec<_> = err
+            .0
+            .iter()
+            .map(|m| m.split(':').next().unwrap_or(""))
+            .collect();
+        for f in [
+            "dingtalk.base_url",
+            "dingtalk.client_id",
+            "dingtalk.client_secret",
+            "callback.aes_key",
+            "server.listen",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {:?}", err.0);
         }
     }

@@ -8,18 +8,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-mod config;
-mod sim_cmd;
-#[allow(dead_code)] // wired into `serve` by the lead: see the stream module doc
-mod stream;
-#[allow(dead_code)] // wired into `serve` next
-mod telemetry;
+use dingsync::{config, server, sim_cmd};
 
 #[derive(Debug, Parser)]
-#[command(name = "dingsync", version, about = "Keep an OA system's contacts and DingTalk Contacts in two-way sync",
+#[command(
+    name = "dingsync",
+    version,
+    about = "Keep an OA system's contacts and DingTalk Contacts in two-way sync",
     long_about = "Keep an OA system's contacts (departments, users, role groups, roles) and DingTalk \
 Contacts the same, both ways.\n\nNew here? Run `dingsync sim --users 2000` to start a local DingTalk \
-simulator, or `dingsync init` to write a documented config file.")]
+simulator, or `dingsync init` to write a documented config file."
+)]
 struct Cli {
     /// Config file (TOML). Every key can also be set as DINGSYNC_<SECTION>__<KEY>.
     #[arg(long, global = true, env = "DINGSYNC_CONFIG")]
@@ -55,6 +54,9 @@ enum Command {
     },
     /// Validate the configuration and report every problem at once.
     Check,
+    /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
+    /// or Ctrl-C.
+    Serve,
 }
 
 fn main() -> ExitCode {
@@ -85,11 +87,33 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         Command::Sim(args) => sim_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Init { path, force } => {
             if path.exists() && !force {
-                anyhow::bail!("{} already exists; pass --force to overwrite it", path.display());
+                anyhow::bail!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                );
             }
             std::fs::write(&path, config::DOCUMENTED_CONFIG)?;
-            println!("wrote {} — fill in [dingtalk] client_id and client_secret, then run `dingsync check --config {}`",
-                path.display(), path.display());
+            println!(
+                "wrote {} — fill in [dingtalk] client_id and client_secret, then run `dingsync check --config {}`",
+                path.display(),
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            cfg.validate()?;
+            let app = server::Application::build(&cfg).await?;
+            // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
+            println!("dingsync listening on http://{}", app.local_addr());
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("stop signal received; finishing in-flight work");
+                signal.cancel();
+            });
+            app.run_until_stopped(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
@@ -98,6 +122,30 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Resolves on SIGTERM (how service managers stop us) or Ctrl-C.
+async fn wait_for_stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 
@@ -117,7 +165,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = if verbose > 0 { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -43,7 +43,10 @@ pub struct SimArgs {
 impl SimArgs {
     pub fn to_config(&self) -> anyhow::Result<dingtalk_sim::SimConfig> {
         if !(0.0..=1.0).contains(&self.fault_rate) {
-            anyhow::bail!("--fault-rate must be between 0 and 1 (got {})", self.fault_rate);
+            anyhow::bail!(
+                "--fault-rate must be between 0 and 1 (got {})",
+                self.fault_rate
+            );
         }
         if self.qps == 0 {
             anyhow::bail!("--qps must be at least 1");
@@ -68,22 +71,38 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let handle = dingtalk_sim::start(config, listener).await.context("cannot start the simulator")?;
+    let handle = dingtalk_sim::start(config, listener)
+        .await
+        .context("cannot start the simulator")?;
     let base = handle.base_url();
     // The simulator's credentials are test values the user chose on the command line, so
     // printing them is the point (they are not a real organization's secrets).
     println!("DingTalk simulator listening on {base}");
-    println!("  organization: {} people in {} departments (seed {})", args.users,
-        args.depts.unwrap_or((args.users / 15).max(1)), args.seed);
+    println!(
+        "  organization: {} people in {} departments (seed {})",
+        args.users,
+        args.depts.unwrap_or((args.users / 15).max(1)),
+        args.seed
+    );
     println!("  client id:     {}", args.client_id);
     println!("  client secret: {}", args.client_secret);
     println!("  corp id:       {}", args.corp_id);
-    println!("  rate limit:    {} calls/s per API; latency {} ms; fault rate {}", args.qps, args.latency_ms, args.fault_rate);
+    println!(
+        "  rate limit:    {} calls/s per API; latency {} ms; fault rate {}",
+        args.qps, args.latency_ms, args.fault_rate
+    );
     println!("try:");
-    println!("  TOKEN=$(curl -s '{base}/gettoken?appkey={}&appsecret={}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')", args.client_id, args.client_secret);
-    println!("  curl -s -X POST \"{base}/topapi/v2/department/listsub?access_token=$TOKEN\" -H 'Content-Type: application/json' -d '{{\"dept_id\":1}}'");
+    println!(
+        "  TOKEN=$(curl -s '{base}/gettoken?appkey={}&appsecret={}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
+        args.client_id, args.client_secret
+    );
+    println!(
+        "  curl -s -X POST \"{base}/topapi/v2/department/listsub?access_token=$TOKEN\" -H 'Content-Type: application/json' -d '{{\"dept_id\":1}}'"
+    );
     println!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     handle.shutdown().await;
     Ok(())
 }

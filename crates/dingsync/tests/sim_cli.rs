@@ -49,13 +49,23 @@ fn field<'a>(banner: &'a str, label: &str) -> &'a str {
 
 #[tokio::test]
 async fn sim_prints_url_and_credentials_that_work() {
-    let (_sim, banner) = start_sim(&["--users", "300", "--client-id", "myapp", "--client-secret", "mysecret"]);
+    let (_sim, banner) = start_sim(&[
+        "--users",
+        "300",
+        "--client-id",
+        "myapp",
+        "--client-secret",
+        "mysecret",
+    ]);
     let base = field(&banner, "DingTalk simulator listening on");
     assert_eq!(field(&banner, "client id:"), "myapp");
     assert_eq!(field(&banner, "client secret:"), "mysecret");
     assert!(banner.contains("300 people"), "{banner}");
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     let token: serde_json::Value = http
         .get(format!("{base}/gettoken?appkey=myapp&appsecret=mysecret"))
         .send()
@@ -78,7 +88,9 @@ async fn sim_prints_url_and_credentials_that_work() {
     assert_eq!(wrong["errcode"], 40096, "{wrong}");
 
     let count: serde_json::Value = http
-        .post(format!("{base}/topapi/user/count?access_token={access_token}"))
+        .post(format!(
+            "{base}/topapi/user/count?access_token={access_token}"
+        ))
         .json(&serde_json::json!({"only_active": false}))
         .send()
         .await

@@ -27,6 +27,8 @@ use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::ids::{DingDeptId, DingRoleId, DingUserId};
+
 /// Why a payload could not be turned into a [`ContactEvent`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -94,39 +96,39 @@ pub enum EventKind {
     /// `org_dept_create`: departments were created.
     OrgDeptCreate {
         /// DingTalk department ids.
-        dept_ids: Vec<i64>,
+        dept_ids: Vec<DingDeptId>,
     },
     /// `org_dept_modify`: departments changed.
     OrgDeptModify {
         /// DingTalk department ids.
-        dept_ids: Vec<i64>,
+        dept_ids: Vec<DingDeptId>,
     },
     /// `org_dept_remove`: departments were removed.
     OrgDeptRemove {
         /// DingTalk department ids.
-        dept_ids: Vec<i64>,
+        dept_ids: Vec<DingDeptId>,
     },
     /// `label_user_change`: users were added to or removed from roles ("labels").
     LabelUserChange {
         /// The users whose roles changed.
-        user_ids: Vec<String>,
+        user_ids: Vec<DingUserId>,
         /// The role ids involved.
-        label_ids: Vec<i64>,
+        label_ids: Vec<DingRoleId>,
         /// Whether the users gained or lost the roles.
         action: LabelAction,
     },
     /// `label_conf_add`: roles or role groups were created.
     LabelConfAdd {
-        /// The new role ids.
-        label_ids: Vec<i64>,
+        /// The new role (or role group) ids.
+        label_ids: Vec<DingRoleId>,
         /// DingTalk's `scope` (seen as `"1"`); meaning undocumented.
         scope: Option<String>,
     },
     /// `label_conf_modify`: roles or role groups changed.
     LabelConfModify {
-        /// The changed role ids (Stream dialect only; the legacy one lists them in the
-        /// snapshots).
-        label_ids: Vec<i64>,
+        /// The changed role (or role group) ids (new dialects only; the legacy one lists them
+        /// in the snapshots).
+        label_ids: Vec<DingRoleId>,
         /// DingTalk's `scope`.
         scope: Option<String>,
         /// The roles before the change.
@@ -136,8 +138,8 @@ pub enum EventKind {
     },
     /// `label_conf_del`: roles or role groups were deleted.
     LabelConfDel {
-        /// The deleted role ids.
-        label_ids: Vec<i64>,
+        /// The deleted role (or role group) ids.
+        label_ids: Vec<DingRoleId>,
         /// DingTalk's `scope`.
         scope: Option<String>,
     },
@@ -185,10 +187,10 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserChange {
     /// DingTalk userids (`UserId` / `userId`).
-    pub user_ids: Vec<String>,
+    pub user_ids: Vec<DingUserId>,
     /// The operator's userid (`OptStaffId`); absent for HR-module hires and in most Stream
     /// payloads.
-    pub operator: Option<String>,
+    pub operator: Option<DingUserId>,
 }
 
 /// One `diffInfo` entry of `user_modify_org`: the changed profile fields before and after.
@@ -199,7 +201,7 @@ pub struct UserChange {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserDiff {
     /// The user the diff belongs to (`userid`), when given.
-    pub user_id: Option<String>,
+    pub user_id: Option<DingUserId>,
     /// Field values before the change.
     pub prev: Map<String, Value>,
     /// Field values after the change.
@@ -221,8 +223,8 @@ pub enum LabelAction {
 /// DingTalk sends as JSON-encoded strings.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelSnapshot {
-    /// The role id, when the snapshot has one.
-    pub id: Option<i64>,
+    /// The role (or role group) id, when the snapshot has one.
+    pub id: Option<DingRoleId>,
     /// The role name, when the snapshot has one.
     pub name: Option<String>,
     /// The whole snapshot (`hidden`, `extraInfo`, `color`, `parentId`, …); a string that was
@@ -491,9 +493,11 @@ impl Fields {
     /// Builds the typed kind; `raw` is only kept for [`EventKind::Unknown`].
     fn into_kind(self, event_type: String, raw: Value) -> EventKind {
         let change = UserChange {
-            user_ids: self.user_ids,
-            operator: self.operator,
+            user_ids: user_ids(self.user_ids),
+            operator: self.operator.map(DingUserId::new),
         };
+        let dept_ids = || self.dept_ids.iter().copied().map(DingDeptId).collect();
+        let label_ids = || self.label_ids.iter().copied().map(DingRoleId).collect();
         match event_type.as_str() {
             "user_add_org" => EventKind::UserAddOrg(change),
             "user_modify_org" => EventKind::UserModifyOrg {
@@ -505,17 +509,17 @@ impl Fields {
             "org_admin_add" => EventKind::OrgAdminAdd(change),
             "org_admin_remove" => EventKind::OrgAdminRemove(change),
             "org_dept_create" => EventKind::OrgDeptCreate {
-                dept_ids: self.dept_ids,
+                dept_ids: dept_ids(),
             },
             "org_dept_modify" => EventKind::OrgDeptModify {
-                dept_ids: self.dept_ids,
+                dept_ids: dept_ids(),
             },
             "org_dept_remove" => EventKind::OrgDeptRemove {
-                dept_ids: self.dept_ids,
+                dept_ids: dept_ids(),
             },
             "label_user_change" => EventKind::LabelUserChange {
-                user_ids: self.user_id_list,
-                label_ids: self.label_ids,
+                user_ids: user_ids(self.user_id_list),
+                label_ids: label_ids(),
                 action: match self.action.as_deref() {
                     Some("add") => LabelAction::Add,
                     Some("remove") => LabelAction::Remove,
@@ -523,17 +527,17 @@ impl Fields {
                 },
             },
             "label_conf_add" => EventKind::LabelConfAdd {
-                label_ids: self.label_ids,
+                label_ids: label_ids(),
                 scope: self.scope,
             },
             "label_conf_modify" => EventKind::LabelConfModify {
-                label_ids: self.label_ids,
+                label_ids: label_ids(),
                 scope: self.scope,
                 before: self.pre_labels,
                 after: self.post_labels,
             },
             "label_conf_del" => EventKind::LabelConfDel {
-                label_ids: self.label_ids,
+                label_ids: label_ids(),
                 scope: self.scope,
             },
             "org_change" => EventKind::OrgChange,
@@ -542,6 +546,11 @@ impl Fields {
             _ => EventKind::Unknown { event_type, raw },
         }
     }
+}
+
+/// Wraps wire userids in their newtype.
+fn user_ids(ids: Vec<String>) -> Vec<DingUserId> {
+    ids.into_iter().map(DingUserId::new).collect()
 }
 
 /// The event types [`Fields::into_kind`] maps to a typed variant.
@@ -682,7 +691,8 @@ fn label_snapshot(item: Value) -> LabelSnapshot {
     LabelSnapshot {
         id: raw
             .get("id")
-            .and_then(|v| scalar_i64(v.clone()).ok().flatten()),
+            .and_then(|v| scalar_i64(v.clone()).ok().flatten())
+            .map(DingRoleId),
         name: raw.get("name").and_then(Value::as_str).map(str::to_owned),
         raw,
     }
@@ -711,7 +721,7 @@ fn diffs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<UserDiff>, D::Error> {
                     .map_err(de::Error::custom)?
                     .flatten();
                 Ok(UserDiff {
-                    user_id,
+                    user_id: user_id.map(DingUserId::new),
                     prev: object_field(&mut obj, "prev").map_err(de::Error::custom)?,
                     curr: object_field(&mut obj, "curr").map_err(de::Error::custom)?,
                 })

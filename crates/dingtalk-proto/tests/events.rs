@@ -4,6 +4,7 @@
 use dingtalk_proto::events::{
     ContactEvent, EventError, EventKind, LabelAction, StreamEventHeaders, UserChange,
 };
+use dingtalk_proto::{DingDeptId, DingRoleId, DingUserId};
 use serde_json::json;
 
 const CORP: &str = "dingc7c5220f5f4ba8c1";
@@ -24,9 +25,21 @@ fn stream(event_type: &str, data: &str) -> ContactEvent {
 
 fn users(ids: &[&str], operator: Option<&str>) -> UserChange {
     UserChange {
-        user_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
-        operator: operator.map(str::to_owned),
+        user_ids: uids(ids),
+        operator: operator.map(DingUserId::new),
     }
+}
+
+fn uids(ids: &[&str]) -> Vec<DingUserId> {
+    ids.iter().copied().map(DingUserId::new).collect()
+}
+
+fn depts(ids: &[i64]) -> Vec<DingDeptId> {
+    ids.iter().copied().map(DingDeptId).collect()
+}
+
+fn roles(ids: &[i64]) -> Vec<DingRoleId> {
+    ids.iter().copied().map(DingRoleId).collect()
 }
 
 // ---- (a) legacy HTTP ----------------------------------------------------------------------
@@ -95,7 +108,7 @@ fn legacy_department_events() {
             | EventKind::OrgDeptRemove { dept_ids } => dept_ids,
             other => panic!("{ty}: {other:?}"),
         };
-        assert_eq!(got, dept_ids, "{ty}");
+        assert_eq!(got, depts(&dept_ids), "{ty}");
         assert_eq!(e.corp_id.as_deref(), Some(CORP));
     }
 }
@@ -108,8 +121,8 @@ fn legacy_label_user_change() {
     assert_eq!(
         e.kind,
         EventKind::LabelUserChange {
-            user_ids: vec!["u1".into(), "u2".into()],
-            label_ids: vec![2_393_865_715],
+            user_ids: uids(&["u1", "u2"]),
+            label_ids: roles(&[2_393_865_715]),
             action: LabelAction::Add,
         }
     );
@@ -133,7 +146,7 @@ fn legacy_label_conf_add_and_del() {
     assert_eq!(
         e.kind,
         EventKind::LabelConfAdd {
-            label_ids: vec![2_393_865_715],
+            label_ids: roles(&[2_393_865_715]),
             scope: Some("1".into()),
         }
     );
@@ -143,7 +156,7 @@ fn legacy_label_conf_add_and_del() {
     assert_eq!(
         e.kind,
         EventKind::LabelConfDel {
-            label_ids: vec![11, 12],
+            label_ids: roles(&[11, 12]),
             scope: Some("1".into()),
         }
     );
@@ -171,7 +184,7 @@ fn legacy_label_conf_modify_decodes_json_string_snapshots() {
     };
     assert!(label_ids.is_empty());
     assert_eq!(scope.as_deref(), Some("1"));
-    assert_eq!(after[0].id, Some(2_393_865_715));
+    assert_eq!(after[0].id, Some(DingRoleId(2_393_865_715)));
     assert_eq!(after[0].name.as_deref(), Some("财务"));
     assert_eq!(before[0].name.as_deref(), Some("会计"));
     assert_eq!(before[0].raw["parentId"], 1_507_365_040_i64);
@@ -257,24 +270,30 @@ fn new_http_every_type() {
         (
             "org_dept_create",
             json!({"deptId": [5]}),
-            EventKind::OrgDeptCreate { dept_ids: vec![5] },
+            EventKind::OrgDeptCreate {
+                dept_ids: depts(&[5]),
+            },
         ),
         (
             "org_dept_modify",
             json!({"deptId": [5]}),
-            EventKind::OrgDeptModify { dept_ids: vec![5] },
+            EventKind::OrgDeptModify {
+                dept_ids: depts(&[5]),
+            },
         ),
         (
             "org_dept_remove",
             json!({"deptId": [5]}),
-            EventKind::OrgDeptRemove { dept_ids: vec![5] },
+            EventKind::OrgDeptRemove {
+                dept_ids: depts(&[5]),
+            },
         ),
         (
             "label_user_change",
             json!({"userIdList": ["u1"], "labelIdList": [9], "action": "add"}),
             EventKind::LabelUserChange {
-                user_ids: vec!["u1".into()],
-                label_ids: vec![9],
+                user_ids: uids(&["u1"]),
+                label_ids: roles(&[9]),
                 action: LabelAction::Add,
             },
         ),
@@ -282,7 +301,7 @@ fn new_http_every_type() {
             "label_conf_add",
             json!({"scope": "1", "labelIdList": [9]}),
             EventKind::LabelConfAdd {
-                label_ids: vec![9],
+                label_ids: roles(&[9]),
                 scope: Some("1".into()),
             },
         ),
@@ -290,7 +309,7 @@ fn new_http_every_type() {
             "label_conf_del",
             json!({"labelIdList": [9]}),
             EventKind::LabelConfDel {
-                label_ids: vec![9],
+                label_ids: roles(&[9]),
                 scope: None,
             },
         ),
@@ -307,8 +326,8 @@ fn new_http_every_type() {
     let EventKind::UserModifyOrg { change, diff } = e.kind else {
         panic!()
     };
-    assert_eq!(change.user_ids, ["u1"]);
-    assert_eq!(diff[0].user_id.as_deref(), Some("u1"));
+    assert_eq!(change.user_ids, uids(&["u1"]));
+    assert_eq!(diff[0].user_id, Some(DingUserId::new("u1")));
     assert_eq!(diff[0].prev["name"], "张三");
     assert_eq!(diff[0].curr["name"], "张三丰");
 
@@ -325,7 +344,7 @@ fn new_http_every_type() {
     else {
         panic!()
     };
-    assert_eq!(label_ids, [9]);
+    assert_eq!(label_ids, roles(&[9]));
     assert_eq!(
         (before[0].name.as_deref(), after[0].name.as_deref()),
         (Some("a"), Some("b"))
@@ -378,24 +397,30 @@ fn stream_every_type() {
         (
             "org_dept_create",
             r#"{"deptId":[3]}"#,
-            EventKind::OrgDeptCreate { dept_ids: vec![3] },
+            EventKind::OrgDeptCreate {
+                dept_ids: depts(&[3]),
+            },
         ),
         (
             "org_dept_modify",
             r#"{"deptId":[3]}"#,
-            EventKind::OrgDeptModify { dept_ids: vec![3] },
+            EventKind::OrgDeptModify {
+                dept_ids: depts(&[3]),
+            },
         ),
         (
             "org_dept_remove",
             r#"{"deptId":[3]}"#,
-            EventKind::OrgDeptRemove { dept_ids: vec![3] },
+            EventKind::OrgDeptRemove {
+                dept_ids: depts(&[3]),
+            },
         ),
         (
             "label_user_change",
             r#"{"userIdList":["u1"],"labelIdList":[4],"action":"add"}"#,
             EventKind::LabelUserChange {
-                user_ids: vec!["u1".into()],
-                label_ids: vec![4],
+                user_ids: uids(&["u1"]),
+                label_ids: roles(&[4]),
                 action: LabelAction::Add,
             },
         ),
@@ -403,7 +428,7 @@ fn stream_every_type() {
             "label_conf_add",
             r#"{"scope":"1","labelIdList":[4]}"#,
             EventKind::LabelConfAdd {
-                label_ids: vec![4],
+                label_ids: roles(&[4]),
                 scope: Some("1".into()),
             },
         ),
@@ -411,7 +436,7 @@ fn stream_every_type() {
             "label_conf_del",
             r#"{"labelIdList":[4]}"#,
             EventKind::LabelConfDel {
-                label_ids: vec![4],
+                label_ids: roles(&[4]),
                 scope: None,
             },
         ),
@@ -437,7 +462,7 @@ fn stream_user_modify_org_diff_info_object_or_array() {
         let EventKind::UserModifyOrg { change, diff } = stream("user_modify_org", data).kind else {
             panic!("{data}");
         };
-        assert_eq!(change.user_ids, ["u1"]);
+        assert_eq!(change.user_ids, uids(&["u1"]));
         assert_eq!(diff.len(), 1);
         assert_eq!(diff[0].prev["name"], "a");
         assert_eq!(diff[0].curr["name"], "b");
@@ -461,7 +486,7 @@ fn stream_label_conf_modify() {
     else {
         panic!()
     };
-    assert_eq!(label_ids, [2_393_865_715]);
+    assert_eq!(label_ids, roles(&[2_393_865_715]));
     assert_eq!(scope.as_deref(), Some("1"));
     assert_eq!(before[0].name.as_deref(), Some("旧"));
     assert_eq!(after[0].name.as_deref(), Some("新"));
@@ -474,7 +499,12 @@ fn stream_whole_frame() {
     assert_eq!(e.event_id.as_deref(), Some("e-9"));
     assert_eq!(e.corp_id.as_deref(), Some("ding1"));
     assert_eq!(e.born_at_ms, Some(1_683_533_823_336));
-    assert_eq!(e.kind, EventKind::OrgDeptRemove { dept_ids: vec![12] });
+    assert_eq!(
+        e.kind,
+        EventKind::OrgDeptRemove {
+            dept_ids: depts(&[12])
+        }
+    );
 }
 
 // ---- tolerance and failures ---------------------------------------------------------------
@@ -487,7 +517,7 @@ fn numbers_as_strings_and_strings_as_numbers() {
     assert_eq!(
         e.kind,
         EventKind::OrgDeptModify {
-            dept_ids: vec![12, 13, 14]
+            dept_ids: depts(&[12, 13, 14])
         }
     );
     let e = legacy(
@@ -502,7 +532,7 @@ fn numbers_as_strings_and_strings_as_numbers() {
     assert_eq!(
         e.kind,
         EventKind::LabelConfAdd {
-            label_ids: vec![2_393_865_715],
+            label_ids: roles(&[2_393_865_715]),
             scope: Some("1".into())
         }
     );
@@ -513,7 +543,12 @@ fn nulls_and_missing_lists_are_empty() {
     let e = legacy(r#"{"EventType":"user_leave_org","UserId":null,"OptStaffId":null}"#);
     assert_eq!(e.kind, EventKind::UserLeaveOrg(UserChange::default()));
     let e = legacy(r#"{"EventType":"org_dept_create"}"#);
-    assert_eq!(e.kind, EventKind::OrgDeptCreate { dept_ids: vec![] });
+    assert_eq!(
+        e.kind,
+        EventKind::OrgDeptCreate {
+            dept_ids: depts(&[])
+        }
+    );
 }
 
 #[test]
@@ -587,12 +622,22 @@ fn failed_callback_entry_from_the_docs() {
 
     let as_text = json!("{\"DeptId\":[4],\"CorpId\":\"ding1\"}");
     let e = ContactEvent::from_failed_callback("org_dept_remove", None, &as_text).unwrap();
-    assert_eq!(e.kind, EventKind::OrgDeptRemove { dept_ids: vec![4] });
+    assert_eq!(
+        e.kind,
+        EventKind::OrgDeptRemove {
+            dept_ids: depts(&[4])
+        }
+    );
 
     // Department entries use the list's lower-case spelling, like `userid` and `corpid`.
     let lower = json!({"deptid": [7, 8], "corpid": "ding1"});
     let e = ContactEvent::from_failed_callback("org_dept_create", None, &lower).unwrap();
-    assert_eq!(e.kind, EventKind::OrgDeptCreate { dept_ids: vec![7, 8] });
+    assert_eq!(
+        e.kind,
+        EventKind::OrgDeptCreate {
+            dept_ids: depts(&[7, 8])
+        }
+    );
     assert!(matches!(
         ContactEvent::from_failed_callback("org_dept_remove", None, &json!([1])),
         Err(EventError::NotAnObject)

@@ -89,6 +89,8 @@ pub struct DeptQuery {
     pub name_contains: Option<String>,
     /// Only direct children of this department.
     pub parent: Option<OaDeptId>,
+    /// Only departments changed at or after this time (Unix ms).
+    pub updated_since_ms: Option<i64>,
     /// Keyset paging: ids greater than this.
     pub after: Option<OaDeptId>,
     /// Page size (0 means 100; capped at 1000).
@@ -1544,6 +1546,9 @@ impl Store {
         }
         if let Some(p) = q.parent {
             sql = sql.push(" AND parent_id = ").bind(p.get());
+        }
+        if let Some(t) = q.updated_since_ms {
+            sql = sql.push(" AND updated_at_ms >= ").bind(t);
         }
         if let Some(after) = q.after {
             sql = sql.push(" AND id > ").bind(after.get());

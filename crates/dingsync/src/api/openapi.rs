@@ -1,0 +1,105 @@
+//! The OpenAPI document, generated from the handlers.
+//!
+//! Why `utoipa-axum`'s `OpenApiRouter`: each route is registered once, from the handler's
+//! `#[utoipa::path]` annotation, and that one registration both mounts the handler and adds it
+//! to the document. A route cannot be served without being documented, or documented at a
+//! path it is not served at.
+
+use std::sync::Arc;
+
+use axum::{Extension, Json};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ErrorBody, ErrorDetail, FieldError};
+use super::{ApiState, changes, departments, roles, users};
+
+/// The document's fixed parts; the paths and schemas come from [`routes`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dingsync OA API",
+        description = "The OA system's view of the contacts directory that dingsync keeps in \
+            two-way sync with DingTalk. Every request needs `Authorization: Bearer <token>` \
+            except this document. Entities carry a `version`, sent as a strong `ETag`; `PATCH` \
+            and `DELETE` honour `If-Match` (412 when stale, nothing written) and also work \
+            without it. `PATCH` bodies are JSON merge patches (absent: unchanged; `null`: cleared, \
+            or 422 where the field cannot be empty). Lists are keyset-paged and \
+            return a `next` URL. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}` with \
+            codes `bad_request` 400, `unauthorized` 401, `not_found` 404, `method_not_allowed` 405, \
+            `conflict` 409, \
+            `precondition_failed` 412, `payload_too_large` 413 (bodies over 1 MiB), \
+            `unsupported_media_type` 415, `validation_failed` 422, `internal` 500."
+    ),
+    paths(openapi_json),
+    components(schemas(ErrorBody, ErrorDetail, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "departments", description = "The department tree"),
+        (name = "users", description = "People and their memberships"),
+        (name = "roles", description = "Role groups, roles and who holds them"),
+        (name = "changes", description = "The change feed"),
+        (name = "meta", description = "This document"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme the `security` requirement refers to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every authenticated route, each mounted and documented by the same line.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            departments::list_departments,
+            departments::create_department
+        ))
+        .routes(routes!(
+            departments::get_department,
+            departments::update_department,
+            departments::delete_department
+        ))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::delete_user
+        ))
+        .routes(routes!(roles::list_role_groups, roles::create_role_group))
+        .routes(routes!(
+            roles::get_role_group,
+            roles::update_role_group,
+            roles::delete_role_group
+        ))
+        .routes(routes!(roles::list_roles, roles::create_role))
+        .routes(routes!(
+            roles::get_role,
+            roles::update_role,
+            roles::delete_role
+        ))
+        .routes(routes!(roles::list_assignments, roles::create_assignment))
+        .routes(routes!(roles::delete_assignment))
+        .routes(routes!(changes::list_changes))
+}
+
+/// This document (no token needed).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API")))]
+pub async fn openapi_json(Extension(doc): Extension<Arc<Document>>) -> Json<Document> {
+    Json(doc.as_ref().clone())
+}

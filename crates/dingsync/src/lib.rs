@@ -1,0 +1,21 @@
+//! The `dingsync` service as a library, so the binary, the demo and the end-to-end tests build
+//! the very same application. `main.rs` is only the command line.
+//!
+//! # Layout
+//! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
+//!   the inbox, then acknowledge.
+//! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
+//! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
+//! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
+//! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
+//! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
+//!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
+//! - [`telemetry`]: the process's Prometheus recorder.
+
+pub mod api;
+pub mod callback;
+pub mod config;
+pub mod server;
+pub mod sim_cmd;
+pub mod stream;
+pub mod telemetry;

@@ -1,0 +1,174 @@
+//! `dingsync serve`: the HTTP service and its background workers, assembled from the config.
+//!
+//! Shape (after zero2prod and mini-redis): [`Application::build`] does everything that can fail
+//! at start-up (config, database, listener) and binds the socket, so a caller (a test, the demo)
+//! can read [`Application::port`] before [`Application::run_until_stopped`] serves until the
+//! given cancellation token fires. Tests bind port 0 and stop the service when they like.
+//!
+//! Routes: `POST /callbacks/dingtalk` (DingTalk's event push, when `[callback]` is configured),
+//! `/api/v1/...` (the OA API), `/healthz` (the process is up), `/readyz` (the database answers
+//! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use directory_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::{api, callback, telemetry};
+
+/// What the operational routes need to answer.
+#[derive(Clone)]
+struct OpsState {
+    /// Probed by `/readyz`: a service that cannot reach its database is not ready.
+    store: Store,
+    /// Probed by `/readyz` when credentials are configured (a token proves DingTalk is reachable
+    /// and the credentials are right).
+    dingtalk: Option<dingtalk_client::DingTalkClient>,
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects the database (running migrations), builds the routes and binds `server.listen`.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let store = Store::connect(config.database.url.expose())
+            .await
+            .context("cannot open the database (database.url)")?;
+        let dingtalk = if config.dingtalk.client_id.is_empty() {
+            None
+        } else {
+            Some(dingtalk_client(config)?)
+        };
+        // Install the metrics recorder before any route records into it.
+        telemetry::prometheus();
+        let ops = OpsState {
+            store: store.clone(),
+            dingtalk,
+        };
+        let mut router = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(ops);
+        if let Some(state) =
+            callback::CallbackState::from_config(config, store.clone(), callback::system_clock())
+                .context("callback settings ([callback] token / aes_key / owner_key)")?
+        {
+            router = router.merge(callback::router(state));
+        }
+        let tokens = config
+            .api
+            .tokens
+            .iter()
+            .map(|t| api::ApiToken::unnamed(t.expose()))
+            .collect();
+        router = router.merge(api::router(api::ApiState::new(store.clone(), tokens)));
+        let addr: SocketAddr = config
+            .server
+            .listen
+            .parse()
+            .context("server.listen is not an address")?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+        })
+    }
+
+    /// The bound port (useful when `server.listen` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The store the service writes to (the demo and tests read it to check results).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` fires, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "dingsync serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("the HTTP server failed")?;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// The DingTalk client as configured (`[dingtalk]`).
+pub fn dingtalk_client(config: &Config) -> anyhow::Result<dingtalk_client::DingTalkClient> {
+    let d = &config.dingtalk;
+    let mut cfg = dingtalk_client::ClientConfig::new(
+        d.client_id.clone(),
+        d.client_secret.expose().to_owned(),
+    )
+    .with_base_url(d.base_url.clone());
+    cfg.qps_per_api = d.qps;
+    dingtalk_client::DingTalkClient::new(cfg).context("cannot build the DingTalk client")
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
+    let mut problems = Vec::new();
+    if let Err(e) = ops.store.inbox_depth().await {
+        problems.push(format!("database: {e}"));
+    }
+    if let Some(client) = &ops.dingtalk
+        && let Err(e) = client.ensure_token().await
+    {
+        problems.push(format!("dingtalk: {e}"));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready".to_owned())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
+    }
+}
+
+async fn metrics() -> String {
+    telemetry::prometheus().render()
+}
+
+/// Shared by the service's parts that need a wall clock (ms since the Unix epoch).
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
