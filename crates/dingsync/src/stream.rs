@@ -23,12 +23,11 @@
 //! connected / backing off, with the last error) is published on a `watch` channel for
 //! `/readyz` and `dingsync status`, and as `dingsync_stream_*` metrics.
 //!
-//! What goes into the inbox: a parsed event is stored in the shape of DingTalk's newer HTTP
-//! push (dialect (b): `EventType`, `eventId`, `CorpId`, `EventTime` + the lowerCamel `data`
-//! fields), so the inbox worker reads every row with `ContactEvent::from_http_json` whichever
-//! channel it came by. A frame whose event cannot be parsed is stored as the raw frame text
-//! (the worker's parse then fails and dead-letters it, visibly) rather than refused for ever or
-//! dropped.
+//! What goes into the inbox is the format the inbox worker reads
+//! (`sync_engine::apply::parse_inbox_event`): `{"stream": {"headers": {eventId, eventType,
+//! eventCorpId, eventBornTime}, "data": "<the data string as it arrived>"}}`. An event whose
+//! fields cannot be parsed is stored all the same (the worker's parse fails again and
+//! dead-letters it, visibly) rather than refused for ever or dropped.
 
 use std::fmt;
 use std::sync::Arc;
@@ -583,7 +582,7 @@ impl Client {
                     event_corp_id: header("eventCorpId").map(str::to_owned),
                     event_born_time: header("eventBornTime").map(str::to_owned),
                 };
-                let status = match self.store_event(&headers, &data, text).await {
+                let status = match self.store_event(&headers, &data).await {
                     Ok(()) => "SUCCESS",
                     Err(()) => "LATER",
                 };
@@ -599,43 +598,27 @@ impl Client {
     }
 
     /// Stores one event; `Err` means the store failed and the event must be answered `LATER`.
-    async fn store_event(
-        &mut self,
-        headers: &StreamEventHeaders,
-        data: &str,
-        frame: &str,
-    ) -> Result<(), ()> {
+    async fn store_event(&mut self, headers: &StreamEventHeaders, data: &str) -> Result<(), ()> {
         let now_ms = (self.clock)();
-        let (new, malformed) = match ContactEvent::from_stream(headers, data) {
-            Ok(event) => (
-                NewInboxEvent {
-                    dedupe_key: dedupe_key(event.event_id.as_deref(), data),
-                    event_type: event.kind.event_type().to_owned(),
-                    payload_json: inbox_payload(headers, data),
-                    received_at_ms: now_ms,
-                },
-                false,
-            ),
+        let payload_json = inbox_payload(headers, data);
+        let (event_type, malformed) = match ContactEvent::from_stream(headers, data) {
+            Ok(event) => (event.kind.event_type().to_owned(), false),
             Err(error) => {
                 tracing::warn!(
                     error = %chain(&error),
                     event_type = headers.event_type.as_deref(),
                     event_id = headers.event_id.as_deref(),
-                    "stream event could not be parsed; storing it raw for the dead-letter list"
+                    "stream event could not be parsed; storing it for the dead-letter list"
                 );
-                (
-                    NewInboxEvent {
-                        dedupe_key: dedupe_key(headers.event_id.as_deref(), frame),
-                        event_type: headers
-                            .event_type
-                            .clone()
-                            .unwrap_or_else(|| "unknown".to_owned()),
-                        payload_json: frame.to_owned(),
-                        received_at_ms: now_ms,
-                    },
-                    true,
-                )
+                let event_type = headers.event_type.clone();
+                (event_type.unwrap_or_else(|| "unknown".to_owned()), true)
             }
+        };
+        let new = NewInboxEvent {
+            dedupe_key: dedupe_key(headers.event_id.as_deref(), &payload_json),
+            event_type,
+            payload_json,
+            received_at_ms: now_ms,
         };
         let event_type = new.event_type.clone();
         match self.store.inbox_put(new).await {
@@ -712,31 +695,23 @@ pub fn dedupe_key(event_id: Option<&str>, bytes: &str) -> String {
     }
 }
 
-/// A parsed Stream event as a dialect-(b) HTTP payload: the `data` object plus `EventType`,
-/// `eventId`, `CorpId` and `EventTime` from the headers (the headers win).
+/// The inbox row of a Stream event, in the format the inbox worker reads:
+/// `{"stream": {"headers": {…}, "data": "<data string>"}}`. Only the event's own headers are
+/// kept (not `messageId` or `time`, which change on every redelivery), so redeliveries of an
+/// event without an id still produce the same bytes and the same digest key.
 pub fn inbox_payload(headers: &StreamEventHeaders, data: &str) -> String {
-    let mut map = match serde_json::from_str::<Value>(data) {
-        Ok(Value::Object(map)) => map,
-        // `from_stream` accepted it, so it was empty or an object.
-        _ => Map::new(),
-    };
-    if let Some(event_type) = &headers.event_type {
-        map.insert("EventType".into(), json!(event_type));
+    let mut kept = Map::new();
+    for (name, value) in [
+        ("eventId", &headers.event_id),
+        ("eventType", &headers.event_type),
+        ("eventCorpId", &headers.event_corp_id),
+        ("eventBornTime", &headers.event_born_time),
+    ] {
+        if let Some(value) = value {
+            kept.insert(name.into(), json!(value));
+        }
     }
-    if let Some(id) = &headers.event_id {
-        map.insert("eventId".into(), json!(id));
-    }
-    if let Some(corp) = &headers.event_corp_id {
-        map.insert("CorpId".into(), json!(corp));
-    }
-    if let Some(born) = headers
-        .event_born_time
-        .as_deref()
-        .and_then(|t| t.trim().parse::<i64>().ok())
-    {
-        map.insert("EventTime".into(), json!(born));
-    }
-    Value::Object(map).to_string()
+    json!({"stream": {"headers": kept, "data": data}}).to_string()
 }
 
 /// An error and its causes on one line.

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dingsync::stream::{Backoff, StreamConfig, StreamState, StreamStatus, run_with, system_clock};
-use dingtalk_proto::events::ContactEvent;
 use dingtalk_sim::{SimConfig, SimHandle};
 use directory_store::Store;
 use rand::SeedableRng;
@@ -197,7 +196,7 @@ async fn events_reach_the_inbox_exactly_once_and_pings_are_answered() {
         .inbox_list(None, None, 100)
         .await
         .expect("inbox");
-    let first = ContactEvent::from_http_json(&rows[0].payload_json).expect("worker can parse");
+    let first = sync_engine::apply::parse_inbox_event(&rows[0]).expect("the worker can read it");
     assert_eq!(first.kind.event_type(), "org_dept_create");
     assert_eq!(rows[0].event_type, "org_dept_create");
     assert_eq!(first.corp_id.as_deref(), Some("dingsimcorpid"));

@@ -37,7 +37,7 @@ fn backoff_grows_caps_and_jitters_within_the_upper_half() {
 }
 
 #[test]
-fn inbox_payload_parses_back_to_the_same_event_over_the_http_parser() {
+fn inbox_rows_parse_back_to_the_same_event_with_the_inbox_workers_reader() {
     let headers = StreamEventHeaders {
         event_id: Some("c7c7120f2c07419aebdba0318c8".into()),
         event_type: Some("user_add_org".into()),
@@ -65,10 +65,22 @@ fn inbox_payload_parses_back_to_the_same_event_over_the_http_parser() {
             ..headers.clone()
         };
         let from_stream = ContactEvent::from_stream(&headers, data).expect("stream parse");
-        let payload = inbox_payload(&headers, data);
-        let from_http = ContactEvent::from_http_json(&payload).expect("http parse");
-        assert_eq!(from_http, from_stream, "{event_type}: {payload}");
-        assert_eq!(from_http.born_at_ms, Some(1_683_533_823_336));
+        let row = directory_store::InboxEvent {
+            id: 1,
+            dedupe_key: dedupe_key(headers.event_id.as_deref(), data),
+            event_type: event_type.into(),
+            payload_json: inbox_payload(&headers, data),
+            received_at_ms: 0,
+            state: directory_store::QueueState::Pending,
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            claimed_by: None,
+            claimed_until_ms: None,
+            last_error: None,
+        };
+        let read = sync_engine::apply::parse_inbox_event(&row).expect("the worker reads it");
+        assert_eq!(read, from_stream, "{event_type}: {}", row.payload_json);
+        assert_eq!(read.born_at_ms, Some(1_683_533_823_336));
     }
     assert_eq!(
         dedupe_key(Some("abc"), "x"),
