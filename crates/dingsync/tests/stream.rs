@@ -1,7 +1,8 @@
 //! Stream client tests against the real simulator over real sockets (port 0) and a real SQLite
 //! file: events reach the inbox exactly once through pings, `disconnect`, dropped and stalled
 //! connections, a client killed mid-burst and restarted on the same database, two instances,
-//! duplicates, refused tickets, wrong credentials and a store outage.
+//! duplicates, refused tickets, wrong credentials and a store outage; and, through the inbox
+//! worker, all the way into the directory.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -457,6 +458,67 @@ async fn stream_throughput() {
     println!(
         "{n} backlogged events stored and acked in {took:?} ({:.0} events/s)",
         n as f64 / took.as_secs_f64()
+    );
+    stop.cancel();
+    task.await.expect("client ends");
+}
+
+#[tokio::test]
+async fn stream_events_reach_the_directory_through_the_inbox_worker() {
+    use sync_engine::apply::{Applier, ApplyOptions};
+    use sync_engine::import::{self, ImportOptions, NoProgress};
+    let h = Harness::start(60_000).await;
+    let store = h.store().await;
+    let sim = h.sim.config();
+    let mut client_config =
+        dingtalk_client::ClientConfig::new(sim.client_id.clone(), sim.client_secret.clone())
+            .with_base_url(h.sim.base_url());
+    client_config.qps_per_api = 0;
+    let client = dingtalk_client::DingTalkClient::new(client_config).expect("client builds");
+    let ctx = sync_engine::SyncContext::new(store.clone(), client, sync_engine::Policy::default());
+    import::import(
+        &ctx,
+        &ImportOptions::default(),
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("import");
+
+    let (task, stop, mut status) = h.client(h.config(), 13).await;
+    wait_status(&mut status, "connected", StreamStatus::is_ready).await;
+    let created = h
+        .admin("/depts", json!({"name": "流式部门", "parent_id": 1}))
+        .await;
+    let dept_id = created["result"]["dept_id"]
+        .as_i64()
+        .or_else(|| created["dept_id"].as_i64())
+        .unwrap_or_else(|| panic!("dept id in {created}"));
+    h.admin(
+        "/users",
+        json!({"userid": "streamer", "name": "流式用户", "mobile": "13900000001",
+               "dept_id_list": dept_id.to_string()}),
+    )
+    .await;
+    assert_eq!(h.assert_acked_events_are_in_the_inbox_once().await, 2);
+
+    let applier = Applier::new(
+        ctx,
+        ApplyOptions {
+            rng_seed: Some(1),
+            ..ApplyOptions::default()
+        },
+    );
+    let stats = applier.drain().await.expect("drain");
+    assert_eq!(stats.dead, 0, "{stats:?}");
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert!(
+        snapshot.departments.values().any(|d| d.name == "流式部门"),
+        "the department reached the directory"
+    );
+    assert!(
+        snapshot.users.values().any(|u| u.name == "流式用户"),
+        "the user reached the directory"
     );
     stop.cancel();
     task.await.expect("client ends");
