@@ -579,6 +579,12 @@ impl Applier {
         let wctx = self.write_ctx();
         let key = dingtalk.oa_key();
         let Some(current) = current else {
+            // The base remembers an entity both sides held, so its absence in OA means the OA
+            // side deleted it since: that deletion is queued for DingTalk and stands. Re-creating
+            // it from an event that raced the push would undo the OA user's delete.
+            if store.base_get::<T>(T::KIND, &key).await?.is_some() {
+                return Ok(Applied::default());
+            }
             let saved = T::save(store, &wctx, dingtalk, Expect::Absent).await?;
             return Ok(Applied {
                 writes: usize::from(saved.outcome != Outcome::Unchanged),

@@ -101,8 +101,11 @@ pub(crate) async fn dingtalk_view(
         })
         .await
         .map_err(PlanError::DingTalk)?;
-    let details: Vec<wire::dept::DeptDetail> = futures::stream::iter(crawl.departments.iter())
-        .map(|d| client.dept_get(d.dept_id))
+    // Owned ids (not `&DeptBrief`) keep the stream's future `Send` for every lifetime, so a
+    // plan can run inside a spawned task (the scheduled reconcile).
+    let ids: Vec<_> = crawl.departments.iter().map(|d| d.dept_id).collect();
+    let details: Vec<wire::dept::DeptDetail> = futures::stream::iter(ids)
+        .map(|id| client.dept_get(id))
         .buffered(concurrency.max(1))
         .try_collect()
         .await
