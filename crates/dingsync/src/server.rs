@@ -45,6 +45,8 @@ pub struct Application {
     start_workers: bool,
     /// The configuration the workers read their schedules from.
     config: Config,
+    /// Shared by the callback route (signals a stored event) and the apply worker (waits on it).
+    apply_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Application {
@@ -73,6 +75,7 @@ impl Application {
             store: store.clone(),
             dingtalk,
         };
+        let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let mut router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -82,7 +85,7 @@ impl Application {
             callback::CallbackState::from_config(config, store.clone(), callback::system_clock())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
         {
-            router = router.merge(callback::router(state));
+            router = router.merge(callback::router(state.with_wake(apply_wake.clone())));
         }
         let tokens = config
             .api
@@ -110,6 +113,7 @@ impl Application {
             sync,
             start_workers: config.sync.workers,
             config: config.clone(),
+            apply_wake,
         })
     }
 
@@ -140,6 +144,7 @@ impl Application {
                     ctx.clone(),
                     &self.config,
                     &instance,
+                    self.apply_wake.clone(),
                     &shutdown,
                 ))
             }

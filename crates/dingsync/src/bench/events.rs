@@ -30,6 +30,10 @@ use super::{BenchReport, load};
 /// How often the OA change feed is polled.
 const POLL: Duration = Duration::from_millis(5);
 
+/// DingTalk's rate window plus a margin: waiting this long leaves the whole budget free, so a
+/// phase starts on an idle system instead of behind the calls of the phase before.
+const SETTLE: Duration = Duration::from_millis(1100);
+
 /// `bench events` options.
 #[derive(Debug, Clone, Args)]
 pub struct EventsArgs {
@@ -133,6 +137,7 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
     };
     feed.user_names().await?;
     let calls_before = rig.sim_calls().await?;
+    tokio::time::sleep(SETTLE).await;
 
     // ---- The burst ------------------------------------------------------------------------
     let patience =
@@ -190,6 +195,7 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
     let calls = calls_delta(&calls_before, &rig.sim_calls().await?);
 
     // ---- Idle: one change at a time -------------------------------------------------------
+    tokio::time::sleep(SETTLE).await;
     let mut idle = Latencies::default();
     for k in 0..args.idle_samples {
         let userid = userids.get(k).context("user index")?;

@@ -92,7 +92,7 @@ pub struct BenchReport {
     pub wall_s: f64,
     /// The shortest wall time the bound allows, seconds (`None` where there is no bound).
     pub bound_s: Option<f64>,
-    /// `bound_s / wall_s` (1.0 is perfect).
+    /// `bound_s / wall_s` (1.0 is perfect); `None` where the bound is zero or absent.
     pub efficiency: Option<f64>,
     /// DingTalk calls per API path (empty where no calls are made).
     pub calls: BTreeMap<String, u64>,
@@ -117,7 +117,9 @@ pub struct BenchReport {
 impl BenchReport {
     /// A report with the common fields; `efficiency` is derived from the bound.
     pub fn new(scenario: &str, db: &DbChoice, wall_s: f64, bound_s: Option<f64>) -> Self {
-        let efficiency = bound_s.filter(|_| wall_s > 0.0).map(|b| round3(b / wall_s));
+        let efficiency = bound_s
+            .filter(|b| *b > 0.0 && wall_s > 0.0)
+            .map(|b| round3(b / wall_s));
         Self {
             scenario: scenario.to_owned(),
             database: db.name().to_owned(),
