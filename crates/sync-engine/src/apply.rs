@@ -579,7 +579,9 @@ impl Applier {
         let wctx = self.write_ctx();
         let key = dingtalk.oa_key();
         let Some(current) = current else {
-            let saved = T::save(store, &wctx, dingtalk, Expect::Absent).await?;
+            // An upsert: another worker applying an event of the same entity may have created
+            // it a moment ago, and DingTalk's state is what both would write.
+            let saved = T::save(store, &wctx, dingtalk, Expect::Any).await?;
             return Ok(Applied {
                 writes: usize::from(saved.outcome != Outcome::Unchanged),
                 ..Applied::default()
