@@ -502,3 +502,61 @@ async fn an_excluded_subtree_is_neither_imported_nor_followed() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn the_echo_of_our_own_push_applies_as_a_no_op() {
+    let (h, applier, mut cursor) = imported(20, 3).await;
+    let state = h.state().await;
+    let userid = state["users"][1]["userid"].as_str().unwrap().to_owned();
+    let oa_id = OaUserId::new(userid.clone());
+    // An OA edit, then what the pusher does with it: DingTalk accepts the same values through
+    // the API, and the base moves to the OA entity.
+    let mut user = h.store.get_user(&oa_id).await.unwrap().unwrap().entity;
+    user.name = "推送后".into();
+    user.remark = Some("from OA".into());
+    h.store
+        .update_user(&WriteCtx::oa("hr", 3), user.clone(), None)
+        .await
+        .unwrap();
+    let mut req = dingtalk_proto::user::UserUpdateRequest::new(dingtalk_proto::DingUserId::new(
+        userid.clone(),
+    ));
+    req.name = Some(user.name.clone());
+    req.remark = user.remark.clone();
+    h.ctx.client.user_update(&req).await.unwrap();
+    h.store
+        .base_set(EntityKind::User, &userid, Some(&user), 4)
+        .await
+        .unwrap();
+    let outbox_before = h.store.outbox_depth().await.unwrap().pending;
+    let seq = h.store.latest_seq().await.unwrap();
+    // The echo arrives.
+    sync(&h, &applier, &mut cursor).await;
+    assert_eq!(h.store.latest_seq().await.unwrap(), seq, "nothing written");
+    assert_eq!(
+        h.store.outbox_depth().await.unwrap().pending,
+        outbox_before,
+        "nothing queued"
+    );
+    assert_converged(&h).await;
+}
+
+#[tokio::test]
+async fn the_worker_stops_when_cancelled() {
+    let (h, applier, _) = imported(5, 1).await;
+    let applier = std::sync::Arc::new(applier);
+    let cancel = CancellationToken::new();
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn({
+        let applier = applier.clone();
+        let cancel = cancel.clone();
+        async move { applier.run(wake, cancel).await }
+    });
+    cancel.cancel();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the worker stops")
+        .expect("no panic");
+    assert!(stopped.is_ok());
+    drop(h);
+}
