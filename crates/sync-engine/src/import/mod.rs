@@ -303,10 +303,15 @@ pub async fn import(
 
 /// One import run's borrowed inputs.
 struct Importer<'a> {
+    /// Store, client, policy and clock.
     ctx: &'a SyncContext,
+    /// What the caller asked for.
     options: &'a ImportOptions,
+    /// Where progress goes.
     progress: ProgressSink<'a>,
+    /// Fires when the caller wants the import to stop (the checkpoint lets it resume).
     cancel: &'a CancellationToken,
+    /// The lease holder name, renewed after every user batch.
     holder: &'a str,
 }
 
