@@ -597,10 +597,11 @@ impl Applier {
             let conflicts = conflicts_json(&merged.conflicts)?;
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
             store
-                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
-                .await?;
-            store
                 .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .await?;
+            // The conflicts table is what `status`, metrics and the demo count.
+            store
+                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
                 .await?;
             applied.conflicts = merged.conflicts.len();
         }
