@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the helpers.
 
+pub mod receiver;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
