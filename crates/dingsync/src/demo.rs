@@ -39,9 +39,19 @@ pub struct DemoArgs {
     /// Leave the simulator and the service running at the end, and print how to reach them.
     #[arg(long)]
     pub keep_running: bool,
+    /// How DingTalk's events reach dingsync: HTTP push to the callback URL, or Stream mode
+    /// (dingsync connects out; no public URL needed).
+    #[arg(long, value_enum, default_value_t = EventsArg::Http)]
+    pub events: EventsArg,
     /// How long to wait for one change to reach the other side before giving up.
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventsArg {
+    Http,
+    Stream,
 }
 
 /// Narration: one numbered line per step, so a reader can follow what happens.
@@ -128,6 +138,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     config.api.tokens = vec![Secret::new(api_token.clone())];
     config.events.catchup_interval_secs = 10;
     config.sync.reconcile_interval_secs = 0;
+    if args.events == EventsArg::Stream {
+        config.events.mode = crate::config::EventsMode::Stream;
+        sim.set_stream_settings(&dingtalk_sim::StreamSettingsPatch {
+            delivery: Some(dingtalk_sim::Delivery::Stream),
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot switch the simulator to Stream mode: {e}"))?;
+    }
     config.validate()?;
 
     n.say("Starting dingsync with a SQLite directory in a temporary folder");
