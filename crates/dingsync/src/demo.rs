@@ -172,13 +172,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         base: sim_url.clone(),
     };
 
-    n.say(
-        "Subscribing dingsync to DingTalk's contacts events (the simulator checks the URL first)",
-    );
-    dt.post("/_sim/callback", json!({"url": format!("{base}/callbacks/dingtalk"), "token": callback_token, "aes_key": aes_key}))
+    if args.events == EventsArg::Stream {
+        n.say("Events over Stream mode: dingsync opens an outbound connection to DingTalk");
+        wait(timeout, "the Stream connection", || async {
+            let ready = http.get(format!("{base}/readyz")).send().await?;
+            Ok(ready.status().is_success().then_some(()))
+        })
+        .await?;
+        n.done("connected (see /readyz)");
+    } else {
+        n.say("Subscribing dingsync to DingTalk's contacts events (the simulator checks the URL first)");
+        dt.post(
+            "/_sim/callback",
+            json!({"url": format!("{base}/callbacks/dingtalk"), "token": callback_token, "aes_key": aes_key}),
+        )
         .await
         .context("subscribing the callback")?;
-    n.done("check_url answered with an encrypted \"success\"");
+        n.done("check_url answered with an encrypted \"success\"");
+    }
 
     n.say("Full import: departments, then the people of each department, then roles");
     let bar = ProgressBar::new_spinner();

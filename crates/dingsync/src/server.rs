@@ -162,7 +162,12 @@ impl Application {
                 &d.client_id,
                 d.client_secret.expose(),
             );
-            tokio::spawn(stream::run(cfg, self.store.clone(), shutdown.clone(), status))
+            tokio::spawn(stream::run(
+                cfg,
+                self.store.clone(),
+                shutdown.clone(),
+                status,
+            ))
         });
         let stop = shutdown.clone();
         let served = axum::serve(self.listener, self.router)
