@@ -123,6 +123,42 @@ impl ImportProgress for LogLines {
     }
 }
 
+/// The second half of `dingsync check`: can we reach what the configuration names?
+pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(config.database.url.expose())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}: check database.url, that the server is up and the \
+             credentials are right",
+                directory_store::DatabaseUrl::parse(config.database.url.expose())
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| "(unparsable URL)".into())
+            )
+        })?;
+    let (depts, users) = store.counts().await?;
+    println!("database: ok ({depts} departments, {users} users in the directory)");
+    let client = server::dingtalk_client(config)?;
+    client.ensure_token().await.with_context(|| {
+        format!(
+            "cannot get a DingTalk access token from {}: check dingtalk.client_id and \
+             dingtalk.client_secret (developer console > your app > Credentials), and that the \
+             host is reachable",
+            config.dingtalk.base_url
+        )
+    })?;
+    println!("dingtalk: token ok ({})", config.dingtalk.base_url);
+    let root = client
+        .dept_get(dingtalk_proto::DingDeptId::ROOT)
+        .await
+        .context(
+            "got a token but cannot read the root department: grant the app the \
+                  contacts permission (qyapi_manage_addresslist) and set its contacts scope",
+        )?;
+    println!("dingtalk: root department {:?} readable", root.name);
+    Ok(())
+}
+
 pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let ctx = context(config).await?;
     let options = ImportOptions {

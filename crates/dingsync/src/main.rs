@@ -53,7 +53,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the configuration and report every problem at once.
+    /// Validate the configuration (every problem at once), then open the database, fetch a
+    /// DingTalk token and read the root department, saying what to fix when something fails.
     Check,
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
     /// or Ctrl-C.
@@ -177,6 +178,7 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             println!("configuration is valid");
+            commands::check_reachability(&cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
