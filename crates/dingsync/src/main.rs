@@ -89,7 +89,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.verbose);
+    // The demo narrates on stdout; routine service logs would drown it, so it logs warnings only
+    // unless asked for more.
+    let quiet = matches!(cli.command, Command::Demo(_)) && cli.verbose == 0;
+    init_logging(cli.log_format, cli.verbose, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -220,9 +223,13 @@ fn report_error(err: &anyhow::Error, verbose: u8) {
     }
 }
 
-fn init_logging(format: LogFormat, verbose: u8) {
+fn init_logging(format: LogFormat, verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if verbose > 0 { "debug" } else { "info" };
+    let default = match (verbose, quiet) {
+        (0, true) => "warn",
+        (0, false) => "info",
+        _ => "debug",
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
