@@ -105,6 +105,39 @@ pub fn import_summary(r: &ImportReport) -> String {
     out
 }
 
+/// Remembers the last import for `dingsync status`.
+pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Result<()> {
+    if report.dry_run {
+        return Ok(());
+    }
+    let now = server::now_ms();
+    let line = format!(
+        "{} ({}; {} users created, {} updated)",
+        std::time::UNIX_EPOCH
+            .checked_add(Duration::from_millis(u64::try_from(now).unwrap_or(0)))
+            .map(|t| humantime_ms(t))
+            .unwrap_or_default(),
+        if report.complete {
+            "complete"
+        } else {
+            "incomplete"
+        },
+        report.users.created,
+        report.users.updated
+    );
+    store.state_set("import.last_finished", &line, now).await?;
+    Ok(())
+}
+
+/// Seconds since the epoch in a form `status` can print without a date library.
+fn humantime_ms(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("unix time {secs}")
+}
+
 /// Progress on a terminal: a spinner with the current phase and counts.
 struct Spinner(ProgressBar);
 
@@ -187,6 +220,7 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         sync_engine::import::import(&ctx, &options, &LogLines, &cancel).await
     }
     .context("the import failed (run it again: it resumes from its checkpoint)")?;
+    record_import(&ctx.store, &report).await?;
     print!("{}", import_summary(&report));
     Ok(())
 }

@@ -205,6 +205,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             .await
             .context("the full import failed")?;
     bar.finish_and_clear();
+    crate::commands::record_import(&ctx.store, &report).await?;
     for line in crate::commands::import_summary(&report).lines() {
         n.done(line.trim());
     }
