@@ -128,6 +128,8 @@ impl ServiceConfig {
 
 /// The real `dingsync serve`, as a child process that can be killed and restarted.
 pub struct Service {
+    /// The executable every incarnation runs.
+    binary: PathBuf,
     /// The config every incarnation reads.
     config_path: PathBuf,
     /// The port every incarnation must come back on.
@@ -158,9 +160,23 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// Writes `config` next to the database and starts the service on it.
     pub async fn start(config: &ServiceConfig, args: &[&str]) -> Service {
+        Self::start_binary(None, config, args).await
+    }
+
+    /// As [`Service::start`], with another build of the binary (a release build, for a
+    /// measurement); `None` is the one Cargo built for this test.
+    pub async fn start_binary(
+        binary: Option<&Path>,
+        config: &ServiceConfig,
+        args: &[&str],
+    ) -> Service {
         let config_path = config.db_path.with_file_name("dingsync.toml");
         std::fs::write(&config_path, config.to_toml()).expect("write config");
         let mut service = Service {
+            binary: binary.map_or_else(
+                || PathBuf::from(env!("CARGO_BIN_EXE_dingsync")),
+                Path::to_path_buf,
+            ),
             config_path,
             port: config.port,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -197,7 +213,7 @@ impl Service {
     }
 
     async fn spawn_once(&mut self) -> Result<(), String> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dingsync"));
+        let mut command = Command::new(&self.binary);
         command
             .arg("serve")
             .arg("--config")
