@@ -201,6 +201,10 @@ pub struct User {
     /// Order per department (`get` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dept_order_list: Option<Vec<DeptOrder>>,
+    /// Title per department (`get`; not in the documented field list, but what the create and
+    /// update requests set, and what a server that reports it reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept_title_list: Option<Vec<DeptTitle>>,
     /// Extension fields: a JSON object encoded as a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,

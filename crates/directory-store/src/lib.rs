@@ -37,6 +37,7 @@
 pub mod batch;
 mod db;
 pub mod directory;
+mod engine_support;
 pub mod error;
 pub mod journal;
 pub mod queue;

@@ -1,1 +1,32 @@
-//! sync-engine (skeleton; see ARCHITECTURE.md)
+//! sync-engine: keeps the OA directory and DingTalk Contacts equal.
+//!
+//! DingTalk → OA: a full [`import`] walks DingTalk's organisation and writes the directory;
+//! afterwards DingTalk's events land in the inbox (the binary's callback route, or [`catchup`]
+//! from DingTalk's failed-push list) and [`apply`] turns each into a three-way merge of
+//! DingTalk's *current* state, the OA entity and the last synced base. Every translation
+//! between DingTalk's wire shapes and the model goes through [`convert`], every configurable
+//! decision through [`policy`], and every worker receives a [`context::SyncContext`].
+//!
+//! # Layout
+//! - [`context`]: [`SyncContext`] (store, client, policy, clock) and the [`Clock`] seam.
+//! - [`policy`]: [`Policy`] — scope, field authority, deletion threshold, soft-match order.
+//! - [`convert`]: DingTalk wire types → model entities through an [`IdMap`], with the rules
+//!   that make an agreeing state convert back to the OA entity exactly (no echo loops).
+//! - [`import`]: the full import — concurrent crawl, linking and soft match, batched writes
+//!   with a resumable checkpoint, deletions only from a complete crawl and under the threshold.
+//! - [`apply`]: the inbox worker — parse any payload dialect, fetch current state, resolve
+//!   references first, three-way merge, write / push / record conflicts; retries and dead letters.
+//! - [`catchup`]: DingTalk's failed-push list into the inbox.
+pub mod apply;
+pub mod catchup;
+pub mod context;
+pub mod convert;
+pub mod import;
+pub mod policy;
+
+pub use apply::{Applier, ApplyError, ApplyOptions};
+pub use catchup::catch_up;
+pub use context::{Clock, ManualClock, SyncContext, SystemClock};
+pub use convert::{ConvertError, IdMap};
+pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
+pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};

@@ -1,0 +1,923 @@
+//! Event application: DingTalk's events from the inbox into the OA directory.
+//!
+//! An event says *which* entities changed, never *how*, and DingTalk may deliver it twice, late
+//! or out of order. So the applier never trusts an event's content: for every id it names it
+//! fetches the entity's **current** state (`user/get`, where 60121 means the user left;
+//! `department/get`, where 60003 means the department is gone; the role list for role
+//! definitions) and applies that with the three-way merge of design invariant 7:
+//!
+//! - base = the last state both sides held (the store's base snapshot), OA = the directory's
+//!   entity, DingTalk = the fetched state converted through the id map;
+//! - the OA side is written when the merge differs from it (origin `dingtalk`, no outbox
+//!   entry unless OA won a field, in which case the entry brings DingTalk back to the merge);
+//! - conflicts go to the audit log; the base moves to what both sides will hold;
+//! - when merge == OA == DingTalk nothing is written or queued: the echo of dingsync's own push
+//!   is a no-op (invariant 5), and replaying any event any number of times in any order ends
+//!   in the same directory (invariant 4).
+//!
+//! References are resolved before conversion: a user in a department the directory does not
+//! know yet (its create event is still behind in the queue) gets that department fetched and
+//! applied first, and likewise a manager, a parent department or a role — so reordering is
+//! harmless rather than an error. A user who left and comes back under the same userid is the
+//! same OA user, whose state goes back to active. Entities outside the policy's scope are
+//! ignored.
+//!
+//! # Inbox payloads
+//! The inbox stores each event's text as it arrived: the decrypted HTTP push (either dialect)
+//! as is; a Stream event as `{"stream": {"headers": {...}, "data": "<data string>"}}`; an entry
+//! of the failed-push list (see [`crate::catchup`]) as `{"failed_callback": {...}}`.
+//! [`parse_inbox_event`] reads all three.
+//!
+//! # Workers
+//! [`Applier::drain`] applies everything claimable now and returns (what tests and `run_once`
+//! use); [`Applier::run`] repeats that until its `CancellationToken` fires, waking on a
+//! [`Notify`] (the callback route signals new events) or a poll interval. A failure that a
+//! retry may cure (DingTalk busy or unreachable, a write race) is retried with jittered
+//! backoff; anything else, or too many attempts, becomes an inbox dead letter with the error.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dingtalk_client::{Backoff, ClientError};
+use dingtalk_proto::{
+    ErrCode,
+    events::{ContactEvent, EventError, EventKind, StreamEventHeaders},
+};
+use directory_model::{
+    Conflict, Department, DingDeptId, DingUserId, FieldAccess, MergePolicy, OaDeptId, OaRoleId,
+    OaUserId, Role, RoleGroup, User, merge,
+};
+use directory_store::{
+    EntityKind, Expect, InboxEvent, Outcome, Saved, Store, StoreError, Versioned, WriteCtx,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::SyncContext;
+use crate::convert::{self, ConvertError, IdMap, ding};
+use crate::import::{delete_departments, link, mark_left};
+
+/// How deep reference resolution may recurse (user → department → manager → …) before the
+/// event is retried later instead; real chains are short, cycles are not followed forever.
+const MAX_DEPTH: u32 = 6;
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The stored payload is not a contacts event.
+    #[error("the inbox payload is not a readable event")]
+    Event(#[from] EventError),
+    /// DingTalk could not be read.
+    #[error("could not read DingTalk's current state")]
+    Client(#[from] ClientError),
+    /// The directory could not be read or written.
+    #[error("directory store failed")]
+    Store(#[from] StoreError),
+    /// A reference could not be resolved (a bug or an inconsistent DingTalk answer).
+    #[error("could not convert DingTalk's state")]
+    Convert(#[from] ConvertError),
+    /// A reference chain was too deep to resolve now.
+    #[error("{kind} {id} is referenced but could not be resolved yet")]
+    Unresolved {
+        /// The kind of the missing entity.
+        kind: EntityKind,
+        /// Its DingTalk id.
+        id: String,
+    },
+}
+
+impl ApplyError {
+    /// Whether applying the same event later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Event(_) | Self::Convert(_) => false,
+            Self::Client(e) => e.is_retryable() || e.is_token_invalid(),
+            Self::Store(e) => {
+                !e.is_client_error() || matches!(e, StoreError::VersionConflict { .. })
+            }
+            Self::Unresolved { .. } => true,
+        }
+    }
+}
+
+/// What applying one event did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Directory writes (creates, updates, deletions, state changes, assignments).
+    pub writes: usize,
+    /// Outbox entries queued because OA won a field.
+    pub pushes: usize,
+    /// Conflicts recorded.
+    pub conflicts: usize,
+    /// Entities skipped (out of scope, unknown and already gone, event types not modelled).
+    pub ignored: usize,
+}
+
+impl Applied {
+    fn add(&mut self, other: Applied) {
+        self.writes += other.writes;
+        self.pushes += other.pushes;
+        self.conflicts += other.conflicts;
+        self.ignored += other.ignored;
+    }
+
+    fn ignored() -> Self {
+        Self {
+            ignored: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// Totals of a drain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DrainStats {
+    /// Events applied (and marked done).
+    pub events: usize,
+    /// Events returned to the queue for a later attempt.
+    pub retried: usize,
+    /// Events parked as dead letters.
+    pub dead: usize,
+    /// What the applied events did.
+    pub applied: Applied,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The worker name in claims (unique per worker so leases are not confused).
+    pub worker: String,
+    /// Events claimed at a time.
+    pub batch: u32,
+    /// How long a claim lasts before another worker may take the event over.
+    pub lease_ms: i64,
+    /// Attempts before an event becomes a dead letter.
+    pub max_attempts: i64,
+    /// Delay between attempts of a failing event.
+    pub backoff: Backoff,
+    /// Seed of the jitter RNG (`None`: from the OS).
+    pub rng_seed: Option<u64>,
+    /// How often [`Applier::run`] looks for due retries when nobody wakes it.
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            worker: "apply-1".to_owned(),
+            batch: 32,
+            lease_ms: 60_000,
+            max_attempts: 8,
+            backoff: Backoff {
+                initial: Duration::from_secs(1),
+                multiplier: 2.0,
+                max: Duration::from_secs(300),
+                throttle_floor: Duration::from_secs(1),
+            },
+            rng_seed: None,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Reads a stored inbox event in any of the formats described in the module doc.
+pub fn parse_inbox_event(event: &InboxEvent) -> Result<ContactEvent, EventError> {
+    let value: serde_json::Value =
+        serde_json::from_str(&event.payload_json).map_err(|source| EventError::Json { source })?;
+    if let Some(failed) = value.get("failed_callback") {
+        let tag = failed
+            .get("call_back_tag")
+            .and_then(|t| t.as_str())
+            .unwrap_or(event.event_type.as_str());
+        let time = failed.get("event_time").and_then(serde_json::Value::as_i64);
+        let payload = failed.get("payload").unwrap_or(&serde_json::Value::Null);
+        return ContactEvent::from_failed_callback(tag, time, payload);
+    }
+    if let Some(stream) = value.get("stream") {
+        let headers: StreamEventHeaders = stream
+            .get("headers")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|source| EventError::Json { source })?
+            .unwrap_or_default();
+        let data = stream.get("data").and_then(|d| d.as_str()).unwrap_or("{}");
+        return ContactEvent::from_stream(&headers, data);
+    }
+    ContactEvent::from_http_json(&event.payload_json)
+}
+
+/// A boxed future, for the recursion of reference resolution.
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Applies inbox events; cheap to share (`Arc`) between a worker task and a handler.
+#[derive(Debug)]
+pub struct Applier {
+    /// Store, client, policy, clock.
+    ctx: SyncContext,
+    /// Worker settings.
+    options: ApplyOptions,
+    /// Jitter for retry delays (seeded from the options so tests can replay a schedule).
+    rng: Mutex<StdRng>,
+}
+
+/// The store writes of one entity kind the merge needs; implemented for the four entities.
+trait Synced: FieldAccess + Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: EntityKind;
+    fn oa_key(&self) -> String;
+    fn save<'a>(
+        store: &'a Store,
+        ctx: &'a WriteCtx,
+        value: Self,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Saved<Self>, StoreError>> + Send + 'a;
+}
+
+impl Synced for User {
+    const KIND: EntityKind = EntityKind::User;
+    fn oa_key(&self) -> String {
+        self.id.0.clone()
+    }
+    fn save<'a>(
+        store: &'a Store,
+        ctx: &'a WriteCtx,
+        value: Self,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Saved<Self>, StoreError>> + Send + 'a {
+        store.save_user(ctx, value, expect)
+    }
+}
+
+impl Synced for Department {
+    const KIND: EntityKind = EntityKind::Department;
+    fn oa_key(&self) -> String {
+        self.id.to_string()
+    }
+    fn save<'a>(
+        store: &'a Store,
+        ctx: &'a WriteCtx,
+        value: Self,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Saved<Self>, StoreError>> + Send + 'a {
+        store.save_department(ctx, value, expect)
+    }
+}
+
+impl Synced for RoleGroup {
+    const KIND: EntityKind = EntityKind::RoleGroup;
+    fn oa_key(&self) -> String {
+        self.id.to_string()
+    }
+    fn save<'a>(
+        store: &'a Store,
+        ctx: &'a WriteCtx,
+        value: Self,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Saved<Self>, StoreError>> + Send + 'a {
+        store.save_role_group(ctx, value, expect)
+    }
+}
+
+impl Synced for Role {
+    const KIND: EntityKind = EntityKind::Role;
+    fn oa_key(&self) -> String {
+        self.id.to_string()
+    }
+    fn save<'a>(
+        store: &'a Store,
+        ctx: &'a WriteCtx,
+        value: Self,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Saved<Self>, StoreError>> + Send + 'a {
+        store.save_role(ctx, value, expect)
+    }
+}
+
+fn is_code(e: &ClientError, code: ErrCode) -> bool {
+    e.errcode() == Some(code)
+}
+
+impl Applier {
+    /// An applier over `ctx`.
+    pub fn new(ctx: SyncContext, options: ApplyOptions) -> Self {
+        let rng = match options.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Self {
+            ctx,
+            options,
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// The context this applier works in.
+    pub fn context(&self) -> &SyncContext {
+        &self.ctx
+    }
+
+    fn write_ctx(&self) -> WriteCtx {
+        WriteCtx::dingtalk(format!("{}:apply", self.ctx.actor), self.ctx.now_ms())
+    }
+
+    /// Applies every event claimable now, then returns.
+    pub async fn drain(&self) -> Result<DrainStats, StoreError> {
+        let mut stats = DrainStats::default();
+        loop {
+            let now = self.ctx.now_ms();
+            let claimed = self
+                .ctx
+                .store
+                .inbox_claim(
+                    &self.options.worker,
+                    now,
+                    self.options.lease_ms,
+                    self.options.batch,
+                )
+                .await?;
+            if claimed.is_empty() {
+                return Ok(stats);
+            }
+            for event in claimed {
+                self.process(&event, &mut stats).await?;
+            }
+        }
+    }
+
+    /// Drains, then waits for `wake` or the poll interval, until `cancel` fires.
+    pub async fn run(
+        &self,
+        wake: Arc<Notify>,
+        cancel: CancellationToken,
+    ) -> Result<(), StoreError> {
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let stats = self.drain().await?;
+            if stats.events + stats.retried + stats.dead > 0 {
+                tracing::debug!(?stats, "inbox drained");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                () = wake.notified() => {}
+                () = tokio::time::sleep(self.options.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Applies one claimed event and settles it in the inbox.
+    async fn process(&self, event: &InboxEvent, stats: &mut DrainStats) -> Result<(), StoreError> {
+        let store = &self.ctx.store;
+        let worker = self.options.worker.as_str();
+        let result = match parse_inbox_event(event) {
+            Ok(parsed) => self.apply_event(&parsed).await,
+            Err(e) => Err(ApplyError::Event(e)),
+        };
+        let now = self.ctx.now_ms();
+        match result {
+            Ok(applied) => {
+                stats.events += 1;
+                stats.applied.add(applied);
+                store.inbox_done(event.id, worker, now).await
+            }
+            Err(error) => {
+                let text = error_chain(&error);
+                if error.is_retryable() && event.attempts < self.options.max_attempts {
+                    let attempt = u32::try_from(event.attempts.max(1) - 1).unwrap_or(u32::MAX);
+                    let throttled = matches!(&error, ApplyError::Client(e) if e.is_throttle());
+                    let delay = match self.rng.lock() {
+                        Ok(mut rng) => self.options.backoff.delay(attempt, throttled, &mut *rng),
+                        Err(_) => self.options.backoff.base(attempt),
+                    };
+                    let at =
+                        now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    tracing::info!(event = event.id, error = %text, "event will be retried");
+                    stats.retried += 1;
+                    store
+                        .inbox_retry_later(event.id, worker, at, &text, now)
+                        .await
+                } else {
+                    tracing::warn!(event = event.id, error = %text, "event is a dead letter");
+                    stats.dead += 1;
+                    store.inbox_dead_letter(event.id, worker, &text, now).await
+                }
+            }
+        }
+    }
+
+    /// Applies one event (any dialect) by fetching the current state of what it names.
+    pub async fn apply_event(&self, event: &ContactEvent) -> Result<Applied, ApplyError> {
+        let mut total = Applied::default();
+        match &event.kind {
+            EventKind::UserAddOrg(c)
+            | EventKind::UserLeaveOrg(c)
+            | EventKind::UserActiveOrg(c)
+            | EventKind::OrgAdminAdd(c)
+            | EventKind::OrgAdminRemove(c)
+            | EventKind::UserModifyOrg { change: c, .. } => {
+                for u in &c.user_ids {
+                    total.add(self.sync_user(DingUserId::new(u.as_str()), 0).await?);
+                }
+            }
+            EventKind::LabelUserChange { user_ids, .. } => {
+                for u in user_ids {
+                    total.add(self.sync_user(DingUserId::new(u.as_str()), 0).await?);
+                }
+            }
+            EventKind::OrgDeptCreate { dept_ids }
+            | EventKind::OrgDeptModify { dept_ids }
+            | EventKind::OrgDeptRemove { dept_ids } => {
+                for d in dept_ids {
+                    total.add(self.sync_dept(DingDeptId(d.0), 0).await?);
+                }
+            }
+            EventKind::LabelConfAdd { .. }
+            | EventKind::LabelConfModify { .. }
+            | EventKind::LabelConfDel { .. } => {
+                total.add(self.sync_roles().await?);
+            }
+            _ => total.add(Applied::ignored()),
+        }
+        Ok(total)
+    }
+
+    /// Brings one user to DingTalk's current state (including their roles).
+    pub fn sync_user(
+        &self,
+        userid: DingUserId,
+        depth: u32,
+    ) -> Boxed<'_, Result<Applied, ApplyError>> {
+        Box::pin(async move {
+            let store = &self.ctx.store;
+            let mut ids = IdMap::default();
+            ids.load_refs(store, [], [userid.clone()]).await?;
+            let known = ids.oa_user(&userid).cloned();
+            let wire = match self.ctx.client.user_get(&ding::wire_user(&userid)).await {
+                Ok(w) => w,
+                Err(e)
+                    if is_code(&e, ErrCode::USER_NOT_FOUND)
+                        || is_code(&e, ErrCode::INVALID_USERID) =>
+                {
+                    // Gone from DingTalk: the user left (or never existed).
+                    let Some(oa_id) = known else {
+                        return Ok(Applied::ignored());
+                    };
+                    let left = mark_left(&self.ctx, &self.write_ctx(), &oa_id).await?;
+                    return Ok(Applied {
+                        writes: usize::from(left),
+                        ..Applied::default()
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !self.ctx.policy.scope.is_everything() {
+                let chains = self
+                    .ctx
+                    .client
+                    .dept_list_parents_by_user(&wire.userid)
+                    .await?;
+                let in_scope = chains.iter().any(|c| {
+                    let chain: Vec<DingDeptId> = c.iter().copied().map(ding::dept).collect();
+                    self.ctx.policy.scope.contains_chain(&chain)
+                });
+                if !in_scope {
+                    return Ok(Applied::ignored());
+                }
+            }
+            let mut total = Applied::default();
+            // Departments the directory does not know yet are fetched first.
+            let depts: Vec<DingDeptId> = wire
+                .dept_id_list
+                .iter()
+                .flatten()
+                .map(|d| ding::dept(*d))
+                .collect();
+            ids.load_refs(store, depts.iter().copied(), []).await?;
+            for d in &depts {
+                if ids.oa_dept(*d).is_none() {
+                    if depth >= MAX_DEPTH {
+                        return Err(ApplyError::Unresolved {
+                            kind: EntityKind::Department,
+                            id: d.to_string(),
+                        });
+                    }
+                    total.add(self.sync_dept(*d, depth + 1).await?);
+                }
+            }
+            if let Some(m) = wire.manager_userid.as_ref().filter(|m| !m.0.is_empty()) {
+                let m = ding::user(m);
+                ids.load_refs(store, [], [m.clone()]).await?;
+                if ids.oa_user(&m).is_none() && m != userid {
+                    if depth >= MAX_DEPTH {
+                        return Err(ApplyError::Unresolved {
+                            kind: EntityKind::User,
+                            id: m.to_string(),
+                        });
+                    }
+                    total.add(self.sync_user(m.clone(), depth + 1).await?);
+                }
+            }
+            let oa_id = match known {
+                Some(id) => id,
+                None => self.link_new_user(&userid).await?,
+            };
+            let mut ids = IdMap::default();
+            ids.insert_user(oa_id.clone(), userid.clone());
+            ids.load_refs(
+                store,
+                depts.iter().copied(),
+                wire.manager_userid.iter().map(ding::user),
+            )
+            .await?;
+            let mut wire = wire;
+            // Departments out of scope stay unlinked and are not the directory's business.
+            if let Some(list) = &mut wire.dept_id_list {
+                list.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
+            }
+            let current = store.get_user(&oa_id).await?;
+            let converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            total.add(
+                self.merge_and_write(current, converted, &self.ctx.policy.users)
+                    .await?,
+            );
+            let roles: Vec<directory_model::DingRoleId> = wire
+                .role_list
+                .iter()
+                .flatten()
+                .map(|r| ding::role(r.id))
+                .collect();
+            total.add(self.sync_user_roles(&oa_id, &roles, depth).await?);
+            Ok(total)
+        })
+    }
+
+    /// Links a DingTalk user the id map does not know: the OA user of the same id (an OA-created
+    /// user whose push has not saved its link yet), or a new OA user under that id.
+    async fn link_new_user(&self, userid: &DingUserId) -> Result<OaUserId, ApplyError> {
+        let oa_id = OaUserId::new(userid.as_str());
+        self.ctx.store.id_map_put(&oa_id, userid).await?;
+        Ok(oa_id)
+    }
+
+    /// Three-way merge of one entity and the writes it implies.
+    async fn merge_and_write<T: Synced>(
+        &self,
+        current: Option<Versioned<T>>,
+        dingtalk: T,
+        policy: &MergePolicy<T::Field>,
+    ) -> Result<Applied, ApplyError> {
+        let store = &self.ctx.store;
+        let wctx = self.write_ctx();
+        let key = dingtalk.oa_key();
+        let Some(current) = current else {
+            let saved = T::save(store, &wctx, dingtalk, Expect::Absent).await?;
+            return Ok(Applied {
+                writes: usize::from(saved.outcome != Outcome::Unchanged),
+                ..Applied::default()
+            });
+        };
+        let base: T = store
+            .base_get(T::KIND, &key)
+            .await?
+            .unwrap_or_else(|| current.entity.clone());
+        let merged = merge(&base, &current.entity, &dingtalk, policy);
+        let mut applied = Applied::default();
+        if !merged.conflicts.is_empty() {
+            let conflicts = conflicts_json(&merged.conflicts)?;
+            let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
+            store
+                .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .await?;
+            // The conflicts table is what `status`, metrics and the demo count.
+            store
+                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
+                .await?;
+            applied.conflicts = merged.conflicts.len();
+        }
+        let push = !merged.dingtalk_changes.is_empty();
+        if merged.value != current.entity {
+            let saved = T::save(
+                store,
+                &wctx.clone().with_enqueue(push),
+                merged.value,
+                Expect::Version(current.version),
+            )
+            .await?;
+            applied.writes += 1;
+            applied.pushes += usize::from(saved.outbox_id.is_some());
+        } else if push {
+            let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
+            store.enqueue_push(&wctx, T::KIND, &key, &value).await?;
+            applied.pushes += 1;
+        } else {
+            // Both sides agree; saving the equal state writes nothing but moves a stale base.
+            T::save(store, &wctx, merged.value, Expect::Version(current.version)).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Brings one user's role assignments to DingTalk's, three-way per assignment: an
+    /// assignment only one side has is kept if that side added it since the last sync (it is
+    /// on its way to the other side) and removed if the other side dropped it.
+    async fn sync_user_roles(
+        &self,
+        user: &OaUserId,
+        ding_roles: &[directory_model::DingRoleId],
+        depth: u32,
+    ) -> Result<Applied, ApplyError> {
+        let store = &self.ctx.store;
+        let mut applied = Applied::default();
+        let mut want: BTreeSet<OaRoleId> = BTreeSet::new();
+        let mut refreshed = false;
+        for r in ding_roles {
+            let mut oa_role = store.oa_id_of::<OaRoleId>(r).await?;
+            if oa_role.is_none() && !refreshed && depth < MAX_DEPTH {
+                applied.add(self.sync_roles().await?);
+                refreshed = true;
+                oa_role = store.oa_id_of::<OaRoleId>(r).await?;
+            }
+            match oa_role {
+                Some(id) => {
+                    want.insert(id);
+                }
+                None => {
+                    return Err(ApplyError::Unresolved {
+                        kind: EntityKind::Role,
+                        id: r.to_string(),
+                    });
+                }
+            }
+        }
+        let mut have: BTreeSet<OaRoleId> = BTreeSet::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_assignments(&directory_store::AssignmentQuery {
+                    user: Some(user.clone()),
+                    after,
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await?;
+            have.extend(page.items.iter().map(|a| a.role));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let wctx = self.write_ctx();
+        for role in want.symmetric_difference(&have) {
+            let key = format!("{role}:{user}");
+            let in_base = store
+                .base_get::<serde_json::Value>(EntityKind::RoleAssignment, &key)
+                .await?
+                .is_some();
+            if want.contains(role) && !in_base {
+                store.assign_role(&wctx, user, *role).await?;
+                applied.writes += 1;
+            } else if have.contains(role) && in_base {
+                store.unassign_role(&wctx, user, *role).await?;
+                applied.writes += 1;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Brings one department to DingTalk's current state (or removes it).
+    pub fn sync_dept(&self, id: DingDeptId, depth: u32) -> Boxed<'_, Result<Applied, ApplyError>> {
+        Box::pin(async move {
+            let store = &self.ctx.store;
+            let known = store.oa_id_of::<OaDeptId>(&id).await?;
+            let wire = match self.ctx.client.dept_get(ding::wire_dept(id)).await {
+                Ok(w) => w,
+                Err(e) if is_code(&e, ErrCode::DEPT_NOT_FOUND) => {
+                    let Some(oa_id) = known else {
+                        return Ok(Applied::ignored());
+                    };
+                    if store.get_department(oa_id).await?.is_none() {
+                        store.id_map_remove(&oa_id).await?;
+                        return Ok(Applied::ignored());
+                    }
+                    delete_departments(&self.ctx, &self.write_ctx(), &[oa_id]).await?;
+                    return Ok(Applied {
+                        writes: 1,
+                        ..Applied::default()
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !self.ctx.policy.scope.is_everything() && id != DingDeptId::ROOT {
+                let chain: Vec<DingDeptId> = self
+                    .ctx
+                    .client
+                    .dept_list_parents(ding::wire_dept(id))
+                    .await?
+                    .into_iter()
+                    .map(ding::dept)
+                    .collect();
+                if !self.ctx.policy.scope.contains_chain(&chain) {
+                    return Ok(Applied::ignored());
+                }
+            }
+            let mut total = Applied::default();
+            if let Some(parent) = wire.parent_id.map(ding::dept)
+                && id != DingDeptId::ROOT
+                && store.oa_id_of::<OaDeptId>(&parent).await?.is_none()
+            {
+                if depth >= MAX_DEPTH {
+                    return Err(ApplyError::Unresolved {
+                        kind: EntityKind::Department,
+                        id: parent.to_string(),
+                    });
+                }
+                total.add(self.sync_dept(parent, depth + 1).await?);
+            }
+            let managers: Vec<DingUserId> = wire
+                .dept_manager_userid_list
+                .iter()
+                .flatten()
+                .map(ding::user)
+                .collect();
+            let oa_id = match known {
+                Some(k) => k,
+                None => self.link_new_dept(&wire).await?,
+            };
+            let mut ids = IdMap::default();
+            ids.insert_dept(oa_id, id);
+            ids.load_refs(
+                store,
+                wire.parent_id.map(ding::dept),
+                managers.iter().cloned(),
+            )
+            .await?;
+            for m in &managers {
+                if ids.oa_user(m).is_none() {
+                    if depth >= MAX_DEPTH {
+                        return Err(ApplyError::Unresolved {
+                            kind: EntityKind::User,
+                            id: m.to_string(),
+                        });
+                    }
+                    total.add(self.sync_user(m.clone(), depth + 1).await?);
+                }
+            }
+            ids.load_refs(store, [], managers.iter().cloned()).await?;
+            let mut wire = wire;
+            if let Some(list) = &mut wire.dept_manager_userid_list {
+                // A manager outside the scope is not in the directory.
+                list.retain(|u| ids.oa_user(&ding::user(u)).is_some());
+            }
+            let current = store.get_department(oa_id).await?;
+            let converted = convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            total.add(
+                self.merge_and_write(current, converted, &self.ctx.policy.departments)
+                    .await?,
+            );
+            Ok(total)
+        })
+    }
+
+    /// Links a DingTalk department the id map does not know: the OA department its
+    /// `dingsync:<id>` source identifier names (an OA-created department whose push has not
+    /// saved its link yet), the OA root for DingTalk's root, or a freshly allocated OA id.
+    async fn link_new_dept(
+        &self,
+        wire: &dingtalk_proto::dept::DeptDetail,
+    ) -> Result<OaDeptId, ApplyError> {
+        let store = &self.ctx.store;
+        let id = ding::dept(wire.dept_id);
+        let candidate = if id == DingDeptId::ROOT {
+            // Rare (once per directory), so reading the whole directory is fine.
+            let snap = store.snapshot().await?;
+            let roots: Vec<OaDeptId> = snap
+                .departments
+                .values()
+                .filter(|d| d.parent.is_none())
+                .map(|d| d.id)
+                .collect();
+            match roots.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            }
+        } else {
+            match wire
+                .source_identifier
+                .as_deref()
+                .and_then(|s| s.strip_prefix("dingsync:"))
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                Some(n) if store.get_department(OaDeptId(n)).await?.is_some() => Some(OaDeptId(n)),
+                _ => None,
+            }
+        };
+        let candidate = match candidate {
+            Some(c) if store.ding_id_of(&c).await?.is_none() => Some(c),
+            _ => None,
+        };
+        let oa_id = match candidate {
+            Some(c) => c,
+            None => OaDeptId(store.allocate_ids(EntityKind::Department, 1).await?),
+        };
+        store.id_map_put(&oa_id, &id).await?;
+        Ok(oa_id)
+    }
+
+    /// Brings role groups and roles to DingTalk's role list: new ones are linked (by name to
+    /// unlinked OA ones, else created), changed ones merged, vanished ones deleted.
+    pub async fn sync_roles(&self) -> Result<Applied, ApplyError> {
+        let store = &self.ctx.store;
+        let groups = self.ctx.client.role_list_all().await?;
+        let snap = store.snapshot().await?;
+        let mut ids = IdMap::load_all(store).await?;
+        let (g_links, r_links) = link::link_roles(&groups, &snap.role_groups, &snap.roles, &ids);
+        for (oa, d) in g_links.matched {
+            store.id_map_put(&oa, &d).await?;
+            ids.insert_group(oa, d);
+        }
+        for d in g_links.unlinked {
+            let oa =
+                directory_model::OaRoleGroupId(store.allocate_ids(EntityKind::RoleGroup, 1).await?);
+            store.id_map_put(&oa, &d).await?;
+            ids.insert_group(oa, d);
+        }
+        for (oa, d) in r_links.matched {
+            store.id_map_put(&oa, &d).await?;
+            ids.insert_role(oa, d);
+        }
+        for d in r_links.unlinked {
+            let oa = OaRoleId(store.allocate_ids(EntityKind::Role, 1).await?);
+            store.id_map_put(&oa, &d).await?;
+            ids.insert_role(oa, d);
+        }
+        let mut total = Applied::default();
+        let mut seen_groups = BTreeSet::new();
+        let mut seen_roles = BTreeSet::new();
+        for g in &groups {
+            let group = convert::role_group(g, &ids)?;
+            seen_groups.insert(group.id);
+            let current = store.get_role_group(group.id).await?;
+            total.add(
+                self.merge_and_write(current, group, &self.ctx.policy.role_groups)
+                    .await?,
+            );
+            for r in &g.roles {
+                let role = convert::role(r, g.group_id, &ids)?;
+                seen_roles.insert(role.id);
+                let current = store.get_role(role.id).await?;
+                total.add(
+                    self.merge_and_write(current, role, &self.ctx.policy.roles)
+                        .await?,
+                );
+            }
+        }
+        let wctx = self.write_ctx();
+        for r in snap.roles.values() {
+            if ids.ding_role(r.id).is_some() && !seen_roles.contains(&r.id) {
+                store.delete_role(&wctx, r.id, None).await?;
+                store.id_map_remove(&r.id).await?;
+                total.writes += 1;
+            }
+        }
+        for g in snap.role_groups.values() {
+            if ids.ding_group(g.id).is_some() && !seen_groups.contains(&g.id) {
+                match store.delete_role_group(&wctx, g.id, None).await {
+                    Ok(()) => {
+                        store.id_map_remove(&g.id).await?;
+                        total.writes += 1;
+                    }
+                    // OA-only roles still in it wait for their push; keep the group.
+                    Err(StoreError::GroupHasRoles { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn conflicts_json<F: Serialize>(
+    conflicts: &[Conflict<F>],
+) -> Result<serde_json::Value, StoreError> {
+    Ok(serde_json::to_value(conflicts)?)
+}
+
+/// An error with its causes, for the inbox's `last_error` (never holds secrets: the client's
+/// errors are built without them).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

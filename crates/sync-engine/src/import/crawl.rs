@@ -1,0 +1,320 @@
+//! Reading DingTalk's organisation for the import: the department tree (`listsub`), every
+//! department in full (`department/get`), every department's members (`v2/user/list`) and the
+//! roles with their members — each API family with its own calls in flight, so the families
+//! share nothing but the wall clock and the import takes about as long as the slowest family's
+//! rate budget allows.
+//!
+//! Unlike the client's own `crawl()`, a failed call does not end the crawl: it is recorded and
+//! the crawl goes on, because most of an organisation is still worth importing when one page
+//! failed. A crawl with any failure is *incomplete*, and the importer never deletes anything on
+//! the strength of an incomplete crawl (absence from a failed page is not absence).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use dingtalk_client::{ClientError, DingTalkClient};
+use dingtalk_proto::{
+    DingDeptId, DingRoleId, DingUserId,
+    dept::{DeptBrief, DeptDetail},
+    role::{RoleGroup, RoleMember},
+    user::{DeptOrder, User},
+};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::{ImportError, ImportPhase, Progress, ProgressSink};
+use crate::convert::ding;
+use crate::policy::Scope;
+
+/// Everything the crawl read.
+#[derive(Debug, Default)]
+pub(crate) struct Crawl {
+    /// Departments to import, in full, parents before children (the root first).
+    pub depts: Vec<DeptDetail>,
+    /// Users listed in in-scope departments, once each, with `dept_order_list` gathered from
+    /// the listings of every department they appeared in.
+    pub users: BTreeMap<DingUserId, User>,
+    /// Role groups with their roles.
+    pub role_groups: Vec<RoleGroup>,
+    /// Members per role (only roles whose listing succeeded).
+    pub role_members: BTreeMap<DingRoleId, Vec<RoleMember>>,
+    /// What failed, one line per failed call (after the client's own retries).
+    pub failures: Vec<String>,
+    /// Every department the walk saw, in scope or not (so scope never reads as deletion).
+    pub seen_depts: HashSet<DingDeptId>,
+    /// Direct members listed per department (for the minimum number of list pages).
+    pub members_per_dept: HashMap<DingDeptId, usize>,
+}
+
+impl Crawl {
+    /// Whether every call succeeded, so absence means absence.
+    pub fn complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The tree walk's knowledge of one department.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// Its parent as `listsub` reported it (`None` for the root).
+    parent: Option<DingDeptId>,
+    /// Whether the scope includes it.
+    in_scope: bool,
+}
+
+/// One `listsub` call, tagged with its department.
+async fn walk(
+    client: DingTalkClient,
+    id: DingDeptId,
+) -> (DingDeptId, Result<Vec<DeptBrief>, ClientError>) {
+    (id, client.dept_list_sub(id).await)
+}
+
+/// One `department/get` call, tagged with its department.
+async fn detail(
+    client: DingTalkClient,
+    id: DingDeptId,
+) -> (DingDeptId, Result<DeptDetail, ClientError>) {
+    (id, client.dept_get(id).await)
+}
+
+/// All member pages of one department, tagged with it.
+async fn members(
+    client: DingTalkClient,
+    id: DingDeptId,
+) -> (DingDeptId, Result<Vec<User>, ClientError>) {
+    (id, client.user_list_all(id).await)
+}
+
+/// The chain from `id` up to the root, from what the walk has seen.
+fn chain(nodes: &HashMap<DingDeptId, Node>, id: DingDeptId) -> Vec<directory_model::DingDeptId> {
+    let mut out = Vec::new();
+    let mut at = Some(id);
+    while let Some(d) = at {
+        out.push(ding::dept(d));
+        at = nodes.get(&d).and_then(|n| n.parent);
+        if out.len() > nodes.len() + 1 {
+            break; // A cycle in DingTalk's answers; the chain so far decides.
+        }
+    }
+    out
+}
+
+/// Reads the tree, the departments, their members and (if `roles`) the roles.
+pub(crate) async fn crawl(
+    client: &DingTalkClient,
+    scope: &Scope,
+    concurrency: usize,
+    roles: bool,
+    progress: &ProgressSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Crawl, ImportError> {
+    let (tree, role_part) = tokio::join!(
+        crawl_tree(client, scope, concurrency, progress, cancel),
+        async {
+            if roles {
+                Some(crawl_roles(client, concurrency).await)
+            } else {
+                None
+            }
+        }
+    );
+    let mut crawl = tree?;
+    if let Some((groups, members, failures)) = role_part {
+        crawl.role_groups = groups;
+        crawl.role_members = members;
+        crawl.failures.extend(failures);
+    }
+    Ok(crawl)
+}
+
+async fn crawl_tree(
+    client: &DingTalkClient,
+    scope: &Scope,
+    concurrency: usize,
+    progress: &ProgressSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Crawl, ImportError> {
+    let concurrency = concurrency.max(1);
+    let root = DingDeptId::ROOT;
+    let mut nodes: HashMap<DingDeptId, Node> = HashMap::new();
+    let root_in_scope = scope.contains_chain(&[ding::dept(root)]);
+    nodes.insert(
+        root,
+        Node {
+            parent: None,
+            in_scope: root_in_scope,
+        },
+    );
+    let mut to_walk = VecDeque::from([root]);
+    // The root is always read in full: it anchors the OA tree even when out of scope.
+    let mut to_get = VecDeque::from([root]);
+    let mut to_list = VecDeque::new();
+    if root_in_scope {
+        to_list.push_back(root);
+    }
+    let mut walking = FuturesUnordered::new();
+    let mut getting = FuturesUnordered::new();
+    let mut listing = FuturesUnordered::new();
+    let mut details: HashMap<DingDeptId, DeptDetail> = HashMap::new();
+    let mut discovered_order: Vec<DingDeptId> = vec![root];
+    let mut users: BTreeMap<DingUserId, User> = BTreeMap::new();
+    let mut orders: HashMap<DingUserId, Vec<DeptOrder>> = HashMap::new();
+    let mut failures = Vec::new();
+    let mut seen_users: HashSet<DingUserId> = HashSet::new();
+    let mut members_per_dept: HashMap<DingDeptId, usize> = HashMap::new();
+    loop {
+        while walking.len() < concurrency {
+            let Some(d) = to_walk.pop_front() else { break };
+            walking.push(walk(client.clone(), d));
+        }
+        while getting.len() < concurrency {
+            let Some(d) = to_get.pop_front() else { break };
+            getting.push(detail(client.clone(), d));
+        }
+        while listing.len() < concurrency {
+            let Some(d) = to_list.pop_front() else { break };
+            listing.push(members(client.clone(), d));
+        }
+        if walking.is_empty() && getting.is_empty() && listing.is_empty() {
+            break;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Err(ImportError::Cancelled),
+            Some((parent, result)) = walking.next(), if !walking.is_empty() => match result {
+                Ok(children) => {
+                    for child in children {
+                        if nodes.contains_key(&child.dept_id) {
+                            continue;
+                        }
+                        nodes.insert(child.dept_id, Node { parent: Some(parent), in_scope: false });
+                        let in_scope = scope.contains_chain(&chain(&nodes, child.dept_id));
+                        if let Some(n) = nodes.get_mut(&child.dept_id) {
+                            n.in_scope = in_scope;
+                        }
+                        discovered_order.push(child.dept_id);
+                        to_walk.push_back(child.dept_id);
+                        if in_scope {
+                            to_get.push_back(child.dept_id);
+                            to_list.push_back(child.dept_id);
+                        }
+                    }
+                    progress.emit(Progress {
+                        phase: ImportPhase::Crawl,
+                        departments: nodes.len(),
+                        users_listed: seen_users.len(),
+                        ..Progress::default()
+                    });
+                }
+                Err(e) => failures.push(format!("listing sub-departments of {parent}: {e}")),
+            },
+            Some((id, result)) = getting.next(), if !getting.is_empty() => match result {
+                Ok(d) => { details.insert(id, d); }
+                Err(e) => failures.push(format!("reading department {id}: {e}")),
+            },
+            Some((dept, result)) = listing.next(), if !listing.is_empty() => match result {
+                Ok(list) => {
+                    members_per_dept.insert(dept, list.len());
+                    for u in list {
+                        let order = u.dept_order.unwrap_or(0);
+                        orders.entry(u.userid.clone()).or_default().push(DeptOrder { dept_id: dept, order });
+                        seen_users.insert(u.userid.clone());
+                        users.entry(u.userid.clone()).or_insert(u);
+                    }
+                    progress.emit(Progress {
+                        phase: ImportPhase::Crawl,
+                        departments: nodes.len(),
+                        users_listed: seen_users.len(),
+                        ..Progress::default()
+                    });
+                }
+                Err(e) => failures.push(format!("listing members of department {dept}: {e}")),
+            },
+        }
+    }
+    for (id, user) in &mut users {
+        if let Some(mut list) = orders.remove(id) {
+            list.sort_by_key(|o| o.dept_id);
+            list.dedup_by_key(|o| o.dept_id);
+            user.dept_order_list = Some(list);
+        }
+        // Memberships of out-of-scope departments are not the OA directory's business.
+        if let Some(depts) = &mut user.dept_id_list {
+            depts.retain(|d| nodes.get(d).is_some_and(|n| n.in_scope));
+        }
+    }
+    // Parents before children: the discovery order of a breadth-first walk. An in-scope
+    // department under an out-of-scope parent hangs from its nearest in-scope ancestor (or the
+    // root), so the OA tree stays connected.
+    let mut depts = Vec::new();
+    for id in discovered_order {
+        let in_scope = nodes.get(&id).is_some_and(|n| n.in_scope);
+        if id != root && !in_scope {
+            continue;
+        }
+        let Some(mut d) = details.remove(&id) else {
+            continue;
+        };
+        if id != root {
+            let mut parent = nodes.get(&id).and_then(|n| n.parent);
+            while let Some(p) = parent {
+                if p == root || nodes.get(&p).is_some_and(|n| n.in_scope) {
+                    break;
+                }
+                parent = nodes.get(&p).and_then(|n| n.parent);
+            }
+            d.parent_id = Some(parent.unwrap_or(root));
+        }
+        depts.push(d);
+    }
+    Ok(Crawl {
+        depts,
+        users,
+        failures,
+        seen_depts: nodes.keys().copied().collect(),
+        members_per_dept,
+        ..Crawl::default()
+    })
+}
+
+type RolePart = (
+    Vec<RoleGroup>,
+    BTreeMap<DingRoleId, Vec<RoleMember>>,
+    Vec<String>,
+);
+
+async fn crawl_roles(client: &DingTalkClient, concurrency: usize) -> RolePart {
+    let groups = match client.role_list_all().await {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                Vec::new(),
+                BTreeMap::new(),
+                vec![format!("listing roles: {e}")],
+            );
+        }
+    };
+    let ids: Vec<DingRoleId> = groups
+        .iter()
+        .flat_map(|g| g.roles.iter().map(|r| r.id))
+        .collect();
+    let results: Vec<(DingRoleId, Result<Vec<RoleMember>, ClientError>)> =
+        futures::stream::iter(ids)
+            .map(|role| {
+                let client = client.clone();
+                async move { (role, client.role_members_all(role).await) }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+    let mut members = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (role, result) in results {
+        match result {
+            Ok(list) => {
+                members.insert(role, list);
+            }
+            Err(e) => failures.push(format!("listing members of role {role}: {e}")),
+        }
+    }
+    (groups, members, failures)
+}
