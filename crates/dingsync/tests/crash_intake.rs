@@ -113,7 +113,7 @@ enum Change {
 /// When to kill and for how long the service stays down.
 #[derive(Debug, Clone, Copy)]
 struct Kill {
-    /// Kill once this many changes have been made.
+    /// Kill once this many changes have been made since the previous restart (or the start).
     after_changes: usize,
     /// The outage (the time between the kill and the restart).
     outage: Duration,
@@ -154,28 +154,36 @@ fn plan_changes(rng: &mut StdRng, state: &Value, count: usize) -> Vec<Change> {
     changes
 }
 
-/// The seeded kill plan: moments spread over the burst; the first outage outlasts the retry
-/// schedule (catch-up must bring those events), the second is bridged by retries.
-fn plan_kills(rng: &mut StdRng, changes: usize, kills: usize) -> Vec<Kill> {
-    let mut moments: Vec<usize> = (0..kills)
-        .map(|_| rng.gen_range(changes / 10..changes * 9 / 10))
-        .collect();
-    moments.sort_unstable();
-    moments
-        .into_iter()
-        .enumerate()
-        .map(|(i, after_changes)| {
+/// The seeded kill plan. Each kill comes a random 0.5–1.5 s of changes after the previous
+/// restart (so each outage starts with pushes flowing and the previous one's retries have
+/// landed); the first outage outlasts the retry schedule (catch-up must bring those events),
+/// the second is bridged by retries, the rest are anything up to 3 s.
+fn plan_kills(rng: &mut StdRng, kills: usize) -> Vec<Kill> {
+    let per_sec = CHANGES_PER_SEC as usize;
+    (0..kills)
+        .map(|i| {
             let outage_ms = match i {
                 0 => rng.gen_range(RETRY_SPAN.as_millis() as u64 + 800..4_000),
                 1 => rng.gen_range(20..250),
                 _ => rng.gen_range(20..3_000),
             };
             Kill {
-                after_changes,
+                after_changes: rng.gen_range(per_sec / 2..per_sec * 3 / 2),
                 outage: Duration::from_millis(outage_ms),
             }
         })
         .collect()
+}
+
+/// Enough changes that every kill falls inside the burst: each kill's gap plus its outage at
+/// the change rate (the burst goes on while the service is down), and a tail after the last.
+fn burst_len(kills: &[Kill]) -> usize {
+    let per_sec = CHANGES_PER_SEC as f64;
+    let during: f64 = kills
+        .iter()
+        .map(|k| k.after_changes as f64 + k.outage.as_secs_f64() * per_sec + per_sec / 2.0)
+        .sum();
+    during as usize + CHANGES_PER_SEC as usize
 }
 
 async fn apply(http: &reqwest::Client, sim: &str, change: &Change) {
@@ -273,7 +281,6 @@ fn log_id_of(
 
 async fn run(scenario: Scenario) {
     let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let changes_count = 100 * scenario.kills + 200;
     let sim = support::start_sim(300, 20, scenario.seed).await;
     let sim_url = sim.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -302,13 +309,64 @@ async fn run(scenario: Scenario) {
         .and_then(|a| a.last())
         .and_then(|e| e["id"].as_u64())
         .unwrap_or(0);
-
     let state = support::sim_call(&http, &sim_url, Method::GET, "/_sim/state", None).await;
-    let changes = plan_changes(&mut rng, &state, changes_count);
-    let kills = plan_kills(&mut rng, changes.len(), scenario.kills);
+    let kills = plan_kills(&mut rng, scenario.kills);
+    let changes = plan_changes(&mut rng, &state, burst_len(&kills));
 
-    // The burst: WORKERS concurrent workers, each at its share of the rate; every change made
-    // is counted so the kills can wait for their moment instead of sleeping towards it.
+    burst_with_kills(&http, &sim_url, &changes, &kills, &mut service).await;
+    assert_eq!(service.starts, kills.len() + 1, "every kill restarted");
+
+    // Drain: every push final (acknowledged or in the failed list), then the failed list read
+    // by catch-up and every event in the inbox.
+    assert!(
+        sim.wait_pushes_idle(WAIT).await,
+        "the simulator's pushes did not become idle"
+    );
+    let ledger = Ledger::read(&http, &sim_url, base).await;
+    assert!(ledger.events.len() >= changes.len());
+    let store = Store::connect(&config.database_url())
+        .await
+        .expect("open the service's database");
+    // Catch-up runs in the service on its own schedule; its only visible effects are the
+    // simulator's failed list emptying and rows in another process's SQLite file, so poll.
+    let settled = support::poll_until(WAIT, Duration::from_millis(200), || async {
+        failed_unread(&http, &sim_url).await == 0
+            && ledger.arrivals(&support::whole_inbox(&store).await).len() == ledger.events.len()
+    })
+    .await;
+    assert!(
+        settled,
+        "the inbox did not catch up: {} events, {} arrived, {} failed pushes unread \
+         (is catch-up running?)",
+        ledger.events.len(),
+        ledger.arrivals(&support::whole_inbox(&store).await).len(),
+        failed_unread(&http, &sim_url).await,
+    );
+
+    replay(&http, &config, &ledger, &mut rng, &store).await;
+    store.close().await;
+    service.kill().await;
+
+    // What survived the last SIGKILL is what is on disk.
+    let store = Store::connect(&config.database_url())
+        .await
+        .expect("reopen the database");
+    let inbox = support::whole_inbox(&store).await;
+    store.close().await;
+    sim.shutdown().await;
+    verify(&scenario, &kills, &ledger, &inbox);
+}
+
+/// Makes the changes with `WORKERS` concurrent workers, each at its share of the rate, while
+/// SIGKILLing and restarting the service at the planned moments. Every change made is counted,
+/// so each kill waits for its moment instead of sleeping towards it.
+async fn burst_with_kills(
+    http: &reqwest::Client,
+    sim_url: &str,
+    changes: &[Change],
+    kills: &[Kill],
+    service: &mut Service,
+) {
     let (made_tx, made_rx) = watch::channel(0usize);
     let made_tx = Arc::new(made_tx);
     let mut workers = tokio::task::JoinSet::new();
@@ -319,7 +377,7 @@ async fn run(scenario: Scenario) {
             .step_by(WORKERS)
             .cloned()
             .collect();
-        let (http, sim_url, made_tx) = (http.clone(), sim_url.clone(), Arc::clone(&made_tx));
+        let (http, sim_url, made_tx) = (http.clone(), sim_url.to_owned(), Arc::clone(&made_tx));
         workers.spawn(async move {
             let period = Duration::from_millis(1000 * WORKERS as u64 / CHANGES_PER_SEC);
             let mut pace = tokio::time::interval(period);
@@ -331,9 +389,10 @@ async fn run(scenario: Scenario) {
         });
     }
     let killer = async {
-        for kill in &kills {
+        for kill in kills {
             let mut made = made_rx.clone();
-            tokio::time::timeout(WAIT, made.wait_for(|n| *n >= kill.after_changes))
+            let target = *made.borrow() + kill.after_changes;
+            tokio::time::timeout(WAIT, made.wait_for(|n| *n >= target))
                 .await
                 .expect("the burst reached the kill moment")
                 .expect("the burst is running");
@@ -349,99 +408,126 @@ async fn run(scenario: Scenario) {
         }
     };
     tokio::join!(killer, burst);
-    assert_eq!(service.starts, kills.len() + 1, "every kill restarted");
+}
 
-    // Drain: every push final (acknowledged or in the failed list), the failed list read by
-    // catch-up, and every event in the inbox.
-    assert!(
-        sim.wait_pushes_idle(WAIT).await,
-        "the simulator's pushes did not become idle"
-    );
-    let events = support::sim_call(
-        &http,
-        &sim_url,
-        Method::GET,
-        &format!("/_sim/events?after={base}"),
-        None,
-    )
-    .await["events"]
-        .as_array()
-        .cloned()
-        .expect("events");
-    assert!(events.len() >= changes.len(), "{} events", events.len());
-    let mut by_key = HashMap::new();
-    for event in &events {
-        let key = semantic_key(
-            event["event_type"].as_str().expect("event_type"),
-            ids_of(&event["data"]).expect("event ids"),
-            event["time_ms"].as_i64().expect("time_ms"),
-        );
-        let id = event["id"].as_u64().expect("id");
-        assert!(
-            by_key.insert(key.clone(), id).is_none(),
-            "two events share {key}: the plan must touch each entity once"
-        );
+async fn failed_unread(http: &reqwest::Client, sim_url: &str) -> u64 {
+    support::sim_call(http, sim_url, Method::GET, "/_sim/pushes", None).await["failed_unread"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+/// What the simulator did, read once every push is final: the events of the burst and every
+/// push attempt, with the two indexes that tie an inbox entry back to an event.
+struct Ledger {
+    /// `/_sim/events` after the subscription.
+    events: Vec<Value>,
+    /// `/_sim/pushes` records of events (not `check_url`).
+    records: Vec<Value>,
+    /// New-dialect `eventId` → log id.
+    by_event_id: HashMap<String, u64>,
+    /// `type|ids|time` → log id.
+    by_key: HashMap<String, u64>,
+}
+
+impl Ledger {
+    async fn read(http: &reqwest::Client, sim_url: &str, base: u64) -> Ledger {
+        let path = format!("/_sim/events?after={base}");
+        let events = support::sim_call(http, sim_url, Method::GET, &path, None).await["events"]
+            .as_array()
+            .cloned()
+            .expect("events");
+        let mut by_key = HashMap::new();
+        for event in &events {
+            let key = semantic_key(
+                event["event_type"].as_str().expect("event_type"),
+                ids_of(&event["data"]).expect("event ids"),
+                event["time_ms"].as_i64().expect("time_ms"),
+            );
+            let id = event["id"].as_u64().expect("id");
+            assert!(
+                by_key.insert(key.clone(), id).is_none(),
+                "two events share {key}: the plan must touch each entity once"
+            );
+        }
+        let pushes = support::sim_call(http, sim_url, Method::GET, "/_sim/pushes", None).await;
+        let records: Vec<Value> = pushes["pushes"]
+            .as_array()
+            .expect("pushes")
+            .iter()
+            .filter(|p| p["event_id"].is_u64())
+            .cloned()
+            .collect();
+        let by_event_id = records
+            .iter()
+            .filter_map(|p| {
+                let event_id = p["plaintext"]["eventId"].as_str()?;
+                Some((event_id.to_owned(), p["event_id"].as_u64()?))
+            })
+            .collect();
+        Ledger {
+            events,
+            records,
+            by_event_id,
+            by_key,
+        }
     }
-    // Every attempt is final now, so the records are complete (the replays below are ours).
-    let pushes = support::sim_call(&http, &sim_url, Method::GET, "/_sim/pushes", None).await;
-    let records: Vec<Value> = pushes["pushes"]
-        .as_array()
-        .expect("pushes")
-        .iter()
-        .filter(|p| p["event_id"].is_u64())
-        .cloned()
-        .collect();
-    let by_event_id: HashMap<String, u64> = records
-        .iter()
-        .filter_map(|p| {
-            let event_id = p["plaintext"]["eventId"].as_str()?;
-            Some((event_id.to_owned(), p["event_id"].as_u64()?))
-        })
-        .collect();
-    let arrived = |inbox: &[InboxEvent]| -> BTreeMap<u64, Vec<Channel>> {
+
+    /// For each event found in `inbox`, the channels it arrived by (one per entry). An entry
+    /// that matches no event fails the test.
+    fn arrivals(&self, inbox: &[InboxEvent]) -> BTreeMap<u64, Vec<Channel>> {
         let mut arrivals: BTreeMap<u64, Vec<Channel>> = BTreeMap::new();
         for entry in inbox {
             let (id, channel) =
-                log_id_of(entry, &by_event_id, &by_key).unwrap_or_else(|e| panic!("{e}"));
+                log_id_of(entry, &self.by_event_id, &self.by_key).unwrap_or_else(|e| panic!("{e}"));
             arrivals.entry(id).or_default().push(channel);
         }
         arrivals
-    };
-    let store = Store::connect(&config.database_url())
-        .await
-        .expect("open the service's database");
-    // Catch-up runs in the service on its own schedule; its only visible effects are the
-    // simulator's failed list emptying and rows in another process's SQLite file, so poll.
-    let settled = support::poll_until(WAIT, Duration::from_millis(200), || async {
-        let pushes = support::sim_call(&http, &sim_url, Method::GET, "/_sim/pushes", None).await;
-        pushes["failed_unread"].as_u64() == Some(0)
-            && arrived(&support::whole_inbox(&store).await).len() == events.len()
-    })
-    .await;
-    let unread = support::sim_call(&http, &sim_url, Method::GET, "/_sim/pushes", None).await
-        ["failed_unread"]
-        .clone();
-    assert!(
-        settled,
-        "the inbox did not catch up: {} events, {} arrived, {unread} failed pushes unread \
-         (is catch-up running?)",
-        events.len(),
-        arrived(&support::whole_inbox(&store).await).len(),
-    );
+    }
 
-    // Replays, with the service up: acknowledged pushes sent again, re-signed as a DingTalk
-    // retry would be, and one request sent twice byte for byte. All are acknowledged and
-    // none adds an entry.
-    let acked: Vec<&Value> = records.iter().filter(|p| p["acked"] == true).collect();
-    let inbox_before_replay = support::whole_inbox(&store).await.len();
-    let mut pusher = Pusher::new(&config.client_id, scenario.seed);
+    /// The acknowledged attempts.
+    fn acked(&self) -> Vec<&Value> {
+        self.records.iter().filter(|p| p["acked"] == true).collect()
+    }
+
+    /// Events with a delivery (one push, or one duplicate copy) that was never acknowledged:
+    /// it ended in the failed list.
+    fn failed_deliveries(&self) -> HashSet<u64> {
+        let mut delivered: HashMap<u64, (u64, bool)> = HashMap::new();
+        for record in &self.records {
+            let (Some(push), Some(event)) =
+                (record["push_id"].as_u64(), record["event_id"].as_u64())
+            else {
+                continue;
+            };
+            delivered.entry(push).or_insert((event, false)).1 |= record["acked"] == true;
+        }
+        delivered
+            .values()
+            .filter(|(_, acked)| !acked)
+            .map(|(event, _)| *event)
+            .collect()
+    }
+}
+
+/// Replays with the service up: acknowledged pushes sent again, re-signed as a DingTalk retry
+/// would be, and one request sent twice byte for byte. All are acknowledged; none adds an entry.
+async fn replay(
+    http: &reqwest::Client,
+    config: &ServiceConfig,
+    ledger: &Ledger,
+    rng: &mut StdRng,
+    store: &Store,
+) {
+    let acked = ledger.acked();
+    let before = support::whole_inbox(store).await.len();
+    let mut pusher = Pusher::new(&config.client_id, rng.r#gen());
     let url = config.callback_url();
-    for record in acked.choose_multiple(&mut rng, 10) {
+    for record in acked.choose_multiple(rng, 10) {
         let push = pusher.push(
             &record["plaintext"].to_string(),
             &support::now_ms().to_string(),
         );
-        let (status, reply) = support::send_push(&http, &url, &push).await;
+        let (status, reply) = support::send_push(http, &url, &push).await;
         assert!(
             status.is_success() && pusher.is_success_reply(&reply),
             "replay refused: {status} {reply}"
@@ -452,26 +538,23 @@ async fn run(scenario: Scenario) {
         &support::now_ms().to_string(),
     );
     for _ in 0..2 {
-        let (status, reply) = support::send_push(&http, &url, &verbatim).await;
+        let (status, reply) = support::send_push(http, &url, &verbatim).await;
         assert!(
             status.is_success() && pusher.is_success_reply(&reply),
-            "{reply}"
+            "verbatim replay refused: {status} {reply}"
         );
     }
     assert_eq!(
-        support::whole_inbox(&store).await.len(),
-        inbox_before_replay,
+        support::whole_inbox(store).await.len(),
+        before,
         "a replay added an inbox entry"
     );
-    store.close().await;
-    service.kill().await;
+}
 
-    // What survived the last SIGKILL is what is on disk.
-    let store = Store::connect(&config.database_url())
-        .await
-        .expect("reopen the database");
-    let inbox = support::whole_inbox(&store).await;
-    let arrivals = arrived(&inbox);
+/// The assertions on what is on disk, and on what the run exercised.
+fn verify(scenario: &Scenario, kills: &[Kill], ledger: &Ledger, inbox: &[InboxEvent]) {
+    let arrivals = ledger.arrivals(inbox);
+    let acked = ledger.acked();
 
     // Every acknowledged push is stored, as it was pushed.
     let payloads: Vec<Value> = inbox
@@ -486,6 +569,7 @@ async fn run(scenario: Scenario) {
             record["plaintext"]
         );
     }
+
     // Every event exactly once. One exception is tolerated, counted and printed (and refused
     // with DINGSYNC_CRASH_STRICT=1): an event that is in the inbox from a push *and* had a
     // delivery end in the failed list (a duplicate copy that met an outage, or a push committed
@@ -494,31 +578,19 @@ async fn run(scenario: Scenario) {
     // apart with today's dedupe keys; the worker applies current state, so the copy is
     // harmless, but it is not "exactly once".
     let strict = std::env::var("DINGSYNC_CRASH_STRICT").as_deref() == Ok("1");
-    let mut delivery_acked: HashMap<u64, (u64, bool)> = HashMap::new();
-    for record in &records {
-        let (Some(push), Some(event)) = (record["push_id"].as_u64(), record["event_id"].as_u64())
-        else {
-            continue;
-        };
-        delivery_acked.entry(push).or_insert((event, false)).1 |= record["acked"] == true;
-    }
-    let failed_delivery: HashSet<u64> = delivery_acked
-        .values()
-        .filter(|(_, acked)| !acked)
-        .map(|(event, _)| *event)
-        .collect();
+    let failed_deliveries = ledger.failed_deliveries();
     let mut missing = Vec::new();
     let mut doubled = Vec::new();
-    let mut pushed_and_caught_up = Vec::new();
-    for event in &events {
+    let mut pushed_and_caught_up = 0;
+    for event in &ledger.events {
         let id = event["id"].as_u64().expect("id");
         match arrivals.get(&id).map(Vec::as_slice) {
             None => missing.push(event.clone()),
             Some([_]) => {}
             Some([Channel::Push, Channel::CatchUp] | [Channel::CatchUp, Channel::Push])
-                if !strict && failed_delivery.contains(&id) =>
+                if !strict && failed_deliveries.contains(&id) =>
             {
-                pushed_and_caught_up.push(id);
+                pushed_and_caught_up += 1;
             }
             Some(channels) => doubled.push((event.clone(), channels.to_vec())),
         }
@@ -528,10 +600,10 @@ async fn run(scenario: Scenario) {
         doubled.is_empty(),
         "events stored more than once: {doubled:?}"
     );
-    assert_eq!(inbox.len(), events.len() + pushed_and_caught_up.len());
+    assert_eq!(inbox.len(), ledger.events.len() + pushed_and_caught_up);
 
     // The run exercised what it claims to.
-    let unacked = records.iter().filter(|p| p["acked"] == false).count();
+    let unacked = ledger.records.len() - acked.len();
     let by_retry = acked
         .iter()
         .filter(|p| p["attempt"].as_u64() > Some(1))
@@ -540,16 +612,17 @@ async fn run(scenario: Scenario) {
         .values()
         .filter(|c| c.contains(&Channel::CatchUp))
         .count();
-    let acked_ids: HashSet<u64> = acked
+    let acked_events: HashSet<u64> = acked
         .iter()
         .filter_map(|p| p["event_id"].as_u64())
         .collect();
     let committed_unacked = arrivals
         .iter()
-        .filter(|(id, channels)| !acked_ids.contains(id) && channels.contains(&Channel::Push))
+        .filter(|(id, c)| !acked_events.contains(id) && c.contains(&Channel::Push))
         .count();
     let duplicates = acked.iter().filter(|p| p["duplicate"] == true).count();
-    let first_attempts: Vec<u64> = records
+    let first_attempts: Vec<u64> = ledger
+        .records
         .iter()
         .filter(|p| p["attempt"] == 1 && p["duplicate"] == false)
         .filter_map(|p| p["event_id"].as_u64())
@@ -558,12 +631,11 @@ async fn run(scenario: Scenario) {
     eprintln!(
         "{scenario:?}: {} events, {} push attempts ({} acked, {unacked} not), {by_retry} acked \
          by a retry, {by_catch_up} by catch-up, {committed_unacked} committed but never \
-         acknowledged, {} pushed and caught up again, {duplicates} duplicate pushes acked, \
-         {overtaken} overtakings, kills {kills:?}",
-        events.len(),
-        records.len(),
+         acknowledged, {pushed_and_caught_up} pushed and caught up again, {duplicates} \
+         duplicate pushes acked, {overtaken} overtakings, kills {kills:?}",
+        ledger.events.len(),
+        ledger.records.len(),
         acked.len(),
-        pushed_and_caught_up.len()
     );
     assert!(unacked > 0, "no push failed: the kills missed the burst");
     assert!(by_retry > 0, "no event was delivered by a retry");
@@ -574,6 +646,4 @@ async fn run(scenario: Scenario) {
     if scenario.reorder_window_ms > 0 {
         assert!(overtaken > 0, "no push overtook an earlier one");
     }
-    store.close().await;
-    sim.shutdown().await;
 }
