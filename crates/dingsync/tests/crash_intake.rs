@@ -346,6 +346,15 @@ async fn run(scenario: Scenario) {
     replay(&http, &config, &ledger, &mut rng, &store).await;
     store.close().await;
     service.kill().await;
+    // Catch-up fetched tokens with the client secret in every incarnation; none of it may
+    // have reached the logs.
+    let output = service.output();
+    for secret in config.secrets() {
+        assert!(
+            !output.contains(&secret),
+            "a configured secret appears in the service's output"
+        );
+    }
 
     // What survived the last SIGKILL is what is on disk.
     let store = Store::connect(&config.database_url())
@@ -396,6 +405,7 @@ async fn burst_with_kills(
                 .await
                 .expect("the burst reached the kill moment")
                 .expect("the burst is running");
+            assert!(service.is_running(), "the service exited on its own");
             service.kill().await;
             // The outage itself: DingTalk keeps pushing into a closed port meanwhile.
             tokio::time::sleep(kill.outage).await;
