@@ -8,6 +8,8 @@
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
+//! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
+//!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
 //! - [`telemetry`]: the process's Prometheus recorder.
 
 pub mod api;
@@ -15,4 +17,5 @@ pub mod callback;
 pub mod config;
 pub mod server;
 pub mod sim_cmd;
+pub mod stream;
 pub mod telemetry;

@@ -28,8 +28,12 @@
 //! - `POST /call_back/{register_call_back,update_call_back}`,
 //!   `GET /call_back/{get_call_back,delete_call_back,get_call_back_failed_result}`.
 //!
+//! - Stream mode (`api.dingtalk.com`): `POST /v1.0/gateway/connections/open` (credentials and
+//!   subscriptions → endpoint + single-use ticket), then the WebSocket `GET /connect?ticket=…`.
+//!
 //! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
-//! and signed) to the subscribed callback URL; see `push` for the rules.
+//! and signed) to the subscribed callback URL, or sent over Stream, or both (the `delivery`
+//! setting); see `push` and `stream` for the rules.
 //!
 //! # Admin routes (`/_sim`, no token; JSON in and out)
 //! | route | what |
@@ -59,6 +63,14 @@
 //! | `GET /_sim/push-settings`, `POST /_sim/push-settings` | `dialect` (`legacy`/`new`), `msg_signature`, `timeout_ms`, `retry_scale`, `duplicate_rate`, `delay_ms`, `reorder_window_ms` |
 //! | `GET /_sim/pushes` | every push attempt (`push_id`, `event_id`, `event_type`, `attempt`, `duplicate`, `acked`, `error`, `plaintext`), `in_flight`, `failed_unread` |
 //! | `POST /_sim/pushes/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been pushed to a final outcome |
+//! | `GET /_sim/stream` | Stream: settings, registrations, connections, every delivery attempt with its ack (`message_id`, `event_id`, `connection_id`, `attempt`, `outcome`, `ack_code`, `ack_status`), pings, stray upstream messages |
+//! | `GET /_sim/stream/settings`, `POST /_sim/stream/settings` | `delivery` (`http`/`stream`/`both`), `redeliver_after_ms`, `disconnect_grace_ms`, `ticket_ttl_ms`, `ping_interval_ms`, `disconnect_after_ms` (periodic load-balancing `disconnect`; 0 = off), `duplicate_rate` (send an acked event once more) |
+//! | `POST /_sim/stream/disconnect` | send SYSTEM `disconnect` to every connection (or `{"connection": id}`), close its TCP after the grace |
+//! | `POST /_sim/stream/drop` | close every connection's TCP (or `{"connection": id}`) at once, no close frame |
+//! | `POST /_sim/stream/stall` | leave the connection(s) open but silent both ways (a half-open TCP connection; not even WebSocket pings are answered) |
+//! | `POST /_sim/stream/ping` | send a SYSTEM `ping` now (all, or `{"connection": id}`) |
+//! | `POST /_sim/stream/tickets/expire` | every unused ticket stops working |
+//! | `POST /_sim/stream/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been acknowledged over Stream |
 //!
 //! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
 //! `{"errcode","errmsg"}` when a rule refuses it.
@@ -79,6 +91,9 @@
 //! - `admin`: the `/_sim` routes for the org, calls, settings and events.
 //! - `push`: the callback subscription (`/call_back/...` and `/_sim/callback`), the background
 //!   pusher with its retries and failed list, the payload dialects, and its `/_sim` routes.
+//! - `stream`: Stream mode — registration tickets, WebSocket connections, the dispatcher that
+//!   sends each event to one connection and redelivers what is not acknowledged, the frames
+//!   and ack rules, and its `/_sim/stream` routes.
 
 mod admin;
 mod api;
@@ -91,6 +106,7 @@ mod org;
 mod params;
 mod push;
 mod server;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -102,6 +118,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::config::{Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;
+pub use crate::stream::{Delivery, StreamSettings, StreamSettingsPatch};
 
 use crate::events::EventLog;
 use crate::gateway::{CallStats, RateLimiter, TokenStore};
@@ -158,6 +175,23 @@ impl SimHandle {
             tracing::warn!(%error, "simulator task ended abnormally");
         }
         self.shared.hub.wait_stopped().await;
+        self.shared.stream.wait_stopped().await;
+    }
+
+    /// Changes the Stream settings (as `POST /_sim/stream/settings` does), e.g. to deliver
+    /// events by Stream instead of HTTP push; returns the settings now in force, or why the
+    /// patch was refused.
+    pub fn set_stream_settings(
+        &self,
+        patch: &StreamSettingsPatch,
+    ) -> Result<StreamSettings, String> {
+        stream::apply_settings(&self.shared, patch)
+    }
+
+    /// Waits until every recorded event has been acknowledged over Stream, or `timeout`
+    /// passes; returns whether that happened. Only meaningful while `delivery` includes Stream.
+    pub async fn wait_stream_idle(&self, timeout: std::time::Duration) -> bool {
+        stream::wait_idle(&self.shared, timeout).await
     }
 }
 
@@ -192,9 +226,11 @@ pub async fn start(
         org: Mutex::new(org),
         events: Mutex::new(EventLog::default()),
         hub: push::Hub::new(seed, stop.clone())?,
+        stream: stream::StreamHub::new(seed, stop.clone()),
         config,
     });
     push::spawn_pusher(Arc::clone(&shared));
+    stream::spawn_dispatcher(Arc::clone(&shared));
     let app = server::router(Arc::clone(&shared));
     let signal = stop.clone();
     let task = tokio::spawn(async move {

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub events: Mutex<EventLog>,
     /// The callback subscription and the pusher's state.
     pub hub: crate::push::Hub,
+    /// Stream mode: tickets, connections and the event dispatcher.
+    pub stream: crate::stream::StreamHub,
 }
 
 /// The gateway's mutable state.
@@ -78,6 +80,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let dingtalk = Router::new()
         .route("/gettoken", get(get_token))
         .route("/v1.0/oauth2/accessToken", post(new_token))
+        .route(
+            "/v1.0/gateway/connections/open",
+            post(crate::stream::routes::open),
+        )
         .fallback(dingtalk_call)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -86,8 +92,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .nest(
             "/_sim",
-            crate::admin::routes().merge(crate::push::admin::routes()),
+            crate::admin::routes()
+                .merge(crate::push::admin::routes())
+                .merge(crate::stream::admin::routes()),
         )
+        .route("/connect", get(crate::stream::routes::connect))
         .merge(dingtalk)
         .with_state(shared)
 }
@@ -246,7 +255,12 @@ async fn get_token(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
 }
 
 /// An error of the new API (`api.dingtalk.com`): HTTP status + `{requestid, code, message}`.
-fn new_api_error(shared: &Shared, status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn new_api_error(
+    shared: &Shared,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
     let id = new_request_id(shared).to_uppercase();
     json_response(
         status,

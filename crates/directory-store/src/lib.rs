@@ -33,6 +33,8 @@
 //!   leases, retries and dead letters.
 //! - [`sync`]: id map, base snapshots, change feed, merge conflicts, checkpoints, leases, held
 //!   deletions, key/value state.
+//! - `engine_support`: what the sync engine's pusher and reconcile need on top (a push's id
+//!   mapping and base in one transaction, whole-kind id-map and base reads).
 
 pub mod batch;
 mod db;

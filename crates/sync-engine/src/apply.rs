@@ -10,7 +10,8 @@
 //!   entity, DingTalk = the fetched state converted through the id map;
 //! - the OA side is written when the merge differs from it (origin `dingtalk`, no outbox
 //!   entry unless OA won a field, in which case the entry brings DingTalk back to the merge);
-//! - conflicts go to the audit log; the base moves to what both sides will hold;
+//! - conflicts go to the conflicts table and the audit log; the base moves to what both sides
+//!   will hold;
 //! - when merge == OA == DingTalk nothing is written or queued: the echo of dingsync's own push
 //!   is a no-op (invariant 5), and replaying any event any number of times in any order ends
 //!   in the same directory (invariant 4).
@@ -436,7 +437,7 @@ impl Applier {
             | EventKind::OrgDeptModify { dept_ids }
             | EventKind::OrgDeptRemove { dept_ids } => {
                 for d in dept_ids {
-                    total.add(self.sync_dept(DingDeptId(d.0), 0).await?);
+                    total.add(self.sync_dept(ding::dept(*d), 0).await?);
                 }
             }
             EventKind::LabelConfAdd { .. }
@@ -594,11 +595,10 @@ impl Applier {
             let conflicts = conflicts_json(&merged.conflicts)?;
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
             store
-                .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
-                .await?;
-            // The conflicts table is what `status`, metrics and the demo count.
-            store
                 .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
+                .await?;
+            store
+                .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
                 .await?;
             applied.conflicts = merged.conflicts.len();
         }

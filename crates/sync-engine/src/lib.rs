@@ -7,6 +7,13 @@
 //! between DingTalk's wire shapes and the model goes through [`convert`], every configurable
 //! decision through [`policy`], and every worker receives a [`context::SyncContext`].
 //!
+//! OA → DingTalk and both ways: the [`push`] module drains the outbox into DingTalk in
+//! dependency order, idempotently (a crash between DingTalk's acceptance and saving the id map
+//! never creates a duplicate: creates look before they create on retry), with backoff and dead
+//! letters; the [`plan`] module snapshots both sides, compares them with the base three ways,
+//! prints what reconcile would change on each side (table or JSON, with the same validation as
+//! a real run and the deletion threshold) and applies it on request.
+//!
 //! # Layout
 //! - [`context`]: [`SyncContext`] (store, client, policy, clock) and the [`Clock`] seam.
 //! - [`policy`]: [`Policy`] — scope, field authority, deletion threshold, soft-match order.
@@ -14,6 +21,10 @@
 //!   that make an agreeing state convert back to the OA entity exactly (no echo loops).
 //! - [`import`]: the full import — concurrent crawl, linking and soft match, batched writes
 //!   with a resumable checkpoint, deletions only from a complete crawl and under the threshold.
+//! - [`push`]: the outbox pusher ([`push::Pusher`]) with failpoints for crash tests, and
+//!   `push::build`, the pure model → DingTalk request builders.
+//! - [`plan`]: [`plan::plan`] and [`plan::reconcile`], and `plan::view`, DingTalk's crawl
+//!   translated into the OA model through the id map.
 //! - [`apply`]: the inbox worker — parse any payload dialect, fetch current state, resolve
 //!   references first, three-way merge, write / push / record conflicts; retries and dead letters.
 //! - [`catchup`]: DingTalk's failed-push list into the inbox.
@@ -22,7 +33,9 @@ pub mod catchup;
 pub mod context;
 pub mod convert;
 pub mod import;
+pub mod plan;
 pub mod policy;
+pub mod push;
 
 pub use apply::{Applier, ApplyError, ApplyOptions};
 pub use catchup::catch_up;

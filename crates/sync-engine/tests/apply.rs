@@ -342,6 +342,9 @@ async fn both_sides_editing_one_user_converge_to_oa_with_the_conflict_recorded()
         conflict.before.as_ref().unwrap()["conflicts"][0]["dingtalk"],
         "钉钉名"
     );
+    let recorded = h.store.conflicts(None, 10).await.unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].field, "name");
     // DingTalk is brought to the merged state by a push.
     let pending = h
         .store

@@ -233,7 +233,8 @@ struct HubState {
     records: Vec<PushRecord>,
     /// Pushes that failed every retry, oldest first, until read.
     failed: VecDeque<Value>,
-    /// Seeds per-delivery RNGs (nonces, AES prefixes, event ids) so runs repeat.
+    /// Seeds per-delivery RNGs (nonces, AES prefixes) so runs repeat; event ids come from
+    /// `events::event_id`, shared with Stream.
     rng: StdRng,
 }
 
@@ -295,6 +296,7 @@ impl Hub {
 /// Tells the pusher that events were recorded.
 pub(crate) fn wake(shared: &Shared) {
     shared.hub.wake.notify_one();
+    shared.stream.wake();
 }
 
 /// Starts the background pusher.
@@ -360,7 +362,12 @@ async fn drain_log(shared: &Arc<Shared>) {
         let (subscription, settings, jobs) = {
             let mut state = lock(&shared.hub.state);
             state.cursor = last;
-            let subscription = state.subscription.clone();
+            // With Stream-only delivery the pusher still moves its cursor, so switching back
+            // to HTTP does not replay what Stream already carried.
+            let subscription = state
+                .subscription
+                .clone()
+                .filter(|_| shared.stream.delivers_http());
             let settings = state.settings.clone();
             let mut jobs = Vec::new();
             if let Some(sub) = &subscription {
@@ -373,7 +380,7 @@ async fn drain_log(shared: &Arc<Shared>) {
                     } else {
                         1
                     };
-                    let event_id = hex_id(&mut state.rng);
+                    let event_id = crate::events::event_id(shared.config.seed, event.id);
                     let operator = (event.origin == Origin::Admin)
                         .then_some(operator.as_deref())
                         .flatten();
@@ -435,12 +442,6 @@ fn admin_operator(shared: &Shared) -> Option<String> {
         .values()
         .find(|u| u.admin)
         .map(|u| u.userid.clone())
-}
-
-fn hex_id(rng: &mut StdRng) -> String {
-    (0..32)
-        .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
-        .collect()
 }
 
 /// Sends the first attempt now (in order), and leaves retries to a background task.
