@@ -57,6 +57,8 @@ pub struct Config {
     pub database: DatabaseSection,
     pub server: ServerSection,
     pub api: ApiSection,
+    pub events: EventsSection,
+    pub sync: SyncSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,8 +151,80 @@ pub struct ApiSection {
     pub tokens_file: Option<PathBuf>,
 }
 
+/// How DingTalk's events reach us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EventsMode {
+    /// DingTalk pushes to `POST /callbacks/dingtalk` (needs a URL DingTalk can reach).
+    #[default]
+    Http,
+    /// dingsync opens an outbound Stream connection (no public URL needed).
+    Stream,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsSection {
+    pub mode: EventsMode,
+    /// How often DingTalk's failed-push list is read into the inbox (also once at start);
+    /// 0 turns the schedule off (start-up still catches up).
+    pub catchup_interval_secs: u64,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        Self {
+            mode: EventsMode::Http,
+            catchup_interval_secs: 300,
+        }
+    }
+}
+
+/// Which side wins when both changed the same field since the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Winner {
+    #[default]
+    Oa,
+    Dingtalk,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSection {
+    /// Run the background workers (event application, pusher, catch-up, scheduled reconcile).
+    pub workers: bool,
+    pub conflict_winner: Winner,
+    /// Deletions of more than this share of users or departments are held for confirmation…
+    pub deletion_max_percent: f64,
+    /// …and so are more than this many, whichever is smaller.
+    pub deletion_max_count: usize,
+    /// How often a full reconcile repairs drift; 0 turns it off.
+    pub reconcile_interval_secs: u64,
+    /// DingTalk department ids whose subtrees are synced (empty: everything).
+    pub include_depts: Vec<i64>,
+    /// DingTalk department ids whose subtrees are never synced.
+    pub exclude_depts: Vec<i64>,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            workers: true,
+            conflict_winner: Winner::Oa,
+            deletion_max_percent: 10.0,
+            deletion_max_count: 500,
+            reconcile_interval_secs: 86_400,
+            include_depts: Vec::new(),
+            exclude_depts: Vec::new(),
+        }
+    }
+}
+
 /// The top-level sections, in the order the documented file lists them.
-pub const SECTIONS: [&str; 5] = ["dingtalk", "callback", "database", "server", "api"];
+pub const SECTIONS: [&str; 7] = [
+    "dingtalk", "callback", "database", "server", "api", "events", "sync",
+];
 
 /// Everything wrong with a configuration, reported together.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +370,9 @@ impl Config {
                 "server.listen: not an address:port ({:?})",
                 self.server.listen
             ));
+        }
+        if !(0.0..=100.0).contains(&self.sync.deletion_max_percent) {
+            p.push("sync.deletion_max_percent: must be between 0 and 100".into());
         }
         let mut seen = BTreeSet::new();
         for (i, t) in self.api.tokens.iter().enumerate() {

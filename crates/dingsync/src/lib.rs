@@ -5,17 +5,23 @@
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
 //!   the inbox, then acknowledge.
 //! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
+//! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
+//! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
+//! - [`workers`]: the background workers of `serve` (apply, push, catch-up, reconcile).
 //! - [`telemetry`]: the process's Prometheus recorder.
 
 pub mod api;
 pub mod callback;
+pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod server;
 pub mod sim_cmd;
 pub mod stream;
 pub mod telemetry;
+pub mod workers;

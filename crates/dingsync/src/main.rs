@@ -1,14 +1,15 @@
 //! `dingsync`: the binary. CLI parsing, logging and exit codes live here; the work is in the
 //! library crates (see ARCHITECTURE.md).
 //!
-//! Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 `plan` found
+//! differences.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use dingsync::{config, server, sim_cmd};
+use dingsync::{commands, config, demo, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +58,32 @@ enum Command {
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
     /// or Ctrl-C.
     Serve,
+    /// See both-way sync in one command: a simulated DingTalk, a temporary SQLite directory, the
+    /// service, changes on both sides, and a summary. Exits 0 only if both sides converged.
+    Demo(demo::DemoArgs),
+    /// Full import of DingTalk's organization into the OA directory (resumes if interrupted).
+    Import {
+        /// Crawl and report what would change, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Compare both sides and print what reconcile would change on each (exit 0: nothing).
+    Plan {
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the plan; deletions over the threshold need --yes.
+    Reconcile {
+        /// Confirm held deletions.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Directory size, last import, inbox/outbox depth, dead letters, held deletions.
+    Status,
+    /// List, retry or drop dead letters.
+    #[command(subcommand)]
+    DeadLetters(commands::DeadLetters),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +141,36 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
                 signal.cancel();
             });
             app.run_until_stopped(shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => Ok(if demo::run(args).await? {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("the demo finished but the two sides differ (see the plan above)");
+            ExitCode::FAILURE
+        }),
+        Command::Import { dry_run } => {
+            commands::import(&config::Config::load(config_path.as_deref())?, dry_run).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { json } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            Ok(if commands::plan_cmd(&cfg, json).await? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Reconcile { yes } => {
+            commands::reconcile_cmd(&config::Config::load(config_path.as_deref())?, yes).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            commands::status(&config::Config::load(config_path.as_deref())?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeadLetters(cmd) => {
+            commands::dead_letters(&config::Config::load(config_path.as_deref())?, cmd).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::{api, callback, telemetry};
+use crate::{api, callback, telemetry, workers};
 
 /// What the operational routes need to answer.
 #[derive(Clone)]
@@ -39,6 +39,12 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    /// The sync engine's context, when DingTalk credentials are configured.
+    sync: Option<sync_engine::SyncContext>,
+    /// Whether `run_until_stopped` starts the background workers (`sync.workers`).
+    start_workers: bool,
+    /// The configuration the workers read their schedules from.
+    config: Config,
 }
 
 impl std::fmt::Debug for Application {
@@ -62,6 +68,7 @@ impl Application {
         };
         // Install the metrics recorder before any route records into it.
         telemetry::prometheus();
+        let ops_client = dingtalk.clone();
         let ops = OpsState {
             store: store.clone(),
             dingtalk,
@@ -92,10 +99,17 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let sync = ops_client.map(|client| {
+            sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
+                .with_actor(format!("dingsync-{}", std::process::id()))
+        });
         Ok(Self {
             listener,
             router,
             store,
+            sync,
+            start_workers: config.sync.workers,
+            config: config.clone(),
         })
     }
 
@@ -119,12 +133,36 @@ impl Application {
     /// Serves until `shutdown` fires, then finishes in-flight requests and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "dingsync serving");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        let mut workers = match (&self.sync, self.start_workers) {
+            (Some(ctx), true) => {
+                let instance = format!("{}-{}", std::process::id(), rand::random::<u16>());
+                Some(workers::spawn(
+                    ctx.clone(),
+                    &self.config,
+                    &instance,
+                    &shutdown,
+                ))
+            }
+            _ => None,
+        };
+        let stop = shutdown.clone();
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
-            .context("the HTTP server failed")?;
+            .context("the HTTP server failed");
+        // The workers finish their current item and release their leases before the store
+        // closes; whatever they had claimed is taken over by the next run after the lease.
+        shutdown.cancel();
+        if let Some(set) = workers.as_mut() {
+            while set.join_next().await.is_some() {}
+        }
         self.store.close().await;
-        Ok(())
+        served
+    }
+
+    /// The sync engine context (for the demo and the CLI's one-shot commands).
+    pub fn sync_context(&self) -> Option<&sync_engine::SyncContext> {
+        self.sync.as_ref()
     }
 }
 

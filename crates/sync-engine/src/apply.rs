@@ -579,7 +579,15 @@ impl Applier {
         let wctx = self.write_ctx();
         let key = dingtalk.oa_key();
         let Some(current) = current else {
-            let saved = T::save(store, &wctx, dingtalk, Expect::Absent).await?;
+            // The base remembers an entity both sides held, so its absence in OA means the OA
+            // side deleted it since: that deletion is queued for DingTalk and stands. Re-creating
+            // it from an event that raced the push would undo the OA user's delete.
+            if store.base_get::<T>(T::KIND, &key).await?.is_some() {
+                return Ok(Applied::default());
+            }
+            // An upsert: another worker applying an event of the same entity may have created
+            // it a moment ago, and DingTalk's state is what both would write.
+            let saved = T::save(store, &wctx, dingtalk, Expect::Any).await?;
             return Ok(Applied {
                 writes: usize::from(saved.outcome != Outcome::Unchanged),
                 ..Applied::default()
@@ -595,10 +603,11 @@ impl Applier {
             let conflicts = conflicts_json(&merged.conflicts)?;
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
             store
-                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
-                .await?;
-            store
                 .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .await?;
+            // The conflicts table is what `status`, metrics and the demo count.
+            store
+                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
                 .await?;
             applied.conflicts = merged.conflicts.len();
         }

@@ -66,3 +66,86 @@ async fn import_20k_at_qps_20() {
 async fn import_20k_at_qps_20_listing_only() {
     measure(20, false).await;
 }
+
+/// Events applied per second and the time one event takes from claim to applied, for 1,000
+/// profile changes (each costs one `v2/user/get`, so at qps N the rate is at most N/s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn apply_1000_user_changes() {
+    use reqwest::Method;
+    use serde_json::json;
+    use sync_engine::apply::{Applier, ApplyOptions, parse_inbox_event};
+
+    let h = Harness::start(SimConfig {
+        users: 2_000,
+        depts: 50,
+        qps: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    import::import(
+        &h.ctx,
+        &ImportOptions::default(),
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("import");
+    let cursor = h.get("/events").await["events"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|e| e["id"].as_u64())
+        .unwrap_or(0);
+    let state = h.state().await;
+    let users = state["users"].as_array().expect("users").clone();
+    for (i, u) in users.iter().take(1000).enumerate() {
+        let id = u["userid"].as_str().expect("userid");
+        h.admin(
+            Method::PATCH,
+            &format!("/users/{id}"),
+            json!({"remark": format!("r{i}")}),
+        )
+        .await;
+    }
+    h.events_into_inbox(cursor).await;
+    let applier = Applier::new(
+        h.ctx.clone(),
+        ApplyOptions {
+            rng_seed: Some(1),
+            ..ApplyOptions::default()
+        },
+    );
+    // Per-event latency, applying one claimed event at a time.
+    let mut latencies = Vec::new();
+    let started = std::time::Instant::now();
+    loop {
+        let claimed = h
+            .store
+            .inbox_claim("measure", h.ctx.now_ms(), 60_000, 1)
+            .await
+            .expect("claim");
+        let Some(event) = claimed.into_iter().next() else {
+            break;
+        };
+        let t = std::time::Instant::now();
+        let parsed = parse_inbox_event(&event).expect("event");
+        applier.apply_event(&parsed).await.expect("apply");
+        h.store
+            .inbox_done(event.id, "measure", h.ctx.now_ms())
+            .await
+            .expect("done");
+        latencies.push(t.elapsed());
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "applied {} events in {:.2} s: {:.0} events/s; per event p50 {:?}, p99 {:?}",
+        latencies.len(),
+        wall.as_secs_f64(),
+        latencies.len() as f64 / wall.as_secs_f64(),
+        p(0.5),
+        p(0.99)
+    );
+    common::assert_converged(&h).await;
+}

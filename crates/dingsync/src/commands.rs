@@ -1,0 +1,320 @@
+//! The one-shot commands: `import`, `plan`, `reconcile`, `status` and `dead-letters`.
+//!
+//! Each opens the configured database and DingTalk client directly (no HTTP server), does one
+//! thing, prints what it did, and exits. They share the service's database, so they can run
+//! beside `dingsync serve`; import and reconcile take the same leases the service does.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use directory_store::{QueueState, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use sync_engine::SyncContext;
+use sync_engine::import::{ImportOptions, ImportProgress, ImportReport, Progress};
+use sync_engine::plan::{PlanOptions, plan, reconcile};
+use sync_engine::push::{PushConfig, Pusher};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::{server, workers};
+
+/// The sync context the configuration describes.
+pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
+    config.validate()?;
+    let store = Store::connect(config.database.url.expose())
+        .await
+        .context("cannot open the database (database.url)")?;
+    let client = server::dingtalk_client(config)?;
+    Ok(SyncContext::new(store, client, workers::policy(config)).with_actor("cli"))
+}
+
+/// One line of import progress, for a spinner or a log line.
+pub fn progress_line(p: &Progress) -> String {
+    format!(
+        "{:?}: {} departments, {} users listed, {}/{} written",
+        p.phase, p.departments, p.users_listed, p.users_written, p.users_total
+    )
+}
+
+/// What an import did, in a few lines.
+pub fn import_summary(r: &ImportReport) -> String {
+    let kind = |k: &sync_engine::import::KindCounts| {
+        format!(
+            "{} created, {} updated, {} unchanged",
+            k.created, k.updated, k.unchanged
+        )
+    };
+    let mut out = format!(
+        "{}import {} in {:.1}s\n  departments: {}\n  users:       {}\n  role groups: {}\n  roles:       {}\n",
+        if r.dry_run { "dry-run " } else { "" },
+        if r.complete {
+            "complete"
+        } else {
+            "INCOMPLETE (nothing deleted)"
+        },
+        r.wall_ms as f64 / 1000.0,
+        kind(&r.departments),
+        kind(&r.users),
+        kind(&r.role_groups),
+        kind(&r.roles),
+    );
+    let c = &r.calls;
+    out.push_str(&format!(
+        "  DingTalk calls: {} made, {} the minimum{}; {} throttled\n",
+        c.total_made,
+        c.total_minimum,
+        c.min_wall_ms
+            .map(|ms| format!(
+                " (the rate limit allows it in {:.1}s at best)",
+                ms as f64 / 1000.0
+            ))
+            .unwrap_or_default(),
+        c.throttled
+    ));
+    if !r.soft_matched.is_empty() {
+        out.push_str(&format!(
+            "  linked to existing OA users: {}\n",
+            r.soft_matched.len()
+        ));
+    }
+    if !r.ambiguous.is_empty() {
+        out.push_str(&format!(
+            "  NOT imported, ambiguous matches: {} (see the log)\n",
+            r.ambiguous.len()
+        ));
+    }
+    let d = &r.deletions;
+    if d.held > 0 {
+        out.push_str(&format!(
+            "  {} deletion(s) HELD: confirm with `dingsync reconcile --yes`\n",
+            d.held
+        ));
+    }
+    if !d.users_left.is_empty() || !d.departments_deleted.is_empty() {
+        out.push_str(&format!(
+            "  mirrored deletions: {} user(s) left, {} department(s) removed\n",
+            d.users_left.len(),
+            d.departments_deleted.len()
+        ));
+    }
+    for f in &r.failures {
+        out.push_str(&format!("  failed: {f}\n"));
+    }
+    out
+}
+
+/// Progress on a terminal: a spinner with the current phase and counts.
+struct Spinner(ProgressBar);
+
+impl ImportProgress for Spinner {
+    fn report(&self, p: &Progress) {
+        self.0.set_message(progress_line(p));
+    }
+}
+
+/// Progress elsewhere (a service manager, a pipe): one log line per report.
+struct LogLines;
+
+impl ImportProgress for LogLines {
+    fn report(&self, p: &Progress) {
+        tracing::info!(progress = %progress_line(p), "import");
+    }
+}
+
+pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let ctx = context(config).await?;
+    let options = ImportOptions {
+        dry_run,
+        ..ImportOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.cancel();
+        }
+    });
+    let report = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let report =
+            sync_engine::import::import(&ctx, &options, &Spinner(bar.clone()), &cancel).await;
+        bar.finish_and_clear();
+        report
+    } else {
+        sync_engine::import::import(&ctx, &options, &LogLines, &cancel).await
+    }
+    .context("the import failed (run it again: it resumes from its checkpoint)")?;
+    print!("{}", import_summary(&report));
+    Ok(())
+}
+
+pub async fn plan_cmd(config: &Config, json: bool) -> anyhow::Result<bool> {
+    let ctx = context(config).await?;
+    let plan = plan(&ctx, PlanOptions::default())
+        .await
+        .context("cannot compute the plan")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+    } else {
+        print!("{}", plan.render_table());
+    }
+    Ok(plan.items.is_empty())
+}
+
+pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
+    let ctx = context(config).await?;
+    let plan = plan(&ctx, PlanOptions::default())
+        .await
+        .context("cannot compute the plan")?;
+    print!("{}", plan.render_table());
+    if plan.items.is_empty() {
+        return Ok(());
+    }
+    let pusher = Pusher::new(&ctx, rand::random(), PushConfig::default());
+    let report = reconcile(&ctx, &pusher, &plan, yes)
+        .await
+        .context("reconcile failed")?;
+    println!(
+        "applied {} change(s); {} held deletion(s) skipped{}; {} failed",
+        report.applied,
+        report.skipped_held,
+        if report.skipped_held > 0 && !yes {
+            " (confirm with --yes)"
+        } else {
+            ""
+        },
+        report.failed.len()
+    );
+    for failure in &report.failed {
+        println!("  failed: {failure}");
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!("{} change(s) could not be applied", report.failed.len());
+    }
+    Ok(())
+}
+
+pub async fn status(config: &Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = Store::connect(config.database.url.expose())
+        .await
+        .context("cannot open the database (database.url)")?;
+    let (depts, users) = store.counts().await?;
+    let inbox = store.inbox_depth().await?;
+    let outbox = store.outbox_depth().await?;
+    let held = store
+        .held_deletions(Some(directory_store::HoldState::Held))
+        .await?;
+    println!("database        {}", store.url());
+    println!("directory       {depts} departments, {users} users");
+    println!(
+        "last import     {}",
+        store
+            .state_get("import.last_finished")
+            .await?
+            .unwrap_or_else(|| "never".into())
+    );
+    println!(
+        "inbox           {} waiting, {} in progress, {} dead letters",
+        inbox.pending, inbox.claimed, inbox.dead
+    );
+    println!(
+        "outbox          {} waiting, {} in progress, {} dead letters",
+        outbox.pending, outbox.claimed, outbox.dead
+    );
+    println!(
+        "held deletions  {} (confirm with `dingsync reconcile --yes`)",
+        held.len()
+    );
+    for dead in store.outbox_dead_letters(None, 20).await? {
+        println!(
+            "  dead letter #{} {} {}: {}",
+            dead.id,
+            dead.kind,
+            dead.oa_id,
+            dead.last_error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetters {
+    /// List OA changes DingTalk refused and events that could not be applied.
+    List,
+    /// Put a dead letter back in its queue (after fixing its cause).
+    Retry {
+        /// The dead letter's id, as `list` shows it.
+        id: i64,
+        /// It is an inbox (event) dead letter rather than an outbox (OA change) one.
+        #[arg(long)]
+        inbox: bool,
+    },
+    /// Drop a dead letter for good.
+    Drop {
+        id: i64,
+        #[arg(long)]
+        inbox: bool,
+    },
+}
+
+pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<()> {
+    let store = Store::connect(config.database.url.expose())
+        .await
+        .context("cannot open the database (database.url)")?;
+    let now = server::now_ms();
+    match cmd {
+        DeadLetters::List => {
+            let outbox = store
+                .outbox_list(Some(QueueState::Dead), None, 1000)
+                .await?;
+            let inbox = store.inbox_list(Some(QueueState::Dead), None, 1000).await?;
+            if outbox.is_empty() && inbox.is_empty() {
+                println!("no dead letters");
+            }
+            for d in outbox {
+                println!(
+                    "outbox #{:<6} {} {} after {} attempt(s): {}",
+                    d.id,
+                    d.kind,
+                    d.oa_id,
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("?")
+                );
+            }
+            for d in inbox {
+                println!(
+                    "inbox  #{:<6} {} after {} attempt(s): {}",
+                    d.id,
+                    d.event_type,
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        DeadLetters::Retry { id, inbox } => {
+            if inbox {
+                store.inbox_retry_dead(id, now).await?
+            } else {
+                store.outbox_retry_dead(id, now).await?
+            }
+            println!("dead letter #{id} queued again");
+        }
+        DeadLetters::Drop { id, inbox } => {
+            if inbox {
+                store.inbox_drop_dead(id).await?
+            } else {
+                store.outbox_drop_dead(id).await?
+            }
+            println!("dead letter #{id} dropped");
+        }
+    }
+    Ok(())
+}

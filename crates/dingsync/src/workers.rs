@@ -1,0 +1,165 @@
+//! The background work of `dingsync serve`: applying DingTalk's events from the inbox, pushing
+//! OA changes from the outbox, catching up on pushes DingTalk gave up on, and the scheduled
+//! reconcile.
+//!
+//! Each worker is a loop owned by a [`tokio::task::JoinSet`] and stopped by one
+//! [`CancellationToken`]; a worker that fails logs the cause chain and is restarted after a pause
+//! rather than taking the service down, because a database blip must not stop the sync for good.
+//! The engine's own loops (`Applier::run`, `Pusher::run`) poll their queues, so an inbox or outbox
+//! row committed by any instance is picked up without a wake-up call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sync_engine::apply::{Applier, ApplyOptions};
+use sync_engine::plan::{PlanOptions, plan, reconcile};
+use sync_engine::push::{PushConfig, Pusher};
+use sync_engine::{Policy, SyncContext};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Winner};
+
+/// How long a failed worker waits before it starts again.
+const RESTART_PAUSE: Duration = Duration::from_secs(5);
+
+/// The engine policy the configuration asks for.
+pub fn policy(config: &Config) -> Policy {
+    use directory_model::{MergePolicy, Side};
+    let winner = match config.sync.conflict_winner {
+        Winner::Oa => Side::Oa,
+        Winner::Dingtalk => Side::DingTalk,
+    };
+    let mut policy = Policy::default();
+    policy.users = MergePolicy::with_winner(winner);
+    policy.departments = MergePolicy::with_winner(winner);
+    policy.role_groups = MergePolicy::with_winner(winner);
+    policy.roles = MergePolicy::with_winner(winner);
+    policy.deletions.max_fraction = config.sync.deletion_max_percent / 100.0;
+    policy.deletions.max_count = config.sync.deletion_max_count;
+    policy.scope.include = config
+        .sync
+        .include_depts
+        .iter()
+        .map(|&d| directory_model::DingDeptId(d))
+        .collect();
+    policy.scope.exclude = config
+        .sync
+        .exclude_depts
+        .iter()
+        .map(|&d| directory_model::DingDeptId(d))
+        .collect();
+    policy
+}
+
+/// Starts every worker; they stop when `cancel` fires (await the returned set to know when).
+pub fn spawn(
+    ctx: SyncContext,
+    config: &Config,
+    instance: &str,
+    cancel: &CancellationToken,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+
+    let applier = Arc::new(Applier::new(
+        ctx.clone(),
+        ApplyOptions {
+            worker: format!("{instance}:apply"),
+            ..ApplyOptions::default()
+        },
+    ));
+    let wake = Arc::new(Notify::new());
+    supervise(&mut set, "apply", cancel.clone(), move |cancel| {
+        let (applier, wake) = (applier.clone(), wake.clone());
+        async move { applier.run(wake, cancel).await.map_err(anyhow::Error::from) }
+    });
+
+    let pusher = Arc::new(Pusher::new(
+        &ctx,
+        rand::random(),
+        PushConfig {
+            worker: format!("{instance}:push"),
+            ..PushConfig::default()
+        },
+    ));
+    {
+        let pusher = pusher.clone();
+        supervise(&mut set, "push", cancel.clone(), move |cancel| {
+            let pusher = pusher.clone();
+            async move { pusher.run(cancel).await.map_err(anyhow::Error::from) }
+        });
+    }
+
+    let catchup_every = Duration::from_secs(config.events.catchup_interval_secs);
+    {
+        let ctx = ctx.clone();
+        supervise(&mut set, "catch-up", cancel.clone(), move |cancel| {
+            let ctx = ctx.clone();
+            async move {
+                loop {
+                    let report = sync_engine::catchup::catch_up(&ctx).await?;
+                    tracing::info!(?report, "caught up with DingTalk's failed pushes");
+                    if catchup_every.is_zero() {
+                        cancel.cancelled().await;
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(catchup_every) => {}
+                    }
+                }
+            }
+        });
+    }
+
+    let reconcile_every = Duration::from_secs(config.sync.reconcile_interval_secs);
+    if !reconcile_every.is_zero() {
+        supervise(&mut set, "reconcile", cancel.clone(), move |cancel| {
+            let (ctx, pusher) = (ctx.clone(), pusher.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(reconcile_every) => {}
+                    }
+                    let plan = plan(&ctx, PlanOptions::default()).await?;
+                    // Scheduled runs never confirm held deletions: that takes a person.
+                    let report = reconcile(&ctx, &pusher, &plan, false).await?;
+                    metrics::counter!("dingsync_reconcile_drift_total")
+                        .increment(plan.items.len() as u64);
+                    tracing::info!(drift = plan.items.len(), ?report, "scheduled reconcile");
+                }
+            }
+        });
+    }
+    set
+}
+
+/// Runs `work` until it returns `Ok` or `cancel` fires; an error is logged and the work restarted.
+fn supervise<F, Fut>(set: &mut JoinSet<()>, name: &'static str, cancel: CancellationToken, work: F)
+where
+    F: Fn(CancellationToken) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    set.spawn(async move {
+        while !cancel.is_cancelled() {
+            match work(cancel.clone()).await {
+                Ok(()) => return,
+                Err(error) => {
+                    metrics::counter!("dingsync_worker_failures_total", "worker" => name)
+                        .increment(1);
+                    tracing::error!(
+                        worker = name,
+                        error = format!("{error:#}"),
+                        "worker failed; restarting"
+                    );
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(RESTART_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    });
+}
