@@ -74,7 +74,6 @@ fn kills_from_env() -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `[events] catchup_interval_secs` in serve (catch-up wiring, pending on main)"]
 async fn legacy_pushes_survive_sigkill_with_duplicates() {
     run(Scenario {
         seed: seed(0x00C0_FFEE),
@@ -87,7 +86,6 @@ async fn legacy_pushes_survive_sigkill_with_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `[events] catchup_interval_secs` in serve (catch-up wiring, pending on main)"]
 async fn new_dialect_pushes_survive_sigkill_duplicated_and_reordered() {
     run(Scenario {
         seed: seed(0x0BAD_CAFE),
