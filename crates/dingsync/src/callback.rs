@@ -76,6 +76,9 @@ pub struct CallbackState {
     window: Duration,
     /// "Now", for the timestamp window and the reply's `timeStamp`.
     clock: Clock,
+    /// Wakes the apply worker when an event is stored, so it applies it now rather than at its
+    /// next poll (which would add up to a second to every change's way into the directory).
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for CallbackState {
@@ -96,7 +99,14 @@ impl CallbackState {
             store,
             window,
             clock,
+            wake: None,
         }
+    }
+
+    /// Signals `wake` after each newly stored event (the apply worker waits on it).
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 }
 
@@ -298,7 +308,12 @@ async fn receive(
         .map_err(CallbackError::Store)?;
     // Committed (or already there): only now may DingTalk hear `success` (invariant 1).
     let outcome = match put {
-        InboxPut::Stored(_) => "stored",
+        InboxPut::Stored(_) => {
+            if let Some(wake) = &state.wake {
+                wake.notify_one();
+            }
+            "stored"
+        }
         InboxPut::Duplicate => "duplicate",
     };
     metrics::counter!("dingsync_callbacks_received_total", "outcome" => outcome).increment(1);

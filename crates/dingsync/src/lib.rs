@@ -2,6 +2,7 @@
 //! the very same application. `main.rs` is only the command line.
 //!
 //! # Layout
+//! - [`bench`]: `dingsync bench`, the benchmarks against the rate limit and the machine (issue 8).
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
 //!   the inbox, then acknowledge.
 //! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
@@ -16,6 +17,7 @@
 //! - [`telemetry`]: the process's Prometheus recorder.
 
 pub mod api;
+pub mod bench;
 pub mod callback;
 pub mod commands;
 pub mod config;

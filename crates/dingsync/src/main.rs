@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use dingsync::{commands, config, demo, server, sim_cmd};
+use dingsync::{bench, commands, config, demo, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +85,8 @@ enum Command {
     /// List, retry or drop dead letters.
     #[command(subcommand)]
     DeadLetters(commands::DeadLetters),
+    /// Measure import, events, callbacks, push and the OA API against their bounds.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -177,6 +179,7 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             commands::dead_letters(&config::Config::load(config_path.as_deref())?, cmd).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Check => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;

@@ -50,6 +50,8 @@ pub struct Application {
     start_workers: bool,
     /// The configuration the workers read their schedules from.
     config: Config,
+    /// Shared by the callback route (signals a stored event) and the apply worker (waits on it).
+    apply_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Application {
@@ -82,6 +84,7 @@ impl Application {
             dingtalk,
             stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
         };
+        let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let mut router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -91,7 +94,7 @@ impl Application {
             callback::CallbackState::from_config(config, store.clone(), callback::system_clock())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
         {
-            router = router.merge(callback::router(state));
+            router = router.merge(callback::router(state.with_wake(apply_wake.clone())));
         }
         let tokens = config
             .api
@@ -120,6 +123,7 @@ impl Application {
             sync,
             start_workers: config.sync.workers,
             config: config.clone(),
+            apply_wake,
         })
     }
 
@@ -150,6 +154,7 @@ impl Application {
                     ctx.clone(),
                     &self.config,
                     &instance,
+                    self.apply_wake.clone(),
                     &shutdown,
                 ))
             }

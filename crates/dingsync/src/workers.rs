@@ -6,7 +6,8 @@
 //! [`CancellationToken`]; a worker that fails logs the cause chain and is restarted after a pause
 //! rather than taking the service down, because a database blip must not stop the sync for good.
 //! The engine's own loops (`Applier::run`, `Pusher::run`) poll their queues, so an inbox or outbox
-//! row committed by any instance is picked up without a wake-up call.
+//! row committed by any instance is picked up without a wake-up call; the callback route also
+//! wakes this instance's applier (`apply_wake`) so its own events are applied at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,7 @@ pub fn spawn(
     ctx: SyncContext,
     config: &Config,
     instance: &str,
+    apply_wake: Arc<Notify>,
     cancel: &CancellationToken,
 ) -> JoinSet<()> {
     let mut set = JoinSet::new();
@@ -101,7 +103,7 @@ pub fn spawn(
             ..ApplyOptions::default()
         },
     ));
-    let wake = Arc::new(Notify::new());
+    let wake = apply_wake;
     supervise(&mut set, "apply", cancel.clone(), move |cancel| {
         let (applier, wake) = (applier.clone(), wake.clone());
         async move { applier.run(wake, cancel).await.map_err(anyhow::Error::from) }
