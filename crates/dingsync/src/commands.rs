@@ -115,7 +115,7 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
         "{} ({}; {} users created, {} updated)",
         std::time::UNIX_EPOCH
             .checked_add(Duration::from_millis(u64::try_from(now).unwrap_or(0)))
-            .map(|t| humantime_ms(t))
+            .map(humantime_ms)
             .unwrap_or_default(),
         if report.complete {
             "complete"

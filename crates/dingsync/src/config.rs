@@ -451,6 +451,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
     fn environment_overrides_the_file_and_ignores_unrelated_variables() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[dingtalk]\nclient_id = \"from-file\"\nqps = 5\n")?;

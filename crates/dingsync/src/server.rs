@@ -244,10 +244,4 @@ async fn metrics() -> String {
     telemetry::prometheus().render()
 }
 
-/// Shared by the service's parts that need a wall clock (ms since the Unix epoch).
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::clock::now_ms;

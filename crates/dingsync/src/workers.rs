@@ -64,11 +64,13 @@ pub fn policy(config: &Config) -> Policy {
         Winner::Oa => Side::Oa,
         Winner::Dingtalk => Side::DingTalk,
     };
-    let mut policy = Policy::default();
-    policy.users = MergePolicy::with_winner(winner);
-    policy.departments = MergePolicy::with_winner(winner);
-    policy.role_groups = MergePolicy::with_winner(winner);
-    policy.roles = MergePolicy::with_winner(winner);
+    let mut policy = Policy {
+        users: MergePolicy::with_winner(winner),
+        departments: MergePolicy::with_winner(winner),
+        role_groups: MergePolicy::with_winner(winner),
+        roles: MergePolicy::with_winner(winner),
+        ..Policy::default()
+    };
     policy.deletions.max_fraction = config.sync.deletion_max_percent / 100.0;
     policy.deletions.max_count = config.sync.deletion_max_count;
     policy.scope.include = config
