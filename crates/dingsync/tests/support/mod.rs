@@ -60,6 +60,8 @@ pub struct ServiceConfig {
     pub port: u16,
     /// `[events] catchup_interval_secs`, when the test wants catch-up to run on a schedule.
     pub catchup_interval_secs: Option<u64>,
+    /// `[events] mode`, when the test wants Stream mode instead of HTTP push.
+    pub events_mode: Option<&'static str>,
 }
 
 impl ServiceConfig {
@@ -74,6 +76,7 @@ impl ServiceConfig {
             db_path: dir.join("dingsync.db"),
             port: free_port(),
             catchup_interval_secs: None,
+            events_mode: None,
         }
     }
 
@@ -111,6 +114,9 @@ impl ServiceConfig {
         });
         if let Some(secs) = self.catchup_interval_secs {
             doc["events"] = json!({ "catchup_interval_secs": secs });
+        }
+        if let Some(mode) = self.events_mode {
+            doc["events"]["mode"] = json!(mode);
         }
         toml::to_string(&doc).expect("config as TOML")
     }
