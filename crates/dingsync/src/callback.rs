@@ -50,20 +50,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The text DingTalk requires, encrypted, as the acknowledgement.
 const SUCCESS: &str = "success";
 
-/// A wall clock in Unix milliseconds, passed in so tests can pin "now".
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system wall clock, for production.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            // A clock before 1970 is a broken host; treating it as the epoch makes every push
-            // stale, which is loud (metrics, logs) rather than silently accepting replays.
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    })
-}
+pub use crate::clock::{Clock, system_clock};
 
 /// What the callback route needs; cheap to clone (everything is shared).
 #[derive(Clone)]

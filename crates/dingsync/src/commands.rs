@@ -105,6 +105,39 @@ pub fn import_summary(r: &ImportReport) -> String {
     out
 }
 
+/// Remembers the last import for `dingsync status`.
+pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Result<()> {
+    if report.dry_run {
+        return Ok(());
+    }
+    let now = server::now_ms();
+    let line = format!(
+        "{} ({}; {} users created, {} updated)",
+        std::time::UNIX_EPOCH
+            .checked_add(Duration::from_millis(u64::try_from(now).unwrap_or(0)))
+            .map(humantime_ms)
+            .unwrap_or_default(),
+        if report.complete {
+            "complete"
+        } else {
+            "incomplete"
+        },
+        report.users.created,
+        report.users.updated
+    );
+    store.state_set("import.last_finished", &line, now).await?;
+    Ok(())
+}
+
+/// Seconds since the epoch in a form `status` can print without a date library.
+fn humantime_ms(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("unix time {secs}")
+}
+
 /// Progress on a terminal: a spinner with the current phase and counts.
 struct Spinner(ProgressBar);
 
@@ -121,6 +154,42 @@ impl ImportProgress for LogLines {
     fn report(&self, p: &Progress) {
         tracing::info!(progress = %progress_line(p), "import");
     }
+}
+
+/// The second half of `dingsync check`: can we reach what the configuration names?
+pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(config.database.url.expose())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}: check database.url, that the server is up and the \
+             credentials are right",
+                directory_store::DatabaseUrl::parse(config.database.url.expose())
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| "(unparsable URL)".into())
+            )
+        })?;
+    let (depts, users) = store.counts().await?;
+    println!("database: ok ({depts} departments, {users} users in the directory)");
+    let client = server::dingtalk_client(config)?;
+    client.ensure_token().await.with_context(|| {
+        format!(
+            "cannot get a DingTalk access token from {}: check dingtalk.client_id and \
+             dingtalk.client_secret (developer console > your app > Credentials), and that the \
+             host is reachable",
+            config.dingtalk.base_url
+        )
+    })?;
+    println!("dingtalk: token ok ({})", config.dingtalk.base_url);
+    let root = client
+        .dept_get(dingtalk_proto::DingDeptId::ROOT)
+        .await
+        .context(
+            "got a token but cannot read the root department: grant the app the \
+                  contacts permission (qyapi_manage_addresslist) and set its contacts scope",
+        )?;
+    println!("dingtalk: root department {:?} readable", root.name);
+    Ok(())
 }
 
 pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
@@ -151,6 +220,7 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         sync_engine::import::import(&ctx, &options, &LogLines, &cancel).await
     }
     .context("the import failed (run it again: it resumes from its checkpoint)")?;
+    record_import(&ctx.store, &report).await?;
     print!("{}", import_summary(&report));
     Ok(())
 }

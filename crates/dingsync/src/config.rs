@@ -249,9 +249,9 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("DINGSYNC_")
                 .filter(|key| {
-                    SECTIONS
-                        .iter()
-                        .any(|s| key.as_str().starts_with(&format!("{s}__")))
+                    // Environment names are upper case; section names are lower case.
+                    let key = key.as_str().to_ascii_lowercase();
+                    SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
                 })
                 .split("__"),
         );
@@ -448,6 +448,22 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {:?}", err.0);
         }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn environment_overrides_the_file_and_ignores_unrelated_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[dingtalk]\nclient_id = \"from-file\"\nqps = 5\n")?;
+            jail.set_env("DINGSYNC_DINGTALK__CLIENT_ID", "from-env");
+            jail.set_env("DINGSYNC_CALLBACK__TIMESTAMP_WINDOW_SECS", "60");
+            jail.set_env("DINGSYNC_TEST_PG_URL", "postgres://not-config");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.client_id, "from-env");
+            assert_eq!(c.dingtalk.qps, 5);
+            assert_eq!(c.callback.timestamp_window_secs, 60);
+            Ok(())
+        });
     }
 
     #[test]

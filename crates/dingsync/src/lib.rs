@@ -6,6 +6,7 @@
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
 //!   the inbox, then acknowledge.
 //! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
+//! - [`clock`]: the wall clock the API, receiver and Stream client take, so tests pin time.
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults.
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod bench;
 pub mod callback;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;

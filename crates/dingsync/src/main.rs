@@ -53,7 +53,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the configuration and report every problem at once.
+    /// Validate the configuration (every problem at once), then open the database, fetch a
+    /// DingTalk token and read the root department, saying what to fix when something fails.
     Check,
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
     /// or Ctrl-C.
@@ -90,7 +91,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.verbose);
+    // The demo narrates on stdout; routine service logs would drown it, so it logs warnings only
+    // unless asked for more.
+    let quiet = matches!(cli.command, Command::Demo(_)) && cli.verbose == 0;
+    init_logging(cli.log_format, cli.verbose, quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -180,6 +184,7 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             println!("configuration is valid");
+            commands::check_reachability(&cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -221,9 +226,13 @@ fn report_error(err: &anyhow::Error, verbose: u8) {
     }
 }
 
-fn init_logging(format: LogFormat, verbose: u8) {
+fn init_logging(format: LogFormat, verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if verbose > 0 { "debug" } else { "info" };
+    let default = match (verbose, quiet) {
+        (0, true) => "warn",
+        (0, false) => "info",
+        _ => "debug",
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -19,10 +19,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use directory_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::{api, callback, telemetry, workers};
+use crate::config::{Config, EventsMode};
+use crate::{api, callback, stream, telemetry, workers};
 
 /// What the operational routes need to answer.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ struct OpsState {
     /// Probed by `/readyz` when credentials are configured (a token proves DingTalk is reachable
     /// and the credentials are right).
     dingtalk: Option<dingtalk_client::DingTalkClient>,
+    /// In Stream mode, the connection's state: not connected means events are not arriving.
+    stream: Option<watch::Receiver<stream::StreamStatus>>,
 }
 
 /// A built, bound, not yet running service.
@@ -39,6 +42,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    /// Where the Stream client publishes its state (Stream mode only).
+    stream_status: Option<watch::Sender<stream::StreamStatus>>,
     /// The sync engine's context, when DingTalk credentials are configured.
     sync: Option<sync_engine::SyncContext>,
     /// Whether `run_until_stopped` starts the background workers (`sync.workers`).
@@ -71,9 +76,13 @@ impl Application {
         // Install the metrics recorder before any route records into it.
         telemetry::prometheus();
         let ops_client = dingtalk.clone();
+        // In Stream mode the connection is opened when the service runs; readiness follows it.
+        let stream_channel = (config.events.mode == EventsMode::Stream)
+            .then(|| watch::channel(stream::StreamStatus::default()));
         let ops = OpsState {
             store: store.clone(),
             dingtalk,
+            stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
         };
         let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let mut router = Router::new()
@@ -110,6 +119,7 @@ impl Application {
             listener,
             router,
             store,
+            stream_status: stream_channel.map(|(tx, _)| tx),
             sync,
             start_workers: config.sync.workers,
             config: config.clone(),
@@ -150,6 +160,20 @@ impl Application {
             }
             _ => None,
         };
+        let stream_task = self.stream_status.map(|status| {
+            let d = &self.config.dingtalk;
+            let cfg = stream::StreamConfig::new(
+                &stream::api_base_for(&d.base_url),
+                &d.client_id,
+                d.client_secret.expose(),
+            );
+            tokio::spawn(stream::run(
+                cfg,
+                self.store.clone(),
+                shutdown.clone(),
+                status,
+            ))
+        });
         let stop = shutdown.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -160,6 +184,9 @@ impl Application {
         shutdown.cancel();
         if let Some(set) = workers.as_mut() {
             while set.join_next().await.is_some() {}
+        }
+        if let Some(task) = stream_task {
+            let _ = task.await;
         }
         self.store.close().await;
         served
@@ -197,6 +224,15 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     {
         problems.push(format!("dingtalk: {e}"));
     }
+    if let Some(stream) = &ops.stream {
+        let status = stream.borrow().clone();
+        if !status.is_ready() {
+            problems.push(format!(
+                "stream: not connected ({})",
+                status.last_error.as_deref().unwrap_or("connecting")
+            ));
+        }
+    }
     if problems.is_empty() {
         (StatusCode::OK, "ready".to_owned())
     } else {
@@ -208,10 +244,4 @@ async fn metrics() -> String {
     telemetry::prometheus().render()
 }
 
-/// Shared by the service's parts that need a wall clock (ms since the Unix epoch).
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::clock::now_ms;

@@ -30,7 +30,6 @@
 //! dead-letters it, visibly) rather than refused for ever or dropped.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dingtalk_proto::events::{ContactEvent, StreamEventHeaders};
@@ -48,19 +47,7 @@ use tokio_util::sync::CancellationToken;
 /// The registration path on DingTalk's new API host.
 const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 
-/// A wall clock in Unix milliseconds, passed in so tests can pin "now".
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system wall clock, for production.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            // A host clock before 1970 is broken; 0 only affects `received_at_ms`.
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    })
-}
+pub use crate::clock::{Clock, system_clock};
 
 /// Exponential backoff with jitter between failed sessions.
 #[derive(Debug, Clone, Copy, PartialEq)]

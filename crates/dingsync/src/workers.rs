@@ -25,6 +25,38 @@ use crate::config::{Config, Winner};
 /// How long a failed worker waits before it starts again.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
 
+/// How often queue depths and DingTalk call counters are exported to `/metrics`.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
+/// Exports what the store and the DingTalk client know as Prometheus gauges and counters:
+/// queue depths (by state), held deletions, and calls / errors / throttles per DingTalk API.
+async fn export_gauges(ctx: &SyncContext) -> anyhow::Result<()> {
+    let inbox = ctx.store.inbox_depth().await?;
+    let outbox = ctx.store.outbox_depth().await?;
+    for (queue, depth) in [("inbox", inbox), ("outbox", outbox)] {
+        for (state, n) in [
+            ("pending", depth.pending),
+            ("claimed", depth.claimed),
+            ("dead", depth.dead),
+        ] {
+            metrics::gauge!("dingsync_queue_depth", "queue" => queue, "state" => state)
+                .set(n as f64);
+        }
+    }
+    let held = ctx
+        .store
+        .held_deletions(Some(directory_store::HoldState::Held))
+        .await?;
+    metrics::gauge!("dingsync_held_deletions").set(held.len() as f64);
+    for (api, stats) in ctx.client.stats().endpoints {
+        metrics::counter!("dingsync_dingtalk_calls_total", "api" => api).absolute(stats.calls);
+        metrics::counter!("dingsync_dingtalk_errors_total", "api" => api).absolute(stats.errors);
+        metrics::counter!("dingsync_dingtalk_throttles_total", "api" => api)
+            .absolute(stats.throttles);
+    }
+    Ok(())
+}
+
 /// The engine policy the configuration asks for.
 pub fn policy(config: &Config) -> Policy {
     use directory_model::{MergePolicy, Side};
@@ -32,11 +64,13 @@ pub fn policy(config: &Config) -> Policy {
         Winner::Oa => Side::Oa,
         Winner::Dingtalk => Side::DingTalk,
     };
-    let mut policy = Policy::default();
-    policy.users = MergePolicy::with_winner(winner);
-    policy.departments = MergePolicy::with_winner(winner);
-    policy.role_groups = MergePolicy::with_winner(winner);
-    policy.roles = MergePolicy::with_winner(winner);
+    let mut policy = Policy {
+        users: MergePolicy::with_winner(winner),
+        departments: MergePolicy::with_winner(winner),
+        role_groups: MergePolicy::with_winner(winner),
+        roles: MergePolicy::with_winner(winner),
+        ..Policy::default()
+    };
     policy.deletions.max_fraction = config.sync.deletion_max_percent / 100.0;
     policy.deletions.max_count = config.sync.deletion_max_count;
     policy.scope.include = config
@@ -115,6 +149,22 @@ pub fn spawn(
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),
                         () = tokio::time::sleep(catchup_every) => {}
+                    }
+                }
+            }
+        });
+    }
+
+    {
+        let ctx = ctx.clone();
+        supervise(&mut set, "gauges", cancel.clone(), move |cancel| {
+            let ctx = ctx.clone();
+            async move {
+                loop {
+                    export_gauges(&ctx).await?;
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(GAUGE_EVERY) => {}
                     }
                 }
             }

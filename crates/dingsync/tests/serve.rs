@@ -68,12 +68,25 @@ async fn health_readiness_and_metrics() {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(metrics.status(), 200);
+    // The workers export queue depths and DingTalk call counters as soon as they start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(metrics.status(), 200);
+        let text = metrics.text().await.expect("body");
+        if text.contains("dingsync_queue_depth") && text.contains("dingsync_dingtalk_calls_total") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gauges never exported:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     stop.cancel();
     task.await.expect("join").expect("clean stop");

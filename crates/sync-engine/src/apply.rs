@@ -585,7 +585,9 @@ impl Applier {
             if store.base_get::<T>(T::KIND, &key).await?.is_some() {
                 return Ok(Applied::default());
             }
-            let saved = T::save(store, &wctx, dingtalk, Expect::Absent).await?;
+            // An upsert: another worker applying an event of the same entity may have created
+            // it a moment ago, and DingTalk's state is what both would write.
+            let saved = T::save(store, &wctx, dingtalk, Expect::Any).await?;
             return Ok(Applied {
                 writes: usize::from(saved.outcome != Outcome::Unchanged),
                 ..Applied::default()
@@ -601,10 +603,11 @@ impl Applier {
             let conflicts = conflicts_json(&merged.conflicts)?;
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
             store
-                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
-                .await?;
-            store
                 .audit_conflicts(&wctx, T::KIND, &key, &conflicts, &value)
+                .await?;
+            // The conflicts table is what `status`, metrics and the demo count.
+            store
+                .record_conflicts(T::KIND, &key, &merged.conflicts, wctx.now_ms)
                 .await?;
             applied.conflicts = merged.conflicts.len();
         }

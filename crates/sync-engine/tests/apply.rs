@@ -409,3 +409,154 @@ async fn a_failing_dingtalk_is_retried_later_and_bad_payloads_become_dead_letter
     let stats = applier.drain().await.unwrap();
     assert_eq!(stats.events, 1, "{stats:?}");
 }
+
+#[tokio::test]
+async fn an_excluded_subtree_is_neither_imported_nor_followed() {
+    let h = Harness::start_with(
+        SimConfig {
+            users: 40,
+            depts: 6,
+            qps: 0,
+            ..SimConfig::default()
+        },
+        sync_engine::Policy::default(),
+        |_| {},
+    )
+    .await;
+    let state = h.state().await;
+    // Exclude a top-level department.
+    let excluded = state["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["parent_id"] == 1)
+        .and_then(|d| d["dept_id"].as_i64())
+        .expect("a top-level department");
+    let mut policy = sync_engine::Policy::default();
+    policy
+        .scope
+        .exclude
+        .insert(directory_model::DingDeptId(excluded));
+    let mut ctx = h.ctx.clone();
+    ctx.policy = std::sync::Arc::new(policy);
+    import::import(
+        &ctx,
+        &ImportOptions::default(),
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("import");
+    let linked = h
+        .store
+        .oa_id_of::<directory_model::OaDeptId>(&directory_model::DingDeptId(excluded))
+        .await
+        .unwrap();
+    assert_eq!(linked, None, "the excluded department is not imported");
+    let cursor = h.get("/events").await["events"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|e| e["id"].as_u64())
+        .unwrap_or(0);
+    let other = state["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["parent_id"] == 1 && d["dept_id"] != excluded)
+        .and_then(|d| d["dept_id"].as_i64())
+        .expect("another top-level department");
+    for (userid, dept, mobile) in [
+        ("inside", excluded, "13500000001"),
+        ("outside", other, "13500000002"),
+    ] {
+        h.admin(
+            Method::POST,
+            "/users",
+            json!({"userid": userid, "name": userid, "mobile": mobile, "dept_id_list": dept.to_string()}),
+        )
+        .await;
+    }
+    h.events_into_inbox(cursor).await;
+    let applier = Applier::new(
+        ctx,
+        ApplyOptions {
+            rng_seed: Some(9),
+            ..ApplyOptions::default()
+        },
+    );
+    let stats = applier.drain().await.unwrap();
+    assert_eq!(stats.dead + stats.retried, 0, "{stats:?}");
+    assert!(stats.applied.ignored >= 1, "{stats:?}");
+    assert!(
+        h.store
+            .get_user(&OaUserId::new("inside"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .get_user(&OaUserId::new("outside"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_echo_of_our_own_push_applies_as_a_no_op() {
+    let (h, applier, mut cursor) = imported(20, 3).await;
+    let state = h.state().await;
+    let userid = state["users"][1]["userid"].as_str().unwrap().to_owned();
+    let oa_id = OaUserId::new(userid.clone());
+    // An OA edit, then what the pusher does with it: DingTalk accepts the same values through
+    // the API, and the base moves to the OA entity.
+    let mut user = h.store.get_user(&oa_id).await.unwrap().unwrap().entity;
+    user.name = "推送后".into();
+    user.remark = Some("from OA".into());
+    h.store
+        .update_user(&WriteCtx::oa("hr", 3), user.clone(), None)
+        .await
+        .unwrap();
+    let mut req = dingtalk_proto::user::UserUpdateRequest::new(dingtalk_proto::DingUserId::new(
+        userid.clone(),
+    ));
+    req.name = Some(user.name.clone());
+    req.remark = user.remark.clone();
+    h.ctx.client.user_update(&req).await.unwrap();
+    h.store
+        .base_set(EntityKind::User, &userid, Some(&user), 4)
+        .await
+        .unwrap();
+    let outbox_before = h.store.outbox_depth().await.unwrap().pending;
+    let seq = h.store.latest_seq().await.unwrap();
+    // The echo arrives.
+    sync(&h, &applier, &mut cursor).await;
+    assert_eq!(h.store.latest_seq().await.unwrap(), seq, "nothing written");
+    assert_eq!(
+        h.store.outbox_depth().await.unwrap().pending,
+        outbox_before,
+        "nothing queued"
+    );
+    assert_converged(&h).await;
+}
+
+#[tokio::test]
+async fn the_worker_stops_when_cancelled() {
+    let (h, applier, _) = imported(5, 1).await;
+    let applier = std::sync::Arc::new(applier);
+    let cancel = CancellationToken::new();
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn({
+        let applier = applier.clone();
+        let cancel = cancel.clone();
+        async move { applier.run(wake, cancel).await }
+    });
+    cancel.cancel();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the worker stops")
+        .expect("no panic");
+    assert!(stopped.is_ok());
+    drop(h);
+}

@@ -54,17 +54,7 @@ use serde::Serialize;
 pub use auth::{ApiToken, Caller};
 pub use error::ApiError;
 
-/// The source of write timestamps (Unix milliseconds); passed in so tests control time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
+pub use crate::clock::{Clock, system_clock};
 
 /// What the OA API needs from the service.
 #[derive(Clone)]

@@ -39,6 +39,8 @@ pub(crate) struct Crawl {
     pub role_members: BTreeMap<DingRoleId, Vec<RoleMember>>,
     /// What failed, one line per failed call (after the client's own retries).
     pub failures: Vec<String>,
+    /// Whether the role list and every role's members were read.
+    pub roles_complete: bool,
     /// Every department the walk saw, in scope or not (so scope never reads as deletion).
     pub seen_depts: HashSet<DingDeptId>,
     /// Direct members listed per department (for the minimum number of list pages).
@@ -122,6 +124,7 @@ pub(crate) async fn crawl(
     if let Some((groups, members, failures)) = role_part {
         crawl.role_groups = groups;
         crawl.role_members = members;
+        crawl.roles_complete = failures.is_empty();
         crawl.failures.extend(failures);
     }
     Ok(crawl)

@@ -24,28 +24,33 @@
 //! what was written. `dry_run` does every read and every decision and writes nothing; the
 //! report is the same. The report also compares the calls made with the minimum the
 //! organisation's size requires, and the wall time with what the rate limit allows.
+//!
+//! Files: `crawl` (phase 1), [`link`] (the pure linking decisions of phase 2), this file (the
+//! run, phases 2–4, options, progress and report types), `delete` (phase 5 and approved
+//! deletions), `calls` (the call accounting).
 
+mod calls;
 mod crawl;
+mod delete;
 pub mod link;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use dingtalk_client::endpoints::paths;
 use dingtalk_proto::{ErrCode, user::User as WireUser};
 use directory_model::{
     DingDeptId, DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaRoleGroupId, OaRoleId,
-    OaUserId, Snapshot, User, UserState,
+    OaUserId, Snapshot, User,
 };
-use directory_store::{
-    AssignmentQuery, EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx,
-};
+use directory_store::{EntityKind, Expect, StoreError, WriteCtx};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SyncContext;
 use crate::convert::{self, ConvertError, IdMap, ding};
+pub use delete::apply_approved_deletions;
+pub(crate) use delete::{delete_departments, mark_left};
 pub use link::{AmbiguousMatch, MatchedBy, SoftMatched};
 
 /// The checkpoint and lease name of the import.
@@ -298,10 +303,15 @@ pub async fn import(
 
 /// One import run's borrowed inputs.
 struct Importer<'a> {
+    /// Store, client, policy and clock.
     ctx: &'a SyncContext,
+    /// What the caller asked for.
     options: &'a ImportOptions,
+    /// Where progress goes.
     progress: ProgressSink<'a>,
+    /// Fires when the caller wants the import to stop (the checkpoint lets it resume).
     cancel: &'a CancellationToken,
+    /// The lease holder name, renewed after every user batch.
     holder: &'a str,
 }
 
@@ -452,7 +462,7 @@ impl Importer<'_> {
         } else {
             0
         };
-        report.calls = call_report(ctx, &stats_before, &crawled, details);
+        report.calls = calls::call_report(ctx, &stats_before, &crawled, details);
         report.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.progress.emit(Progress {
             phase: ImportPhase::Done,
@@ -622,8 +632,7 @@ impl Importer<'_> {
             phase: ImportPhase::Roles,
             ..Progress::default()
         });
-        let role_failed = crawled.failures.iter().any(|f| f.contains("role"));
-        if crawled.role_groups.is_empty() && role_failed {
+        if crawled.role_groups.is_empty() && !crawled.roles_complete {
             return Ok(false);
         }
         let (g_links, r_links) =
@@ -701,329 +710,6 @@ impl Importer<'_> {
                 }
             }
         }
-        Ok(!role_failed)
-    }
-
-    /// Phase 5, after a complete crawl.
-    async fn deletions(
-        &self,
-        crawled: &crawl::Crawl,
-        links: &BTreeMap<DingUserId, OaUserId>,
-        ids: &IdMap,
-        oa: &Snapshot,
-        roles_ok: bool,
-        report: &mut ImportReport,
-    ) -> Result<(), ImportError> {
-        let ctx = self.ctx;
-        let policy = &ctx.policy.deletions;
-        let imported_depts: HashSet<OaDeptId> = crawled
-            .depts
-            .iter()
-            .filter_map(|d| ids.oa_dept(ding::dept(d.dept_id)))
-            .collect();
-        let listed: HashSet<&OaUserId> = links.values().collect();
-        let ambiguous: HashSet<&DingUserId> = report.ambiguous.iter().map(|a| &a.ding).collect();
-        // Users: linked, active, in an imported department, and not listed anywhere.
-        let gone_users: Vec<OaUserId> = oa
-            .users
-            .values()
-            .filter(|u| u.state == UserState::Active)
-            .filter(|u| !listed.contains(&u.id))
-            .filter(|u| ids.ding_user(&u.id).is_some_and(|d| !ambiguous.contains(d)))
-            .filter(|u| u.department_ids().any(|d| imported_depts.contains(&d)))
-            .map(|u| u.id.clone())
-            .collect();
-        // Departments: linked and not seen by the walk (in scope or not).
-        let gone_depts: Vec<OaDeptId> = oa
-            .departments
-            .values()
-            .filter(|d| {
-                ids.ding_dept(d.id)
-                    .is_some_and(|dd| !crawled.seen_depts.contains(&ding::wire_dept(dd)))
-            })
-            .map(|d| d.id)
-            .collect();
-        let active_users = oa
-            .users
-            .values()
-            .filter(|u| u.state == UserState::Active)
-            .count();
-        let hold_users = policy.must_hold(gone_users.len(), active_users);
-        let hold_depts = policy.must_hold(gone_depts.len(), oa.departments.len());
-        let wctx = self.write_ctx();
-        let already_held: HashSet<(EntityKind, String)> = if self.options.dry_run {
-            HashSet::new()
-        } else {
-            ctx.store
-                .held_deletions(Some(HoldState::Held))
-                .await?
-                .into_iter()
-                .map(|h| (h.kind, h.oa_id))
-                .collect()
-        };
-        if hold_users {
-            let reason = format!(
-                "import: {} of {} active users missing from DingTalk exceeds the deletion threshold",
-                gone_users.len(),
-                active_users
-            );
-            for u in &gone_users {
-                report.deletions.held += 1;
-                if !self.options.dry_run && !already_held.contains(&(EntityKind::User, u.0.clone()))
-                {
-                    ctx.store
-                        .hold_deletion(
-                            EntityKind::User,
-                            u.as_str(),
-                            Origin::Import,
-                            &reason,
-                            ctx.now_ms(),
-                        )
-                        .await?;
-                }
-            }
-        } else {
-            for u in &gone_users {
-                if !self.options.dry_run {
-                    mark_left(ctx, &wctx, u).await?;
-                }
-            }
-            report.deletions.users_left = gone_users;
-        }
-        if hold_depts {
-            let reason = format!(
-                "import: {} of {} departments missing from DingTalk exceeds the deletion threshold",
-                gone_depts.len(),
-                oa.departments.len()
-            );
-            for d in &gone_depts {
-                report.deletions.held += 1;
-                if !self.options.dry_run
-                    && !already_held.contains(&(EntityKind::Department, d.to_string()))
-                {
-                    ctx.store
-                        .hold_deletion(
-                            EntityKind::Department,
-                            &d.to_string(),
-                            Origin::Import,
-                            &reason,
-                            ctx.now_ms(),
-                        )
-                        .await?;
-                }
-            }
-        } else {
-            if !self.options.dry_run {
-                delete_departments(ctx, &wctx, &gone_depts).await?;
-            }
-            report.deletions.departments_deleted = gone_depts;
-        }
-        if roles_ok {
-            let seen_roles: HashSet<DingRoleId> = crawled
-                .role_groups
-                .iter()
-                .flat_map(|g| g.roles.iter().map(|r| ding::role(r.id)))
-                .collect();
-            let seen_groups: HashSet<DingRoleGroupId> = crawled
-                .role_groups
-                .iter()
-                .map(|g| ding::group(g.group_id))
-                .collect();
-            for r in oa.roles.values() {
-                if ids
-                    .ding_role(r.id)
-                    .is_some_and(|d| !seen_roles.contains(&d))
-                {
-                    report.deletions.roles_deleted.push(r.id);
-                    if !self.options.dry_run {
-                        ctx.store.delete_role(&wctx, r.id, None).await?;
-                        ctx.store.id_map_remove(&r.id).await?;
-                    }
-                }
-            }
-            for g in oa.role_groups.values() {
-                if ids
-                    .ding_group(g.id)
-                    .is_some_and(|d| !seen_groups.contains(&d))
-                {
-                    report.deletions.role_groups_deleted.push(g.id);
-                    if !self.options.dry_run {
-                        ctx.store.delete_role_group(&wctx, g.id, None).await?;
-                        ctx.store.id_map_remove(&g.id).await?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Marks a user left (DingTalk no longer has them) and drops their roles, as DingTalk does; a
-/// no-op if they are gone or left already.
-pub(crate) async fn mark_left(
-    ctx: &SyncContext,
-    wctx: &WriteCtx,
-    id: &OaUserId,
-) -> Result<bool, StoreError> {
-    let Some(current) = ctx.store.get_user(id).await? else {
-        return Ok(false);
-    };
-    if current.entity.state == UserState::Left {
-        return Ok(false);
-    }
-    let mut left = current.entity;
-    left.state = UserState::Left;
-    ctx.store
-        .save_user(wctx, left, Expect::Version(current.version))
-        .await?;
-    // DingTalk drops a departed user's roles; so does the directory.
-    let held = ctx
-        .store
-        .list_assignments(&AssignmentQuery {
-            user: Some(id.clone()),
-            limit: 1000,
-            ..AssignmentQuery::default()
-        })
-        .await?;
-    for a in held.items {
-        ctx.store.unassign_role(wctx, id, a.role).await?;
-    }
-    Ok(true)
-}
-
-/// Deletes departments DingTalk no longer has (subtrees cascade; members move up), and forgets
-/// their links.
-pub(crate) async fn delete_departments(
-    ctx: &SyncContext,
-    wctx: &WriteCtx,
-    gone: &[OaDeptId],
-) -> Result<(), StoreError> {
-    for d in gone {
-        match ctx.store.delete_department(wctx, *d, None, true).await {
-            Ok(r) => {
-                for removed in r.departments {
-                    ctx.store.id_map_remove(&removed).await?;
-                }
-            }
-            // Already removed with an ancestor's subtree.
-            Err(StoreError::NotFound { .. }) => {
-                ctx.store.id_map_remove(d).await?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Applies held deletions an operator approved (`dingsync reconcile --yes`, the admin API).
-/// Returns how many were applied; applying one twice is harmless.
-pub async fn apply_approved_deletions(ctx: &SyncContext) -> Result<usize, StoreError> {
-    let wctx = WriteCtx::import(format!("{}:confirmed-deletion", ctx.actor), ctx.now_ms());
-    let approved = ctx.store.held_deletions(Some(HoldState::Approved)).await?;
-    let mut applied = 0;
-    for h in approved {
-        if !matches!(
-            h.origin,
-            Origin::Import | Origin::DingTalk | Origin::Reconcile
-        ) {
-            continue;
-        }
-        match h.kind {
-            EntityKind::User => {
-                let left = mark_left(ctx, &wctx, &OaUserId::new(h.oa_id.as_str())).await?;
-                applied += usize::from(left);
-            }
-            EntityKind::Department => {
-                if let Ok(id) = h.oa_id.parse::<i64>()
-                    && ctx.store.get_department(OaDeptId(id)).await?.is_some()
-                {
-                    delete_departments(ctx, &wctx, &[OaDeptId(id)]).await?;
-                    applied += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(applied)
-}
-
-/// Compares the calls made with the minimum the crawled organisation needs.
-fn call_report(
-    ctx: &SyncContext,
-    before: &dingtalk_client::ClientStats,
-    crawled: &crawl::Crawl,
-    user_gets: u64,
-) -> CallReport {
-    let after = ctx.client.stats();
-    let mut made = BTreeMap::new();
-    let mut throttled = 0;
-    for (api, stats) in &after.endpoints {
-        let prev = before.endpoint(api);
-        let n = stats.calls.saturating_sub(prev.calls);
-        throttled += stats.throttles.saturating_sub(prev.throttles);
-        if n > 0 {
-            made.insert((*api).to_owned(), n);
-        }
-    }
-    let pages = |n: usize, size: usize| n.div_ceil(size).max(1) as u64;
-    let mut minimum: BTreeMap<String, u64> = BTreeMap::new();
-    minimum.insert(
-        paths::DEPT_LISTSUB.to_owned(),
-        crawled.seen_depts.len() as u64,
-    );
-    minimum.insert(paths::DEPT_GET.to_owned(), crawled.depts.len() as u64);
-    minimum.insert(
-        paths::USER_LIST.to_owned(),
-        crawled
-            .members_per_dept
-            .values()
-            .map(|n| pages(*n, 100))
-            .sum(),
-    );
-    if user_gets > 0 {
-        minimum.insert(paths::USER_GET.to_owned(), user_gets);
-    }
-    if !crawled.role_groups.is_empty() {
-        minimum.insert(
-            paths::ROLE_LIST.to_owned(),
-            pages(crawled.role_groups.len(), 200),
-        );
-        minimum.insert(
-            paths::ROLE_SIMPLELIST.to_owned(),
-            crawled
-                .role_members
-                .values()
-                .map(|m| pages(m.len(), 100))
-                .sum(),
-        );
-    }
-    // The token is fetched at most once per import (it lasts two hours).
-    let token_calls = made.get(paths::GETTOKEN).copied().unwrap_or(0).min(1);
-    if token_calls > 0 {
-        minimum.insert(paths::GETTOKEN.to_owned(), token_calls);
-    }
-    let qps = u64::from(ctx.client.config().qps_per_api);
-    let min_wall_ms = (qps > 0).then(|| {
-        let per = |api: &str| minimum.get(api).copied().unwrap_or(0);
-        // Phase 1 families run side by side (roles: the list, then the member pages); phase 3
-        // follows it. Each family's calls take calls / qps seconds at best.
-        let crawl = [
-            per(paths::DEPT_LISTSUB),
-            per(paths::DEPT_GET),
-            per(paths::USER_LIST),
-            per(paths::ROLE_LIST) + per(paths::ROLE_SIMPLELIST),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
-        (crawl + per(paths::USER_GET)) * 1000 / qps
-    });
-    CallReport {
-        total_made: made.values().sum(),
-        total_minimum: minimum.values().sum(),
-        made,
-        minimum,
-        throttled,
-        min_wall_ms,
+        Ok(crawled.roles_complete)
     }
 }

@@ -347,7 +347,7 @@ pub async fn plan(ctx: &SyncContext, options: PlanOptions) -> Result<Plan, PlanE
 
 async fn build_plan(
     ctx: &SyncContext,
-    oa: Snapshot,
+    mut oa: Snapshot,
     view: DingView,
     left_but_present: Vec<User>,
 ) -> Result<Plan, PlanError> {
@@ -357,10 +357,39 @@ async fn build_plan(
         snapshot: mut ding,
         unmapped,
         new_users,
+        untranslatable,
         calls,
     } = view;
     let mut items = Vec::new();
     let mut writes = OaWrites::default();
+    // Entities DingTalk reports in a shape OA cannot hold yet are listed, not compared (a
+    // comparison would plan their deletion).
+    for (kind, id, why) in untranslatable {
+        let name = match kind {
+            EntityKind::Department => id
+                .parse()
+                .ok()
+                .and_then(|d| oa.departments.remove(&OaDeptId(d)))
+                .map(|d| d.name),
+            EntityKind::User => oa
+                .users
+                .remove(&directory_model::OaUserId::new(id.as_str()))
+                .map(|u| u.name),
+            _ => None,
+        };
+        items.push(PlanItem {
+            target: Target::Oa,
+            action: Action::Update,
+            kind,
+            oa_id: Some(id),
+            ding_id: None,
+            name: name.unwrap_or_default(),
+            fields: Vec::new(),
+            conflicts: Vec::new(),
+            problems: vec![format!("cannot translate DingTalk's state: {why}")],
+            held: false,
+        });
+    }
     for u in &left_but_present {
         ding.users.remove(&u.id);
         items.push(PlanItem {

@@ -6,25 +6,23 @@
 //! plan can diff them field by field against the OA directory and the base; entities it does not
 //! know are kept aside as DingTalk-only (reconcile would create them in OA).
 //!
-//! `v2/user/list` does not show a user's manager nor their order and title per department (only
-//! `title`, the main department's). Those fields are *not observable* from a crawl; they are
-//! copied from the OA side before diffing, so the plan never claims a drift it cannot see. Users
-//! share ids on both sides (design decision), so an unmapped DingTalk user maps to the OA user
-//! with the same id.
+//! Translation is [`crate::convert`]'s, the same rules event application uses, with the OA
+//! entity as the hint. `v2/user/list` does not show a user's manager nor their order and title
+//! per department (only `title`, the main department's); convert keeps the hint's order and
+//! titles where DingTalk says nothing, and the manager is copied from OA here, so the plan never
+//! claims a drift it cannot see. Users share ids on both sides (design decision), so an
+//! unmapped DingTalk user maps to the OA user with the same id.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashSet;
 
 use dingtalk_client::{ClientError, CrawlOptions, DingTalkClient};
 use dingtalk_proto as wire;
-use directory_model::{
-    Department, Membership, Mobile, OaDeptId, OaRoleGroupId, OaRoleId, OaUserId, Role,
-    RoleAssignment, RoleGroup, Snapshot, User, UserState,
-};
-use directory_store::sync::MappedId;
-use directory_store::{Store, StoreError};
+use directory_model::{DingDeptId, DingUserId, OaUserId, RoleAssignment, Snapshot, User};
+use directory_store::{EntityKind, Store};
 use futures::{StreamExt, TryStreamExt};
 
 use super::PlanError;
+use crate::convert::{self, IdMap};
 
 /// DingTalk's built-in role group (负责人, 主管, 主管理员, 子管理员): its roles cannot be renamed,
 /// deleted or assigned through the API, so an unmapped one is not planned for OA.
@@ -44,6 +42,9 @@ pub(crate) enum Unmapped {
 /// DingTalk's state in OA terms.
 #[derive(Debug, Default)]
 pub(crate) struct DingView {
+    /// Mapped entities DingTalk reports in a way that cannot be translated (e.g. a mapped
+    /// department moved under a department OA does not know yet): kind, OA id, why.
+    pub untranslatable: Vec<(EntityKind, String, String)>,
     /// Entities known to the id map (users: by shared id), in OA ids.
     pub snapshot: Snapshot,
     /// Entities DingTalk has and the id map does not know, parents before children.
@@ -52,38 +53,6 @@ pub(crate) struct DingView {
     pub new_users: Vec<User>,
     /// Calls the crawl made (for the report).
     pub calls: u64,
-}
-
-/// The id map of one kind, DingTalk id text → OA id text.
-async fn reverse_map<O: MappedId>(store: &Store) -> Result<HashMap<String, String>, StoreError> {
-    Ok(store
-        .id_map_all::<O>()
-        .await?
-        .into_iter()
-        .map(|(oa, ding)| (O::ding_text(&ding), oa.oa_text()))
-        .collect())
-}
-
-fn lookup_i64(map: &HashMap<String, String>, ding: i64) -> Option<i64> {
-    map.get(&ding.to_string()).and_then(|oa| oa.parse().ok())
-}
-
-/// Parses DingTalk's `extension` JSON text into string attributes (non-string values keep
-/// their JSON text).
-pub(crate) fn parse_extension(text: Option<&str>) -> BTreeMap<String, String> {
-    let Some(text) = text else {
-        return BTreeMap::new();
-    };
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-        Ok(map) => map
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => (k, s),
-                other => (k, other.to_string()),
-            })
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    }
 }
 
 /// Reads DingTalk and translates it; `oa` supplies the fields a crawl cannot observe.
@@ -111,95 +80,61 @@ pub(crate) async fn dingtalk_view(
         .await
         .map_err(|e: ClientError| PlanError::DingTalk(e))?;
 
-    let dept_map = reverse_map::<OaDeptId>(store).await?;
-    let user_map = reverse_map::<OaUserId>(store).await?;
-    let group_map = reverse_map::<OaRoleGroupId>(store).await?;
-    let role_map = reverse_map::<OaRoleId>(store).await?;
-    let oa_user_of = |ding: &wire::DingUserId| -> OaUserId {
-        OaUserId::new(
-            user_map
-                .get(ding.as_str())
-                .cloned()
-                .unwrap_or_else(|| ding.as_str().to_owned()),
-        )
-    };
-    let oa_dept_of = |ding: wire::DingDeptId| lookup_i64(&dept_map, ding.0).map(OaDeptId);
-
+    let mut ids = IdMap::load_all(store).await?;
+    // Users share their id on both sides (design decision): a DingTalk user the map does not
+    // know is the OA user of the same id, existing or not.
+    // Remember which users the store links: one linked but absent from OA was deleted there.
+    let mut linked_in_store = HashSet::new();
+    for userid in crawl.users.keys() {
+        let ding = DingUserId::new(userid.as_str());
+        if ids.oa_user(&ding).is_some() {
+            linked_in_store.insert(userid.as_str().to_owned());
+        } else if ids.ding_user(&OaUserId::new(userid.as_str())).is_none() {
+            ids.insert_user(OaUserId::new(userid.as_str()), ding);
+        }
+    }
     let mut view = DingView::default();
     // DingTalk's root cannot be changed through the API; compare the OA root with itself.
-    if let Some(root) = oa_dept_of(wire::DingDeptId::ROOT).and_then(|r| oa.departments.get(&r)) {
+    if let Some(root) = ids
+        .oa_dept(DingDeptId::ROOT)
+        .and_then(|r| oa.departments.get(&r))
+    {
         view.snapshot.departments.insert(root.id, root.clone());
     }
     for d in details {
-        let Some(id) = oa_dept_of(d.dept_id) else {
+        let Some(id) = ids.oa_dept(convert::ding::dept(d.dept_id)) else {
             view.unmapped.push(Unmapped::Department(Box::new(d)));
             continue;
         };
-        let dept = Department {
-            id,
-            name: d.name.clone(),
-            parent: d.parent_id.and_then(oa_dept_of),
-            order: d.order.unwrap_or(0),
-            managers: d
-                .dept_manager_userid_list
-                .iter()
-                .flatten()
-                .map(&oa_user_of)
-                .collect(),
-            source_identifier: d.source_identifier.clone().filter(|s| !s.is_empty()),
-            hide: d.hide_dept.unwrap_or(false),
-            outer: d.outer_dept.unwrap_or(false),
-        };
-        view.snapshot.departments.insert(id, dept);
+        match convert::department(&d, &ids, oa.departments.get(&id)) {
+            Ok(dept) => {
+                view.snapshot.departments.insert(id, dept);
+            }
+            Err(e) => {
+                view.untranslatable
+                    .push((EntityKind::Department, id.to_string(), e.to_string()))
+            }
+        }
     }
 
     for (userid, u) in &crawl.users {
-        let id = oa_user_of(userid);
-        let oa_user = oa.users.get(&id);
-        let departments: Vec<Membership> = u
-            .dept_id_list
-            .iter()
-            .flatten()
-            .filter_map(|d| oa_dept_of(*d))
-            .map(|dept| {
-                // Per-department order and title are not in `v2/user/list`: keep OA's.
-                oa_user
-                    .and_then(|o| o.departments.iter().find(|m| m.dept == dept).cloned())
-                    .unwrap_or_else(|| Membership::new(dept))
-            })
-            .collect();
-        let main_department = oa_user
-            .and_then(|o| o.main_department)
-            .filter(|m| departments.iter().any(|d| d.dept == *m))
-            .or_else(|| departments.first().map(|m| m.dept));
-        let mut departments = departments;
-        if let Some(main) = main_department
-            && let Some(m) = departments.iter_mut().find(|m| m.dept == main)
-        {
-            // `title` is the main department's title.
-            m.title = u.title.clone().filter(|t| !t.is_empty());
-        }
-        let user = User {
-            id: id.clone(),
-            name: u.name.clone(),
-            departments,
-            main_department,
-            manager: oa_user.and_then(|o| o.manager.clone()),
-            job_number: u.job_number.clone().filter(|s| !s.is_empty()),
-            mobile: u.mobile.as_ref().filter(|m| !m.is_empty()).map(|m| Mobile {
-                country_code: u.state_code.clone().unwrap_or_else(|| "86".to_owned()),
-                number: m.clone(),
-            }),
-            email: u.email.clone().filter(|s| !s.is_empty()),
-            org_email: u.org_email.clone().filter(|s| !s.is_empty()),
-            telephone: u.telephone.clone().filter(|s| !s.is_empty()),
-            work_place: u.work_place.clone().filter(|s| !s.is_empty()),
-            hired_date_ms: u.hired_date,
-            remark: u.remark.clone().filter(|s| !s.is_empty()),
-            extension: parse_extension(u.extension.as_deref()),
-            state: UserState::Active,
+        let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
+            continue;
         };
-        if oa_user.is_some() || user_map.contains_key(userid.as_str()) {
+        let oa_user = oa.users.get(&id);
+        let mut user = match convert::user(u, &ids, oa_user) {
+            Ok(user) => user,
+            Err(e) => {
+                view.untranslatable
+                    .push((EntityKind::User, id.to_string(), e.to_string()));
+                continue;
+            }
+        };
+        // `v2/user/list` does not report the manager: not observable, keep OA's.
+        if u.manager_userid.is_none() {
+            user.manager = oa_user.and_then(|o| o.manager.clone());
+        }
+        if oa_user.is_some() || linked_in_store.contains(userid.as_str()) {
             view.snapshot.users.insert(id, user);
         } else {
             view.new_users.push(user);
@@ -207,64 +142,38 @@ pub(crate) async fn dingtalk_view(
     }
 
     for g in &crawl.role_groups {
-        if g.name == BUILTIN_GROUP && lookup_i64(&group_map, g.group_id.0).is_none() {
+        let mapped_group = ids.oa_group(convert::ding::group(g.group_id));
+        if g.name == BUILTIN_GROUP && mapped_group.is_none() {
             continue;
         }
-        match lookup_i64(&group_map, g.group_id.0) {
-            Some(id) => {
-                let id = OaRoleGroupId(id);
-                view.snapshot.role_groups.insert(
-                    id,
-                    RoleGroup {
-                        id,
-                        name: g.name.clone(),
-                    },
-                );
+        match convert::role_group(g, &ids) {
+            Ok(group) => {
+                view.snapshot.role_groups.insert(group.id, group);
             }
-            None => view
+            Err(_) => view
                 .unmapped
                 .push(Unmapped::RoleGroup(g.group_id, g.name.clone())),
         }
         for r in &g.roles {
-            let (Some(role_id), Some(group)) = (
-                lookup_i64(&role_map, r.id.0),
-                lookup_i64(&group_map, g.group_id.0),
-            ) else {
-                view.unmapped
-                    .push(Unmapped::Role(r.id, r.name.clone(), g.group_id));
-                continue;
+            let role = match convert::role(r, g.group_id, &ids) {
+                Ok(role) => role,
+                Err(_) => {
+                    view.unmapped
+                        .push(Unmapped::Role(r.id, r.name.clone(), g.group_id));
+                    continue;
+                }
             };
-            let role_id = OaRoleId(role_id);
-            view.snapshot.roles.insert(
-                role_id,
-                Role {
-                    id: role_id,
-                    group: OaRoleGroupId(group),
-                    name: r.name.clone(),
-                },
-            );
             for m in crawl.role_members.get(&r.id).into_iter().flatten() {
-                view.snapshot.assignments.insert(RoleAssignment {
-                    user: oa_user_of(&m.userid),
-                    role: role_id,
-                });
+                if let Some(user) = ids.oa_user(&DingUserId::new(m.userid.as_str())) {
+                    view.snapshot.assignments.insert(RoleAssignment {
+                        user: user.clone(),
+                        role: role.id,
+                    });
+                }
             }
+            view.snapshot.roles.insert(role.id, role);
         }
     }
     view.calls = client.stats().total_calls().saturating_sub(calls_before);
     Ok(view)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extension_text_becomes_string_attributes() {
-        let ext = parse_extension(Some(r#"{"badge":"42","floor":3}"#));
-        assert_eq!(ext.get("badge").map(String::as_str), Some("42"));
-        assert_eq!(ext.get("floor").map(String::as_str), Some("3"));
-        assert!(parse_extension(Some("not json")).is_empty());
-        assert!(parse_extension(None).is_empty());
-    }
 }

@@ -1111,6 +1111,48 @@ mod tests {
         assert_eq!(created.name, "New");
     }
 
+    fn api_error(code: i64, prior: bool) -> ClientError {
+        ClientError::Api {
+            api: "/topapi/v2/user/create",
+            errcode: wire::ErrCode(code),
+            sub_code: None,
+            errmsg: "msg".into(),
+            request_id: None,
+            prior_attempt_may_have_succeeded: prior,
+        }
+    }
+
+    #[test]
+    fn dingtalk_errors_become_retries_or_dead_letters() {
+        // A clash a retry cannot fix: dead letter, carrying the code.
+        match Step::from_client(&api_error(60104, false)) {
+            Step::Dead(msg) => assert!(msg.contains("60104"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        // Busy and throttled: later, throttles at least DingTalk's window.
+        assert!(matches!(
+            Step::from_client(&api_error(-1, false)),
+            Step::Retry {
+                throttled: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            Step::from_client(&api_error(90018, false)),
+            Step::Retry {
+                throttled: true,
+                ..
+            }
+        ));
+        assert!(is_code(
+            &api_error(60102, false),
+            &[wire::ErrCode::USERID_EXISTS]
+        ));
+        assert!(is_not_found(&api_error(60121, false)));
+        assert!(prior_attempt_may_have_succeeded(&api_error(60008, true)));
+        assert!(!prior_attempt_may_have_succeeded(&api_error(60008, false)));
+    }
+
     #[test]
     fn marker_names_the_oa_id() {
         assert_eq!(source_marker(OaDeptId(42)), "dingsync:42");

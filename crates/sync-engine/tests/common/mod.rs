@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the helpers.
 
+pub mod receiver;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -41,6 +43,34 @@ impl Harness {
         policy: Policy,
         tune: impl FnOnce(&mut ClientConfig),
     ) -> Harness {
+        Self::start_on(config, policy, tune, None).await
+    }
+
+    /// Like [`Harness::start`], on a fresh database of the PostgreSQL server at
+    /// `DINGSYNC_TEST_PG_URL`; `None` when that variable is unset (the case is skipped).
+    pub async fn on_postgres(config: SimConfig) -> Option<Harness> {
+        let admin = std::env::var("DINGSYNC_TEST_PG_URL").ok()?;
+        let admin = DatabaseUrl::parse(admin).expect("PostgreSQL URL");
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "engine_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let url = admin.with_database(&name);
+        sqlx::any::install_default_drivers();
+        <sqlx::Any as sqlx::migrate::MigrateDatabase>::create_database(url.expose())
+            .await
+            .expect("create test database");
+        Some(Self::start_on(config, Policy::default(), |_| {}, Some(url)).await)
+    }
+
+    async fn start_on(
+        config: SimConfig,
+        policy: Policy,
+        tune: impl FnOnce(&mut ClientConfig),
+        database: Option<DatabaseUrl>,
+    ) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -50,12 +80,10 @@ impl Harness {
             .expect("simulator starts");
         let base = sim.base_url();
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::connect_with(
-            &DatabaseUrl::sqlite_file(&dir.path().join("dir.db")),
-            StoreOptions::default(),
-        )
-        .await
-        .expect("store opens");
+        let url = database.unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.path().join("dir.db")));
+        let store = Store::connect_with(&url, StoreOptions::default())
+            .await
+            .expect("store opens");
         let sim_config = sim.config();
         let mut client_config = ClientConfig::new(
             sim_config.client_id.clone(),

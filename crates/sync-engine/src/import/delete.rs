@@ -1,0 +1,265 @@
+//! Phase 5 of the import: mirroring DingTalk's deletions, or holding them.
+//!
+//! Absence is only evidence after a *complete* crawl, and only for entities the id map links
+//! to DingTalk (an OA-only entity waiting for its push is not "missing"). Above the policy's
+//! threshold (design invariant 6) nothing is applied: every deletion is held for an operator,
+//! and [`apply_approved_deletions`] applies the approved ones later. A user missing from
+//! DingTalk is marked `Left` (kept for history) and loses their roles, as in DingTalk.
+//! The event applier uses the same two writes for `user_leave_org` and removed departments.
+
+use std::collections::{BTreeMap, HashSet};
+
+use directory_model::{
+    DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaUserId, Snapshot, UserState,
+};
+use directory_store::{
+    AssignmentQuery, EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx,
+};
+
+use super::{ImportError, ImportReport, Importer, crawl};
+use crate::context::SyncContext;
+use crate::convert::{IdMap, ding};
+
+impl Importer<'_> {
+    /// Phase 5, after a complete crawl.
+    pub(super) async fn deletions(
+        &self,
+        crawled: &crawl::Crawl,
+        links: &BTreeMap<DingUserId, OaUserId>,
+        ids: &IdMap,
+        oa: &Snapshot,
+        roles_ok: bool,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        let ctx = self.ctx;
+        let policy = &ctx.policy.deletions;
+        let imported_depts: HashSet<OaDeptId> = crawled
+            .depts
+            .iter()
+            .filter_map(|d| ids.oa_dept(ding::dept(d.dept_id)))
+            .collect();
+        let listed: HashSet<&OaUserId> = links.values().collect();
+        let ambiguous: HashSet<&DingUserId> = report.ambiguous.iter().map(|a| &a.ding).collect();
+        // Users: linked, active, in an imported department, and not listed anywhere.
+        let gone_users: Vec<OaUserId> = oa
+            .users
+            .values()
+            .filter(|u| u.state == UserState::Active)
+            .filter(|u| !listed.contains(&u.id))
+            .filter(|u| ids.ding_user(&u.id).is_some_and(|d| !ambiguous.contains(d)))
+            .filter(|u| u.department_ids().any(|d| imported_depts.contains(&d)))
+            .map(|u| u.id.clone())
+            .collect();
+        // Departments: linked and not seen by the walk (in scope or not).
+        let gone_depts: Vec<OaDeptId> = oa
+            .departments
+            .values()
+            .filter(|d| {
+                ids.ding_dept(d.id)
+                    .is_some_and(|dd| !crawled.seen_depts.contains(&ding::wire_dept(dd)))
+            })
+            .map(|d| d.id)
+            .collect();
+        let active_users = oa
+            .users
+            .values()
+            .filter(|u| u.state == UserState::Active)
+            .count();
+        let hold_users = policy.must_hold(gone_users.len(), active_users);
+        let hold_depts = policy.must_hold(gone_depts.len(), oa.departments.len());
+        let wctx = self.write_ctx();
+        let already_held: HashSet<(EntityKind, String)> = if self.options.dry_run {
+            HashSet::new()
+        } else {
+            ctx.store
+                .held_deletions(Some(HoldState::Held))
+                .await?
+                .into_iter()
+                .map(|h| (h.kind, h.oa_id))
+                .collect()
+        };
+        if hold_users {
+            let reason = format!(
+                "import: {} of {} active users missing from DingTalk exceeds the deletion threshold",
+                gone_users.len(),
+                active_users
+            );
+            for u in &gone_users {
+                report.deletions.held += 1;
+                if !self.options.dry_run && !already_held.contains(&(EntityKind::User, u.0.clone()))
+                {
+                    ctx.store
+                        .hold_deletion(
+                            EntityKind::User,
+                            u.as_str(),
+                            Origin::Import,
+                            &reason,
+                            ctx.now_ms(),
+                        )
+                        .await?;
+                }
+            }
+        } else {
+            for u in &gone_users {
+                if !self.options.dry_run {
+                    mark_left(ctx, &wctx, u).await?;
+                }
+            }
+            report.deletions.users_left = gone_users;
+        }
+        if hold_depts {
+            let reason = format!(
+                "import: {} of {} departments missing from DingTalk exceeds the deletion threshold",
+                gone_depts.len(),
+                oa.departments.len()
+            );
+            for d in &gone_depts {
+                report.deletions.held += 1;
+                if !self.options.dry_run
+                    && !already_held.contains(&(EntityKind::Department, d.to_string()))
+                {
+                    ctx.store
+                        .hold_deletion(
+                            EntityKind::Department,
+                            &d.to_string(),
+                            Origin::Import,
+                            &reason,
+                            ctx.now_ms(),
+                        )
+                        .await?;
+                }
+            }
+        } else {
+            if !self.options.dry_run {
+                delete_departments(ctx, &wctx, &gone_depts).await?;
+            }
+            report.deletions.departments_deleted = gone_depts;
+        }
+        if roles_ok {
+            let seen_roles: HashSet<DingRoleId> = crawled
+                .role_groups
+                .iter()
+                .flat_map(|g| g.roles.iter().map(|r| ding::role(r.id)))
+                .collect();
+            let seen_groups: HashSet<DingRoleGroupId> = crawled
+                .role_groups
+                .iter()
+                .map(|g| ding::group(g.group_id))
+                .collect();
+            for r in oa.roles.values() {
+                if ids
+                    .ding_role(r.id)
+                    .is_some_and(|d| !seen_roles.contains(&d))
+                {
+                    report.deletions.roles_deleted.push(r.id);
+                    if !self.options.dry_run {
+                        ctx.store.delete_role(&wctx, r.id, None).await?;
+                        ctx.store.id_map_remove(&r.id).await?;
+                    }
+                }
+            }
+            for g in oa.role_groups.values() {
+                if ids
+                    .ding_group(g.id)
+                    .is_some_and(|d| !seen_groups.contains(&d))
+                {
+                    report.deletions.role_groups_deleted.push(g.id);
+                    if !self.options.dry_run {
+                        ctx.store.delete_role_group(&wctx, g.id, None).await?;
+                        ctx.store.id_map_remove(&g.id).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Marks a user left (DingTalk no longer has them) and drops their roles, as DingTalk does; a
+/// no-op if they are gone or left already.
+pub(crate) async fn mark_left(
+    ctx: &SyncContext,
+    wctx: &WriteCtx,
+    id: &OaUserId,
+) -> Result<bool, StoreError> {
+    let Some(current) = ctx.store.get_user(id).await? else {
+        return Ok(false);
+    };
+    if current.entity.state == UserState::Left {
+        return Ok(false);
+    }
+    let mut left = current.entity;
+    left.state = UserState::Left;
+    ctx.store
+        .save_user(wctx, left, Expect::Version(current.version))
+        .await?;
+    // DingTalk drops a departed user's roles; so does the directory.
+    let held = ctx
+        .store
+        .list_assignments(&AssignmentQuery {
+            user: Some(id.clone()),
+            limit: 1000,
+            ..AssignmentQuery::default()
+        })
+        .await?;
+    for a in held.items {
+        ctx.store.unassign_role(wctx, id, a.role).await?;
+    }
+    Ok(true)
+}
+
+/// Deletes departments DingTalk no longer has (subtrees cascade; members move up), and forgets
+/// their links.
+pub(crate) async fn delete_departments(
+    ctx: &SyncContext,
+    wctx: &WriteCtx,
+    gone: &[OaDeptId],
+) -> Result<(), StoreError> {
+    for d in gone {
+        match ctx.store.delete_department(wctx, *d, None, true).await {
+            Ok(r) => {
+                for removed in r.departments {
+                    ctx.store.id_map_remove(&removed).await?;
+                }
+            }
+            // Already removed with an ancestor's subtree.
+            Err(StoreError::NotFound { .. }) => {
+                ctx.store.id_map_remove(d).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Applies held deletions an operator approved (`dingsync reconcile --yes`, the admin API).
+/// Returns how many were applied; applying one twice is harmless.
+pub async fn apply_approved_deletions(ctx: &SyncContext) -> Result<usize, StoreError> {
+    let wctx = WriteCtx::import(format!("{}:confirmed-deletion", ctx.actor), ctx.now_ms());
+    let approved = ctx.store.held_deletions(Some(HoldState::Approved)).await?;
+    let mut applied = 0;
+    for h in approved {
+        if !matches!(
+            h.origin,
+            Origin::Import | Origin::DingTalk | Origin::Reconcile
+        ) {
+            continue;
+        }
+        match h.kind {
+            EntityKind::User => {
+                let left = mark_left(ctx, &wctx, &OaUserId::new(h.oa_id.as_str())).await?;
+                applied += usize::from(left);
+            }
+            EntityKind::Department => {
+                if let Ok(id) = h.oa_id.parse::<i64>()
+                    && ctx.store.get_department(OaDeptId(id)).await?.is_some()
+                {
+                    delete_departments(ctx, &wctx, &[OaDeptId(id)]).await?;
+                    applied += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(applied)
+}
