@@ -23,9 +23,7 @@ use crate::{server, workers};
 /// The sync context the configuration describes.
 pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
     config.validate()?;
-    let store = Store::connect(config.database.url.expose())
-        .await
-        .context("cannot open the database (database.url)")?;
+    let store = server::open_store(config).await?;
     let client = server::dingtalk_client(config)?;
     Ok(SyncContext::new(store, client, workers::policy(config)).with_actor("cli"))
 }
@@ -112,11 +110,9 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     }
     let now = server::now_ms();
     let line = format!(
-        "{} ({}; {} users created, {} updated)",
-        std::time::UNIX_EPOCH
-            .checked_add(Duration::from_millis(u64::try_from(now).unwrap_or(0)))
-            .map(humantime_ms)
-            .unwrap_or_default(),
+        // Seconds since the epoch: printable without a date library.
+        "unix time {} ({}; {} users created, {} updated)",
+        now / 1000,
         if report.complete {
             "complete"
         } else {
@@ -127,15 +123,6 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     );
     store.state_set("import.last_finished", &line, now).await?;
     Ok(())
-}
-
-/// Seconds since the epoch in a form `status` can print without a date library.
-fn humantime_ms(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("unix time {secs}")
 }
 
 /// Progress on a terminal: a spinner with the current phase and counts.
@@ -273,9 +260,7 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
 
 pub async fn status(config: &Config) -> anyhow::Result<()> {
     config.validate()?;
-    let store = Store::connect(config.database.url.expose())
-        .await
-        .context("cannot open the database (database.url)")?;
+    let store = server::open_store(config).await?;
     let (depts, users) = store.counts().await?;
     let inbox = store.inbox_depth().await?;
     let outbox = store.outbox_depth().await?;
@@ -336,9 +321,7 @@ pub enum DeadLetters {
 }
 
 pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<()> {
-    let store = Store::connect(config.database.url.expose())
-        .await
-        .context("cannot open the database (database.url)")?;
+    let store = server::open_store(config).await?;
     let now = server::now_ms();
     match cmd {
         DeadLetters::List => {

@@ -65,9 +65,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects the database (running migrations), builds the routes and binds `server.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let store = Store::connect(config.database.url.expose())
-            .await
-            .context("cannot open the database (database.url)")?;
+        let store = open_store(config).await?;
         let dingtalk = if config.dingtalk.client_id.is_empty() {
             None
         } else {
@@ -196,6 +194,13 @@ impl Application {
     pub fn sync_context(&self) -> Option<&sync_engine::SyncContext> {
         self.sync.as_ref()
     }
+}
+
+/// The database as configured (`[database] url`), migrated to the current schema.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(config.database.url.expose())
+        .await
+        .context("cannot open the database (database.url)")
 }
 
 /// The DingTalk client as configured (`[dingtalk]`).
