@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod lb;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -62,6 +64,9 @@ pub struct ServiceConfig {
     pub catchup_interval_secs: Option<u64>,
     /// `[events] mode`, when the test wants Stream mode instead of HTTP push.
     pub events_mode: Option<&'static str>,
+    /// Keys merged over the generated document, section by section (`Null`: none), e.g. a
+    /// PostgreSQL `database.url` shared by several instances.
+    pub overrides: Value,
 }
 
 impl ServiceConfig {
@@ -77,6 +82,7 @@ impl ServiceConfig {
             port: free_port(),
             catchup_interval_secs: None,
             events_mode: None,
+            overrides: Value::Null,
         }
     }
 
@@ -117,6 +123,13 @@ impl ServiceConfig {
         }
         if let Some(mode) = self.events_mode {
             doc["events"]["mode"] = json!(mode);
+        }
+        if let Some(sections) = self.overrides.as_object() {
+            for (section, keys) in sections {
+                for (key, value) in keys.as_object().into_iter().flatten() {
+                    doc[section.as_str()][key.as_str()] = value.clone();
+                }
+            }
         }
         toml::to_string(&doc).expect("config as TOML")
     }
