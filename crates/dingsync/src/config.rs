@@ -72,6 +72,22 @@ pub struct DingTalkSection {
     pub corp_id: String,
     /// Calls per second per API that this deployment may make (DingTalk's standard limit is 20).
     pub qps: u32,
+    /// Where that budget is kept: shared through the database (every instance together stays
+    /// within `qps`) or in this process only.
+    pub rate_budget: RateBudgetMode,
+}
+
+/// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateBudgetMode {
+    /// Shared through the database on PostgreSQL (several instances), local on SQLite.
+    #[default]
+    Auto,
+    /// In this process only: right for one instance; with several, each would allow `qps`.
+    Local,
+    /// Shared through the database whatever the backend.
+    Shared,
 }
 
 impl Default for DingTalkSection {
@@ -83,6 +99,7 @@ impl Default for DingTalkSection {
             client_secret_file: None,
             corp_id: String::new(),
             qps: 20,
+            rate_budget: RateBudgetMode::Auto,
         }
     }
 }
@@ -119,12 +136,15 @@ impl Default for CallbackSection {
 pub struct DatabaseSection {
     /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
     pub url: Secret,
+    /// Connections of this instance's main pool (the shared rate budget has 4 more of its own).
+    pub max_connections: u32,
 }
 
 impl Default for DatabaseSection {
     fn default() -> Self {
         Self {
             url: Secret::new("sqlite://dingsync.db?mode=rwc"),
+            max_connections: 8,
         }
     }
 }
@@ -364,6 +384,9 @@ impl Config {
             || url.starts_with("postgresql://"))
         {
             p.push("database.url: must be sqlite://PATH or postgres://USER:PASS@HOST/DB".into());
+        }
+        if self.database.max_connections == 0 {
+            p.push("database.max_connections: must be at least 1".into());
         }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             p.push(format!(
