@@ -1045,11 +1045,14 @@ impl DtWorld {
 // ---- OA writes -------------------------------------------------------------------------------
 
 /// Whether the OA writers also create role groups and roles and assign them
-/// (`DINGSYNC_MULTI_OA_ROLES=1`). Off by default: a DingTalk-side role event applied while an
-/// OA-created role group is still queued for its push deletes that group from OA (the engine's
-/// role refresh takes DingTalk's role list as complete), which then comes back under a new id
-/// when the push lands. That race is the engine's, with one instance as with three; this switch
-/// reproduces it.
+/// (`DINGSYNC_MULTI_OA_ROLES=1`). Off by default, because two engine races outside this test's
+/// subject show up with it (with one instance as with three; this switch reproduces them):
+/// - before main's c6b9714, a DingTalk-side role event applied while an OA-created role group
+///   was still queued for its push deleted that group from OA (the role refresh took DingTalk's
+///   list as complete); it came back under a new id once the push landed;
+/// - on main after c6b9714, an event for an OA user who holds OA roles can end in the inbox's
+///   dead letters at its first attempt with "directory store failed: user … not found" (seen
+///   in both of two runs; cause not investigated here).
 fn oa_roles() -> bool {
     std::env::var("DINGSYNC_MULTI_OA_ROLES").as_deref() == Ok("1")
 }
