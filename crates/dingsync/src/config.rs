@@ -136,7 +136,7 @@ impl Default for CallbackSection {
 pub struct DatabaseSection {
     /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
     pub url: Secret,
-    /// Connections of this instance's main pool (the shared rate budget has 4 more of its own).
+    /// Connections of this instance's main pool (the shared rate budget has 6 more of its own).
     pub max_connections: u32,
 }
 

@@ -220,8 +220,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Connections of the shared rate budget's own pool: takes and releases are short statements,
-/// and within a process one task per API path asks at a time.
-pub const BUDGET_CONNECTIONS: u32 = 4;
+/// and within a process a few tasks per API path ask at a time.
+pub const BUDGET_CONNECTIONS: u32 = 6;
 
 /// A name for this process that no other instance shares: host, pid and a random suffix (the
 /// pid alone repeats across hosts and containers, the host alone across restarts).

@@ -11,9 +11,9 @@
 //! Costs and how they are kept small:
 //! - One statement to take a slot, one to release it (the release runs in a spawned task after
 //!   the answer, so the caller does not wait for it).
-//! - Within a process, tasks asking for the same API queue on a local gate, so only one of them
-//!   talks to the database at a time: a crawl with 64 tasks in flight does not send 64
-//!   competing statements per freed slot.
+//! - Within a process, tasks asking for the same API queue on a local gate, so only a few of
+//!   them ([`TAKERS`]) talk to the database at a time: a crawl with 64 tasks in flight does not
+//!   send 64 competing statements per freed slot.
 //! - When no slot is free the gate holder sleeps until the earliest cooling slot frees (the
 //!   database says when), or until a call of this process is answered. Only when every slot is
 //!   held by a call in flight somewhere does it re-ask after a short pause ([`IN_FLIGHT_RECHECK`]),
@@ -33,6 +33,11 @@ use directory_store::{SlotTake, Store};
 use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
+/// Tasks of one process that may ask the database for slots of one API path at the same time:
+/// one statement at a time would cap a process at one take per round trip (measured: 330
+/// calls/s against a bound of 485/s at qps 500), and `FOR UPDATE SKIP LOCKED` lets a few
+/// takers work side by side without waiting on each other.
+const TAKERS: usize = 4;
 /// How soon the gate holder asks again when every slot is held by a call in flight elsewhere.
 const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(20);
 /// The first and the longest pause after the database failed to answer.
@@ -63,9 +68,9 @@ struct Inner {
     next_permit: AtomicU64,
     /// API paths whose slot rows this process has already made sure exist.
     ensured: Mutex<HashSet<String>>,
-    /// One gate per API path: the task holding it is the only one of this process asking the
-    /// database for that path.
-    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One gate per API path: the tasks holding its [`TAKERS`] permits are the only ones of
+    /// this process asking the database for that path.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Woken when a call of this process is answered (its slot starts cooling).
     released: Notify,
 }
@@ -107,10 +112,13 @@ impl SharedBudget {
         }
     }
 
-    fn gate(&self, api: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn gate(&self, api: &str) -> Arc<tokio::sync::Semaphore> {
         // A poisoned lock only means a panic elsewhere; the map is still valid.
         let mut gates = self.inner.gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates.entry(api.to_owned()).or_default().clone()
+        gates
+            .entry(api.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(TAKERS)))
+            .clone()
     }
 
     async fn ensure(&self, api: &str) -> Result<(), directory_store::StoreError> {
@@ -189,7 +197,9 @@ impl RateBudget for SharedBudget {
             let holder = format!("{}#{n}", self.inner.instance);
             let slot = {
                 let gate = self.gate(api);
-                let _turn = gate.lock().await;
+                // The semaphore is never closed, so acquiring cannot fail; if it somehow did,
+                // asking the database without the gate is still correct, only busier.
+                let _turn = gate.acquire().await.ok();
                 self.take(api, &holder).await
             };
             let inner = Arc::clone(&self.inner);
