@@ -202,7 +202,7 @@ async fn take_release_cost(store: &Store) {
     );
 }
 
-async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64) {
+async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64, shared: bool) {
     let Some(h) = pg(SimConfig {
         users,
         depts: users / 50,
@@ -216,9 +216,9 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
     };
     let mut all = Vec::new();
     for i in 0..instances {
-        all.push(instance(&h, &format!("inst{i}"), qps).await);
+        all.push(instance_with(&h, &format!("inst{i}"), qps, shared).await);
     }
-    if instances == 1 {
+    if instances == 1 && shared {
         take_release_cost(&all[0].store).await;
     }
     let started = Instant::now();
@@ -250,8 +250,9 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
         .unwrap_or(0);
     let bound = ((busiest as f64 / f64::from(qps)).ceil() - 1.0).max(0.0) * 1.01;
     println!(
-        "qps {qps}, {instances} instance(s), {users} users, latency {latency_ms} ms: {total} calls \
+        "crawl qps {qps}, {} budget, {instances} instance(s), {users} users, latency {latency_ms} ms: {total} calls \
          in {:.2} s, busiest path {busiest} calls (bound {bound:.2} s, ratio {:.2}), throttled {throttled}",
+        if shared { "shared" } else { "local" },
         wall.as_secs_f64(),
         bound / wall.as_secs_f64(),
     );
@@ -261,15 +262,17 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn measure_crawl_qps_20() {
-    crawl_measure(20, 1, 1_000, 0).await;
-    crawl_measure(20, 3, 1_000, 0).await;
+    crawl_measure(20, 1, 1_000, 0, false).await;
+    crawl_measure(20, 1, 1_000, 0, true).await;
+    crawl_measure(20, 3, 1_000, 0, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn measure_crawl_qps_500() {
-    crawl_measure(500, 1, 20_000, 20).await;
-    crawl_measure(500, 3, 20_000, 20).await;
+    crawl_measure(500, 1, 20_000, 20, false).await;
+    crawl_measure(500, 1, 20_000, 20, true).await;
+    crawl_measure(500, 3, 20_000, 20, true).await;
 }
 
 /// `calls` calls of one API path (`department/get`), 64 tasks per instance: calls per second
