@@ -490,6 +490,22 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn rate_budget_and_pool_size_come_from_file_or_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[dingtalk]\nrate_budget = \"local\"\n")?;
+            jail.set_env("DINGSYNC_DATABASE__MAX_CONNECTIONS", "20");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.rate_budget, RateBudgetMode::Local);
+            assert_eq!(c.database.max_connections, 20);
+            jail.create_file("d.toml", "[dingtalk]\nrate_budget = \"everywhere\"\n")?;
+            let refused = Config::load(Some(Path::new("d.toml"))).map(|_| ());
+            assert!(refused.is_err(), "an unknown budget mode is refused");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
