@@ -13,15 +13,15 @@
 //!   wait for it.
 //! - Takes are batched: within a process, tasks asking for the same API path queue on a local
 //!   gate, and the task at the gate takes as many slots as there are tasks waiting (up to
-//!   [`BATCH_MAX`]) in one statement; the others get theirs from a local stock without a round
+//!   `BATCH_MAX`) in one statement; the others get theirs from a local stock without a round
 //!   trip. Measured before batching: one statement per call capped one instance at 330 calls/s
 //!   against a bound of 485/s at qps 500, and added a round trip to every call of a crawl.
-//!   A stocked slot is held in the database for [`STOCK_TTL`] longer than a call needs; one not
-//!   used within [`STOCK_TTL`] is handed back unused (free at once: no call was made on it).
+//!   A stocked slot is held in the database for `STOCK_TTL` longer than a call needs; one not
+//!   used within `STOCK_TTL` is handed back unused (free at once: no call was made on it).
 //! - When no slot is free the task at the gate sleeps until the earliest cooling slot frees
 //!   (the database says when), or until a call of this process is answered. Only when every
 //!   slot is held by a call in flight somewhere does it re-ask after a short pause
-//!   ([`IN_FLIGHT_RECHECK`]): a call elsewhere ends at a time nobody can announce without a
+//!   (`IN_FLIGHT_RECHECK`): a call elsewhere ends at a time nobody can announce without a
 //!   notification channel.
 //!
 //! Failure: a holder that dies frees its slots after `hold` (stock time + request timeout +
