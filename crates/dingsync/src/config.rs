@@ -136,7 +136,7 @@ impl Default for CallbackSection {
 pub struct DatabaseSection {
     /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
     pub url: Secret,
-    /// Connections of this instance's main pool (the shared rate budget has 4 more of its own).
+    /// Connections of this instance's main pool (the shared rate budget has 6 more of its own).
     pub max_connections: u32,
 }
 
@@ -485,6 +485,22 @@ mod tests {
             assert_eq!(c.dingtalk.client_id, "from-env");
             assert_eq!(c.dingtalk.qps, 5);
             assert_eq!(c.callback.timestamp_window_secs, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn rate_budget_and_pool_size_come_from_file_or_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[dingtalk]\nrate_budget = \"local\"\n")?;
+            jail.set_env("DINGSYNC_DATABASE__MAX_CONNECTIONS", "20");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.rate_budget, RateBudgetMode::Local);
+            assert_eq!(c.database.max_connections, 20);
+            jail.create_file("d.toml", "[dingtalk]\nrate_budget = \"everywhere\"\n")?;
+            let refused = Config::load(Some(Path::new("d.toml"))).map(|_| ());
+            assert!(refused.is_err(), "an unknown budget mode is refused");
             Ok(())
         });
     }

@@ -220,8 +220,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Connections of the shared rate budget's own pool: takes and releases are short statements,
-/// and within a process one task per API path asks at a time.
-pub const BUDGET_CONNECTIONS: u32 = 4;
+/// and within a process a few tasks per API path ask at a time.
+pub const BUDGET_CONNECTIONS: u32 = 6;
 
 /// A name for this process that no other instance shares: host, pid and a random suffix (the
 /// pid alone repeats across hosts and containers, the host alone across restarts).
@@ -338,3 +338,27 @@ async fn metrics() -> String {
 }
 
 pub use crate::clock::now_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_shared_on_postgres_unless_forced_local() {
+        let mut config = Config::default();
+        assert!(shares_budget(&config, Backend::Postgres));
+        assert!(!shares_budget(&config, Backend::Sqlite));
+        config.dingtalk.rate_budget = RateBudgetMode::Local;
+        assert!(!shares_budget(&config, Backend::Postgres));
+        config.dingtalk.rate_budget = RateBudgetMode::Shared;
+        assert!(shares_budget(&config, Backend::Sqlite));
+    }
+
+    #[test]
+    fn instance_ids_differ_within_one_process() {
+        let (a, b) = (instance_id(), instance_id());
+        assert_ne!(a, b);
+        let pid = std::process::id().to_string();
+        assert_eq!(a.split(':').nth(1), Some(pid.as_str()), "{a}");
+    }
+}

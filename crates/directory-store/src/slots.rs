@@ -6,7 +6,7 @@
 //! instance). The store knows nothing of DingTalk; it offers the mechanism: `capacity` rows per
 //! name, each free when its `busy_until_ms` has passed.
 //!
-//! - [`Store::slot_take`] takes a free slot in **one statement** (`FOR UPDATE SKIP LOCKED` on
+//! - [`Store::slot_take`] takes free slots (one or a batch) in **one statement** (`FOR UPDATE SKIP LOCKED` on
 //!   PostgreSQL, so concurrent takers never wait on each other) and marks it busy until
 //!   `now + hold` — if the holder dies without releasing, the slot frees itself after `hold`.
 //!   When no slot is free it answers how long until the earliest cooling slot frees, so the
@@ -38,10 +38,10 @@ fn now_expr(backend: Backend) -> &'static str {
 }
 
 /// The answer of [`Store::slot_take`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotTake {
-    /// The slot with this number is now held by the caller.
-    Taken(i64),
+    /// The slots with these numbers (at least one, in order) are now held by the caller.
+    Taken(Vec<i64>),
     /// Every slot is busy.
     Busy {
         /// How long until the earliest *released* slot cools down (none is cooling: `None`).
@@ -78,45 +78,50 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a free slot of `name` (among `0..capacity`) for `holder`, busy until the database's
-    /// now + `hold`; or says how long the busy slots have left. Call [`Store::slots_ensure`]
-    /// once first.
+    /// Takes up to `max` free slots of `name` (among `0..capacity`) for `holder`, each busy
+    /// until the database's now + `hold`; or says how long the busy slots have left. Call
+    /// [`Store::slots_ensure`] once first.
     pub async fn slot_take(
         &self,
         name: &str,
         capacity: u32,
         holder: &str,
         hold: Duration,
+        max: u32,
     ) -> Result<SlotTake, StoreError> {
         let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 4);
         let now = now_expr(self.backend);
-        let row = match self.backend {
+        let rows = match self.backend {
             Backend::Postgres => {
-                // One round trip: take the longest-free slot, or report the busy ones. The
-                // report reads the snapshot before the update; it matters only when nothing
-                // was taken.
+                // One round trip: take the longest-free slots (one row each), then one row
+                // reporting the busy ones. The report reads the snapshot before the update; it
+                // matters only when nothing was taken.
                 let text = format!(
                     "WITH clock AS (SELECT {now} AS now_ms), \
                      free AS (SELECT s.slot FROM rate_slots s, clock \
                        WHERE s.name = $1 AND s.slot < $2 AND s.busy_until_ms <= clock.now_ms \
-                       ORDER BY s.busy_until_ms, s.slot LIMIT 1 FOR UPDATE OF s SKIP LOCKED), \
+                       ORDER BY s.busy_until_ms, s.slot LIMIT $5 FOR UPDATE OF s SKIP LOCKED), \
                      taken AS (UPDATE rate_slots r SET busy_until_ms = clock.now_ms + $3, \
                        holder = $4 FROM free, clock WHERE r.name = $1 AND r.slot = free.slot \
                        RETURNING r.slot) \
-                     SELECT (SELECT slot FROM taken) AS slot, \
+                     SELECT slot, CAST(NULL AS BIGINT) AS cooling_ms, \
+                       CAST(NULL AS BIGINT) AS held_ms FROM taken \
+                     UNION ALL \
+                     SELECT CAST(NULL AS BIGINT), \
                        (SELECT MIN(busy_until_ms) FROM rate_slots \
                          WHERE name = $1 AND slot < $2 AND holder IS NULL) \
-                         - (SELECT now_ms FROM clock) AS cooling_ms, \
+                         - (SELECT now_ms FROM clock), \
                        (SELECT MIN(busy_until_ms) FROM rate_slots \
                          WHERE name = $1 AND slot < $2 AND holder IS NOT NULL) \
-                         - (SELECT now_ms FROM clock) AS held_ms"
+                         - (SELECT now_ms FROM clock)"
                 );
                 sqlx::query(&text)
                     .bind(name.to_owned())
                     .bind(i64::from(capacity))
                     .bind(hold_ms)
                     .bind(holder.to_owned())
-                    .fetch_one(&self.pool)
+                    .bind(i64::from(max.max(1)))
+                    .fetch_all(&self.pool)
                     .await?
             }
             Backend::Sqlite => {
@@ -126,46 +131,59 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("now_ms")?;
-                let taken = sqlx::query(
+                let mut rows = sqlx::query(
                     "UPDATE rate_slots SET busy_until_ms = $1 + $2, holder = $3 \
-                     WHERE name = $4 AND slot = (SELECT slot FROM rate_slots WHERE name = $4 \
+                     WHERE name = $4 AND slot IN (SELECT slot FROM rate_slots WHERE name = $4 \
                        AND slot < $5 AND busy_until_ms <= $1 \
-                       ORDER BY busy_until_ms, slot LIMIT 1) RETURNING slot",
+                       ORDER BY busy_until_ms, slot LIMIT $6) \
+                     RETURNING slot, NULL AS cooling_ms, NULL AS held_ms",
                 )
                 .bind(now_ms)
                 .bind(hold_ms)
                 .bind(holder.to_owned())
                 .bind(name.to_owned())
                 .bind(i64::from(capacity))
-                .fetch_optional(&mut *tx)
+                .bind(i64::from(max.max(1)))
+                .fetch_all(&mut *tx)
                 .await?;
-                let row = match taken {
-                    Some(row) => Some(row.try_get::<i64, _>("slot")?),
-                    None => None,
-                };
-                let busy = sqlx::query(
-                    "SELECT $1 AS slot, \
-                       MIN(CASE WHEN holder IS NULL THEN busy_until_ms END) - $2 AS cooling_ms, \
-                       MIN(CASE WHEN holder IS NOT NULL THEN busy_until_ms END) - $2 AS held_ms \
-                     FROM rate_slots WHERE name = $3 AND slot < $4",
-                )
-                .bind(row)
-                .bind(now_ms)
-                .bind(name.to_owned())
-                .bind(i64::from(capacity))
-                .fetch_one(&mut *tx)
-                .await?;
+                rows.push(
+                    sqlx::query(
+                        "SELECT NULL AS slot, \
+                       MIN(CASE WHEN holder IS NULL THEN busy_until_ms END) - $1 AS cooling_ms, \
+                       MIN(CASE WHEN holder IS NOT NULL THEN busy_until_ms END) - $1 AS held_ms \
+                     FROM rate_slots WHERE name = $2 AND slot < $3",
+                    )
+                    .bind(now_ms)
+                    .bind(name.to_owned())
+                    .bind(i64::from(capacity))
+                    .fetch_one(&mut *tx)
+                    .await?,
+                );
                 tx.commit().await?;
-                busy
+                rows
             }
         };
-        if let Some(slot) = row.try_get::<Option<i64>, _>("slot")? {
-            return Ok(SlotTake::Taken(slot));
+        let mut slots = Vec::new();
+        let mut busy = SlotTake::Busy {
+            cooling: None,
+            held: None,
+        };
+        for row in &rows {
+            match row.try_get::<Option<i64>, _>("slot")? {
+                Some(slot) => slots.push(slot),
+                None => {
+                    busy = SlotTake::Busy {
+                        cooling: millis(row.try_get("cooling_ms")?),
+                        held: millis(row.try_get("held_ms")?),
+                    }
+                }
+            }
         }
-        Ok(SlotTake::Busy {
-            cooling: millis(row.try_get("cooling_ms")?),
-            held: millis(row.try_get("held_ms")?),
-        })
+        if slots.is_empty() {
+            return Ok(busy);
+        }
+        slots.sort_unstable();
+        Ok(SlotTake::Taken(slots))
     }
 
     /// Releases `slot` of `name` held by `holder`: it stays busy for `cooldown` from the

@@ -17,8 +17,8 @@ mod cases {
 
     fn taken(t: SlotTake) -> i64 {
         match t {
-            SlotTake::Taken(slot) => slot,
-            busy => panic!("expected a slot, got {busy:?}"),
+            SlotTake::Taken(slots) if slots.len() == 1 => slots[0],
+            other => panic!("expected one slot, got {other:?}"),
         }
     }
 
@@ -29,12 +29,12 @@ mod cases {
         let mut slots = Vec::new();
         for holder in ["a", "b", "c"] {
             slots.push(taken(
-                store.slot_take("/api", 3, holder, MINUTE).await.unwrap(),
+                store.slot_take("/api", 3, holder, MINUTE, 1).await.unwrap(),
             ));
         }
         slots.sort_unstable();
         assert_eq!(slots, [0, 1, 2]);
-        match store.slot_take("/api", 3, "d", MINUTE).await.unwrap() {
+        match store.slot_take("/api", 3, "d", MINUTE, 1).await.unwrap() {
             SlotTake::Busy {
                 cooling: None,
                 held: Some(held),
@@ -43,11 +43,11 @@ mod cases {
         }
         // Another name has its own slots.
         store.slots_ensure("/other", 1).await.unwrap();
-        taken(store.slot_take("/other", 1, "x", MINUTE).await.unwrap());
+        taken(store.slot_take("/other", 1, "x", MINUTE, 1).await.unwrap());
 
         // Only the holder releases; the slot then cools down for the given time.
         let a_slot = slots[0];
-        let first = store.slot_take("/api", 3, "d", MINUTE).await.unwrap();
+        let first = store.slot_take("/api", 3, "d", MINUTE, 1).await.unwrap();
         assert!(matches!(first, SlotTake::Busy { .. }));
         assert!(
             !store
@@ -67,7 +67,7 @@ mod cases {
             }
         }
         assert!(released, "a's slot is released by a");
-        match store.slot_take("/api", 3, "d", MINUTE).await.unwrap() {
+        match store.slot_take("/api", 3, "d", MINUTE, 1).await.unwrap() {
             SlotTake::Busy {
                 cooling: Some(cooling),
                 ..
@@ -81,10 +81,10 @@ mod cases {
 
     pub async fn a_zero_cooldown_frees_at_once_and_capacity_limits_slots(store: Store) {
         store.slots_ensure("/api", 3).await.unwrap();
-        let slot = taken(store.slot_take("/api", 1, "a", MINUTE).await.unwrap());
+        let slot = taken(store.slot_take("/api", 1, "a", MINUTE, 1).await.unwrap());
         assert_eq!(slot, 0, "capacity 1 uses slot 0 only");
         assert!(matches!(
-            store.slot_take("/api", 1, "b", MINUTE).await.unwrap(),
+            store.slot_take("/api", 1, "b", MINUTE, 1).await.unwrap(),
             SlotTake::Busy { .. }
         ));
         assert!(
@@ -96,7 +96,7 @@ mod cases {
         // The release stamps now + 1 ms (rounding up); once that passed the slot is free.
         let mut got = None;
         for _ in 0..1000 {
-            match store.slot_take("/api", 1, "b", MINUTE).await.unwrap() {
+            match store.slot_take("/api", 1, "b", MINUTE, 1).await.unwrap() {
                 SlotTake::Taken(s) => {
                     got = Some(s);
                     break;
@@ -107,7 +107,7 @@ mod cases {
                 }
             }
         }
-        assert_eq!(got, Some(0));
+        assert_eq!(got, Some(vec![0]));
     }
 
     pub async fn an_unreleased_hold_expires_by_itself(store: Store) {
@@ -115,13 +115,17 @@ mod cases {
         // A holder that died: its hold ran out (zero here) without a release.
         taken(
             store
-                .slot_take("/api", 1, "dead", Duration::ZERO)
+                .slot_take("/api", 1, "dead", Duration::ZERO, 1)
                 .await
                 .unwrap(),
         );
         let mut got = false;
         for _ in 0..1000 {
-            if let SlotTake::Taken(_) = store.slot_take("/api", 1, "alive", MINUTE).await.unwrap() {
+            if let SlotTake::Taken(_) = store
+                .slot_take("/api", 1, "alive", MINUTE, 1)
+                .await
+                .unwrap()
+            {
                 got = true;
                 break;
             }
@@ -136,7 +140,10 @@ mod cases {
                 .unwrap()
         );
         assert!(matches!(
-            store.slot_take("/api", 1, "third", MINUTE).await.unwrap(),
+            store
+                .slot_take("/api", 1, "third", MINUTE, 1)
+                .await
+                .unwrap(),
             SlotTake::Busy { held: Some(_), .. }
         ));
     }
@@ -148,7 +155,7 @@ mod cases {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .slot_take("/api", 5, &format!("h{i}"), MINUTE)
+                        .slot_take("/api", 5, &format!("h{i}"), MINUTE, 2)
                         .await
                         .unwrap()
                 })
@@ -157,11 +164,27 @@ mod cases {
         let mut slots = Vec::new();
         for t in tasks {
             if let SlotTake::Taken(s) = t.await.unwrap() {
-                slots.push(s);
+                slots.extend(s);
             }
         }
         slots.sort_unstable();
         assert_eq!(slots, [0, 1, 2, 3, 4]);
+    }
+
+    pub async fn a_batch_takes_distinct_free_slots_up_to_the_capacity(store: Store) {
+        store.slots_ensure("/api", 5).await.unwrap();
+        let first = store.slot_take("/api", 5, "a", MINUTE, 3).await.unwrap();
+        assert_eq!(first, SlotTake::Taken(vec![0, 1, 2]));
+        // Only two are left, whatever the batch asks for.
+        let second = store.slot_take("/api", 5, "b", MINUTE, 4).await.unwrap();
+        assert_eq!(second, SlotTake::Taken(vec![3, 4]));
+        assert!(matches!(
+            store.slot_take("/api", 5, "c", MINUTE, 2).await.unwrap(),
+            SlotTake::Busy { held: Some(_), .. }
+        ));
+        // Each slot of a batch is released on its own.
+        assert!(store.slot_release("/api", 1, "a", MINUTE).await.unwrap());
+        assert!(!store.slot_release("/api", 1, "a", MINUTE).await.unwrap());
     }
 
     pub async fn the_database_clock_is_unix_milliseconds(store: Store) {
@@ -180,5 +203,6 @@ conformance!(
     a_zero_cooldown_frees_at_once_and_capacity_limits_slots,
     an_unreleased_hold_expires_by_itself,
     concurrent_takers_never_exceed_the_capacity,
+    a_batch_takes_distinct_free_slots_up_to_the_capacity,
     the_database_clock_is_unix_milliseconds,
 );

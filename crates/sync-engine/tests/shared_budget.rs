@@ -26,10 +26,16 @@ struct Instance {
 }
 
 async fn instance(h: &Harness, name: &str, qps: u32) -> Instance {
+    instance_with(h, name, qps, true).await
+}
+
+/// An instance with the shared budget, or (`shared == false`) the in-process one.
+async fn instance_with(h: &Harness, name: &str, qps: u32, shared: bool) -> Instance {
     let store = Store::connect_with(
         h.store.url(),
         StoreOptions {
-            max_connections: 4,
+            // As `dingsync serve` opens it (`BUDGET_CONNECTIONS`).
+            max_connections: 6,
             ..StoreOptions::default()
         },
     )
@@ -46,7 +52,11 @@ async fn instance(h: &Harness, name: &str, qps: u32) -> Instance {
         cfg.request_timeout,
         name,
     ));
-    let client = DingTalkClient::with_budget(cfg, budget.clone()).expect("client");
+    let client = if shared {
+        DingTalkClient::with_budget(cfg, budget.clone()).expect("client")
+    } else {
+        DingTalkClient::new(cfg).expect("client")
+    };
     Instance {
         store,
         budget,
@@ -91,7 +101,7 @@ async fn permits_are_shared_between_instances() {
     let p2 = a.budget.acquire("/x").await;
     match b
         .store
-        .slot_take("/x", 2, "probe", Duration::from_secs(1))
+        .slot_take("/x", 2, "probe", Duration::from_secs(1), 1)
         .await
         .expect("take")
     {
@@ -169,11 +179,11 @@ async fn take_release_cost(store: &Store) {
         let t = Instant::now();
         let holder = format!("h{i}");
         let slot = match store
-            .slot_take("/bench", 1_000, &holder, Duration::from_secs(6))
+            .slot_take("/bench", 1_000, &holder, Duration::from_secs(6), 1)
             .await
             .expect("take")
         {
-            SlotTake::Taken(s) => s,
+            SlotTake::Taken(s) => s[0],
             busy => panic!("no slot: {busy:?}"),
         };
         store
@@ -192,7 +202,7 @@ async fn take_release_cost(store: &Store) {
     );
 }
 
-async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64) {
+async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64, shared: bool) {
     let Some(h) = pg(SimConfig {
         users,
         depts: users / 50,
@@ -206,9 +216,9 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
     };
     let mut all = Vec::new();
     for i in 0..instances {
-        all.push(instance(&h, &format!("inst{i}"), qps).await);
+        all.push(instance_with(&h, &format!("inst{i}"), qps, shared).await);
     }
-    if instances == 1 {
+    if instances == 1 && shared {
         take_release_cost(&all[0].store).await;
     }
     let started = Instant::now();
@@ -227,7 +237,8 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
         calls["total"]["calls"].as_u64().unwrap_or(0),
         calls["total"]["throttled"].as_u64().unwrap_or(0),
     );
-    // The bound: the busiest API path's calls at qps per window of 1.01 s.
+    // The bound: the busiest API path's calls at qps per window of 1.01 s (the first qps calls
+    // go at once).
     let busiest = calls["by_path"]
         .as_object()
         .map(|m| {
@@ -237,10 +248,16 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
                 .unwrap_or(0)
         })
         .unwrap_or(0);
-    let bound = busiest as f64 / f64::from(qps) * 1.01;
+    // qps 0 is the no-limit reference: what the crawls cost on this machine with no budget.
+    let bound = if qps == 0 {
+        0.0
+    } else {
+        ((busiest as f64 / f64::from(qps)).ceil() - 1.0).max(0.0) * 1.01
+    };
     println!(
-        "qps {qps}, {instances} instance(s), {users} users, latency {latency_ms} ms: {total} calls \
+        "crawl qps {qps}, {} budget, {instances} instance(s), {users} users, latency {latency_ms} ms: {total} calls \
          in {:.2} s, busiest path {busiest} calls (bound {bound:.2} s, ratio {:.2}), throttled {throttled}",
+        if shared { "shared" } else { "local" },
         wall.as_secs_f64(),
         bound / wall.as_secs_f64(),
     );
@@ -250,13 +267,84 @@ async fn crawl_measure(qps: u32, instances: usize, users: usize, latency_ms: u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn measure_crawl_qps_20() {
-    crawl_measure(20, 1, 1_000, 0).await;
-    crawl_measure(20, 3, 1_000, 0).await;
+    crawl_measure(20, 1, 1_000, 0, false).await;
+    crawl_measure(20, 1, 1_000, 0, true).await;
+    crawl_measure(20, 3, 1_000, 0, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn measure_crawl_qps_500() {
-    crawl_measure(500, 1, 20_000, 20).await;
-    crawl_measure(500, 3, 20_000, 20).await;
+    crawl_measure(0, 3, 20_000, 20, false).await;
+    crawl_measure(500, 1, 20_000, 20, false).await;
+    crawl_measure(500, 1, 20_000, 20, true).await;
+    crawl_measure(500, 3, 20_000, 20, true).await;
+}
+
+/// `calls` calls of one API path (`department/get`), 64 tasks per instance: calls per second
+/// against the budget's bound, for the in-process budget and the shared one.
+async fn hammer(qps: u32, instances: usize, calls: usize, latency_ms: u64, shared: bool) {
+    let Some(h) = pg(SimConfig {
+        users: 10,
+        depts: 2,
+        qps,
+        latency_ms,
+        ..SimConfig::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let mut all = Vec::new();
+    for i in 0..instances {
+        let inst = instance_with(&h, &format!("inst{i}"), qps, shared).await;
+        // The token first, so the measurement is of the API path alone.
+        inst.client.ensure_token().await.expect("token");
+        all.push(inst);
+    }
+    let left = std::sync::atomic::AtomicUsize::new(calls);
+    let started = Instant::now();
+    let tasks = all.iter().flat_map(|inst| {
+        let left = &left;
+        (0..64).map(move |_| async move {
+            while left
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+            {
+                inst.client
+                    .dept_get(dingtalk_proto::DingDeptId(1))
+                    .await
+                    .expect("department/get");
+            }
+        })
+    });
+    futures::future::join_all(tasks).await;
+    let wall = started.elapsed().as_secs_f64();
+    let (_, throttled) = throttled(&h).await;
+    // Each slot carries one call per (round trip + 1.01 s window); the first qps calls go at
+    // once, the last ones end one round trip after their start.
+    let rtt = latency_ms as f64 / 1000.0;
+    let bound = ((calls as f64 / f64::from(qps)).ceil() - 1.0).max(0.0) * (1.01 + rtt) + rtt;
+    println!(
+        "hammer qps {qps}, {} budget, {instances} instance(s), latency {latency_ms} ms: {calls} \
+         calls in {wall:.2} s = {:.0}/s (bound {bound:.2} s, ratio {:.2}), throttled {throttled}",
+        if shared { "shared" } else { "local" },
+        calls as f64 / wall,
+        bound / wall,
+    );
+    assert_eq!(throttled, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_hammer() {
+    for (qps, calls) in [(20, 200), (500, 5_000)] {
+        hammer(qps, 1, calls, 20, false).await;
+        hammer(qps, 1, calls, 20, true).await;
+        hammer(qps, 3, calls, 20, true).await;
+    }
 }
