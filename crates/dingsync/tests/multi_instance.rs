@@ -190,6 +190,48 @@ async fn throughput_one_vs_three_instances() {
     }
 }
 
+/// The forwarder itself (no PostgreSQL needed): requests rotate over the backends, one that
+/// refuses connections is skipped, and with every backend refusing the answer is 503.
+#[tokio::test]
+async fn forwarder_rotates_and_skips_a_backend_that_refuses() {
+    async fn backend(name: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("address");
+        let app = axum::Router::new()
+            .fallback(move |uri: axum::http::Uri| async move { format!("{name} {uri}") });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+    // Nothing listens on a port just released, so connecting to it is refused.
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let lb = Balancer::start(vec![backend("a").await, dead.clone(), backend("b").await]).await;
+    let http = support::http();
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let answer = http
+            .get(format!("{}/x?i={i}", lb.base()))
+            .send()
+            .await
+            .expect("the forwarder answers");
+        assert_eq!(answer.status(), StatusCode::OK);
+        answers.push(answer.text().await.expect("body"));
+    }
+    assert_eq!(answers, ["a /x?i=0", "b /x?i=1", "a /x?i=2", "b /x?i=3"]);
+    assert_eq!(lb.counts().skipped.load(Ordering::Relaxed), 2);
+    lb.shutdown().await;
+
+    let lb = Balancer::start(vec![dead]).await;
+    let answer = http
+        .get(lb.base())
+        .send()
+        .await
+        .expect("the forwarder answers");
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    lb.shutdown().await;
+}
+
 // ---- the world -------------------------------------------------------------------------------
 
 /// A simulator, one fresh PostgreSQL database, N instances and the forwarder in front of them.
