@@ -119,12 +119,16 @@ impl Default for CallbackSection {
 pub struct DatabaseSection {
     /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
     pub url: Secret,
+    /// SQLite only: how long a write waits for another connection's lock before it fails (the
+    /// API then answers 503, a callback 503 so DingTalk retries).
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl Default for DatabaseSection {
     fn default() -> Self {
         Self {
             url: Secret::new("sqlite://dingsync.db?mode=rwc"),
+            sqlite_busy_timeout_ms: 30_000,
         }
     }
 }
@@ -421,6 +425,10 @@ mod tests {
         assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
+        assert_eq!(
+            parsed.database.sqlite_busy_timeout_ms,
+            defaults.database.sqlite_busy_timeout_ms
+        );
         assert_eq!(
             parsed.callback.timestamp_window_secs,
             defaults.callback.timestamp_window_secs

@@ -196,9 +196,18 @@ impl Application {
     }
 }
 
-/// The database as configured (`[database] url`), migrated to the current schema.
+/// The database as configured (`[database] url`, `sqlite_busy_timeout_ms`), migrated to the
+/// current schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(config.database.url.expose())
+    let url = directory_store::DatabaseUrl::parse(config.database.url.expose())
+        .context("cannot open the database (database.url)")?;
+    let options = directory_store::StoreOptions {
+        sqlite_busy_timeout: std::time::Duration::from_millis(
+            config.database.sqlite_busy_timeout_ms,
+        ),
+        ..directory_store::StoreOptions::default()
+    };
+    Store::connect_with(&url, options)
         .await
         .context("cannot open the database (database.url)")
 }
