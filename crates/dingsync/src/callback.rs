@@ -217,7 +217,7 @@ impl IntoResponse for CallbackError {
         {
             crate::ops_stats::note_unavailable(
                 crate::ops_stats::Site::Callback,
-                e,
+                crate::ops_stats::error_chain(e),
                 crate::clock::now_ms(),
             );
         }

@@ -37,6 +37,8 @@ pub enum Site {
     Callback,
     /// A background task (the stats writer itself; workers restart after their own failures).
     Worker,
+    /// The `/readyz` probe (failed, or got no answer in time).
+    Readiness,
 }
 
 impl Site {
@@ -45,6 +47,7 @@ impl Site {
             Self::Api => "api",
             Self::Callback => "callback",
             Self::Worker => "worker",
+            Self::Readiness => "readiness",
         }
     }
 }
@@ -58,6 +61,8 @@ struct DbCounters {
     callback: u64,
     /// Unavailability failures seen by background tasks.
     worker: u64,
+    /// Failed or timed-out readiness probes.
+    readiness: u64,
     /// When the open outage's first failure was seen (Unix ms), if one is open.
     outage_since_ms: Option<i64>,
     /// Outages that have ended.
@@ -74,6 +79,7 @@ static DB: Mutex<DbCounters> = Mutex::new(DbCounters {
     api: 0,
     callback: 0,
     worker: 0,
+    readiness: 0,
     outage_since_ms: None,
     outages: 0,
     last_outage_ms: None,
@@ -121,15 +127,16 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Counts one unavailability failure at `site` and opens an outage if none is open.
-pub fn note_unavailable(site: Site, error: &StoreError, now_ms: i64) {
+/// Counts one unavailability failure at `site` (`message` says what failed) and opens an
+/// outage if none is open.
+pub fn note_unavailable(site: Site, message: String, now_ms: i64) {
     metrics::counter!("dingsync_db_unavailable_total", "site" => site.label()).increment(1);
-    let message = error_chain(error);
     let mut db = db();
     match site {
         Site::Api => db.api += 1,
         Site::Callback => db.callback += 1,
         Site::Worker => db.worker += 1,
+        Site::Readiness => db.readiness += 1,
     }
     if db.outage_since_ms.is_none() {
         db.outage_since_ms = Some(now_ms);
@@ -153,7 +160,8 @@ fn note_available(now_ms: i64) {
     metrics::gauge!("dingsync_db_available").set(1.0);
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// `error: cause: cause…`, for the snapshot and log lines.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -200,7 +208,8 @@ fn snapshot(ctx: &SyncContext, now_ms: i64) -> Value {
             "endpoints": endpoints,
         },
         "database": {
-            "unavailable": {"api": db.api, "callback": db.callback, "worker": db.worker},
+            "unavailable": {"api": db.api, "callback": db.callback, "worker": db.worker,
+                "readiness": db.readiness},
             "outages": db.outages,
             "last_outage_ms": db.last_outage_ms,
             "outage_since_ms": db.outage_since_ms,
@@ -239,7 +248,9 @@ pub async fn tick(ctx: &SyncContext) {
     let value = snapshot(ctx, now_ms).to_string();
     match ctx.store.state_set(STATE_KEY, &value, now_ms).await {
         Ok(()) => note_available(now_ms),
-        Err(error) if is_unavailable(&error) => note_unavailable(Site::Worker, &error, now_ms),
+        Err(error) if is_unavailable(&error) => {
+            note_unavailable(Site::Worker, error_chain(&error), now_ms);
+        }
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "could not persist the service stats");
         }
@@ -287,11 +298,12 @@ pub fn render(snapshot_json: &str, now_ms: i64) -> String {
     let db = &v["database"];
     let un = &db["unavailable"];
     out.push_str(&format!(
-        "database        unavailable {} time(s) (API {}, callbacks {}, workers {}); {} outage(s) ended{}\n",
-        n(&un["api"]) + n(&un["callback"]) + n(&un["worker"]),
+        "database        unavailable {} time(s) (API {}, callbacks {}, workers {}, readiness probes {}); {} outage(s) ended{}\n",
+        n(&un["api"]) + n(&un["callback"]) + n(&un["worker"]) + n(&un["readiness"]),
         n(&un["api"]),
         n(&un["callback"]),
         n(&un["worker"]),
+        n(&un["readiness"]),
         n(&db["outages"]),
         db["last_outage_ms"]
             .as_i64()
@@ -367,7 +379,7 @@ mod tests {
                 "endpoints": {"/topapi/v2/user/get": {"calls": 50, "errors": 6, "throttled": 0,
                     "retries": 6, "token_replays": 1, "server_errors": 4, "timeouts": 2,
                     "transport_errors": 0}}},
-            "database": {"unavailable": {"api": 2, "callback": 1, "worker": 0}, "outages": 1,
+            "database": {"unavailable": {"api": 2, "callback": 1, "worker": 0, "readiness": 1}, "outages": 1,
                 "last_outage_ms": 4200, "outage_since_ms": null, "last_error": "database is locked"}
         });
         let text = render(&snapshot.to_string(), 12_000);

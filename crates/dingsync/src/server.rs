@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, EventsMode};
 use crate::{api, callback, stream, telemetry, workers};
 
+/// How long `/readyz` waits for the database before it answers "not ready".
+const READY_DB_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the operational routes need to answer.
 #[derive(Clone)]
 struct OpsState {
@@ -230,8 +233,21 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     let mut problems = Vec::new();
-    if let Err(e) = ops.store.inbox_depth().await {
-        problems.push(format!("database: {e}"));
+    // Bounded: while the database restarts, the pool waits for a connection far longer than a
+    // readiness probe should take, and "not ready" is the true answer meanwhile.
+    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    let db_problem = match probe {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(crate::ops_stats::error_chain(&e)),
+        Err(_) => Some(format!("no answer within {READY_DB_PROBE:?}")),
+    };
+    if let Some(problem) = db_problem {
+        crate::ops_stats::note_unavailable(
+            crate::ops_stats::Site::Readiness,
+            problem.clone(),
+            crate::clock::now_ms(),
+        );
+        problems.push(format!("database: {problem}"));
     }
     if let Some(client) = &ops.dingtalk
         && let Err(e) = client.ensure_token().await

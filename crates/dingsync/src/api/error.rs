@@ -281,7 +281,7 @@ impl IntoResponse for ApiError {
         {
             crate::ops_stats::note_unavailable(
                 crate::ops_stats::Site::Api,
-                e,
+                crate::ops_stats::error_chain(e),
                 crate::clock::now_ms(),
             );
         }

@@ -542,3 +542,4 @@ where
         tokio::time::sleep(every).await;
     }
 }
+pub mod faults;
