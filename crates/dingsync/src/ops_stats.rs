@@ -103,8 +103,8 @@ pub fn is_unavailable(error: &StoreError) -> bool {
 
 fn sqlx_unavailable(error: &sqlx::Error) -> bool {
     match error {
+        // Not `PoolClosed`: that is this process shutting down, which does not pass.
         sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
@@ -341,6 +341,9 @@ mod tests {
         assert!(!is_unavailable(&StoreError::Database(
             sqlx::Error::RowNotFound
         )));
+        assert!(!is_unavailable(&StoreError::Database(
+            sqlx::Error::PoolClosed
+        )));
         assert!(!is_unavailable(&StoreError::SecondRoot));
     }
 
@@ -393,7 +396,7 @@ mod tests {
         );
         assert!(text.contains("4 server errors, 2 timeouts"), "{text}");
         assert!(
-            text.contains("unavailable 3 time(s) (API 2, callbacks 1"),
+            text.contains("unavailable 4 time(s) (API 2, callbacks 1"),
             "{text}"
         );
         assert!(text.contains("the last lasted 4.2 s"), "{text}");
