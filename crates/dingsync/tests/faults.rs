@@ -331,12 +331,20 @@ async fn sqlite_locked_answers_503_and_converges() {
         .unwrap_or_default()
         .to_owned();
     assert!(!api.is_empty(), "{metrics}");
+    let output = rig.service.output();
+    let restarts: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("worker failed; restarting"))
+        .collect();
     println!(
         "FAULT RUN sqlite-locked: lock held {:.1}s; {} OA writes answered 503 and retried; {refused} \
-         pushes refused (503) and redelivered; converged {:.1}s after the workload\n{status}",
+         pushes refused (503) and redelivered; {} worker restarts; converged {:.1}s after the \
+         workload\n{status}\n{}",
         held.as_secs_f64(),
         w.oa_unavailable,
+        restarts.len(),
         applied.as_secs_f64(),
+        restarts.join("\n"),
     );
 }
 
