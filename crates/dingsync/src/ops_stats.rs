@@ -150,10 +150,10 @@ fn note_available(now_ms: i64) {
     let mut db = db();
     if let Some(since) = db.outage_since_ms.take() {
         db.outages += 1;
-        db.last_outage_ms = Some(now_ms.saturating_sub(since));
+        db.last_outage_ms = Some(now_ms.saturating_sub(since).max(0));
         metrics::counter!("dingsync_db_outages_total").increment(1);
         tracing::info!(
-            outage_ms = now_ms.saturating_sub(since),
+            outage_ms = now_ms.saturating_sub(since).max(0),
             "the database is available again"
         );
     }
@@ -247,7 +247,9 @@ pub async fn tick(ctx: &SyncContext) {
     let now_ms = ctx.clock.now_ms();
     let value = snapshot(ctx, now_ms).to_string();
     match ctx.store.state_set(STATE_KEY, &value, now_ms).await {
-        Ok(()) => note_available(now_ms),
+        // The write may have waited for the database for a while: the outage ended when it
+        // returned, not when it began.
+        Ok(()) => note_available(ctx.clock.now_ms()),
         Err(error) if is_unavailable(&error) => {
             note_unavailable(Site::Worker, error_chain(&error), now_ms);
         }

@@ -235,6 +235,7 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     let mut problems = Vec::new();
     // Bounded: while the database restarts, the pool waits for a connection far longer than a
     // readiness probe should take, and "not ready" is the true answer meanwhile.
+    let probe_started_ms = crate::clock::now_ms();
     let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
     let db_problem = match probe {
         Ok(Ok(_)) => None,
@@ -245,7 +246,8 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         crate::ops_stats::note_unavailable(
             crate::ops_stats::Site::Readiness,
             problem.clone(),
-            crate::clock::now_ms(),
+            // The database has not answered since the probe began.
+            probe_started_ms,
         );
         problems.push(format!("database: {problem}"));
     }

@@ -420,6 +420,14 @@ async fn postgres_restart_reconnects_and_converges() {
         status_number(&status, "database        unavailable", "outage(s)") >= 1,
         "{status}"
     );
+    assert!(status.contains("the last lasted"), "{status}");
+    assert!(!status.contains("lasted -"), "{status}");
+    let metrics = rig.metrics().await;
+    assert!(
+        metric_sum(&metrics, "dingsync_db_unavailable_total") > 0.0,
+        "{metrics}"
+    );
+    assert!(metric_sum(&metrics, "dingsync_db_outages_total") > 0.0);
     println!(
         "FAULT RUN postgres-restart: server away {:.1}s; readiness {transitions:?}; {} OA writes \
          answered 503; converged {:.1}s after the workload\n{status}",
