@@ -24,8 +24,11 @@ use crate::{server, workers};
 pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
     config.validate()?;
     let store = server::open_store(config).await?;
-    let client = server::dingtalk_client(config)?;
-    Ok(SyncContext::new(store, client, workers::policy(config)).with_actor("cli"))
+    // A one-shot import or reconcile next to running instances draws on the same shared budget.
+    let instance = server::instance_id();
+    let client = server::dingtalk_client_for(config, &store, &instance).await?;
+    Ok(SyncContext::new(store, client, workers::policy(config))
+        .with_actor(format!("cli@{instance}")))
 }
 
 /// One line of import progress, for a spinner or a log line.
