@@ -291,6 +291,12 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
         "held deletions  {} (confirm with `dingsync reconcile --yes`)",
         held.len()
     );
+    match store.state_get(crate::ops_stats::STATE_KEY).await? {
+        Some(snapshot) => print!("{}", crate::ops_stats::render(&snapshot, server::now_ms())),
+        None => {
+            println!("service stats   none yet (`dingsync serve` writes them every few seconds)")
+        }
+    }
     for dead in store.outbox_dead_letters(None, 20).await? {
         println!(
             "  dead letter #{} {} {}: {}",

@@ -138,6 +138,9 @@ pub struct DatabaseSection {
     pub url: Secret,
     /// Connections of this instance's main pool (the shared rate budget has 6 more of its own).
     pub max_connections: u32,
+    /// SQLite only: how long a write waits for another connection's lock before it fails (the
+    /// API then answers 503, a callback 503 so DingTalk retries).
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl Default for DatabaseSection {
@@ -145,6 +148,7 @@ impl Default for DatabaseSection {
         Self {
             url: Secret::new("sqlite://dingsync.db?mode=rwc"),
             max_connections: 8,
+            sqlite_busy_timeout_ms: 30_000,
         }
     }
 }
@@ -444,6 +448,10 @@ mod tests {
         assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
+        assert_eq!(
+            parsed.database.sqlite_busy_timeout_ms,
+            defaults.database.sqlite_busy_timeout_ms
+        );
         assert_eq!(
             parsed.callback.timestamp_window_secs,
             defaults.callback.timestamp_window_secs

@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, EventsMode, RateBudgetMode};
 use crate::{api, callback, stream, telemetry, workers};
 
+/// How long `/readyz` waits for the database before it answers "not ready".
+const READY_DB_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the operational routes need to answer.
 #[derive(Clone)]
 struct OpsState {
@@ -205,13 +208,16 @@ impl Application {
     }
 }
 
-/// The database as configured (`[database] url`, `max_connections`), migrated to the current
-/// schema.
+/// The database as configured (`[database] url`, `max_connections`,
+/// `sqlite_busy_timeout_ms`), migrated to the current schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = DatabaseUrl::parse(config.database.url.expose())
         .context("cannot open the database (database.url)")?;
     let options = StoreOptions {
         max_connections: config.database.max_connections.max(1),
+        sqlite_busy_timeout: std::time::Duration::from_millis(
+            config.database.sqlite_busy_timeout_ms,
+        ),
         ..StoreOptions::default()
     };
     Store::connect_with(&url, options)
@@ -309,8 +315,23 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     let mut problems = Vec::new();
-    if let Err(e) = ops.store.inbox_depth().await {
-        problems.push(format!("database: {e}"));
+    // Bounded: while the database restarts, the pool waits for a connection far longer than a
+    // readiness probe should take, and "not ready" is the true answer meanwhile.
+    let probe_started_ms = crate::clock::now_ms();
+    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    let db_problem = match probe {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(crate::ops_stats::error_chain(&e)),
+        Err(_) => Some(format!("no answer within {READY_DB_PROBE:?}")),
+    };
+    if let Some(problem) = db_problem {
+        crate::ops_stats::note_unavailable(
+            crate::ops_stats::Site::Readiness,
+            problem.clone(),
+            // The database has not answered since the probe began.
+            probe_started_ms,
+        );
+        problems.push(format!("database: {problem}"));
     }
     if let Some(client) = &ops.dingtalk
         && let Err(e) = client.ensure_token().await

@@ -182,6 +182,7 @@ pub fn spawn(
             let ctx = ctx.clone();
             async move {
                 loop {
+                    crate::ops_stats::tick(&ctx).await;
                     export_gauges(&ctx).await?;
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),

@@ -463,6 +463,20 @@ impl Applier {
         wake: Arc<Notify>,
         cancel: CancellationToken,
     ) -> Result<(), StoreError> {
+        // A previous run of this worker that failed (the database went away mid-batch) left the
+        // rest of its batch claimed; no other task applies under this worker name, so those
+        // events are taken back now rather than after their lease.
+        let released = self
+            .ctx
+            .store
+            .inbox_release_claims(&self.options.worker, self.ctx.now_ms())
+            .await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "took back the claims of this worker's previous run"
+            );
+        }
         loop {
             if cancel.is_cancelled() {
                 return Ok(());

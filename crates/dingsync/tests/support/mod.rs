@@ -555,3 +555,4 @@ where
         tokio::time::sleep(every).await;
     }
 }
+pub mod faults;
