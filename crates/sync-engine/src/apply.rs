@@ -461,6 +461,11 @@ impl Applier {
             let mut ids = IdMap::default();
             ids.load_refs(store, [], [userid.clone()]).await?;
             let known = ids.oa_user(&userid).cloned();
+            // Read before DingTalk is; see `merge_and_write`.
+            let base_before: Option<User> = match &known {
+                Some(id) => store.base_get(EntityKind::User, id.as_str()).await?,
+                None => None,
+            };
             let wire = match self.ctx.client.user_get(&ding::wire_user(&userid)).await {
                 Ok(w) => w,
                 Err(e)
@@ -546,8 +551,13 @@ impl Applier {
             let current = store.get_user(&oa_id).await?;
             let converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             total.add(
-                self.merge_and_write(current, converted, &self.ctx.policy.users)
-                    .await?,
+                self.merge_and_write(
+                    current,
+                    converted,
+                    Some(base_before),
+                    &self.ctx.policy.users,
+                )
+                .await?,
             );
             let roles: Vec<directory_model::DingRoleId> = wire
                 .role_list
@@ -569,10 +579,22 @@ impl Applier {
     }
 
     /// Three-way merge of one entity and the writes it implies.
+    ///
+    /// The base must not be newer than `dingtalk`: a push that lands between fetching
+    /// DingTalk's state and reading the base moves the base to the pushed value, and the older
+    /// fetched value would then look like DingTalk changing it back, undoing the OA write. So
+    /// callers that can read the base before fetching pass it as `base_before` (`Some`);
+    /// `None` reads it here (role definitions, fetched as one list).
+    ///
+    /// When OA wins a field the base does not move: DingTalk does not hold the merged state
+    /// until the queued push lands (the pusher moves the base then). Moving it early made a
+    /// later event, fetched before that push landed, take DingTalk's not-yet-updated value for
+    /// a change back and revert the OA write (both found by `tests/crash_anywhere.rs`).
     async fn merge_and_write<T: Synced>(
         &self,
         current: Option<Versioned<T>>,
         dingtalk: T,
+        base_before: Option<Option<T>>,
         policy: &MergePolicy<T::Field>,
     ) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
@@ -593,10 +615,11 @@ impl Applier {
                 ..Applied::default()
             });
         };
-        let base: T = store
-            .base_get(T::KIND, &key)
-            .await?
-            .unwrap_or_else(|| current.entity.clone());
+        let base = match base_before {
+            Some(base) => base,
+            None => store.base_get(T::KIND, &key).await?,
+        };
+        let base: T = base.unwrap_or_else(|| current.entity.clone());
         let merged = merge(&base, &current.entity, &dingtalk, policy);
         let mut applied = Applied::default();
         if !merged.conflicts.is_empty() {
@@ -615,7 +638,7 @@ impl Applier {
         if merged.value != current.entity {
             let saved = T::save(
                 store,
-                &wctx.clone().with_enqueue(push),
+                &wctx.clone().with_enqueue(push).with_record_base(!push),
                 merged.value,
                 Expect::Version(current.version),
             )
@@ -624,7 +647,9 @@ impl Applier {
             applied.pushes += usize::from(saved.outbox_id.is_some());
         } else if push {
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
-            store.enqueue_push(&wctx, T::KIND, &key, &value).await?;
+            store
+                .enqueue_push(&wctx.clone().with_record_base(false), T::KIND, &key, &value)
+                .await?;
             applied.pushes += 1;
         } else {
             // Both sides agree; saving the equal state writes nothing but moves a stale base.
@@ -705,6 +730,15 @@ impl Applier {
         Box::pin(async move {
             let store = &self.ctx.store;
             let known = store.oa_id_of::<OaDeptId>(&id).await?;
+            // Read before DingTalk is; see `merge_and_write`.
+            let base_before: Option<Department> = match known {
+                Some(oa) => {
+                    store
+                        .base_get(EntityKind::Department, &oa.to_string())
+                        .await?
+                }
+                None => None,
+            };
             let wire = match self.ctx.client.dept_get(ding::wire_dept(id)).await {
                 Ok(w) => w,
                 Err(e) if is_code(&e, ErrCode::DEPT_NOT_FOUND) => {
@@ -787,8 +821,13 @@ impl Applier {
             let current = store.get_department(oa_id).await?;
             let converted = convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             total.add(
-                self.merge_and_write(current, converted, &self.ctx.policy.departments)
-                    .await?,
+                self.merge_and_write(
+                    current,
+                    converted,
+                    Some(base_before),
+                    &self.ctx.policy.departments,
+                )
+                .await?,
             );
             Ok(total)
         })
@@ -874,7 +913,7 @@ impl Applier {
             seen_groups.insert(group.id);
             let current = store.get_role_group(group.id).await?;
             total.add(
-                self.merge_and_write(current, group, &self.ctx.policy.role_groups)
+                self.merge_and_write(current, group, None, &self.ctx.policy.role_groups)
                     .await?,
             );
             for r in &g.roles {
@@ -882,7 +921,7 @@ impl Applier {
                 seen_roles.insert(role.id);
                 let current = store.get_role(role.id).await?;
                 total.add(
-                    self.merge_and_write(current, role, &self.ctx.policy.roles)
+                    self.merge_and_write(current, role, None, &self.ctx.policy.roles)
                         .await?,
                 );
             }
