@@ -265,6 +265,7 @@ async fn trial(seed: u64, kills: usize) -> String {
     let mut failures = failures;
     if code != Some(0) || plan_json["items"].as_array().is_none_or(|i| !i.is_empty()) {
         failures.push(format!("plan is not empty (exit {code:?}): {plan_text}"));
+        failures.push(history_of_kinds(&store, &plan_json).await);
     }
     let inbox_rows = support::whole_inbox(&store).await.len();
     store.close().await;
@@ -287,6 +288,36 @@ async fn trial(seed: u64, kills: usize) -> String {
          changes, {oa_ops} OA writes, {inbox_rows} inbox rows",
         started.elapsed().as_secs_f64()
     )
+}
+
+/// The audit history of every kind of entity the plan names, one line per record, to tell how
+/// a difference came about.
+async fn history_of_kinds(store: &Store, plan: &Value) -> String {
+    let kinds: BTreeSet<&str> = plan["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    let mut lines = vec![format!("history of {kinds:?}:")];
+    let mut cursor = 0;
+    loop {
+        let page = store.changes_since(cursor, 1000).await.unwrap_or_default();
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        for r in page.iter().filter(|r| kinds.contains(r.kind.as_str())) {
+            lines.push(format!(
+                "  #{} {} {:?} {:?} {} -> {}",
+                r.seq,
+                r.oa_id,
+                r.op,
+                r.origin,
+                r.actor,
+                r.after.as_ref().map_or(Value::Null, |a| a["name"].clone())
+            ));
+        }
+    }
+    lines.join("\n")
 }
 
 fn config_path(config: &ServiceConfig) -> std::path::PathBuf {

@@ -619,7 +619,13 @@ impl Applier {
             Some(base) => base,
             None => store.base_get(T::KIND, &key).await?,
         };
-        let base: T = base.unwrap_or_else(|| current.entity.clone());
+        // No base while OA holds the entity: it was created in OA and its push has not saved the
+        // base yet (the event of the push overtook it, or a crash came between DingTalk's
+        // success and saving). Nothing was ever synced, so DingTalk holds at most an older OA
+        // state: every difference is an OA change still on its way. (Taking OA's own state as
+        // the base instead made every difference look like a DingTalk change and reverted OA
+        // writes made after the create – found by `tests/crash_anywhere.rs`.)
+        let base: T = base.unwrap_or_else(|| dingtalk.clone());
         let merged = merge(&base, &current.entity, &dingtalk, policy);
         let mut applied = Applied::default();
         if !merged.conflicts.is_empty() {

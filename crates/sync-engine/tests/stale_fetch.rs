@@ -77,3 +77,91 @@ async fn an_unpushed_oa_rename_survives_later_events_of_the_same_user() {
     assert_eq!(merged.work_place.as_deref(), Some("上海"));
     assert_eq!(merged.remark.as_deref(), Some("备注"));
 }
+
+/// An OA-created user whose create reached DingTalk but whose base was not saved yet (its event
+/// overtook the pusher's bookkeeping, or a crash came in between), renamed in OA since: the
+/// event must not take DingTalk's older name for a DingTalk change.
+#[tokio::test]
+async fn an_oa_created_user_without_a_base_keeps_later_oa_edits() {
+    let h = Harness::start(SimConfig {
+        users: 5,
+        depts: 1,
+        qps: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    import::import(
+        &h.ctx,
+        &ImportOptions::default(),
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("import");
+    let applier = Applier::new(
+        h.ctx.clone(),
+        ApplyOptions {
+            rng_seed: Some(1),
+            ..ApplyOptions::default()
+        },
+    );
+    let cursor = h.get("/events").await["events"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|e| e["id"].as_u64())
+        .unwrap_or(0);
+    // OA creates the user (the create is queued), shaped like an imported one …
+    let state = h.state().await;
+    let model = &state["users"][0];
+    let template = h
+        .store
+        .get_user(&OaUserId::new(model["userid"].as_str().expect("userid")))
+        .await
+        .expect("read")
+        .expect("imported")
+        .entity;
+    let mut user = template;
+    user.id = OaUserId::new("oa.new");
+    user.name = "初名".into();
+    if let Some(mobile) = &mut user.mobile {
+        mobile.number = "13700009999".into();
+    }
+    user.email = None;
+    user.job_number = None;
+    user.manager = None;
+    h.store
+        .create_user(&WriteCtx::oa("hr", 2), user.clone())
+        .await
+        .expect("OA create");
+    // … which reaches DingTalk (the pusher's part, done here by hand: no base is saved) …
+    let depts: Vec<String> = model["dept_id_list"]
+        .as_array()
+        .expect("departments")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    h.admin(
+        Method::POST,
+        "/users",
+        json!({"userid": "oa.new", "name": "初名", "mobile": "13700009999",
+               "dept_id_list": depts.join(",")}),
+    )
+    .await;
+    // … and OA renames it before the event is applied.
+    user.name = "改名".into();
+    h.store
+        .update_user(&WriteCtx::oa("hr", 3), user, None)
+        .await
+        .expect("OA rename");
+    h.events_into_inbox(cursor).await;
+    let stats = applier.drain().await.expect("drain");
+    assert_eq!(stats.dead + stats.retried, 0, "{stats:?}");
+    let now = h
+        .store
+        .get_user(&OaUserId::new("oa.new"))
+        .await
+        .unwrap()
+        .unwrap()
+        .entity;
+    assert_eq!(now.name, "改名", "the OA rename was reverted");
+}
