@@ -888,9 +888,13 @@ impl Applier {
     /// unlinked OA ones, else created), changed ones merged, vanished ones deleted.
     pub async fn sync_roles(&self) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
-        let groups = self.ctx.client.role_list_all().await?;
+        // The directory and the id map are read *before* DingTalk's list: a role the pusher
+        // creates and links in between is then unknown to both (left alone) instead of linked
+        // but missing from an older list, which read as "deleted in DingTalk" and deleted the
+        // OA role group just created (found by `tests/crash_anywhere.rs`).
         let snap = store.snapshot().await?;
         let mut ids = IdMap::load_all(store).await?;
+        let groups = self.ctx.client.role_list_all().await?;
         let (g_links, r_links) = link::link_roles(&groups, &snap.role_groups, &snap.roles, &ids);
         for (oa, d) in g_links.matched {
             store.id_map_put(&oa, &d).await?;
