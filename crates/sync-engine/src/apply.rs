@@ -100,8 +100,15 @@ impl ApplyError {
         match self {
             Self::Event(_) | Self::Convert(_) => false,
             Self::Client(e) => e.is_retryable() || e.is_token_invalid(),
+            // A version conflict or a vanished entity is an OA write racing this one (an OA
+            // user deleted between reading and saving dead-lettered its event in
+            // `tests/crash_anywhere.rs`); applying again sees the new OA state.
             Self::Store(e) => {
-                !e.is_client_error() || matches!(e, StoreError::VersionConflict { .. })
+                !e.is_client_error()
+                    || matches!(
+                        e,
+                        StoreError::VersionConflict { .. } | StoreError::NotFound { .. }
+                    )
             }
             Self::Unresolved { .. } => true,
         }

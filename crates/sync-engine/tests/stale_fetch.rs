@@ -165,3 +165,76 @@ async fn an_oa_created_user_without_a_base_keeps_later_oa_edits() {
         .entity;
     assert_eq!(now.name, "改名", "the OA rename was reverted");
 }
+
+/// A user deleted in OA whose deletion is not pushed yet, changed in DingTalk meanwhile: the
+/// event leaves the deletion standing and is not a dead letter.
+#[tokio::test]
+async fn an_event_for_a_user_deleted_in_oa_is_no_dead_letter() {
+    let h = Harness::start(SimConfig {
+        users: 20,
+        depts: 2,
+        qps: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    import::import(
+        &h.ctx,
+        &ImportOptions::default(),
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("import");
+    let applier = Applier::new(
+        h.ctx.clone(),
+        ApplyOptions {
+            rng_seed: Some(1),
+            ..ApplyOptions::default()
+        },
+    );
+    let cursor = h.get("/events").await["events"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|e| e["id"].as_u64())
+        .unwrap_or(0);
+    // Someone holding a role, so that applying would also sync role assignments.
+    let state = h.state().await;
+    let holder = state["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["members"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m.as_str().map(str::to_owned))
+        .find(|u| {
+            // Not anybody's manager, so that OA lets the user go.
+            !state["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| x["manager_userid"] == u.as_str())
+        })
+        .expect("a role holder who manages nobody");
+    let oa_id = OaUserId::new(holder.clone());
+    h.store
+        .delete_user(&WriteCtx::oa("hr", 2), &oa_id, None)
+        .await
+        .expect("OA delete");
+    h.admin(
+        Method::PATCH,
+        &format!("/users/{holder}"),
+        json!({"remark": "still here"}),
+    )
+    .await;
+    h.events_into_inbox(cursor).await;
+    let stats = applier.drain().await.expect("drain");
+    assert_eq!(
+        stats.dead + stats.retried,
+        0,
+        "{stats:?}: {:?}",
+        h.store.inbox_dead_letters(None, 10).await
+    );
+    assert!(
+        h.store.get_user(&oa_id).await.unwrap().is_none(),
+        "the OA deletion stands"
+    );
+}
