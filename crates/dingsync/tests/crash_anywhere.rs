@@ -34,8 +34,9 @@
 //!
 //! What it found (and what was fixed in `sync_engine::apply`): OA renames reverted by the
 //! event of an earlier push (the base moved to a state only OA held; a missing base was taken
-//! to be OA's state), and an OA role group deleted because DingTalk's role list was read before
-//! the pusher linked the group.
+//! to be OA's state), an OA role group deleted because DingTalk's role list was read before
+//! the pusher linked the group, and events dead-lettered when an OA delete raced their
+//! application (now retried).
 
 mod support;
 
