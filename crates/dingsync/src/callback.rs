@@ -19,9 +19,11 @@
 //! accepted pushes count in `dingsync_callbacks_received_total{outcome}` (`stored`,
 //! `duplicate`, `check_url`).
 //!
-//! Duplicates are expected (DingTalk retries, and a legacy push carries no id), so each event is
-//! stored under a dedupe key – `event:<eventId>` when the payload has one, else
-//! `sha256:<hex of the plaintext>` – and a duplicate is acknowledged like a fresh one.
+//! Duplicates are expected (DingTalk retries; a push whose `success` it missed is retried or
+//! listed as failed although we stored it), so each event is stored under
+//! [`ContactEvent::dedupe_key`] – one key per DingTalk change built from its type, ids and event
+//! time, which Stream intake and catch-up from the failed list build alike – and a duplicate is
+//! acknowledged like a fresh one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +42,6 @@ use directory_store::{InboxPut, NewInboxEvent, Store, StoreError};
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 /// The route DingTalk is configured to push to.
 pub const CALLBACK_PATH: &str = "/callbacks/dingtalk";
@@ -245,18 +246,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The dedupe key for an event: its DingTalk id when it has one, else a digest of the exact
-/// plaintext (a legacy retry repeats the same bytes, including its `TimeStamp`).
-pub fn dedupe_key(event: &ContactEvent, plaintext: &str) -> String {
-    match &event.event_id {
-        Some(id) if !id.is_empty() => format!("event:{id}"),
-        _ => format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(plaintext.as_bytes()))
-        ),
-    }
-}
-
 async fn receive(
     State(state): State<CallbackState>,
     query: Result<Query<PushQuery>, QueryRejection>,
@@ -301,7 +290,7 @@ async fn receive(
     let put = state
         .store
         .inbox_put(NewInboxEvent {
-            dedupe_key: dedupe_key(&event, &plaintext),
+            dedupe_key: event.dedupe_key(&plaintext),
             event_type: event_type.clone(),
             payload_json: plaintext,
             received_at_ms: now_ms,

@@ -184,6 +184,9 @@ pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
 
 pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let ctx = context(config).await?;
+    if !dry_run {
+        take_over_dead_import(&ctx.store).await?;
+    }
     let options = ImportOptions {
         dry_run,
         ..ImportOptions::default()
@@ -212,6 +215,21 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     .context("the import failed (run it again: it resumes from its checkpoint)")?;
     record_import(&ctx.store, &report).await?;
     print!("{}", import_summary(&report));
+    Ok(())
+}
+
+/// Frees the import lease when its holder is an import on this host that was killed, so that
+/// running the import again resumes at once instead of waiting out the lease (see
+/// [`server::holder_is_dead_local_process`]).
+async fn take_over_dead_import(store: &Store) -> anyhow::Result<()> {
+    if let Some((holder, _)) = store.lease_holder(sync_engine::import::IMPORT_NAME).await?
+        && server::holder_is_dead_local_process(&holder)
+    {
+        store
+            .lease_release(sync_engine::import::IMPORT_NAME, &holder)
+            .await?;
+        tracing::warn!(%holder, "took over the import lease of a process that no longer runs");
+    }
     Ok(())
 }
 

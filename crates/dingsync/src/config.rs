@@ -225,6 +225,9 @@ pub struct SyncSection {
     pub deletion_max_count: usize,
     /// How often a full reconcile repairs drift; 0 turns it off.
     pub reconcile_interval_secs: u64,
+    /// How long an inbox or outbox claim lasts before another worker may take the entry over:
+    /// after a crash, what the dead process had claimed waits this long.
+    pub claim_lease_secs: u64,
     /// DingTalk department ids whose subtrees are synced (empty: everything).
     pub include_depts: Vec<i64>,
     /// DingTalk department ids whose subtrees are never synced.
@@ -239,6 +242,7 @@ impl Default for SyncSection {
             deletion_max_percent: 10.0,
             deletion_max_count: 500,
             reconcile_interval_secs: 86_400,
+            claim_lease_secs: 60,
             include_depts: Vec::new(),
             exclude_depts: Vec::new(),
         }
@@ -361,6 +365,9 @@ impl Config {
         }
         if d.qps == 0 {
             p.push("dingtalk.qps: must be at least 1".into());
+        }
+        if self.sync.claim_lease_secs == 0 {
+            p.push("sync.claim_lease_secs: must be at least 1".into());
         }
         let c = &self.callback;
         let token_len = c.token.expose().chars().count();

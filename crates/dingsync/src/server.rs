@@ -247,6 +247,32 @@ pub fn instance_id() -> String {
     )
 }
 
+/// Whether `holder` (a lease holder or worker name built on [`instance_id`], with an optional
+/// `role@` prefix and `:suffix`) names a process on this host that no longer runs.
+///
+/// Why: a killed `dingsync import` leaves its lease for the lease's whole length (ten minutes,
+/// so that a slow crawl page cannot lose it), and rerunning the import — the documented way to
+/// resume — would be refused meanwhile. A process on the same host can be checked directly; a
+/// holder on another host (or in another container) is never judged dead here and runs out by
+/// itself. A recycled pid only makes us wait, never take over from a live holder wrongly,
+/// except in the rare case where the pid now belongs to an unrelated process: then we wait too.
+pub fn holder_is_dead_local_process(holder: &str) -> bool {
+    let id = holder.rsplit_once('@').map_or(holder, |(_, id)| id);
+    let mut parts = id.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let ours = instance_id();
+    let our_host = ours.split(':').next().unwrap_or_default();
+    host == our_host
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Whether the configuration asks for the rate budget shared through the database.
 pub fn shares_budget(config: &Config, backend: Backend) -> bool {
     match config.dingtalk.rate_budget {
@@ -381,5 +407,24 @@ mod tests {
         assert_ne!(a, b);
         let pid = std::process::id().to_string();
         assert_eq!(a.split(':').nth(1), Some(pid.as_str()), "{a}");
+    }
+
+    #[test]
+    fn only_a_finished_process_on_this_host_is_judged_dead() {
+        let ours = instance_id();
+        let host = ours.split(':').next().unwrap_or_default().to_owned();
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let gone = child.id();
+        child.wait().expect("wait for true");
+        assert!(holder_is_dead_local_process(&format!(
+            "cli@{host}:{gone}:0000abcd:import"
+        )));
+        // This very process, another host, and names that are not instance ids are alive.
+        assert!(!holder_is_dead_local_process(&format!("cli@{ours}:import")));
+        assert!(!holder_is_dead_local_process(&format!(
+            "cli@{host}-elsewhere:{gone}:0000abcd:import"
+        )));
+        assert!(!holder_is_dead_local_process("engine"));
+        assert!(!holder_is_dead_local_process("cli@host:notapid:import"));
     }
 }

@@ -11,8 +11,9 @@
 //! - EVENT → parsed with [`ContactEvent::from_stream`], stored in the inbox, and only then
 //!   acknowledged (invariant 1). If the store fails the ack says `LATER`, so DingTalk sends the
 //!   event again; a crash between storing and acking makes DingTalk redeliver, and the dedupe
-//!   key drops the copy. The key is `event:<eventId>` exactly as the HTTP receiver builds it, so
-//!   an event that arrives both ways (or at two instances) is stored once.
+//!   key drops the copy. The key is [`ContactEvent::dedupe_key`] (type, ids, event time) exactly
+//!   as the HTTP receiver and catch-up build it, so an event that arrives both ways, at two
+//!   instances or also through the failed-push list is stored once.
 //!
 //! Frames are handled strictly in order and a shutdown is only noticed between frames, so an
 //! event is never acked without being stored, nor stored and then left unanswered by choice.
@@ -588,8 +589,12 @@ impl Client {
     async fn store_event(&mut self, headers: &StreamEventHeaders, data: &str) -> Result<(), ()> {
         let now_ms = (self.clock)();
         let payload_json = inbox_payload(headers, data);
-        let (event_type, malformed) = match ContactEvent::from_stream(headers, data) {
-            Ok(event) => (event.kind.event_type().to_owned(), false),
+        let (event_type, dedupe, malformed) = match ContactEvent::from_stream(headers, data) {
+            Ok(event) => (
+                event.kind.event_type().to_owned(),
+                event.dedupe_key(&payload_json),
+                false,
+            ),
             Err(error) => {
                 tracing::warn!(
                     error = %chain(&error),
@@ -598,11 +603,15 @@ impl Client {
                     "stream event could not be parsed; storing it for the dead-letter list"
                 );
                 let event_type = headers.event_type.clone();
-                (event_type.unwrap_or_else(|| "unknown".to_owned()), true)
+                (
+                    event_type.unwrap_or_else(|| "unknown".to_owned()),
+                    dedupe_key(headers.event_id.as_deref(), &payload_json),
+                    true,
+                )
             }
         };
         let new = NewInboxEvent {
-            dedupe_key: dedupe_key(headers.event_id.as_deref(), &payload_json),
+            dedupe_key: dedupe,
             event_type,
             payload_json,
             received_at_ms: now_ms,
@@ -673,8 +682,9 @@ fn reply(message_id: &str, code: u16, message: &str, data: String) -> String {
     .to_string()
 }
 
-/// The inbox dedupe key: `event:<eventId>` (as the HTTP receiver builds it), or a digest of
-/// the bytes when DingTalk gave no id.
+/// The inbox dedupe key of an event whose fields could not be parsed (a parsed one uses
+/// [`ContactEvent::dedupe_key`], as the HTTP receiver and catch-up do): `event:<eventId>`, or a
+/// digest of the bytes when DingTalk gave no id.
 pub fn dedupe_key(event_id: Option<&str>, bytes: &str) -> String {
     match event_id {
         Some(id) if !id.is_empty() => format!("event:{id}"),

@@ -108,6 +108,8 @@ pub fn spawn(
         ctx.clone(),
         ApplyOptions {
             worker: format!("{instance}:apply"),
+            lease_ms: i64::try_from(config.sync.claim_lease_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
             ..ApplyOptions::default()
         },
     ));
@@ -128,6 +130,7 @@ pub fn spawn(
             // --latency-ms 20`: 353/s -> 418/s of a 500/s bound).
             concurrency: 64,
             batch: 256,
+            lease: Duration::from_secs(config.sync.claim_lease_secs),
             ..PushConfig::default()
         },
     ));

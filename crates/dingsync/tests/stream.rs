@@ -153,7 +153,7 @@ impl Harness {
             .expect("deliveries")
             .iter()
             .filter(|d| d["outcome"] == "acked")
-            .map(|d| format!("event:{}", d["event_id"].as_str().expect("id")))
+            .map(|d| d["event_id"].as_str().expect("id").to_owned())
             .collect();
         let store = self.store().await;
         let rows = store
@@ -163,7 +163,24 @@ impl Harness {
         let keys: Vec<String> = rows.iter().map(|r| r.dedupe_key.clone()).collect();
         let distinct: BTreeSet<String> = keys.iter().cloned().collect();
         assert_eq!(keys.len(), distinct.len(), "no event stored twice");
-        assert_eq!(distinct, acked, "inbox holds exactly the acked events");
+        assert!(
+            keys.iter().all(|k| k.starts_with("change:")),
+            "stored under the change key the HTTP path uses too: {keys:?}"
+        );
+        // Rows keep the event's headers; the ids tie them to the simulator's deliveries.
+        let stored: BTreeSet<String> = rows
+            .iter()
+            .map(|r| {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&r.payload_json).expect("payload JSON");
+                payload["stream"]["headers"]["eventId"]
+                    .as_str()
+                    .expect("eventId kept")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(stored.len(), rows.len(), "one row per event id");
+        assert_eq!(stored, acked, "inbox holds exactly the acked events");
         rows.len()
     }
 }

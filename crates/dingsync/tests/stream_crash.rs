@@ -1,7 +1,7 @@
 //! Stream mode with the real binary: `dingsync serve` with `[events] mode = "stream"` is
 //! SIGKILLed twice during a burst of DingTalk-side changes and restarted; afterwards every event
 //! the simulator recorded is in the inbox exactly once (the simulator redelivers what was not
-//! acknowledged; the inbox dedupes by `eventId`).
+//! acknowledged; the inbox dedupes by change: type, ids and event time).
 
 mod support;
 
@@ -76,7 +76,7 @@ async fn stream_events_survive_sigkill_exactly_once() {
     let inbox = whole_inbox(&store).await;
     let keys: std::collections::BTreeSet<_> = inbox.iter().map(|e| e.dedupe_key.clone()).collect();
     assert!(
-        inbox.iter().all(|e| e.dedupe_key.starts_with("event:")),
+        inbox.iter().all(|e| e.dedupe_key.starts_with("change:")),
         "{inbox:?}"
     );
     assert_eq!(keys.len(), inbox.len(), "an event was stored twice");

@@ -25,6 +25,7 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::ids::{DingDeptId, DingRoleId, DingUserId};
@@ -344,6 +345,119 @@ impl ContactEvent {
                 .or(fields.time_stamp),
             kind: fields.into_kind(call_back_tag.to_owned(), value),
         })
+    }
+
+    /// The inbox dedupe key of this event: one key per DingTalk change, the same whichever way
+    /// the change reached us (HTTP push in either dialect, Stream, the failed-push list) and on
+    /// every retry or redelivery.
+    ///
+    /// The failed-push list carries no `eventId`, so an id-based key cannot match an entry there
+    /// with the push it failed to deliver (DingTalk may list a push whose late answer it missed
+    /// and which we stored). What every path does carry is the event type, the ids it names and
+    /// the event time, so the key is `change:<type>:<time>:<digest of the sorted ids>`. Which
+    /// time: `EventTime` (new HTTP), `eventBornTime` (Stream), `TimeStamp` (legacy HTTP, its only
+    /// time) and the list's `event_time` — the list's field is named after `EventTime`, and the
+    /// documented examples show the business `timeStamp` is a different value, so it is used
+    /// only when nothing else is there ([`ContactEvent::born_at_ms`]'s order). That these are
+    /// one value across paths is our reading, not documented (dingtalk-api.md §5.5, §6): if they
+    /// ever differ, one change is stored twice and applied twice, which is harmless because
+    /// applying fetches current state — never a loss.
+    ///
+    /// Two *different* changes share a key only when they have the same type, the same ids and
+    /// the same millisecond; whichever copy is applied fetches the entity after both happened
+    /// (an event is delivered after its change is made), so nothing is lost by keeping one.
+    ///
+    /// Without a time, or for `check_url` and unknown types (whose ids we cannot read), the key
+    /// falls back to `event:<eventId>` and then to `sha256:<digest of raw>`, `raw` being the
+    /// bytes as received (a retry repeats them).
+    pub fn dedupe_key(&self, raw: &str) -> String {
+        if let Some(identity) = self.change_identity() {
+            let time = self.born_at_ms.unwrap_or_default();
+            let digest = Sha256::digest(identity.as_bytes());
+            // 128 bits of the digest keep the key short for any number of ids.
+            return format!(
+                "change:{}:{time}:{}",
+                self.kind.event_type(),
+                hex::encode(&digest[..16])
+            );
+        }
+        match &self.event_id {
+            Some(id) if !id.is_empty() => format!("event:{id}"),
+            _ => format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes()))),
+        }
+    }
+
+    /// The canonical text of what changed (type, time, sorted ids), when the event has a time
+    /// and a kind whose ids we read; see [`ContactEvent::dedupe_key`].
+    fn change_identity(&self) -> Option<String> {
+        let time = self.born_at_ms?;
+        let sorted_users = |ids: &[DingUserId]| {
+            let mut ids: Vec<&str> = ids.iter().map(DingUserId::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.join(",")
+        };
+        let sorted_numbers = |ids: &mut Vec<i64>| {
+            ids.sort_unstable();
+            ids.dedup();
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        };
+        let depts = |ids: &[DingDeptId]| sorted_numbers(&mut ids.iter().map(|d| d.0).collect());
+        let labels = |ids: &[DingRoleId]| sorted_numbers(&mut ids.iter().map(|r| r.0).collect());
+        let ids = match &self.kind {
+            EventKind::UserAddOrg(change)
+            | EventKind::UserModifyOrg { change, .. }
+            | EventKind::UserLeaveOrg(change)
+            | EventKind::UserActiveOrg(change)
+            | EventKind::OrgAdminAdd(change)
+            | EventKind::OrgAdminRemove(change) => {
+                format!("users={}", sorted_users(&change.user_ids))
+            }
+            EventKind::OrgDeptCreate { dept_ids }
+            | EventKind::OrgDeptModify { dept_ids }
+            | EventKind::OrgDeptRemove { dept_ids } => format!("depts={}", depts(dept_ids)),
+            EventKind::LabelUserChange {
+                user_ids,
+                label_ids,
+                action,
+            } => {
+                let action = match action {
+                    LabelAction::Add => "add",
+                    LabelAction::Remove => "remove",
+                    LabelAction::Other(other) => other.as_str(),
+                };
+                format!(
+                    "users={};labels={};action={action}",
+                    sorted_users(user_ids),
+                    labels(label_ids)
+                )
+            }
+            EventKind::LabelConfAdd { label_ids, .. }
+            | EventKind::LabelConfDel { label_ids, .. } => {
+                format!("labels={}", labels(label_ids))
+            }
+            EventKind::LabelConfModify {
+                label_ids,
+                before,
+                after,
+                ..
+            } => {
+                // The legacy dialect may name the roles only inside its snapshots.
+                let mut ids: Vec<i64> = label_ids.iter().map(|r| r.0).collect();
+                if ids.is_empty() {
+                    ids = after
+                        .iter()
+                        .chain(before)
+                        .filter_map(|s| s.id)
+                        .map(|r| r.0)
+                        .collect();
+                }
+                format!("labels={}", sorted_numbers(&mut ids))
+            }
+            EventKind::OrgChange | EventKind::OrgRemove => String::new(),
+            EventKind::CheckUrl | EventKind::Unknown { .. } => return None,
+        };
+        Some(format!("{}|{time}|{ids}", self.kind.event_type()))
     }
 
     /// Parses a whole Stream EVENT frame (`{"headers":{…},"data":"<JSON string>"}`).

@@ -643,3 +643,108 @@ fn failed_callback_entry_from_the_docs() {
         Err(EventError::NotAnObject)
     ));
 }
+
+/// One DingTalk change has one dedupe key on every path it can take: legacy HTTP push, new
+/// HTTP push (with an `eventId`), Stream, and the failed-push list (no `eventId`, another
+/// shape) – so a push that was stored and then also listed as failed is stored once.
+#[test]
+fn one_change_has_one_dedupe_key_on_every_path() {
+    let time = 1_640_921_671_286_i64;
+    let legacy = format!(
+        r#"{{"CorpId":"{CORP}","EventType":"user_modify_org","UserId":["b","a"],"OptStaffId":"m","TimeStamp":"{time}"}}"#
+    );
+    let new = format!(
+        r#"{{"EventType":"user_modify_org","EventTime":{time},"CorpId":"{CORP}","BizId":"x","eventId":"e-1","timeStamp":"99","userId":["a","b"]}}"#
+    );
+    let headers = StreamEventHeaders {
+        event_id: Some("e-1".into()),
+        event_type: Some("user_modify_org".into()),
+        event_corp_id: Some(CORP.into()),
+        event_born_time: Some(time.to_string()),
+    };
+    let stream_data = r#"{"timeStamp":"99","userId":["a","b"]}"#;
+    let failed_payload = json!({"userid": ["a", "b"], "corpid": CORP});
+
+    let keys = [
+        ContactEvent::from_http_json(&legacy)
+            .expect("legacy")
+            .dedupe_key(&legacy),
+        ContactEvent::from_http_json(&new)
+            .expect("new")
+            .dedupe_key(&new),
+        ContactEvent::from_stream(&headers, stream_data)
+            .expect("stream")
+            .dedupe_key(stream_data),
+        ContactEvent::from_failed_callback("user_modify_org", Some(time), &failed_payload)
+            .expect("failed list")
+            .dedupe_key("{}"),
+    ];
+    assert!(
+        keys[0].starts_with("change:user_modify_org:1640921671286:"),
+        "{}",
+        keys[0]
+    );
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:#?}");
+
+    // Another time, other ids or another type is another change.
+    let other_time =
+        ContactEvent::from_failed_callback("user_modify_org", Some(time + 1), &failed_payload)
+            .expect("parse")
+            .dedupe_key("");
+    let other_ids = ContactEvent::from_failed_callback(
+        "user_modify_org",
+        Some(time),
+        &json!({"userid": ["a"], "corpid": CORP}),
+    )
+    .expect("parse")
+    .dedupe_key("");
+    let other_type =
+        ContactEvent::from_failed_callback("user_leave_org", Some(time), &failed_payload)
+            .expect("parse")
+            .dedupe_key("");
+    for other in [&other_time, &other_ids, &other_type] {
+        assert_ne!(*other, keys[0]);
+    }
+    assert_ne!(other_time, other_ids);
+
+    // Role membership: the action is part of the change.
+    let added = ContactEvent::from_failed_callback(
+        "label_user_change",
+        Some(time),
+        &json!({"userIdList": ["a"], "labelIdList": [9], "action": "add"}),
+    )
+    .expect("parse")
+    .dedupe_key("");
+    let removed = ContactEvent::from_failed_callback(
+        "label_user_change",
+        Some(time),
+        &json!({"userIdList": ["a"], "labelIdList": [9], "action": "remove"}),
+    )
+    .expect("parse")
+    .dedupe_key("");
+    assert_ne!(added, removed);
+}
+
+/// Events whose ids we cannot read, or without a time, keep the id or digest key.
+#[test]
+fn dedupe_key_falls_back_to_event_id_then_digest() {
+    let unknown = r#"{"EventType":"user_dept_change","eventId":"u-1","EventTime":5}"#;
+    assert_eq!(
+        ContactEvent::from_http_json(unknown)
+            .expect("parse")
+            .dedupe_key(unknown),
+        "event:u-1"
+    );
+    let timeless = r#"{"EventType":"user_add_org","UserId":["a"]}"#;
+    let key = ContactEvent::from_http_json(timeless)
+        .expect("parse")
+        .dedupe_key(timeless);
+    assert!(key.starts_with("sha256:"), "{key}");
+    let other = r#"{"EventType":"user_add_org","UserId":["b"]}"#;
+    assert_ne!(
+        key,
+        ContactEvent::from_http_json(other)
+            .expect("parse")
+            .dedupe_key(other)
+    );
+}

@@ -610,6 +610,20 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// The current holder of lease `name` and when it runs out, if anyone holds it (for an
+    /// operator's message, and for taking over from a holder known to be dead).
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = Sql::new("SELECT holder, until_ms FROM leases WHERE name = ")
+            .bind(name)
+            .query()
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some((r.try_get("holder")?, r.try_get("until_ms")?))),
+            None => Ok(None),
+        }
+    }
+
     /// Gives up a lease held by `holder` (no-op otherwise).
     pub async fn lease_release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         Sql::new("DELETE FROM leases WHERE name = ")

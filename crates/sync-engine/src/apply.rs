@@ -120,8 +120,15 @@ impl ApplyError {
         match self {
             Self::Event(_) | Self::Convert(_) => false,
             Self::Client(e) => e.is_retryable() || e.is_token_invalid(),
+            // A version conflict or a vanished entity is an OA write racing this one (an OA
+            // user deleted between reading and saving dead-lettered its event in
+            // `tests/crash_anywhere.rs`); applying again sees the new OA state.
             Self::Store(e) => {
-                !e.is_client_error() || matches!(e, StoreError::VersionConflict { .. })
+                !e.is_client_error()
+                    || matches!(
+                        e,
+                        StoreError::VersionConflict { .. } | StoreError::NotFound { .. }
+                    )
             }
             Self::Unresolved { .. } | Self::Busy { .. } => true,
         }
@@ -609,6 +616,11 @@ impl Applier {
             let mut ids = IdMap::default();
             ids.load_refs(store, [], [userid.clone()]).await?;
             let known = ids.oa_user(&userid).cloned();
+            // Read before DingTalk is; see `merge_and_write`.
+            let base_before: Option<User> = match &known {
+                Some(id) => store.base_get(EntityKind::User, id.as_str()).await?,
+                None => None,
+            };
             let wire = match self.ctx.client.user_get(&ding::wire_user(&userid)).await {
                 Ok(w) => w,
                 Err(e)
@@ -694,8 +706,13 @@ impl Applier {
             let current = store.get_user(&oa_id).await?;
             let converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             total.add(
-                self.merge_and_write(current, converted, &self.ctx.policy.users)
-                    .await?,
+                self.merge_and_write(
+                    current,
+                    converted,
+                    Some(base_before),
+                    &self.ctx.policy.users,
+                )
+                .await?,
             );
             let roles: Vec<directory_model::DingRoleId> = wire
                 .role_list
@@ -717,10 +734,22 @@ impl Applier {
     }
 
     /// Three-way merge of one entity and the writes it implies.
+    ///
+    /// The base must not be newer than `dingtalk`: a push that lands between fetching
+    /// DingTalk's state and reading the base moves the base to the pushed value, and the older
+    /// fetched value would then look like DingTalk changing it back, undoing the OA write. So
+    /// callers that can read the base before fetching pass it as `base_before` (`Some`);
+    /// `None` reads it here (role definitions, fetched as one list).
+    ///
+    /// When OA wins a field the base does not move: DingTalk does not hold the merged state
+    /// until the queued push lands (the pusher moves the base then). Moving it early made a
+    /// later event, fetched before that push landed, take DingTalk's not-yet-updated value for
+    /// a change back and revert the OA write (both found by `tests/crash_anywhere.rs`).
     async fn merge_and_write<T: Synced>(
         &self,
         current: Option<Versioned<T>>,
         dingtalk: T,
+        base_before: Option<Option<T>>,
         policy: &MergePolicy<T::Field>,
     ) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
@@ -741,10 +770,17 @@ impl Applier {
                 ..Applied::default()
             });
         };
-        let base: T = store
-            .base_get(T::KIND, &key)
-            .await?
-            .unwrap_or_else(|| current.entity.clone());
+        let base = match base_before {
+            Some(base) => base,
+            None => store.base_get(T::KIND, &key).await?,
+        };
+        // No base while OA holds the entity: it was created in OA and its push has not saved the
+        // base yet (the event of the push overtook it, or a crash came between DingTalk's
+        // success and saving). Nothing was ever synced, so DingTalk holds at most an older OA
+        // state: every difference is an OA change still on its way. (Taking OA's own state as
+        // the base instead made every difference look like a DingTalk change and reverted OA
+        // writes made after the create – found by `tests/crash_anywhere.rs`.)
+        let base: T = base.unwrap_or_else(|| dingtalk.clone());
         let merged = merge(&base, &current.entity, &dingtalk, policy);
         let mut applied = Applied::default();
         if !merged.conflicts.is_empty() {
@@ -763,7 +799,7 @@ impl Applier {
         if merged.value != current.entity {
             let saved = T::save(
                 store,
-                &wctx.clone().with_enqueue(push),
+                &wctx.clone().with_enqueue(push).with_record_base(!push),
                 merged.value,
                 Expect::Version(current.version),
             )
@@ -772,7 +808,9 @@ impl Applier {
             applied.pushes += usize::from(saved.outbox_id.is_some());
         } else if push {
             let value = serde_json::to_value(&merged.value).map_err(StoreError::from)?;
-            store.enqueue_push(&wctx, T::KIND, &key, &value).await?;
+            store
+                .enqueue_push(&wctx.clone().with_record_base(false), T::KIND, &key, &value)
+                .await?;
             applied.pushes += 1;
         } else {
             // Both sides agree; saving the equal state writes nothing but moves a stale base.
@@ -882,6 +920,15 @@ impl Applier {
         Box::pin(async move {
             let store = &self.ctx.store;
             let known = store.oa_id_of::<OaDeptId>(&id).await?;
+            // Read before DingTalk is; see `merge_and_write`.
+            let base_before: Option<Department> = match known {
+                Some(oa) => {
+                    store
+                        .base_get(EntityKind::Department, &oa.to_string())
+                        .await?
+                }
+                None => None,
+            };
             let wire = match self.ctx.client.dept_get(ding::wire_dept(id)).await {
                 Ok(w) => w,
                 Err(e) if is_code(&e, ErrCode::DEPT_NOT_FOUND) => {
@@ -964,8 +1011,13 @@ impl Applier {
             let current = store.get_department(oa_id).await?;
             let converted = convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             total.add(
-                self.merge_and_write(current, converted, &self.ctx.policy.departments)
-                    .await?,
+                self.merge_and_write(
+                    current,
+                    converted,
+                    Some(base_before),
+                    &self.ctx.policy.departments,
+                )
+                .await?,
             );
             Ok(total)
         })
@@ -1034,9 +1086,13 @@ impl Applier {
 
     async fn roles_locked(&self) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
-        let groups = self.ctx.client.role_list_all().await?;
+        // The directory and the id map are read *before* DingTalk's list: a role the pusher
+        // creates and links in between is then unknown to both (left alone) instead of linked
+        // but missing from an older list, which read as "deleted in DingTalk" and deleted the
+        // OA role group just created (found by `tests/crash_anywhere.rs`).
         let snap = store.snapshot().await?;
         let mut ids = IdMap::load_all(store).await?;
+        let groups = self.ctx.client.role_list_all().await?;
         let (g_links, r_links) = link::link_roles(&groups, &snap.role_groups, &snap.roles, &ids);
         for (oa, d) in g_links.matched {
             store.id_map_put(&oa, &d).await?;
@@ -1065,7 +1121,7 @@ impl Applier {
             seen_groups.insert(group.id);
             let current = store.get_role_group(group.id).await?;
             total.add(
-                self.merge_and_write(current, group, &self.ctx.policy.role_groups)
+                self.merge_and_write(current, group, None, &self.ctx.policy.role_groups)
                     .await?,
             );
             for r in &g.roles {
@@ -1073,7 +1129,7 @@ impl Applier {
                 seen_roles.insert(role.id);
                 let current = store.get_role(role.id).await?;
                 total.add(
-                    self.merge_and_write(current, role, &self.ctx.policy.roles)
+                    self.merge_and_write(current, role, None, &self.ctx.policy.roles)
                         .await?,
                 );
             }

@@ -2,7 +2,7 @@
 //! are built with `callback-crypto` exactly as DingTalk (and the simulator) builds them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use callback_crypto::{CallbackCrypto, EncryptedReply};
@@ -26,6 +26,9 @@ struct Harness {
     /// The pinned clock; tests move it to test the window.
     now: Arc<AtomicI64>,
     http: reqwest::Client,
+    /// Milliseconds every answer is held back *after* the handler finished (the event is
+    /// committed), to make DingTalk see a late acknowledgement; 0 answers at once.
+    answer_delay_ms: Arc<AtomicU64>,
     /// Keeps the SQLite file alive for the test's duration.
     _dir: tempfile::TempDir,
 }
@@ -62,17 +65,25 @@ impl Harness {
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .await
-                .expect("server runs");
-        });
+        let answer_delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = Arc::clone(&answer_delay_ms);
+        let app = router(state).layer(axum::middleware::map_response(
+            move |response: axum::response::Response| {
+                let delay = Duration::from_millis(delay.load(Ordering::SeqCst));
+                async move {
+                    tokio::time::sleep(delay).await;
+                    response
+                }
+            },
+        ));
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
         Self {
             addr,
             store,
             sender: CallbackCrypto::new(TOKEN, AES_KEY, owner).expect("valid test crypto"),
             now: Arc::new(AtomicI64::new(NOW_MS)),
             http: reqwest::Client::new(),
+            answer_delay_ms,
             _dir: dir,
         }
     }
@@ -199,16 +210,18 @@ async fn check_url_is_answered_and_not_stored() {
 }
 
 #[tokio::test]
-async fn legacy_event_is_stored_before_success_and_deduplicated_by_digest() {
+async fn legacy_event_is_stored_before_success_and_deduplicated_by_change() {
     let h = Harness::start().await;
     h.assert_success(h.push(LEGACY_ADD).await).await;
     let rows = inbox_rows(&h.store).await;
     assert_eq!(rows.len(), 1);
-    let expected_key = format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(LEGACY_ADD.as_bytes()))
+    let event = ContactEvent::from_http_json(LEGACY_ADD).expect("parse");
+    assert_eq!(rows[0].0, event.dedupe_key(LEGACY_ADD));
+    assert!(
+        rows[0].0.starts_with("change:user_add_org:1795683599000:"),
+        "{}",
+        rows[0].0
     );
-    assert_eq!(rows[0].0, expected_key);
     assert_eq!(rows[0].1, "user_add_org");
     assert_eq!(rows[0].2, LEGACY_ADD);
 
@@ -218,17 +231,31 @@ async fn legacy_event_is_stored_before_success_and_deduplicated_by_digest() {
 }
 
 #[tokio::test]
-async fn new_dialect_is_deduplicated_by_event_id() {
+async fn new_dialect_is_deduplicated_by_change_not_bytes() {
     let h = Harness::start().await;
     let first = r#"{"EventType":"org_dept_create","EventTime":1795683599000,"CorpId":"ding1","BizId":"b1","eventId":"evt-42","deptId":[7]}"#;
-    // A redelivery may differ in bytes (another BizId) but not in eventId.
+    // A redelivery may differ in bytes (another BizId) but not in what changed and when.
     let again = r#"{"EventType":"org_dept_create","EventTime":1795683599000,"CorpId":"ding1","BizId":"b2","eventId":"evt-42","deptId":[7]}"#;
+    // The same change in the legacy dialect (a subscription switched over) is the same row.
+    let legacy = r#"{"CorpId":"ding1","EventType":"org_dept_create","DeptId":[7],"TimeStamp":"1795683599000"}"#;
     h.assert_success(h.push(first).await).await;
     h.assert_success(h.push(again).await).await;
+    h.assert_success(h.push(legacy).await).await;
     let rows = inbox_rows(&h.store).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, "event:evt-42");
+    assert!(
+        rows[0]
+            .0
+            .starts_with("change:org_dept_create:1795683599000:"),
+        "{}",
+        rows[0].0
+    );
     assert_eq!(rows[0].1, "org_dept_create");
+
+    // Another change of the same department a millisecond later is another row.
+    let later = r#"{"EventType":"org_dept_modify","EventTime":1795683599001,"CorpId":"ding1","eventId":"evt-43","deptId":[7]}"#;
+    h.assert_success(h.push(later).await).await;
+    assert_eq!(inbox_len(&h.store).await, 2);
 }
 
 #[tokio::test]
@@ -562,8 +589,8 @@ async fn simulator_pushes_land_in_the_inbox_in_both_dialects() {
     let types: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(types, ["org_dept_create", "user_add_org"]);
     assert!(
-        rows.iter().all(|r| r.0.starts_with("sha256:")),
-        "legacy has no event id"
+        rows.iter().all(|r| r.0.starts_with("change:")),
+        "keyed by change, not by bytes: {rows:?}"
     );
 
     // New dialect, `msg_signature`, every push sent twice: stored once, keyed by event id.
@@ -590,7 +617,7 @@ async fn simulator_pushes_land_in_the_inbox_in_both_dialects() {
         3,
         "the duplicate push was acknowledged but not stored again"
     );
-    assert!(rows[2].0.starts_with("event:"), "{:?}", rows[2]);
+    assert!(rows[2].0.starts_with("change:"), "{:?}", rows[2]);
     assert_eq!(rows[2].1, "org_dept_create");
 
     // The simulator saw every push acknowledged with a valid encrypted `success`.
@@ -604,6 +631,76 @@ async fn simulator_pushes_land_in_the_inbox_in_both_dialects() {
         "check_url, two legacy, one new sent twice"
     );
     assert!(pushes.iter().all(|p| p["acked"] == true), "{pushes:?}");
+    sim.shutdown().await;
+}
+
+/// Gap A of issue 3: a push we stored but answered too late for DingTalk is retried (and
+/// stored once) and then listed as failed; catch-up reads it back from the list, which has no
+/// `eventId` and another shape, and it still ends as one inbox row.
+#[tokio::test]
+async fn a_late_acknowledged_push_listed_as_failed_is_one_inbox_row() {
+    let (sim, h) = sim_and_receiver().await;
+    let post = reqwest::Method::POST;
+    // The new dialect carries an `eventId` the failed list lacks: the case id-keys could not join.
+    let (status, _) = h
+        .sim_admin(
+            &sim,
+            post.clone(),
+            "/push-settings",
+            json!({
+                "dialect": "new", "timeout_ms": 200, "retry_scale": 0.001,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Every answer now comes after the commit but after DingTalk stopped waiting.
+    h.answer_delay_ms.store(600, Ordering::SeqCst);
+    h.sim_admin(
+        &sim,
+        post,
+        "/depts",
+        json!({"name": "Late", "parent_id": 1}),
+    )
+    .await;
+    assert!(sim.wait_pushes_idle(Duration::from_secs(30)).await);
+    let (_, pushes) = h
+        .sim_admin(&sim, reqwest::Method::GET, "/pushes", json!(null))
+        .await;
+    let records = pushes["pushes"].as_array().expect("push records");
+    let event_pushes: Vec<_> = records
+        .iter()
+        .filter(|p| p["event_type"] == "org_dept_create")
+        .collect();
+    assert_eq!(
+        event_pushes.len(),
+        3,
+        "first attempt and two retries: {records:?}"
+    );
+    assert!(
+        event_pushes.iter().all(|p| p["acked"] == false),
+        "{records:?}"
+    );
+    assert_eq!(pushes["failed_unread"], 1, "DingTalk listed it as failed");
+    let rows = inbox_rows(&h.store).await;
+    assert_eq!(rows.len(), 1, "three deliveries, one row: {rows:?}");
+
+    h.answer_delay_ms.store(0, Ordering::SeqCst);
+    let c = sim.config();
+    let mut client =
+        dingtalk_client::ClientConfig::new(c.client_id.clone(), c.client_secret.clone());
+    client.base_url = sim.base_url();
+    client.qps_per_api = 0;
+    let ctx = sync_engine::SyncContext::new(
+        h.store.clone(),
+        dingtalk_client::DingTalkClient::new(client).expect("client"),
+        sync_engine::policy::Policy::default(),
+    );
+    let report = sync_engine::catchup::catch_up(&ctx)
+        .await
+        .expect("catch-up");
+    assert_eq!((report.stored, report.duplicates), (0, 1), "{report:?}");
+    let after = inbox_rows(&h.store).await;
+    assert_eq!(after, rows, "the failed-list copy added nothing");
     sim.shutdown().await;
 }
 

@@ -81,6 +81,12 @@ fn inbox_rows_parse_back_to_the_same_event_with_the_inbox_workers_reader() {
         let read = sync_engine::apply::parse_inbox_event(&row).expect("the worker reads it");
         assert_eq!(read, from_stream, "{event_type}: {}", row.payload_json);
         assert_eq!(read.born_at_ms, Some(1_683_533_823_336));
+        // The key a parsed Stream event is stored under is the change's, as on the HTTP path.
+        let key = from_stream.dedupe_key(&row.payload_json);
+        assert!(
+            key.starts_with(&format!("change:{event_type}:1683533823336:")),
+            "{key}"
+        );
     }
     assert_eq!(
         dedupe_key(Some("abc"), "x"),

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod crash;
 pub mod lb;
 
 use std::path::{Path, PathBuf};

@@ -54,7 +54,7 @@ pub(crate) use delete::{delete_departments, mark_left};
 pub use link::{AmbiguousMatch, MatchedBy, SoftMatched};
 
 /// The checkpoint and lease name of the import.
-const IMPORT_NAME: &str = "import";
+pub const IMPORT_NAME: &str = "import";
 /// How long the import lease lasts without renewal; renewed after every batch.
 const LEASE_MS: i64 = 10 * 60 * 1000;
 
