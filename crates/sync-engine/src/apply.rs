@@ -544,11 +544,42 @@ impl Applier {
                 list.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
             }
             let current = store.get_user(&oa_id).await?;
-            let converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let mut converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let rehomed = self.rehome_from_deleted(&mut converted).await?;
+            // DingTalk drops a user from the managers of the departments they leave and sends
+            // no event for those departments, so they are read again below (found by the
+            // convergence property test: OA kept a manager DingTalk had dropped).
+            let left: Vec<OaDeptId> = store
+                .base_get::<User>(EntityKind::User, oa_id.as_str())
+                .await?
+                .map(|b| {
+                    b.department_ids()
+                        .filter(|d| !converted.departments.iter().any(|m| m.dept == *d))
+                        .collect()
+                })
+                .unwrap_or_default();
             total.add(
                 self.merge_and_write(current, converted, &self.ctx.policy.users)
                     .await?,
             );
+            for d in left {
+                if let Some(dept) = store.get_department(d).await?
+                    && dept.entity.managers.contains(&oa_id)
+                    && let Some(ding) = store.ding_id_of(&d).await?
+                    && depth < MAX_DEPTH
+                {
+                    total.add(self.sync_dept(ding, depth + 1).await?);
+                }
+            }
+            if rehomed && let Some(now) = store.get_user(&oa_id).await? {
+                // DingTalk must move the user too, or the pending deletion stays refused.
+                let value = serde_json::to_value(&now.entity).map_err(StoreError::from)?;
+                let wctx = self.write_ctx().with_record_base(false);
+                store
+                    .enqueue_push(&wctx, EntityKind::User, oa_id.as_str(), &value)
+                    .await?;
+                total.pushes += 1;
+            }
             let roles: Vec<directory_model::DingRoleId> = wire
                 .role_list
                 .iter()
@@ -558,6 +589,42 @@ impl Applier {
             total.add(self.sync_user_roles(&oa_id, &roles, depth).await?);
             Ok(total)
         })
+    }
+
+    /// Moves memberships of departments OA deleted (still linked, their deletion waiting in
+    /// the outbox) to the nearest ancestor OA still has, as OA's cascade did with the members
+    /// it knew; returns whether any moved. Without this a user DingTalk added to such a
+    /// department before the deletion reached it lands in a department OA no longer has, and
+    /// DingTalk refuses the deletion forever (60005; found by the convergence property test).
+    async fn rehome_from_deleted(&self, user: &mut User) -> Result<bool, StoreError> {
+        let store = &self.ctx.store;
+        let mut moved = false;
+        let mut kept: Vec<directory_model::Membership> = Vec::with_capacity(user.departments.len());
+        for m in std::mem::take(&mut user.departments) {
+            let mut dept = m.dept;
+            let mut hops = 0;
+            while store.get_department(dept).await?.is_none() && hops < 32 {
+                let base: Option<Department> = store
+                    .base_get(EntityKind::Department, &dept.to_string())
+                    .await?;
+                match base.and_then(|b| b.parent) {
+                    Some(parent) => dept = parent,
+                    None => break,
+                }
+                hops += 1;
+            }
+            if dept != m.dept {
+                moved = true;
+                if user.main_department == Some(m.dept) {
+                    user.main_department = Some(dept);
+                }
+            }
+            if !kept.iter().any(|k| k.dept == dept) {
+                kept.push(directory_model::Membership { dept, ..m });
+            }
+        }
+        user.departments = kept;
+        Ok(moved)
     }
 
     /// Links a DingTalk user the id map does not know: the OA user of the same id (an OA-created
@@ -629,6 +696,15 @@ impl Applier {
         } else {
             // Both sides agree; saving the equal state writes nothing but moves a stale base.
             T::save(store, &wctx, merged.value, Expect::Version(current.version)).await?;
+        }
+        if push {
+            // DingTalk does not hold OA's winning fields until the push lands, so the base is
+            // DingTalk's state, not the merge: a second event before the push must see OA (not
+            // DingTalk) as the side that changed, or it would undo OA's change (found by the
+            // convergence property test). The pusher moves the base once DingTalk accepts.
+            store
+                .base_set(T::KIND, &key, Some(&dingtalk), wctx.now_ms)
+                .await?;
         }
         Ok(applied)
     }

@@ -625,6 +625,12 @@ impl Pusher {
             Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => Ok(Step::Dead(format!(
                 "department {id} (DingTalk {ding}) no longer exists in DingTalk: {e}"
             ))),
+            // A manager left DingTalk after OA named them; the leave event, once applied,
+            // drops them from OA's managers and the retry sends the list without them (found
+            // by the convergence property test: the entry was a dead letter at once).
+            Err(e) if is_code(&e, &[wire::ErrCode::UNKNOWN_USERID_IN_LIST]) => {
+                Ok(Step::wait(e.to_string()))
+            }
             Err(e) => Ok(Step::from_client(&e)),
         }
     }
@@ -771,7 +777,75 @@ impl Pusher {
         self.store
             .record_pushed(&id, &userid, &user, self.clock.now_ms())
             .await?;
+        if let Some(before) = &base {
+            self.restore_managers_of_left_departments(&user, before)
+                .await?;
+        }
         Ok(Step::Done)
+    }
+
+    /// DingTalk drops a user from the managers of every department the user leaves, and sends
+    /// no event for those departments. When OA still names the user as a manager there (OA
+    /// allows a manager who is not a member, and so does DingTalk's department update), the
+    /// department is queued for a push that sets its managers again; its base forgets the user,
+    /// as DingTalk did, so a merge before that push sees OA as the side holding the manager.
+    /// (The convergence property test found the manager silently dropped on DingTalk.)
+    async fn restore_managers_of_left_departments(
+        &self,
+        user: &User,
+        before: &User,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        for left in before
+            .department_ids()
+            .filter(|d| !user.departments.iter().any(|m| m.dept == *d))
+        {
+            let key = left.to_string();
+            let Some(mut base) = self
+                .store
+                .base_get::<Department>(EntityKind::Department, &key)
+                .await?
+            else {
+                continue;
+            };
+            if !base.managers.contains(&user.id) {
+                continue;
+            }
+            base.managers.retain(|m| m != &user.id);
+            self.store
+                .base_set(EntityKind::Department, &key, Some(&base), now)
+                .await?;
+            let Some(oa) = self.store.get_department(left).await? else {
+                continue;
+            };
+            if !oa.entity.managers.contains(&user.id) {
+                continue;
+            }
+            if oa.entity.parent.is_none() {
+                // Nobody can update DingTalk's root department (60018): OA follows DingTalk.
+                let mut root = oa.entity;
+                root.managers.retain(|m| m != &user.id);
+                let ctx = WriteCtx::reconcile("pusher", now)
+                    .with_enqueue(false)
+                    .with_record_base(false);
+                match self
+                    .store
+                    .save_department(&ctx, root, Expect::Version(oa.version))
+                    .await
+                {
+                    // A concurrent OA edit of the root wins; its own push settles it.
+                    Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                let value = serde_json::to_value(&oa.entity)?;
+                let ctx = WriteCtx::reconcile("pusher", now).with_record_base(false);
+                self.store
+                    .enqueue_push(&ctx, EntityKind::Department, &key, &value)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates `user` under `userid`; on 60102 (the userid exists, e.g. our own earlier attempt
@@ -947,11 +1021,14 @@ impl Pusher {
                     "DingTalk has no API to move role {ding} to another group"
                 )));
             }
-            if base.as_ref().is_none_or(|b| b.name != role.name)
-                && let Err(e) = self
-                    .client
-                    .role_update(wire::DingRoleId(ding.0), &role.name)
-                    .await
+            // The name is sent even when it equals the base: the applier moves the base to the
+            // merged state when it queues a push for a field OA won, so an equal base does not
+            // prove DingTalk holds the name (the convergence property test found a pending OA
+            // rename skipped that way). Renaming a role to its own name is accepted.
+            if let Err(e) = self
+                .client
+                .role_update(wire::DingRoleId(ding.0), &role.name)
+                .await
             {
                 return Ok(Step::from_client(&e));
             }
