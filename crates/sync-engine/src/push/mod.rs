@@ -706,6 +706,14 @@ impl Pusher {
             return self.delete_user(&id, true).await;
         }
         let Some(current) = self.store.get_user(&id).await? else {
+            // Deleted in OA since; its own delete entry follows. DingTalk loses the user now
+            // rather than then: the update may have been a cascade moving the user out of a
+            // department whose deletion is queued before the user's, and DingTalk refuses that
+            // deletion (60005) while the user is still in it, so waiting for the user's delete
+            // entry would wait forever (found by the convergence property test).
+            if self.store.ding_id_of(&id).await?.is_some() {
+                return self.delete_user(&id, false).await;
+            }
             return Ok(Step::Done);
         };
         let mut user = current.entity;
