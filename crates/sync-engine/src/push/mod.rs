@@ -631,8 +631,76 @@ impl Pusher {
             Err(e) if is_code(&e, &[wire::ErrCode::UNKNOWN_USERID_IN_LIST]) => {
                 Ok(Step::wait(e.to_string()))
             }
+            Err(e) if is_code(&e, &[wire::ErrCode::DEPT_CYCLE]) => {
+                self.yield_move_to_dingtalk(id, ding, &e).await
+            }
             Err(e) => Ok(Step::from_client(&e)),
         }
+    }
+
+    /// DingTalk refused OA's move of `id` because an administrator's concurrent move made it a
+    /// cycle (OA put A under B while DingTalk put B under A). Both moves cannot stand and
+    /// DingTalk's already did, so OA's move yields: the OA department takes DingTalk's parent,
+    /// the conflict is recorded, and the entry is retried to push any other pending field.
+    /// (Found by the convergence property test: a dead letter, and a cycle in OA's tree.)
+    async fn yield_move_to_dingtalk(
+        &self,
+        id: OaDeptId,
+        ding: DingDeptId,
+        refused: &ClientError,
+    ) -> Result<Step, StoreError> {
+        let detail = match self.client.dept_get(wire_dept(ding)).await {
+            Ok(d) => d,
+            Err(e) => return Ok(Step::from_client(&e)),
+        };
+        let ding_parent = match detail.parent_id {
+            Some(p) => self.store.oa_id_of::<OaDeptId>(&DingDeptId(p.0)).await?,
+            None => None,
+        };
+        let (Some(ding_parent), Some(current)) =
+            (ding_parent, self.store.get_department(id).await?)
+        else {
+            return Ok(Step::from_client(refused));
+        };
+        let now = self.clock.now_ms();
+        let key = id.to_string();
+        let mut dept = current.entity;
+        let oa_parent = dept.parent;
+        dept.parent = Some(ding_parent);
+        let ctx = WriteCtx::dingtalk("pusher:conflict", now)
+            .with_enqueue(false)
+            .with_record_base(false);
+        match self
+            .store
+            .save_department(&ctx, dept, Expect::Version(current.version))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => {
+                return Ok(Step::wait("department changed while being pushed"));
+            }
+            Err(e) => return Err(e),
+        }
+        let base: Option<Department> = self.store.base_get(EntityKind::Department, &key).await?;
+        let base_parent = base.as_ref().and_then(|b| b.parent);
+        if let Some(mut base) = base {
+            base.parent = Some(ding_parent);
+            self.store
+                .base_set(EntityKind::Department, &key, Some(&base), now)
+                .await?;
+        }
+        let conflict = directory_model::Conflict {
+            field: directory_model::DeptField::Parent,
+            base: serde_json::json!(base_parent),
+            oa: serde_json::json!(oa_parent),
+            dingtalk: serde_json::json!(ding_parent),
+            winner: directory_model::Side::DingTalk,
+        };
+        self.store
+            .record_conflicts(EntityKind::Department, &key, &[conflict], now)
+            .await?;
+        tracing::warn!(dept = %id, "OA's move would make a cycle with DingTalk's; DingTalk's parent kept");
+        Ok(Step::wait(refused.to_string()))
     }
 
     /// Finds a department this pusher may already have created under `parent`: the child
