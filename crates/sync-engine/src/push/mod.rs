@@ -622,7 +622,11 @@ impl Pusher {
                     .await?;
                 Ok(Step::Done)
             }
-            Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => Ok(Step::Dead(format!(
+            // An administrator deleted it in DingTalk after OA changed it. Its deletion event
+            // removes the OA department, after which the retry finds nothing to push; only if
+            // that never happens does the entry become a dead letter (found by the convergence
+            // property test: a dead letter for a department already gone on both sides).
+            Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => Ok(Step::wait(format!(
                 "department {id} (DingTalk {ding}) no longer exists in DingTalk: {e}"
             ))),
             // A manager left DingTalk after OA named them; the leave event, once applied,
