@@ -499,7 +499,7 @@ impl Pusher {
 
     async fn push_department(&self, entry: &OutboxEntry, id: OaDeptId) -> Result<Step, StoreError> {
         if entry.op == Op::Delete {
-            return self.delete_department(id).await;
+            return self.delete_department(entry, id).await;
         }
         let Some(current) = self.store.get_department(id).await? else {
             // Deleted in OA since; its own delete entry follows this one.
@@ -743,7 +743,11 @@ impl Pusher {
         Ok(same_name.map(|c| DingDeptId(c.dept_id.0)))
     }
 
-    async fn delete_department(&self, id: OaDeptId) -> Result<Step, StoreError> {
+    async fn delete_department(
+        &self,
+        entry: &OutboxEntry,
+        id: OaDeptId,
+    ) -> Result<Step, StoreError> {
         let Some(ding) = self.store.ding_id_of(&id).await? else {
             return Ok(Step::Done);
         };
@@ -760,7 +764,14 @@ impl Pusher {
                 ) =>
             {
                 // DingTalk still has members or children OA moved away; their pushes or
-                // events may still be on their way.
+                // events may still be on their way. Members OA already has elsewhere are
+                // moved now: their own pushes can be queued behind this deletion (a member
+                // the applier re-homed waits for the department's parent, whose update waits
+                // for this deletion), which would wait forever (found by the convergence
+                // property test).
+                if is_code(&e, &[wire::ErrCode::DEPT_HAS_MEMBERS]) {
+                    self.move_members_out(entry, id, ding).await?;
+                }
                 return Ok(Step::wait(e.to_string()));
             }
             Err(e) => return Ok(Step::from_client(&e)),
@@ -769,6 +780,41 @@ impl Pusher {
             .record_push_deleted(&id, self.clock.now_ms())
             .await?;
         Ok(Step::Done)
+    }
+
+    /// Pushes every DingTalk member of `ding` whom OA has in other departments only.
+    async fn move_members_out(
+        &self,
+        entry: &OutboxEntry,
+        id: OaDeptId,
+        ding: DingDeptId,
+    ) -> Result<(), StoreError> {
+        let Ok(members) = self.client.user_list_ids(wire_dept(ding)).await else {
+            return Ok(());
+        };
+        for m in members {
+            let Some(oa) = self
+                .store
+                .oa_id_of::<OaUserId>(&DingUserId::new(m.as_str()))
+                .await?
+            else {
+                continue;
+            };
+            let Some(user) = self.store.get_user(&oa).await? else {
+                continue;
+            };
+            if user.entity.departments.iter().any(|d| d.dept == id) {
+                continue;
+            }
+            let mut update = entry.clone();
+            update.kind = EntityKind::User;
+            update.oa_id = oa.0.clone();
+            update.op = Op::Update;
+            // Its outcome does not matter here: the deletion is retried either way, and the
+            // user's own entry still runs.
+            let _ = self.push_user(&update, oa).await?;
+        }
+        Ok(())
     }
 
     // ----- users ---------------------------------------------------------------------------
