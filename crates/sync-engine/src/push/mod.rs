@@ -24,7 +24,10 @@
 //! DingTalk id yet also waits, up to [`PushConfig::max_wait_attempts`]. Errors a retry cannot fix
 //! (60104 mobile exists, name clashes, invalid fields, and operations DingTalk has no API for)
 //! become dead letters carrying DingTalk's errcode and message; an operator fixes the cause and
-//! retries the dead letter, which then pushes the entity's state at that time.
+//! retries the dead letter, which then pushes the entity's state at that time. An entry whose
+//! dependency is itself a dead letter (a child department of a refused parent) is *blocked*,
+//! not dead: it waits at the longest backoff for however long the fix takes, so the retried
+//! parent is followed by its dependants in order rather than by a pile of dead letters.
 //!
 //! # Tests and crashes
 //! [`Pusher::drain`] processes everything that is ready now, deterministically, so tests need no
@@ -147,6 +150,10 @@ enum Step {
     Retry { error: String, throttled: bool },
     /// Retrying cannot help; park it for a human.
     Dead(String),
+    /// A dependency is itself a dead letter: wait for the operator to fix and retry it,
+    /// however long that takes, without ever becoming a dead letter (which would lose the
+    /// order: the dependant could be retried before what it depends on).
+    Blocked(String),
     /// A failpoint fired: leave the entry claimed, as a crashed process would.
     Crash(Failpoint),
 }
@@ -318,6 +325,16 @@ impl Pusher {
                     self.dead_letter(&entry, &error, now).await?;
                     report.dead_lettered += 1;
                 }
+                Step::Blocked(error) => {
+                    // Checked again at the longest backoff: soon after the operator's retry.
+                    let delay = self.config.backoff.max;
+                    let at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                    tracing::debug!(entry = entry.id, kind = %entry.kind, oa_id = %entry.oa_id, %error, "push blocked by a dead letter");
+                    self.store
+                        .outbox_retry_later(entry.id, &self.config.worker, at, &error, now)
+                        .await?;
+                    report.retried += 1;
+                }
                 Step::Crash(point) => crashed = Some(point),
             }
         }
@@ -404,7 +421,7 @@ impl Pusher {
         };
         Ok(match self.push_entry(&entry).await? {
             Step::Done => Ok(()),
-            Step::Retry { error, .. } | Step::Dead(error) => Err(error),
+            Step::Retry { error, .. } | Step::Dead(error) | Step::Blocked(error) => Err(error),
             Step::Crash(point) => Err(format!("failpoint {point:?}")),
         })
     }
@@ -524,9 +541,13 @@ impl Pusher {
             return Ok(Step::Done);
         };
         let Some(parent_ding) = self.store.ding_id_of(&parent).await? else {
-            return Ok(Step::wait(format!(
-                "parent department {parent} has no DingTalk id yet"
-            )));
+            return self
+                .wait_for(
+                    EntityKind::Department,
+                    &parent.to_string(),
+                    format!("parent department {parent} has no DingTalk id yet"),
+                )
+                .await;
         };
         // Managers whose own creation is still queued (it waits for this department) are left
         // out; the OA change that named them queued a later update of this department.
@@ -771,6 +792,8 @@ impl Pusher {
                 // property test).
                 if is_code(&e, &[wire::ErrCode::DEPT_HAS_MEMBERS]) {
                     self.move_members_out(entry, id, ding).await?;
+                } else {
+                    self.move_children_out(entry, id, ding).await?;
                 }
                 return Ok(Step::wait(e.to_string()));
             }
@@ -780,6 +803,57 @@ impl Pusher {
             .record_push_deleted(&id, self.clock.now_ms())
             .await?;
         Ok(Step::Done)
+    }
+
+    /// The step for an entry waiting on `kind`/`oa_id` to reach DingTalk: blocked (never a
+    /// dead letter) while that dependency is itself a dead letter, else an ordinary wait.
+    async fn wait_for(
+        &self,
+        kind: EntityKind,
+        oa_id: &str,
+        why: String,
+    ) -> Result<Step, StoreError> {
+        // Dead letters are few (each needs a human), so reading them is cheap.
+        let dead = self.store.outbox_dead_letters(None, 10_000).await?;
+        if dead.iter().any(|d| d.kind == kind && d.oa_id == oa_id) {
+            return Ok(Step::Blocked(format!("{why}: its push is a dead letter")));
+        }
+        Ok(Step::wait(why))
+    }
+
+    /// Pushes every DingTalk sub-department of `ding` that OA has under another parent (the
+    /// same deadlock as [`Pusher::move_members_out`], for a department the applier re-homed).
+    async fn move_children_out(
+        &self,
+        entry: &OutboxEntry,
+        id: OaDeptId,
+        ding: DingDeptId,
+    ) -> Result<(), StoreError> {
+        let Ok(children) = self.client.dept_list_sub(wire_dept(ding)).await else {
+            return Ok(());
+        };
+        for c in children {
+            let Some(oa) = self
+                .store
+                .oa_id_of::<OaDeptId>(&DingDeptId(c.dept_id.0))
+                .await?
+            else {
+                continue;
+            };
+            let Some(child) = self.store.get_department(oa).await? else {
+                continue;
+            };
+            if child.entity.parent == Some(id) {
+                continue;
+            }
+            let mut update = entry.clone();
+            update.kind = EntityKind::Department;
+            update.oa_id = oa.to_string();
+            update.op = Op::Update;
+            // As for members: the deletion is retried either way.
+            let _ = Box::pin(self.push_department(&update, oa)).await?;
+        }
+        Ok(())
     }
 
     /// Pushes every DingTalk member of `ding` whom OA has in other departments only.
@@ -857,10 +931,13 @@ impl Pusher {
             match self.store.ding_id_of(&m.dept).await? {
                 Some(d) => depts.push(wire_dept(d)),
                 None => {
-                    return Ok(Step::wait(format!(
-                        "department {} has no DingTalk id yet",
-                        m.dept
-                    )));
+                    return self
+                        .wait_for(
+                            EntityKind::Department,
+                            &m.dept.to_string(),
+                            format!("department {} has no DingTalk id yet", m.dept),
+                        )
+                        .await;
                 }
             }
         }
@@ -1134,10 +1211,13 @@ impl Pusher {
             .await?;
         keep_dingtalk_owned(&mut role, base.as_ref(), &self.policy.roles);
         let Some(group_ding) = self.store.ding_id_of(&role.group).await? else {
-            return Ok(Step::wait(format!(
-                "role group {} has no DingTalk id yet",
-                role.group
-            )));
+            return self
+                .wait_for(
+                    EntityKind::RoleGroup,
+                    &role.group.to_string(),
+                    format!("role group {} has no DingTalk id yet", role.group),
+                )
+                .await;
         };
         if let Some(ding) = mapped {
             if let Some(b) = &base
@@ -1211,10 +1291,13 @@ impl Pusher {
             .is_empty();
         let Some(role) = self.store.ding_id_of(&a.role).await? else {
             if held {
-                return Ok(Step::wait(format!(
-                    "role {} has no DingTalk id yet",
-                    a.role
-                )));
+                return self
+                    .wait_for(
+                        EntityKind::Role,
+                        &a.role.to_string(),
+                        format!("role {} has no DingTalk id yet", a.role),
+                    )
+                    .await;
             }
             // The role never reached DingTalk, so neither did the assignment.
             return Ok(Step::Done);
