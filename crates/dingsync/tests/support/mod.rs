@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod secrets;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
