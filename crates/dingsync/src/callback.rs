@@ -3,8 +3,9 @@
 //! DingTalk signs and encrypts each push (dingtalk-api.md §5) and counts anything but an
 //! encrypted `success` as a failure, retrying twice (after 10 s and 30 s) before parking the
 //! event in its failed list. The receiver's one job is to turn a push into a durable inbox row
-//! *before* saying `success` (invariant 1): if the store is down we answer 500 and let DingTalk
-//! retry, and a crash after the ack loses nothing because the row is already committed. All the
+//! *before* saying `success` (invariant 1): if the store is down we answer 503 (locked,
+//! restarting or unreachable, see `ops_stats::is_unavailable`; 500 for any other store
+//! failure) and let DingTalk retry, and a crash after the ack loses nothing because the row is already committed. All the
 //! real work – fetching the entity, merging, writing – happens later in the inbox worker, so the
 //! handler stays well inside DingTalk's 1.5–2.5 s deadline.
 //!
@@ -14,7 +15,7 @@
 //! with the reason and the error chain (the crypto and event errors never contain the token,
 //! the key or plaintext; an unknown owner key is named, as it is an app key or corp id, not a
 //! secret), and one increment of `dingsync_callbacks_rejected_total{reason}`; nothing is
-//! written. A store failure is a 500 counted in `dingsync_callbacks_failed_total{reason}`;
+//! written. A store failure is a 503 / 500 counted in `dingsync_callbacks_failed_total{reason}`;
 //! accepted pushes count in `dingsync_callbacks_received_total{outcome}` (`stored`,
 //! `duplicate`, `check_url`).
 //!
@@ -182,6 +183,7 @@ impl CallbackError {
             Self::MalformedBody(_) => "malformed_body",
             Self::Crypto(e) => e.reason(),
             Self::MalformedEvent(_) => "malformed_event",
+            Self::Store(e) if crate::ops_stats::is_unavailable(e) => "database_unavailable",
             Self::Store(_) => "store_error",
             Self::Reply(_) => "reply_error",
         }
@@ -196,6 +198,10 @@ impl CallbackError {
             // Mostly 413 (over the limit); the rejection knows its own status.
             Self::UnreadableBody(rejection) => rejection.status(),
             Self::Crypto(_) => StatusCode::FORBIDDEN,
+            // Not stored, and it will pass: DingTalk's retry (10 s, 30 s) or catch-up brings it.
+            Self::Store(e) if crate::ops_stats::is_unavailable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) | Self::Reply(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -206,6 +212,15 @@ impl IntoResponse for CallbackError {
         let reason = self.reason();
         let status = self.status();
         let chain = error_chain(&self);
+        if let Self::Store(e) = &self
+            && status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            crate::ops_stats::note_unavailable(
+                crate::ops_stats::Site::Callback,
+                crate::ops_stats::error_chain(e),
+                crate::clock::now_ms(),
+            );
+        }
         if status.is_server_error() {
             metrics::counter!("dingsync_callbacks_failed_total", "reason" => reason).increment(1);
             tracing::error!(reason, error = %chain, "callback not acknowledged; DingTalk will retry");

@@ -24,8 +24,11 @@ use crate::{server, workers};
 pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
     config.validate()?;
     let store = server::open_store(config).await?;
-    let client = server::dingtalk_client(config)?;
-    Ok(SyncContext::new(store, client, workers::policy(config)).with_actor("cli"))
+    // A one-shot import or reconcile next to running instances draws on the same shared budget.
+    let instance = server::instance_id();
+    let client = server::dingtalk_client_for(config, &store, &instance).await?;
+    Ok(SyncContext::new(store, client, workers::policy(config))
+        .with_actor(format!("cli@{instance}")))
 }
 
 /// One line of import progress, for a spinner or a log line.
@@ -288,6 +291,12 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
         "held deletions  {} (confirm with `dingsync reconcile --yes`)",
         held.len()
     );
+    match store.state_get(crate::ops_stats::STATE_KEY).await? {
+        Some(snapshot) => print!("{}", crate::ops_stats::render(&snapshot, server::now_ms())),
+        None => {
+            println!("service stats   none yet (`dingsync serve` writes them every few seconds)")
+        }
+    }
     for dead in store.outbox_dead_letters(None, 20).await? {
         println!(
             "  dead letter #{} {} {}: {}",

@@ -72,6 +72,22 @@ pub struct DingTalkSection {
     pub corp_id: String,
     /// Calls per second per API that this deployment may make (DingTalk's standard limit is 20).
     pub qps: u32,
+    /// Where that budget is kept: shared through the database (every instance together stays
+    /// within `qps`) or in this process only.
+    pub rate_budget: RateBudgetMode,
+}
+
+/// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateBudgetMode {
+    /// Shared through the database on PostgreSQL (several instances), local on SQLite.
+    #[default]
+    Auto,
+    /// In this process only: right for one instance; with several, each would allow `qps`.
+    Local,
+    /// Shared through the database whatever the backend.
+    Shared,
 }
 
 impl Default for DingTalkSection {
@@ -83,6 +99,7 @@ impl Default for DingTalkSection {
             client_secret_file: None,
             corp_id: String::new(),
             qps: 20,
+            rate_budget: RateBudgetMode::Auto,
         }
     }
 }
@@ -119,12 +136,19 @@ impl Default for CallbackSection {
 pub struct DatabaseSection {
     /// `sqlite://dingsync.db` (embedded, the default) or `postgres://user:pass@host/db`.
     pub url: Secret,
+    /// Connections of this instance's main pool (the shared rate budget has 6 more of its own).
+    pub max_connections: u32,
+    /// SQLite only: how long a write waits for another connection's lock before it fails (the
+    /// API then answers 503, a callback 503 so DingTalk retries).
+    pub sqlite_busy_timeout_ms: u64,
 }
 
 impl Default for DatabaseSection {
     fn default() -> Self {
         Self {
             url: Secret::new("sqlite://dingsync.db?mode=rwc"),
+            max_connections: 8,
+            sqlite_busy_timeout_ms: 30_000,
         }
     }
 }
@@ -365,6 +389,9 @@ impl Config {
         {
             p.push("database.url: must be sqlite://PATH or postgres://USER:PASS@HOST/DB".into());
         }
+        if self.database.max_connections == 0 {
+            p.push("database.max_connections: must be at least 1".into());
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             p.push(format!(
                 "server.listen: not an address:port ({:?})",
@@ -422,6 +449,10 @@ mod tests {
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
         assert_eq!(
+            parsed.database.sqlite_busy_timeout_ms,
+            defaults.database.sqlite_busy_timeout_ms
+        );
+        assert_eq!(
             parsed.callback.timestamp_window_secs,
             defaults.callback.timestamp_window_secs
         );
@@ -462,6 +493,22 @@ mod tests {
             assert_eq!(c.dingtalk.client_id, "from-env");
             assert_eq!(c.dingtalk.qps, 5);
             assert_eq!(c.callback.timestamp_window_secs, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn rate_budget_and_pool_size_come_from_file_or_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[dingtalk]\nrate_budget = \"local\"\n")?;
+            jail.set_env("DINGSYNC_DATABASE__MAX_CONNECTIONS", "20");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.rate_budget, RateBudgetMode::Local);
+            assert_eq!(c.database.max_connections, 20);
+            jail.create_file("d.toml", "[dingtalk]\nrate_budget = \"everywhere\"\n")?;
+            let refused = Config::load(Some(Path::new("d.toml"))).map(|_| ());
+            assert!(refused.is_err(), "an unknown budget mode is refused");
             Ok(())
         });
     }

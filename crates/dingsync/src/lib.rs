@@ -10,6 +10,8 @@
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults.
+//! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
+//!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod ops_stats;
 pub mod server;
 pub mod sim_cmd;
 pub mod stream;

@@ -8,6 +8,14 @@
 //! Routes: `POST /callbacks/dingtalk` (DingTalk's event push, when `[callback]` is configured),
 //! `/api/v1/...` (the OA API), `/healthz` (the process is up), `/readyz` (the database answers
 //! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
+//!
+//! Several instances (PostgreSQL): each instance names itself once, at build time
+//! ([`instance_id`]: host, pid and a random suffix), and uses that name for its queue claims,
+//! job leases and rate-budget slots, so two instances never mistake each other's claims. The
+//! DingTalk client draws on the rate budget shared through the database
+//! (`sync_engine::SharedBudget`, in a small pool of its own so a busy directory cannot delay
+//! it) unless `[dingtalk] rate_budget = "local"`; on SQLite (one instance) the budget stays in
+//! the process.
 
 use std::net::SocketAddr;
 
@@ -17,13 +25,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use directory_store::Store;
+use directory_store::{Backend, DatabaseUrl, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, EventsMode};
+use crate::config::{Config, EventsMode, RateBudgetMode};
 use crate::{api, callback, stream, telemetry, workers};
+
+/// How long `/readyz` waits for the database before it answers "not ready".
+const READY_DB_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the operational routes need to answer.
 #[derive(Clone)]
@@ -52,6 +63,8 @@ pub struct Application {
     config: Config,
     /// Shared by the callback route (signals a stored event) and the apply worker (waits on it).
     apply_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// This instance's name in claims, leases and rate slots (see the module doc).
+    instance: String,
 }
 
 impl std::fmt::Debug for Application {
@@ -66,10 +79,11 @@ impl Application {
     /// Connects the database (running migrations), builds the routes and binds `server.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
+        let instance = instance_id();
         let dingtalk = if config.dingtalk.client_id.is_empty() {
             None
         } else {
-            Some(dingtalk_client(config)?)
+            Some(dingtalk_client_for(config, &store, &instance).await?)
         };
         // Install the metrics recorder before any route records into it.
         telemetry::prometheus();
@@ -111,7 +125,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let sync = ops_client.map(|client| {
             sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
-                .with_actor(format!("dingsync-{}", std::process::id()))
+                .with_actor(format!("dingsync@{instance}"))
         });
         Ok(Self {
             listener,
@@ -122,6 +136,7 @@ impl Application {
             start_workers: config.sync.workers,
             config: config.clone(),
             apply_wake,
+            instance,
         })
     }
 
@@ -146,16 +161,13 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "dingsync serving");
         let mut workers = match (&self.sync, self.start_workers) {
-            (Some(ctx), true) => {
-                let instance = format!("{}-{}", std::process::id(), rand::random::<u16>());
-                Some(workers::spawn(
-                    ctx.clone(),
-                    &self.config,
-                    &instance,
-                    self.apply_wake.clone(),
-                    &shutdown,
-                ))
-            }
+            (Some(ctx), true) => Some(workers::spawn(
+                ctx.clone(),
+                &self.config,
+                &self.instance,
+                self.apply_wake.clone(),
+                &shutdown,
+            )),
             _ => None,
         };
         let stream_task = self.stream_status.map(|status| {
@@ -196,15 +208,97 @@ impl Application {
     }
 }
 
-/// The database as configured (`[database] url`), migrated to the current schema.
+/// The database as configured (`[database] url`, `max_connections`,
+/// `sqlite_busy_timeout_ms`), migrated to the current schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(config.database.url.expose())
+    let url = DatabaseUrl::parse(config.database.url.expose())
+        .context("cannot open the database (database.url)")?;
+    let options = StoreOptions {
+        max_connections: config.database.max_connections.max(1),
+        sqlite_busy_timeout: std::time::Duration::from_millis(
+            config.database.sqlite_busy_timeout_ms,
+        ),
+        ..StoreOptions::default()
+    };
+    Store::connect_with(&url, options)
         .await
         .context("cannot open the database (database.url)")
 }
 
-/// The DingTalk client as configured (`[dingtalk]`).
+/// Connections of the shared rate budget's own pool: takes and releases are short statements,
+/// and within a process a few tasks per API path ask at a time.
+pub const BUDGET_CONNECTIONS: u32 = 6;
+
+/// A name for this process that no other instance shares: host, pid and a random suffix (the
+/// pid alone repeats across hosts and containers, the host alone across restarts).
+pub fn instance_id() -> String {
+    // No portable hostname call in std: the environment, then the kernel's file, else a
+    // placeholder (uniqueness comes from the pid and the random suffix anyway).
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Whether the configuration asks for the rate budget shared through the database.
+pub fn shares_budget(config: &Config, backend: Backend) -> bool {
+    match config.dingtalk.rate_budget {
+        RateBudgetMode::Local => false,
+        RateBudgetMode::Shared => true,
+        RateBudgetMode::Auto => backend == Backend::Postgres,
+    }
+}
+
+/// The DingTalk client as configured, with the rate budget shared through `store`'s database
+/// when [`shares_budget`] says so (the budget opens a small pool of its own on the same URL),
+/// else with the in-process budget. `instance` names this process in the budget's slots.
+pub async fn dingtalk_client_for(
+    config: &Config,
+    store: &Store,
+    instance: &str,
+) -> anyhow::Result<dingtalk_client::DingTalkClient> {
+    if !shares_budget(config, store.backend()) {
+        return dingtalk_client(config);
+    }
+    let cfg = client_config(config);
+    let budget_store = Store::connect_with(
+        store.url(),
+        StoreOptions {
+            max_connections: BUDGET_CONNECTIONS,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .context("cannot open the database for the shared rate budget (database.url)")?;
+    let budget = sync_engine::SharedBudget::new(
+        budget_store,
+        cfg.qps_per_api,
+        cfg.rate_window,
+        cfg.request_timeout,
+        instance,
+    );
+    tracing::info!(
+        qps = cfg.qps_per_api,
+        "DingTalk rate budget shared through the database"
+    );
+    dingtalk_client::DingTalkClient::with_budget(cfg, std::sync::Arc::new(budget))
+        .context("cannot build the DingTalk client")
+}
+
+/// The DingTalk client as configured (`[dingtalk]`), with a rate budget of this process only.
 pub fn dingtalk_client(config: &Config) -> anyhow::Result<dingtalk_client::DingTalkClient> {
+    dingtalk_client::DingTalkClient::new(client_config(config))
+        .context("cannot build the DingTalk client")
+}
+
+fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
     let d = &config.dingtalk;
     let mut cfg = dingtalk_client::ClientConfig::new(
         d.client_id.clone(),
@@ -212,7 +306,7 @@ pub fn dingtalk_client(config: &Config) -> anyhow::Result<dingtalk_client::DingT
     )
     .with_base_url(d.base_url.clone());
     cfg.qps_per_api = d.qps;
-    dingtalk_client::DingTalkClient::new(cfg).context("cannot build the DingTalk client")
+    cfg
 }
 
 async fn healthz() -> &'static str {
@@ -221,8 +315,23 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     let mut problems = Vec::new();
-    if let Err(e) = ops.store.inbox_depth().await {
-        problems.push(format!("database: {e}"));
+    // Bounded: while the database restarts, the pool waits for a connection far longer than a
+    // readiness probe should take, and "not ready" is the true answer meanwhile.
+    let probe_started_ms = crate::clock::now_ms();
+    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    let db_problem = match probe {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(crate::ops_stats::error_chain(&e)),
+        Err(_) => Some(format!("no answer within {READY_DB_PROBE:?}")),
+    };
+    if let Some(problem) = db_problem {
+        crate::ops_stats::note_unavailable(
+            crate::ops_stats::Site::Readiness,
+            problem.clone(),
+            // The database has not answered since the probe began.
+            probe_started_ms,
+        );
+        problems.push(format!("database: {problem}"));
     }
     if let Some(client) = &ops.dingtalk
         && let Err(e) = client.ensure_token().await
@@ -250,3 +359,27 @@ async fn metrics() -> String {
 }
 
 pub use crate::clock::now_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_shared_on_postgres_unless_forced_local() {
+        let mut config = Config::default();
+        assert!(shares_budget(&config, Backend::Postgres));
+        assert!(!shares_budget(&config, Backend::Sqlite));
+        config.dingtalk.rate_budget = RateBudgetMode::Local;
+        assert!(!shares_budget(&config, Backend::Postgres));
+        config.dingtalk.rate_budget = RateBudgetMode::Shared;
+        assert!(shares_budget(&config, Backend::Sqlite));
+    }
+
+    #[test]
+    fn instance_ids_differ_within_one_process() {
+        let (a, b) = (instance_id(), instance_id());
+        assert_ne!(a, b);
+        let pid = std::process::id().to_string();
+        assert_eq!(a.split(':').nth(1), Some(pid.as_str()), "{a}");
+    }
+}

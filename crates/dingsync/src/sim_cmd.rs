@@ -29,6 +29,14 @@ pub struct SimArgs {
     /// Share of calls answered with a fault (-1 system busy, HTTP 502, or a slow answer), 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// Test knob: lifetime of an access token in seconds (DingTalk's is 7200; lower it to see
+    /// tokens expire and be refreshed within a test run).
+    #[arg(long, default_value_t = 7200)]
+    pub token_ttl_secs: u64,
+    /// Test knob: how long a "slow answer" fault waits, in milliseconds (default past
+    /// DingTalk's 3 s gateway timeout; raise it past a client's own timeout to make it one).
+    #[arg(long, default_value_t = 3500)]
+    pub slow_answer_ms: u64,
     /// The Client ID (AppKey) the simulator accepts.
     #[arg(long, default_value = "dingsimclientid")]
     pub client_id: String,
@@ -51,6 +59,9 @@ impl SimArgs {
         if self.qps == 0 {
             anyhow::bail!("--qps must be at least 1");
         }
+        if self.token_ttl_secs == 0 {
+            anyhow::bail!("--token-ttl-secs must be at least 1");
+        }
         Ok(dingtalk_sim::SimConfig {
             users: self.users,
             depts: self.depts.unwrap_or((self.users / 15).max(1)),
@@ -61,6 +72,8 @@ impl SimArgs {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             corp_id: self.corp_id.clone(),
+            token_ttl: std::time::Duration::from_secs(self.token_ttl_secs),
+            slow_answer: std::time::Duration::from_millis(self.slow_answer_ms),
             ..Default::default()
         })
     }

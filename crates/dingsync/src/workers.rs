@@ -8,11 +8,17 @@
 //! The engine's own loops (`Applier::run`, `Pusher::run`) poll their queues, so an inbox or outbox
 //! row committed by any instance is picked up without a wake-up call; the callback route also
 //! wakes this instance's applier (`apply_wake`) so its own events are applied at once.
+//!
+//! Catch-up and the scheduled reconcile run under a lease (`sync_engine::exclusive`): with
+//! several instances on one database only one runs a round, another takes over when the holder
+//! dies (after the lease's ttl), and a round another instance finished recently is skipped.
+//! Skipped rounds are logged at debug and counted in `dingsync_job_rounds_total{job,outcome}`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sync_engine::apply::{Applier, ApplyOptions};
+use sync_engine::exclusive::{ExclusiveJob, Round, run_exclusive};
 use sync_engine::plan::{PlanOptions, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use sync_engine::{Policy, SyncContext};
@@ -136,12 +142,27 @@ pub fn spawn(
     let catchup_every = Duration::from_secs(config.events.catchup_interval_secs);
     {
         let ctx = ctx.clone();
+        let holder = format!("{instance}:catch-up");
+        // A round another instance finished within half an interval is as good as ours (the
+        // failed-push list is one list for the whole app).
+        let job = ExclusiveJob {
+            min_gap: catchup_every / 2,
+            ..ExclusiveJob::new("catch-up")
+        };
         supervise(&mut set, "catch-up", cancel.clone(), move |cancel| {
-            let ctx = ctx.clone();
+            let (ctx, holder, job) = (ctx.clone(), holder.clone(), job.clone());
             async move {
                 loop {
-                    let report = sync_engine::catchup::catch_up(&ctx).await?;
-                    tracing::info!(?report, "caught up with DingTalk's failed pushes");
+                    let round = run_exclusive(&ctx, &job, &holder, async {
+                        sync_engine::catchup::catch_up(&ctx)
+                            .await
+                            .map_err(anyhow::Error::from)
+                    })
+                    .await?;
+                    if let Round::Ran(report) = &round {
+                        tracing::info!(?report, "caught up with DingTalk's failed pushes");
+                    }
+                    count_round("catch-up", &round);
                     if catchup_every.is_zero() {
                         cancel.cancelled().await;
                         return Ok(());
@@ -161,6 +182,7 @@ pub fn spawn(
             let ctx = ctx.clone();
             async move {
                 loop {
+                    crate::ops_stats::tick(&ctx).await;
                     export_gauges(&ctx).await?;
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),
@@ -173,25 +195,58 @@ pub fn spawn(
 
     let reconcile_every = Duration::from_secs(config.sync.reconcile_interval_secs);
     if !reconcile_every.is_zero() {
+        let holder = format!("{instance}:reconcile");
+        // A reconcile is a full crawl: with several instances it runs once per interval, by
+        // whichever instance's timer fires first (a round within 90% of the interval after
+        // the last one is skipped). Its lease outlives a stalled crawl page comfortably.
+        let job = ExclusiveJob {
+            ttl: Duration::from_secs(300),
+            min_gap: reconcile_every.mul_f64(0.9),
+            ..ExclusiveJob::new("reconcile")
+        };
         supervise(&mut set, "reconcile", cancel.clone(), move |cancel| {
-            let (ctx, pusher) = (ctx.clone(), pusher.clone());
+            let (ctx, pusher, holder, job) =
+                (ctx.clone(), pusher.clone(), holder.clone(), job.clone());
             async move {
                 loop {
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),
                         () = tokio::time::sleep(reconcile_every) => {}
                     }
-                    let plan = plan(&ctx, PlanOptions::default()).await?;
-                    // Scheduled runs never confirm held deletions: that takes a person.
-                    let report = reconcile(&ctx, &pusher, &plan, false).await?;
-                    metrics::counter!("dingsync_reconcile_drift_total")
-                        .increment(plan.items.len() as u64);
-                    tracing::info!(drift = plan.items.len(), ?report, "scheduled reconcile");
+                    let round = run_exclusive(&ctx, &job, &holder, async {
+                        let plan = plan(&ctx, PlanOptions::default()).await?;
+                        // Scheduled runs never confirm held deletions: that takes a person.
+                        let report = reconcile(&ctx, &pusher, &plan, false).await?;
+                        metrics::counter!("dingsync_reconcile_drift_total")
+                            .increment(plan.items.len() as u64);
+                        tracing::info!(drift = plan.items.len(), ?report, "scheduled reconcile");
+                        Ok::<_, anyhow::Error>(())
+                    })
+                    .await?;
+                    count_round("reconcile", &round);
                 }
             }
         });
     }
     set
+}
+
+/// Counts (and for skips, logs at debug) what became of an exclusive job's round.
+fn count_round<T>(job: &'static str, round: &Round<T>) {
+    let outcome = match round {
+        Round::Ran(_) => "ran",
+        Round::Held => "held",
+        Round::Recent => "recent",
+        Round::Lost => "lost",
+    };
+    if !matches!(round, Round::Ran(_)) {
+        tracing::debug!(
+            job,
+            outcome,
+            "round skipped: another instance runs this job"
+        );
+    }
+    metrics::counter!("dingsync_job_rounds_total", "job" => job, "outcome" => outcome).increment(1);
 }
 
 /// Runs `work` until it returns `Ok` or `cancel` fires; an error is logged and the work restarted.

@@ -187,7 +187,14 @@ impl DingTalkClient {
 
     /// The cached token, fetched (once for all concurrent callers) when missing or due.
     async fn token(&self) -> Result<Secret, ClientError> {
-        self.inner.tokens.get(|| self.fetch_token()).await
+        self.inner
+            .tokens
+            .get(|| async {
+                let fetched = self.fetch_token().await?;
+                self.inner.stats.token_fetch();
+                Ok(fetched)
+            })
+            .await
     }
 
     /// Fetches a new token and its lifetime from the configured endpoint, with retries.

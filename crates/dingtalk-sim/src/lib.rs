@@ -41,7 +41,7 @@
 //! | `GET /_sim/state` | the whole org: departments, users, departed userids, role groups, roles, memberships |
 //! | `GET /_sim/calls` | per-API call counts (`calls`, `ok`, `errors`, `throttled` = 90018, `faulted`) and totals |
 //! | `POST /_sim/calls/reset` | zero the counts |
-//! | `GET /_sim/settings`, `POST /_sim/settings` | read / change `qps`, `latency_ms`, `fault_rate`, `token_ttl_secs`, `slow_answer_ms` |
+//! | `GET /_sim/settings`, `POST /_sim/settings` | read / change `qps`, `latency_ms`, `fault_rate`, `token_ttl_secs`, `slow_answer_ms` (test knobs; the defaults are DingTalk's: 20 calls/s per API, no faults, 7200 s tokens, slow answers past the 3 s gateway timeout) |
 //! | `POST /_sim/tokens/expire` | every issued access token stops working now |
 //! | `GET /_sim/events[?after=N]` | every change so far as a contacts event (`id`, `event_type`, `origin`, `time_ms`, `data`) |
 //! | `POST /_sim/depts` | create a department (body as `department/create`) |

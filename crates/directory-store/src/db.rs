@@ -45,6 +45,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "conflicts",
         include_str!("../migrations/sqlite/0002_conflicts.sql"),
     ),
+    (
+        3,
+        "rate_slots",
+        include_str!("../migrations/sqlite/0003_rate_slots.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -58,6 +63,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "conflicts",
         include_str!("../migrations/postgres/0002_conflicts.sql"),
+    ),
+    (
+        3,
+        "rate_slots",
+        include_str!("../migrations/postgres/0003_rate_slots.sql"),
     ),
 ];
 

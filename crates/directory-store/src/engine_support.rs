@@ -150,6 +150,9 @@ const WINDOW_FACTOR: i64 = 4;
 /// Ready entries [`Store::outbox_claim_ready`] examines at most per claim, so a long blocked
 /// chain cannot make one claim read the whole queue.
 const MAX_SCANNED: usize = 20_000;
+/// How many times [`Store::outbox_claim_ready`] looks again after losing every entry it chose
+/// to a concurrent claim.
+const LOST_RACE_RETRIES: usize = 4;
 /// Ids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 
@@ -167,6 +170,13 @@ impl Store {
     /// order a window at a time (index `outbox_state`), and for each distinct key among them
     /// the earliest unfinished writer (and, for keys they write, the earliest unfinished holder)
     /// is looked up once (index `outbox_keys_key`).
+    ///
+    /// Several instances: the choice is made without row locks, and the final `UPDATE` only
+    /// takes entries that are still claimable (on PostgreSQL it waits for a competing claim of
+    /// the same row to commit and then re-checks), so no entry is claimed twice. Two pushers
+    /// claiming at the same moment compute the same choice, though, and the loser would come
+    /// back empty-handed and idle while entries are ready; so a claim that chose entries but
+    /// got none of them looks again (the winner's entries are no longer candidates).
     pub async fn outbox_claim_ready(
         &self,
         worker: &str,
@@ -174,6 +184,25 @@ impl Store {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        for _ in 0..LOST_RACE_RETRIES {
+            let (chosen, claimed) = self
+                .outbox_claim_ready_once(worker, now_ms, lease_ms, limit)
+                .await?;
+            if !claimed.is_empty() || chosen == 0 {
+                return Ok(claimed);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// One attempt of [`Store::outbox_claim_ready`]: how many entries it chose, and those it got.
+    async fn outbox_claim_ready_once(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<(usize, Vec<OutboxEntry>), StoreError> {
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
         let window = i64::try_from(limit).unwrap_or(i64::MAX / 8) * WINDOW_FACTOR + 64;
         let mut tx = self.begin_queue().await?;
@@ -294,7 +323,7 @@ impl Store {
                 entries.push(entry);
             }
         }
-        Ok(entries)
+        Ok((chosen.len(), entries))
     }
 
     /// Marks many claimed outbox entries done in one transaction (the pusher finishes a whole

@@ -33,6 +33,8 @@
 //!   leases, retries and dead letters.
 //! - [`sync`]: id map, base snapshots, change feed, merge conflicts, checkpoints, leases, held
 //!   deletions, key/value state.
+//! - [`slots`]: named counting semaphores timed by the database's clock ([`SlotTake`]), the
+//!   mechanism behind the rate budget that several instances share.
 //! - `engine_support`: what the sync engine's pusher and reconcile need on top (a push's id
 //!   mapping and base in one transaction, whole-kind id-map and base reads).
 
@@ -44,6 +46,7 @@ pub mod error;
 pub mod journal;
 pub mod queue;
 mod rows;
+pub mod slots;
 pub mod sync;
 pub mod url;
 
@@ -56,5 +59,6 @@ pub use error::{EntityKind, StoreError};
 pub use journal::{Op, Origin, WriteCtx};
 pub use queue::{InboxEvent, InboxPut, NewInboxEvent, OutboxEntry, QueueDepth, QueueState};
 pub use rows::Versioned;
+pub use slots::SlotTake;
 pub use sync::{AuditRecord, ConflictRecord, HeldDeletion, HoldState, MappedId};
 pub use url::{Backend, DatabaseUrl};

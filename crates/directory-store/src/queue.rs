@@ -373,6 +373,44 @@ impl Store {
         Ok(depth)
     }
 
+    /// Hands back every entry `worker` holds, claimable again at once; returns how many.
+    async fn release_claims(
+        &self,
+        table: &'static str,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(Sql::new(&format!(
+            "UPDATE {table} SET state = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
+             next_attempt_at_ms = "
+        ))
+        .bind(now_ms)
+        .push(", updated_at_ms = ")
+        .bind(now_ms)
+        .push(" WHERE state = 'claimed' AND claimed_by = ")
+        .bind(worker)
+        .query()
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Releases every outbox entry `worker` holds, for a worker that starts again after its
+    /// previous run failed (say, the database went away mid-round): its claims would otherwise
+    /// wait out their lease. Only for a worker name no other live task uses.
+    pub async fn outbox_release_claims(
+        &self,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.release_claims("outbox", worker, now_ms).await
+    }
+
+    /// As [`Store::outbox_release_claims`], for inbox events.
+    pub async fn inbox_release_claims(&self, worker: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.release_claims("inbox", worker, now_ms).await
+    }
+
     async fn retry_dead(
         &self,
         table: &'static str,

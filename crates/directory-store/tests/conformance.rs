@@ -851,6 +851,42 @@ mod cases {
         ));
     }
 
+    pub async fn a_restarted_worker_releases_its_own_claims(store: Store) {
+        for key in ["a", "b", "c"] {
+            store
+                .inbox_put(NewInboxEvent {
+                    dedupe_key: key.into(),
+                    event_type: "org_dept_create".into(),
+                    payload_json: "{}".into(),
+                    received_at_ms: T0,
+                })
+                .await
+                .unwrap();
+        }
+        let mine = store.inbox_claim("w1", T0, 60_000, 2).await.unwrap();
+        let theirs = store.inbox_claim("w2", T0, 60_000, 1).await.unwrap();
+        assert_eq!((mine.len(), theirs.len()), (2, 1));
+        // w1 failed mid-round and starts again: its two events are free at once, w2's is not.
+        assert_eq!(store.inbox_release_claims("w1", T0 + 1).await.unwrap(), 2);
+        assert_eq!(store.inbox_release_claims("w1", T0 + 1).await.unwrap(), 0);
+        let again = store.inbox_claim("w1", T0 + 2, 60_000, 10).await.unwrap();
+        let mut ids: Vec<i64> = again.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        let mut expected: Vec<i64> = mine.iter().map(|e| e.id).collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected);
+        store.inbox_done(theirs[0].id, "w2", T0 + 3).await.unwrap();
+
+        small_tree(&store).await;
+        let claimed = claim_all(&store, "p1", T0).await;
+        assert!(!claimed.is_empty());
+        assert_eq!(
+            store.outbox_release_claims("p1", T0 + 1).await.unwrap(),
+            claimed.len() as u64
+        );
+        assert_eq!(store.outbox_depth().await.unwrap().claimed, 0);
+    }
+
     pub async fn outbox_claims_in_dependency_order(store: Store) {
         store
             .create_department(&oa(), dept(1, "Acme", None))
@@ -1763,6 +1799,7 @@ conformance!(
     a_failing_outbox_rolls_back_the_write,
     inbox_dedupes_claims_and_dead_letters,
     expired_leases_are_taken_over,
+    a_restarted_worker_releases_its_own_claims,
     outbox_claims_in_dependency_order,
     outbox_retries_and_dead_letters,
     concurrent_claims_are_disjoint,

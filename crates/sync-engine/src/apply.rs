@@ -29,6 +29,20 @@
 //! of the failed-push list (see [`crate::catchup`]) as `{"failed_callback": {...}}`.
 //! [`parse_inbox_event`] reads all three.
 //!
+//! # Several instances
+//! Two instances may claim two events naming the same entity at once. Each fetches DingTalk's
+//! state and then writes; if the one that fetched *earlier* writes *later*, its stale state
+//! would overwrite the newer one, and its base would make the newer value look like an OA
+//! change (a lost update, and possibly a push of the stale value back to DingTalk). The version
+//! check on the OA write does not catch this when the stale worker reads the OA row after the
+//! other's write, nor does it cover role assignments. So on PostgreSQL every entity is applied
+//! under an entity lock — a lease row `apply:user:<userid>`, `apply:department:<id>` or
+//! `apply:roles` held by the worker from before the fetch until after the write, re-entrant
+//! within one event, expiring with the claim lease if the worker dies. Whoever takes the lock
+//! second fetches after the first one wrote, so the later fetch always writes last. A worker
+//! that finds the lock taken waits up to `lock_wait`, then retries the event later. SQLite runs
+//! one instance with one applier, so it skips the locks.
+//!
 //! # Workers
 //! [`Applier::drain`] applies everything claimable now and returns (what tests and `run_once`
 //! use); [`Applier::run`] repeats that until its `CancellationToken` fires, waking on a
@@ -84,6 +98,12 @@ pub enum ApplyError {
     /// A reference could not be resolved (a bug or an inconsistent DingTalk answer).
     #[error("could not convert DingTalk's state")]
     Convert(#[from] ConvertError),
+    /// Another worker (another instance) is applying the same entity; try again later.
+    #[error("{lock} is being applied by another worker")]
+    Busy {
+        /// The entity lock that stayed taken.
+        lock: String,
+    },
     /// A reference chain was too deep to resolve now.
     #[error("{kind} {id} is referenced but could not be resolved yet")]
     Unresolved {
@@ -103,7 +123,7 @@ impl ApplyError {
             Self::Store(e) => {
                 !e.is_client_error() || matches!(e, StoreError::VersionConflict { .. })
             }
-            Self::Unresolved { .. } => true,
+            Self::Unresolved { .. } | Self::Busy { .. } => true,
         }
     }
 }
@@ -167,6 +187,9 @@ pub struct ApplyOptions {
     pub rng_seed: Option<u64>,
     /// How often [`Applier::run`] looks for due retries when nobody wakes it.
     pub poll_interval: Duration,
+    /// How long to wait for an entity another worker is applying before retrying the event
+    /// later (PostgreSQL only; see "Several instances" in the module doc).
+    pub lock_wait: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -184,6 +207,7 @@ impl Default for ApplyOptions {
             },
             rng_seed: None,
             poll_interval: Duration::from_secs(1),
+            lock_wait: Duration::from_secs(10),
         }
     }
 }
@@ -217,6 +241,33 @@ pub fn parse_inbox_event(event: &InboxEvent) -> Result<ContactEvent, EventError>
 
 /// A boxed future, for the recursion of reference resolution.
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The entity locks one event's application holds, so that reference resolution re-entering
+/// an entity (a user whose manager's manager is that user) does not wait for itself.
+#[derive(Debug, Default)]
+struct Held(Mutex<BTreeSet<String>>);
+
+impl Held {
+    fn contains(&self, lock: &str) -> bool {
+        // A poisoned lock only means a panic elsewhere; the set is still valid.
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(lock)
+    }
+    fn insert(&self, lock: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(lock.to_owned());
+    }
+    fn remove(&self, lock: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(lock);
+    }
+}
 
 /// Applies inbox events; cheap to share (`Arc`) between a worker task and a handler.
 #[derive(Debug)]
@@ -328,6 +379,60 @@ impl Applier {
         WriteCtx::dingtalk(format!("{}:apply", self.ctx.actor), self.ctx.now_ms())
     }
 
+    /// Takes the entity lock `lock` for this worker (see "Several instances" in the module
+    /// doc), waiting up to `lock_wait` for another worker to finish with it. True if this call
+    /// took it (and must release it), false if this event's application already held it or
+    /// the backend needs no locks.
+    async fn lock(&self, held: &Held, lock: &str) -> Result<bool, ApplyError> {
+        if self.ctx.store.backend() == directory_store::Backend::Sqlite || held.contains(lock) {
+            return Ok(false);
+        }
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            if self
+                .ctx
+                .store
+                .lease_acquire(
+                    lock,
+                    &self.options.worker,
+                    self.ctx.now_ms(),
+                    self.options.lease_ms,
+                )
+                .await?
+            {
+                held.insert(lock);
+                return Ok(true);
+            }
+            if started.elapsed() >= self.options.lock_wait {
+                return Err(ApplyError::Busy {
+                    lock: lock.to_owned(),
+                });
+            }
+            // The other worker finishes within a few DingTalk calls; no notification channel
+            // crosses instances, so look again shortly.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Releases an entity lock taken by [`Applier::lock`] (`fresh`); a failed release only
+    /// delays the next worker until the lease runs out.
+    async fn unlock(&self, held: &Held, lock: &str, fresh: bool) {
+        if !fresh {
+            return;
+        }
+        held.remove(lock);
+        if let Err(error) = self
+            .ctx
+            .store
+            .lease_release(lock, &self.options.worker)
+            .await
+        {
+            tracing::warn!(lock, %error, "could not release an entity lock; it expires by itself");
+        }
+    }
+
     /// Applies every event claimable now, then returns.
     pub async fn drain(&self) -> Result<DrainStats, StoreError> {
         let mut stats = DrainStats::default();
@@ -358,6 +463,20 @@ impl Applier {
         wake: Arc<Notify>,
         cancel: CancellationToken,
     ) -> Result<(), StoreError> {
+        // A previous run of this worker that failed (the database went away mid-batch) left the
+        // rest of its batch claimed; no other task applies under this worker name, so those
+        // events are taken back now rather than after their lease.
+        let released = self
+            .ctx
+            .store
+            .inbox_release_claims(&self.options.worker, self.ctx.now_ms())
+            .await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "took back the claims of this worker's previous run"
+            );
+        }
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -416,6 +535,7 @@ impl Applier {
 
     /// Applies one event (any dialect) by fetching the current state of what it names.
     pub async fn apply_event(&self, event: &ContactEvent) -> Result<Applied, ApplyError> {
+        let held = Held::default();
         let mut total = Applied::default();
         match &event.kind {
             EventKind::UserAddOrg(c)
@@ -425,25 +545,25 @@ impl Applier {
             | EventKind::OrgAdminRemove(c)
             | EventKind::UserModifyOrg { change: c, .. } => {
                 for u in &c.user_ids {
-                    total.add(self.sync_user(DingUserId::new(u.as_str()), 0).await?);
+                    total.add(self.user(DingUserId::new(u.as_str()), 0, &held).await?);
                 }
             }
             EventKind::LabelUserChange { user_ids, .. } => {
                 for u in user_ids {
-                    total.add(self.sync_user(DingUserId::new(u.as_str()), 0).await?);
+                    total.add(self.user(DingUserId::new(u.as_str()), 0, &held).await?);
                 }
             }
             EventKind::OrgDeptCreate { dept_ids }
             | EventKind::OrgDeptModify { dept_ids }
             | EventKind::OrgDeptRemove { dept_ids } => {
                 for d in dept_ids {
-                    total.add(self.sync_dept(ding::dept(*d), 0).await?);
+                    total.add(self.dept(ding::dept(*d), 0, &held).await?);
                 }
             }
             EventKind::LabelConfAdd { .. }
             | EventKind::LabelConfModify { .. }
             | EventKind::LabelConfDel { .. } => {
-                total.add(self.sync_roles().await?);
+                total.add(self.roles(&held).await?);
             }
             _ => total.add(Applied::ignored()),
         }
@@ -456,6 +576,34 @@ impl Applier {
         userid: DingUserId,
         depth: u32,
     ) -> Boxed<'_, Result<Applied, ApplyError>> {
+        Box::pin(async move {
+            let held = Held::default();
+            self.user(userid, depth, &held).await
+        })
+    }
+
+    /// [`Applier::sync_user`] under the user's entity lock.
+    fn user<'a>(
+        &'a self,
+        userid: DingUserId,
+        depth: u32,
+        held: &'a Held,
+    ) -> Boxed<'a, Result<Applied, ApplyError>> {
+        Box::pin(async move {
+            let lock = format!("apply:user:{userid}");
+            let fresh = self.lock(held, &lock).await?;
+            let result = self.user_locked(userid, depth, held).await;
+            self.unlock(held, &lock, fresh).await;
+            result
+        })
+    }
+
+    fn user_locked<'a>(
+        &'a self,
+        userid: DingUserId,
+        depth: u32,
+        held: &'a Held,
+    ) -> Boxed<'a, Result<Applied, ApplyError>> {
         Box::pin(async move {
             let store = &self.ctx.store;
             let mut ids = IdMap::default();
@@ -510,7 +658,7 @@ impl Applier {
                             id: d.to_string(),
                         });
                     }
-                    total.add(self.sync_dept(*d, depth + 1).await?);
+                    total.add(self.dept(*d, depth + 1, held).await?);
                 }
             }
             if let Some(m) = wire.manager_userid.as_ref().filter(|m| !m.0.is_empty()) {
@@ -523,7 +671,7 @@ impl Applier {
                             id: m.to_string(),
                         });
                     }
-                    total.add(self.sync_user(m.clone(), depth + 1).await?);
+                    total.add(self.user(m.clone(), depth + 1, held).await?);
                 }
             }
             let oa_id = match known {
@@ -597,7 +745,7 @@ impl Applier {
                 .flatten()
                 .map(|r| ding::role(r.id))
                 .collect();
-            total.add(self.sync_user_roles(&oa_id, &roles, depth).await?);
+            total.add(self.sync_user_roles(&oa_id, &roles, depth, held).await?);
             Ok(total)
         })
     }
@@ -736,6 +884,7 @@ impl Applier {
         user: &OaUserId,
         ding_roles: &[directory_model::DingRoleId],
         depth: u32,
+        held: &Held,
     ) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
         let mut applied = Applied::default();
@@ -744,7 +893,7 @@ impl Applier {
         for r in ding_roles {
             let mut oa_role = store.oa_id_of::<OaRoleId>(r).await?;
             if oa_role.is_none() && !refreshed && depth < MAX_DEPTH {
-                applied.add(self.sync_roles().await?);
+                applied.add(self.roles(held).await?);
                 refreshed = true;
                 oa_role = store.oa_id_of::<OaRoleId>(r).await?;
             }
@@ -798,6 +947,34 @@ impl Applier {
     /// Brings one department to DingTalk's current state (or removes it).
     pub fn sync_dept(&self, id: DingDeptId, depth: u32) -> Boxed<'_, Result<Applied, ApplyError>> {
         Box::pin(async move {
+            let held = Held::default();
+            self.dept(id, depth, &held).await
+        })
+    }
+
+    /// [`Applier::sync_dept`] under the department's entity lock.
+    fn dept<'a>(
+        &'a self,
+        id: DingDeptId,
+        depth: u32,
+        held: &'a Held,
+    ) -> Boxed<'a, Result<Applied, ApplyError>> {
+        Box::pin(async move {
+            let lock = format!("apply:department:{id}");
+            let fresh = self.lock(held, &lock).await?;
+            let result = self.dept_locked(id, depth, held).await;
+            self.unlock(held, &lock, fresh).await;
+            result
+        })
+    }
+
+    fn dept_locked<'a>(
+        &'a self,
+        id: DingDeptId,
+        depth: u32,
+        held: &'a Held,
+    ) -> Boxed<'a, Result<Applied, ApplyError>> {
+        Box::pin(async move {
             let store = &self.ctx.store;
             let known = store.oa_id_of::<OaDeptId>(&id).await?;
             let wire = match self.ctx.client.dept_get(ding::wire_dept(id)).await {
@@ -842,7 +1019,7 @@ impl Applier {
                         id: parent.to_string(),
                     });
                 }
-                total.add(self.sync_dept(parent, depth + 1).await?);
+                total.add(self.dept(parent, depth + 1, held).await?);
             }
             let managers: Vec<DingUserId> = wire
                 .dept_manager_userid_list
@@ -870,7 +1047,7 @@ impl Applier {
                             id: m.to_string(),
                         });
                     }
-                    total.add(self.sync_user(m.clone(), depth + 1).await?);
+                    total.add(self.user(m.clone(), depth + 1, held).await?);
                 }
             }
             ids.load_refs(store, [], managers.iter().cloned()).await?;
@@ -954,6 +1131,20 @@ impl Applier {
     /// Brings role groups and roles to DingTalk's role list: new ones are linked (by name to
     /// unlinked OA ones, else created), changed ones merged, vanished ones deleted.
     pub async fn sync_roles(&self) -> Result<Applied, ApplyError> {
+        self.roles(&Held::default()).await
+    }
+
+    /// [`Applier::sync_roles`] under the role list's lock (the role list is read and applied
+    /// as a whole, so it is one entity).
+    async fn roles(&self, held: &Held) -> Result<Applied, ApplyError> {
+        let lock = "apply:roles";
+        let fresh = self.lock(held, lock).await?;
+        let result = self.roles_locked().await;
+        self.unlock(held, lock, fresh).await;
+        result
+    }
+
+    async fn roles_locked(&self) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
         let groups = self.ctx.client.role_list_all().await?;
         let snap = store.snapshot().await?;

@@ -28,14 +28,20 @@
 //! - [`apply`]: the inbox worker — parse any payload dialect, fetch current state, resolve
 //!   references first, three-way merge, write / push / record conflicts; retries and dead letters.
 //! - [`catchup`]: DingTalk's failed-push list into the inbox.
+//! - [`exclusive`]: [`exclusive::run_exclusive`], a job round under a lease so that one
+//!   instance at a time runs catch-up or the scheduled reconcile.
+//! - [`shared_budget`]: [`SharedBudget`], the DingTalk rate budget shared by every instance on
+//!   one database (the client's `RateBudget` on the store's rate slots).
 pub mod apply;
 pub mod catchup;
 pub mod context;
 pub mod convert;
+pub mod exclusive;
 pub mod import;
 pub mod plan;
 pub mod policy;
 pub mod push;
+pub mod shared_budget;
 
 pub use apply::{Applier, ApplyError, ApplyOptions};
 pub use catchup::catch_up;
@@ -43,3 +49,4 @@ pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use convert::{ConvertError, IdMap};
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
 pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};
+pub use shared_budget::SharedBudget;

@@ -19,6 +19,7 @@
 //! | `unsupported_media_type` | 415 | body not `application/json` |
 //! | `validation_failed` | 422 | a field breaks a rule: limits, formats, unknown references, cycles, unknown JSON fields, wrong types |
 //! | `internal` | 500 | anything else (details in the log only) |
+//! | `database_unavailable` | 503 | the database is locked, restarting or unreachable; nothing was written, retry after `Retry-After` seconds |
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -197,6 +198,14 @@ impl ApiError {
     /// The response status and stable code; `None` fields for non-field errors.
     fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
         match self {
+            Self::Store(e) if crate::ops_stats::is_unavailable(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is briefly unavailable (locked, restarting or unreachable); \
+                 nothing was written, retry the request shortly"
+                    .to_owned(),
+                Vec::new(),
+            ),
             Self::Store(e) => match store_error_parts(e) {
                 Some((status, code, fields)) => (status, code, e.to_string(), fields),
                 None => internal(),
@@ -267,6 +276,15 @@ fn cause_chain(e: &dyn std::error::Error) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, fields) = self.parts();
+        if let Self::Store(e) = &self
+            && status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            crate::ops_stats::note_unavailable(
+                crate::ops_stats::Site::Api,
+                crate::ops_stats::error_chain(e),
+                crate::clock::now_ms(),
+            );
+        }
         if status.is_server_error() {
             tracing::error!(error = %cause_chain(&self), "OA API request failed");
         } else {
@@ -283,6 +301,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Long enough for a lock or a restart to pass, short enough not to stall the caller.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         if let Self::Unauthorized { presented } = self {
             let challenge = if presented {
                 r#"Bearer realm="dingsync", error="invalid_token""#

@@ -544,3 +544,4 @@ where
         tokio::time::sleep(every).await;
     }
 }
+pub mod faults;

@@ -379,6 +379,19 @@ impl Pusher {
 
     /// Pushes until `cancel` fires, polling every [`PushConfig::idle_poll`] while idle.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), PushError> {
+        // A previous run of this worker that failed (the database went away mid-round) left its
+        // claims behind; no other task pushes under this worker name, so they are taken back
+        // now rather than after their lease (a minute of standstill after a database blip).
+        let released = self
+            .store
+            .outbox_release_claims(&self.config.worker, self.clock.now_ms())
+            .await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "took back the claims of this worker's previous run"
+            );
+        }
         while !cancel.is_cancelled() {
             let round = tokio::select! {
                 () = cancel.cancelled() => break,
