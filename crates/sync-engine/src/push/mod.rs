@@ -981,6 +981,16 @@ impl Pusher {
         match self.client.user_update(&req).await {
             Ok(()) => {}
             Err(e) if mapped.is_some() && is_not_found(&e) => {
+                // 60121 does not say whose id it did not find: the manager the request names
+                // may have left, in which case the leave event clears OA's manager and the retry
+                // succeeds (found by the convergence property test: re-creating the user failed
+                // on the same manager and became a dead letter).
+                if refs.manager.is_some() && self.client.user_get(&wire_user(&userid)).await.is_ok()
+                {
+                    return Ok(Step::wait(format!(
+                        "the manager is not in DingTalk (left?): {e}"
+                    )));
+                }
                 // Mapped but gone (left in DingTalk, or deleted there): create it again.
                 return match self.create_user(entry, &user, &userid, &refs).await? {
                     CreateOutcome::Created => Ok(Step::Done),
@@ -1089,6 +1099,11 @@ impl Pusher {
                 Ok(CreateOutcome::Created)
             }
             Err(e) if is_code(&e, &[wire::ErrCode::USERID_EXISTS]) => Ok(CreateOutcome::Exists),
+            // The manager named in the request left DingTalk; its leave event clears OA's
+            // manager and the retry creates the user without one.
+            Err(e) if refs.manager.is_some() && is_not_found(&e) => Ok(CreateOutcome::Stop(
+                Step::wait(format!("the manager is not in DingTalk (left?): {e}")),
+            )),
             Err(e) => Ok(CreateOutcome::Stop(Step::from_client(&e))),
         }
     }
