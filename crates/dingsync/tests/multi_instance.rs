@@ -278,6 +278,9 @@ impl World {
             config.overrides = json!({
                 "database": { "url": db.expose() },
                 "dingtalk": { "qps": qps },
+                // The killed instance's claims come back after this; half the default, still
+                // longer than a pusher round of 256 at qps 20.
+                "sync": { "claim_lease_secs": 30 },
             });
             // One at a time: the first one creates the schema.
             services.push(Service::start_binary(Some(&binary()), &config, &[]).await);

@@ -704,7 +704,30 @@ impl Applier {
                 list.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
             }
             let current = store.get_user(&oa_id).await?;
-            let converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let mut converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let rehomed = self.rehome_from_deleted(&mut converted).await?;
+            // DingTalk drops a user from the managers of a department they leave, and sends no
+            // event for that department (a later push may even bring the user back, without the
+            // manager role). So every department OA says this user manages, among those the user
+            // is or was in, is read again when DingTalk's `leader_in_dept` disagrees (found by
+            // the convergence property test: OA kept a manager DingTalk had dropped).
+            let leads: BTreeSet<i64> = wire
+                .leader_in_dept
+                .iter()
+                .flatten()
+                .filter(|l| l.leader)
+                .map(|l| l.dept_id.0)
+                .collect();
+            let mut candidates: BTreeSet<OaDeptId> = converted.department_ids().collect();
+            if let Some(c) = &current {
+                candidates.extend(c.entity.department_ids());
+            }
+            if let Some(b) = store
+                .base_get::<User>(EntityKind::User, oa_id.as_str())
+                .await?
+            {
+                candidates.extend(b.department_ids());
+            }
             total.add(
                 self.merge_and_write(
                     current,
@@ -714,6 +737,30 @@ impl Applier {
                 )
                 .await?,
             );
+            for d in candidates {
+                if depth < MAX_DEPTH
+                    && let Some(dept) = store.get_department(d).await?
+                    && dept.entity.managers.contains(&oa_id)
+                    && let Some(ding) = store.ding_id_of(&d).await?
+                    && !leads.contains(&ding.0)
+                {
+                    total.add(self.sync_dept(ding, depth + 1).await?);
+                }
+            }
+            if rehomed && let Some(now) = store.get_user(&oa_id).await? {
+                // DingTalk must move the user too, or the pending deletion stays refused.
+                let value = serde_json::to_value(&now.entity).map_err(StoreError::from)?;
+                let wctx = self.write_ctx().with_record_base(false);
+                store
+                    .enqueue_push(&wctx, EntityKind::User, oa_id.as_str(), &value)
+                    .await?;
+                total.pushes += 1;
+            }
+            if store.get_user(&oa_id).await?.is_none() {
+                // Deleted in OA, its deletion on its way to DingTalk: no roles to give it (the
+                // convergence property test found an assignment left on a deleted user).
+                return Ok(total);
+            }
             let roles: Vec<directory_model::DingRoleId> = wire
                 .role_list
                 .iter()
@@ -723,6 +770,50 @@ impl Applier {
             total.add(self.sync_user_roles(&oa_id, &roles, depth, held).await?);
             Ok(total)
         })
+    }
+
+    /// Moves memberships of departments OA deleted (still linked, their deletion waiting in
+    /// the outbox) to the nearest ancestor OA still has, as OA's cascade did with the members
+    /// it knew; returns whether any moved. Without this a user DingTalk added to such a
+    /// department before the deletion reached it lands in a department OA no longer has, and
+    /// DingTalk refuses the deletion forever (60005; found by the convergence property test).
+    async fn rehome_from_deleted(&self, user: &mut User) -> Result<bool, StoreError> {
+        let mut moved = false;
+        let mut kept: Vec<directory_model::Membership> = Vec::with_capacity(user.departments.len());
+        for m in std::mem::take(&mut user.departments) {
+            let dept = self.nearest_surviving(m.dept).await?;
+            if dept != m.dept {
+                moved = true;
+                if user.main_department == Some(m.dept) {
+                    user.main_department = Some(dept);
+                }
+            }
+            if !kept.iter().any(|k| k.dept == dept) {
+                kept.push(directory_model::Membership { dept, ..m });
+            }
+        }
+        user.departments = kept;
+        Ok(moved)
+    }
+
+    /// `dept` if OA has it, else its nearest ancestor OA still has (walking the base, which
+    /// remembers deleted departments' parents), else `dept` itself.
+    async fn nearest_surviving(&self, dept: OaDeptId) -> Result<OaDeptId, StoreError> {
+        let store = &self.ctx.store;
+        let mut at = dept;
+        for _ in 0..32 {
+            if store.get_department(at).await?.is_some() {
+                return Ok(at);
+            }
+            let base: Option<Department> = store
+                .base_get(EntityKind::Department, &at.to_string())
+                .await?;
+            match base.and_then(|b| b.parent) {
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+        Ok(dept)
     }
 
     /// Links a DingTalk user the id map does not know: the OA user of the same id (an OA-created
@@ -815,6 +906,15 @@ impl Applier {
         } else {
             // Both sides agree; saving the equal state writes nothing but moves a stale base.
             T::save(store, &wctx, merged.value, Expect::Version(current.version)).await?;
+        }
+        if push {
+            // DingTalk does not hold OA's winning fields until the push lands, so the base is
+            // DingTalk's state, not the merge: a second event before the push must see OA (not
+            // DingTalk) as the side that changed, or it would undo OA's change (found by the
+            // convergence property test). The pusher moves the base once DingTalk accepts.
+            store
+                .base_set(T::KIND, &key, Some(&dingtalk), wctx.now_ms)
+                .await?;
         }
         Ok(applied)
     }
@@ -1009,7 +1109,16 @@ impl Applier {
                 list.retain(|u| ids.oa_user(&ding::user(u)).is_some());
             }
             let current = store.get_department(oa_id).await?;
-            let converted = convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let mut converted =
+                convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            // A parent OA deleted (its deletion still queued): the nearest surviving ancestor,
+            // and DingTalk is told, as for users in `rehome_from_deleted`.
+            let mut rehomed = false;
+            if let Some(parent) = converted.parent {
+                let surviving = self.nearest_surviving(parent).await?;
+                rehomed = surviving != parent;
+                converted.parent = Some(surviving);
+            }
             total.add(
                 self.merge_and_write(
                     current,
@@ -1019,6 +1128,14 @@ impl Applier {
                 )
                 .await?,
             );
+            if rehomed && let Some(now) = store.get_department(oa_id).await? {
+                let value = serde_json::to_value(&now.entity).map_err(StoreError::from)?;
+                let wctx = self.write_ctx().with_record_base(false);
+                store
+                    .enqueue_push(&wctx, EntityKind::Department, &oa_id.to_string(), &value)
+                    .await?;
+                total.pushes += 1;
+            }
             Ok(total)
         })
     }

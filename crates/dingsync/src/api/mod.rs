@@ -28,6 +28,8 @@
 //! - [`openapi`]: the OpenAPI document, built from the handlers' annotations by the same router
 //!   that serves them, so the two cannot drift apart.
 //! - [`metrics`]: request counts and latency per route.
+//! - [`probe`]: hostile-body probing through the real router in-process, shared by the fuzz
+//!   target and the CI property test.
 
 pub mod auth;
 pub mod changes;
@@ -36,6 +38,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod probe;
 pub mod roles;
 pub mod users;
 

@@ -12,6 +12,7 @@
 
 pub mod crash;
 pub mod lb;
+pub mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -13,7 +13,7 @@ use directory_model::{
     DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaUserId, Snapshot, UserState,
 };
 use directory_store::{
-    AssignmentQuery, EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx,
+    AssignmentQuery, DeptQuery, EntityKind, Expect, HoldState, Origin, StoreError, WriteCtx,
 };
 
 use super::{ImportError, ImportReport, Importer, crawl};
@@ -204,6 +204,51 @@ pub(crate) async fn mark_left(
         .await?;
     for a in held.items {
         ctx.store.unassign_role(wctx, id, a.role).await?;
+    }
+    // DingTalk also drops a departed user from the managers of every department, without an
+    // `org_dept_modify` event for those departments; so does the directory (the convergence
+    // property test found a department keeping a departed manager forever). Departments are
+    // paged through rather than queried by manager: leaving is rare and the store has no such
+    // query.
+    let mut after = None;
+    loop {
+        let page = ctx
+            .store
+            .list_departments(&DeptQuery {
+                after,
+                limit: 1000,
+                ..DeptQuery::default()
+            })
+            .await?;
+        for d in page.items {
+            if d.entity.managers.contains(id) {
+                let key = d.entity.id.to_string();
+                let mut dept = d.entity;
+                dept.managers.retain(|m| m != id);
+                // Only the manager changes in the base: the OA entity may hold changes still
+                // waiting for their push, and a base that adopted them would make DingTalk's
+                // old values look like DingTalk's edits.
+                ctx.store
+                    .save_department(
+                        &wctx.clone().with_record_base(false),
+                        dept,
+                        Expect::Version(d.version),
+                    )
+                    .await?;
+                let base: Option<directory_model::Department> =
+                    ctx.store.base_get(EntityKind::Department, &key).await?;
+                if let Some(mut base) = base {
+                    base.managers.retain(|m| m != id);
+                    ctx.store
+                        .base_set(EntityKind::Department, &key, Some(&base), wctx.now_ms)
+                        .await?;
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
     }
     Ok(true)
 }

@@ -92,8 +92,15 @@ pub(crate) fn dept_needs_manager_update(refs: &DeptRefs) -> bool {
 }
 
 /// The user's title in their main department: DingTalk's top-level `title`.
+/// The title of the main membership. A three-way merge can take `departments` from one side
+/// and `main_department` from the other, naming a department the user is no longer in; then the
+/// first membership is the main one, as `convert::user` reads it back (otherwise the pushed
+/// `title` was cleared and plan saw a difference forever; found by the convergence test).
 fn main_title(user: &User) -> Option<String> {
-    let main = user.main_department?;
+    let main = user
+        .main_department
+        .filter(|d| user.departments.iter().any(|m| m.dept == *d))
+        .or_else(|| user.departments.first().map(|m| m.dept))?;
     user.departments
         .iter()
         .find(|m| m.dept == main)
