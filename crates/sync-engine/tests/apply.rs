@@ -11,7 +11,6 @@ use directory_store::{EntityKind, NewInboxEvent, Origin, QueueState, WriteCtx};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sync_engine::apply::{Applier, ApplyOptions};
-use sync_engine::import::{self, ImportOptions, NoProgress};
 use tokio_util::sync::CancellationToken;
 
 async fn imported(users: usize, depts: usize) -> (Harness, Applier, u64) {
@@ -31,14 +30,7 @@ async fn imported_with(
         ..SimConfig::default()
     };
     let h = Harness::start_with(config, sync_engine::Policy::default(), tune).await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let applier = Applier::new(
         h.ctx.clone(),
         ApplyOptions {
@@ -439,14 +431,7 @@ async fn an_excluded_subtree_is_neither_imported_nor_followed() {
         .insert(directory_model::DingDeptId(excluded));
     let mut ctx = h.ctx.clone();
     ctx.policy = std::sync::Arc::new(policy);
-    import::import(
-        &ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&ctx).await;
     let linked = h
         .store
         .oa_id_of::<directory_model::OaDeptId>(&directory_model::DingDeptId(excluded))

@@ -50,11 +50,9 @@ use rand::seq::SliceRandom;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sync_engine::apply::{Applier, ApplyOptions};
-use sync_engine::import::{self, ImportOptions, NoProgress};
 use sync_engine::plan::{Action, PlanOptions, Target, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use sync_engine::{DeletionThreshold, Policy, catch_up};
-use tokio_util::sync::CancellationToken;
 
 /// Cases CI runs when `PROPTEST_CASES` is not set.
 const DEFAULT_CASES: u32 = 24;
@@ -324,14 +322,7 @@ impl Case {
             ..Policy::default()
         };
         let h = Harness::start_with(config, policy, |_| {}).await;
-        import::import(
-            &h.ctx,
-            &ImportOptions::default(),
-            &NoProgress,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("import");
+        common::import_all(&h.ctx).await;
         let cursor = h.get("/events").await["events"]
             .as_array()
             .and_then(|a| a.last())

@@ -83,14 +83,7 @@ async fn apply_1000_user_changes() {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let cursor = h.get("/events").await["events"]
         .as_array()
         .and_then(|a| a.last())
@@ -171,14 +164,7 @@ async fn change_to_visible_latency() {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let rx = common::receiver::subscribe(&h).await;
     let ctx = h.ctx.clone().with_clock(Arc::new(SystemClock));
     let applier = Arc::new(Applier::new(

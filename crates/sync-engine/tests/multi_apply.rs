@@ -13,8 +13,6 @@ use reqwest::Method;
 use serde_json::json;
 use sync_engine::SyncContext;
 use sync_engine::apply::{Applier, ApplyOptions};
-use sync_engine::import::{self, ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 async fn imported() -> Option<Harness> {
     let Some(h) = Harness::on_postgres(SimConfig {
@@ -28,14 +26,7 @@ async fn imported() -> Option<Harness> {
         eprintln!("DINGSYNC_TEST_PG_URL unset: skipping the PostgreSQL case");
         return None;
     };
-    let report = import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    let report = common::import_all(&h.ctx).await;
     assert!(report.complete);
     Some(h)
 }

@@ -9,8 +9,6 @@ use dingtalk_sim::SimConfig;
 use reqwest::Method;
 use serde_json::json;
 use sync_engine::apply::{Applier, ApplyOptions};
-use sync_engine::import::{self, ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn import_then_events_converge_on_postgres() {
@@ -25,14 +23,7 @@ async fn import_then_events_converge_on_postgres() {
         eprintln!("DINGSYNC_TEST_PG_URL unset: skipping the PostgreSQL case");
         return;
     };
-    let report = import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    let report = common::import_all(&h.ctx).await;
     assert!(report.complete);
     assert_converged(&h).await;
     let cursor = h.get("/events").await["events"]

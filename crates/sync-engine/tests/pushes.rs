@@ -14,8 +14,6 @@ use reqwest::Method;
 use serde_json::json;
 use sync_engine::apply::{Applier, ApplyOptions};
 use sync_engine::catchup::catch_up;
-use sync_engine::import::{self, ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 /// Imports the simulator's org, subscribes a receiver as the console callback, and returns
 /// the receiver with an applier.
@@ -27,14 +25,7 @@ async fn subscribed() -> (Harness, Arc<receiver::Receiver>, Applier) {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let rx = receiver::subscribe(&h).await;
     let applier = Applier::new(
         h.ctx.clone(),

@@ -13,8 +13,6 @@ use directory_store::WriteCtx;
 use reqwest::Method;
 use serde_json::json;
 use sync_engine::apply::{Applier, ApplyOptions};
-use sync_engine::import::{self, ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn an_unpushed_oa_rename_survives_later_events_of_the_same_user() {
@@ -25,14 +23,7 @@ async fn an_unpushed_oa_rename_survives_later_events_of_the_same_user() {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let applier = Applier::new(
         h.ctx.clone(),
         ApplyOptions {
@@ -90,14 +81,7 @@ async fn an_oa_created_user_without_a_base_keeps_later_oa_edits() {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let applier = Applier::new(
         h.ctx.clone(),
         ApplyOptions {
@@ -177,14 +161,7 @@ async fn an_event_for_a_user_deleted_in_oa_is_no_dead_letter() {
         ..SimConfig::default()
     })
     .await;
-    import::import(
-        &h.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("import");
+    common::import_all(&h.ctx).await;
     let applier = Applier::new(
         h.ctx.clone(),
         ApplyOptions {

@@ -19,6 +19,18 @@ use directory_store::{DatabaseUrl, NewInboxEvent, Store, StoreOptions};
 use serde_json::{Value, json};
 use sync_engine::{ManualClock, Policy, SyncContext};
 
+/// A full import through `ctx` with default options, which most tests start from.
+pub async fn import_all(ctx: &SyncContext) -> sync_engine::import::ImportReport {
+    sync_engine::import::import(
+        ctx,
+        &sync_engine::import::ImportOptions::default(),
+        &sync_engine::import::NoProgress,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("import")
+}
+
 /// A simulator, a directory and an engine context joined together.
 pub struct Harness {
     pub sim: SimHandle,
