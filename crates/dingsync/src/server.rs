@@ -413,7 +413,9 @@ mod tests {
     fn only_a_finished_process_on_this_host_is_judged_dead() {
         let ours = instance_id();
         let host = ours.split(':').next().unwrap_or_default().to_owned();
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         let gone = child.id();
         child.wait().expect("wait for true");
         assert!(holder_is_dead_local_process(&format!(

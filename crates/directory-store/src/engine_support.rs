@@ -145,6 +145,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether an OA deletion of `kind` `oa_id` is queued and not yet pushed (pending or
+    /// claimed, possibly by a process that died).
+    ///
+    /// Why: the applier must not re-create from a DingTalk event an entity the OA side deleted.
+    /// Usually the base remembers it, but a crash between DingTalk accepting the create and
+    /// saving the base leaves no base; the queued deletion is then the only trace of the OA
+    /// user's intent (found by `tests/crash_anywhere.rs`, seed 12887305).
+    pub async fn outbox_deletion_queued(
+        &self,
+        kind: EntityKind,
+        oa_id: &str,
+    ) -> Result<bool, StoreError> {
+        let row = Sql::new("SELECT id FROM outbox WHERE kind = ")
+            .bind(kind.as_str())
+            .push(" AND oa_id = ")
+            .bind(oa_id)
+            .push(" AND op = ")
+            .bind(Op::Delete.as_str())
+            .push(" AND (state = 'pending' OR state = 'claimed') LIMIT 1")
+            .query()
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
 /// Candidates examined per window of [`Store::outbox_claim_ready`], as a multiple of the limit.
 const WINDOW_FACTOR: i64 = 4;
 /// Ready entries [`Store::outbox_claim_ready`] examines at most per claim, so a long blocked

@@ -887,6 +887,66 @@ mod cases {
         assert_eq!(store.outbox_depth().await.unwrap().claimed, 0);
     }
 
+    /// The applier's guard against re-creating what OA deleted when no base remembers it.
+    pub async fn a_queued_deletion_is_seen_until_it_is_pushed(store: Store) {
+        store
+            .create_department(&oa(), dept(1, "Acme", None))
+            .await
+            .unwrap();
+        store
+            .create_user(&oa(), user("u1", "Ann", &[1], &mobile(1)))
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .outbox_deletion_queued(EntityKind::User, "u1")
+                .await
+                .unwrap()
+        );
+        store.delete_user(&oa(), &uid("u1"), None).await.unwrap();
+        assert!(
+            store
+                .outbox_deletion_queued(EntityKind::User, "u1")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .outbox_deletion_queued(EntityKind::User, "u2")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .outbox_deletion_queued(EntityKind::Department, "u1")
+                .await
+                .unwrap()
+        );
+        // Claimed (by a worker that may have died) still counts; pushed does not.
+        let claimed = claim_all(&store, "p1", T0).await;
+        assert!(
+            store
+                .outbox_deletion_queued(EntityKind::User, "u1")
+                .await
+                .unwrap()
+        );
+        finish(&store, &claimed, "p1").await;
+        // Dependency order hands out the rest a round at a time.
+        loop {
+            let next = claim_all(&store, "p1", T0).await;
+            if next.is_empty() {
+                break;
+            }
+            finish(&store, &next, "p1").await;
+        }
+        assert!(
+            !store
+                .outbox_deletion_queued(EntityKind::User, "u1")
+                .await
+                .unwrap()
+        );
+    }
+
     pub async fn outbox_claims_in_dependency_order(store: Store) {
         store
             .create_department(&oa(), dept(1, "Acme", None))
@@ -1800,6 +1860,7 @@ conformance!(
     inbox_dedupes_claims_and_dead_letters,
     expired_leases_are_taken_over,
     a_restarted_worker_releases_its_own_claims,
+    a_queued_deletion_is_seen_until_it_is_pushed,
     outbox_claims_in_dependency_order,
     outbox_retries_and_dead_letters,
     concurrent_claims_are_disjoint,

@@ -850,7 +850,11 @@ impl Applier {
             // The base remembers an entity both sides held, so its absence in OA means the OA
             // side deleted it since: that deletion is queued for DingTalk and stands. Re-creating
             // it from an event that raced the push would undo the OA user's delete.
-            if store.base_get::<T>(T::KIND, &key).await?.is_some() {
+            // Without a base (a crash between DingTalk's success and saving it), a queued OA
+            // deletion says the same.
+            if store.base_get::<T>(T::KIND, &key).await?.is_some()
+                || store.outbox_deletion_queued(T::KIND, &key).await?
+            {
                 return Ok(Applied::default());
             }
             // An upsert: another worker applying an event of the same entity may have created
