@@ -183,7 +183,7 @@ async fn tokens_expiring_never_fail_a_call() {
     // failed and no worker restarted because of one.
     let failed: Vec<&str> = output
         .lines()
-        .filter(|l| l.contains("40014") && !l.contains("access token rejected"))
+        .filter(|l| names_code(l, "40014") && !l.contains("access token rejected"))
         .collect();
     assert!(failed.is_empty(), "calls failed on a token: {failed:#?}");
     println!(
@@ -435,4 +435,26 @@ async fn postgres_restart_reconnects_and_converges() {
         w.oa_unavailable,
         applied.as_secs_f64(),
     );
+}
+
+/// Whether `line` names the error `code` as a number of its own: a log line's timestamp
+/// (`14:14:05.400143Z`) holds the same digits inside its fraction, which made a plain
+/// `contains` flag innocent lines.
+fn names_code(line: &str, code: &str) -> bool {
+    line.match_indices(code).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn a_timestamp_fraction_is_not_an_error_code() {
+    assert!(!names_code(
+        "2026-11-26T14:14:05.400143Z INFO stored",
+        "40014"
+    ));
+    assert!(names_code("errcode=88 sub_code=40014 retried", "40014"));
+    assert!(names_code("\"sub_code\":\"40014\"", "40014"));
 }
