@@ -423,6 +423,20 @@ impl Applier {
         }
     }
 
+    /// Runs `work` (not started before the lock is taken: futures are lazy) under the entity
+    /// lock `lock`, releasing it afterwards whatever `work` returned.
+    async fn locked<T>(
+        &self,
+        held: &Held,
+        lock: &str,
+        work: impl Future<Output = Result<T, ApplyError>>,
+    ) -> Result<T, ApplyError> {
+        let fresh = self.lock(held, lock).await?;
+        let result = work.await;
+        self.unlock(held, lock, fresh).await;
+        result
+    }
+
     /// Releases an entity lock taken by [`Applier::lock`] (`fresh`); a failed release only
     /// delays the next worker until the lease runs out.
     async fn unlock(&self, held: &Held, lock: &str, fresh: bool) {
@@ -598,10 +612,8 @@ impl Applier {
     ) -> Boxed<'a, Result<Applied, ApplyError>> {
         Box::pin(async move {
             let lock = format!("apply:user:{userid}");
-            let fresh = self.lock(held, &lock).await?;
-            let result = self.user_locked(userid, depth, held).await;
-            self.unlock(held, &lock, fresh).await;
-            result
+            self.locked(held, &lock, self.user_locked(userid, depth, held))
+                .await
         })
     }
 
@@ -1008,10 +1020,8 @@ impl Applier {
     ) -> Boxed<'a, Result<Applied, ApplyError>> {
         Box::pin(async move {
             let lock = format!("apply:department:{id}");
-            let fresh = self.lock(held, &lock).await?;
-            let result = self.dept_locked(id, depth, held).await;
-            self.unlock(held, &lock, fresh).await;
-            result
+            self.locked(held, &lock, self.dept_locked(id, depth, held))
+                .await
         })
     }
 
@@ -1198,11 +1208,7 @@ impl Applier {
     /// [`Applier::sync_roles`] under the role list's lock (the role list is read and applied
     /// as a whole, so it is one entity).
     async fn roles(&self, held: &Held) -> Result<Applied, ApplyError> {
-        let lock = "apply:roles";
-        let fresh = self.lock(held, lock).await?;
-        let result = self.roles_locked().await;
-        self.unlock(held, lock, fresh).await;
-        result
+        self.locked(held, "apply:roles", self.roles_locked()).await
     }
 
     async fn roles_locked(&self) -> Result<Applied, ApplyError> {
