@@ -4,6 +4,7 @@ pub mod attr_path;
 pub mod error;
 pub mod filter;
 pub mod json_keys;
+pub mod patch;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};

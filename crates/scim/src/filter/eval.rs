@@ -24,6 +24,12 @@ pub fn matches(filter: &Filter, resource: &Value, rt: &ResourceType) -> Result<b
     eval(filter, &Scope::Resource { root, rt })
 }
 
+/// Whether one value of the complex attribute `attr` matches a value filter (the part inside
+/// `attr[...]`); PATCH uses it to select the values a path like `members[value eq "x"]` names.
+pub(crate) fn matches_value(filter: &Filter, elem: &Value, attr: &'static Attribute) -> Result<bool, ScimError> {
+    eval(filter, &Scope::Element { elem, attr })
+}
+
 /// Where paths are resolved: a whole resource, or one value inside `attr[...]`.
 enum Scope<'a> {
     Resource { root: &'a Map<String, Value>, rt: &'a ResourceType },

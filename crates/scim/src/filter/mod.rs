@@ -7,12 +7,13 @@
 //! attribute definitions.
 
 mod eval;
-mod lexer;
+pub(crate) mod lexer;
 mod parse;
 
 use std::fmt;
 
 pub use eval::matches;
+pub(crate) use eval::matches_value;
 pub use parse::parse_filter;
 pub(crate) use parse::Parser;
 

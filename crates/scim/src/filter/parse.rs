@@ -43,11 +43,6 @@ impl Parser {
         t
     }
 
-    /// The offset to blame when input ends too early.
-    pub(crate) fn end(&self) -> usize {
-        self.end
-    }
-
     fn peek_keyword(&self, kw: &str) -> bool {
         matches!(self.peek(), Some((_, Tok::Word(w))) if w.eq_ignore_ascii_case(kw))
     }

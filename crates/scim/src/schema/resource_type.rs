@@ -65,6 +65,14 @@ impl ResourceType {
         std::iter::once(self.schema.id).chain(self.extensions.iter().map(|s| s.id))
     }
 
+    fn unique_extension_attribute(&self, name: &str) -> (Option<&'static Schema>, Option<&'static Attribute>) {
+        let mut found = self.extensions.iter().filter_map(|ext| ext.attribute(name).map(|a| (*ext, a)));
+        match (found.next(), found.next()) {
+            (Some((ext, a)), None) => (Some(ext), Some(a)),
+            _ => (None, None),
+        }
+    }
+
     /// Resolves a path against this type. The error names what is unknown, for the caller to
     /// wrap as `invalidFilter` or `invalidPath`.
     pub fn resolve(&self, path: &AttrPath) -> Result<Resolved, String> {
@@ -83,14 +91,20 @@ impl ResourceType {
                 }
             },
         };
-        let attr = match extension {
-            Some(ext) => ext.attribute(name),
-            None => COMMON_ATTRIBUTES
+        let (extension, attr) = match extension {
+            Some(ext) => (Some(ext), ext.attribute(name)),
+            None => match COMMON_ATTRIBUTES
                 .iter()
                 .find(|a| a.name.eq_ignore_ascii_case(name))
-                .or_else(|| self.schema.attribute(name)),
-        }
-        .ok_or_else(|| format!("unknown attribute '{name}' for {}", self.name))?;
+                .or_else(|| self.schema.attribute(name))
+            {
+                Some(a) => (None, Some(a)),
+                // An unqualified name that only an extension defines (Entra ID's older job
+                // sends `manager` bare) resolves there when exactly one extension has it.
+                None => self.unique_extension_attribute(name),
+            },
+        };
+        let attr = attr.ok_or_else(|| format!("unknown attribute '{name}' for {}", self.name))?;
         let sub = match &path.sub {
             None => None,
             Some(s) => Some(attr.sub(s).ok_or_else(|| {
