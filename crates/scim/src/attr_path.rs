@@ -18,12 +18,19 @@ pub struct AttrPath {
 impl AttrPath {
     /// An unqualified path, `name` or `name.sub`.
     pub fn new(name: &str, sub: Option<&str>) -> Self {
-        AttrPath { urn: None, name: name.to_owned(), sub: sub.map(str::to_owned) }
+        AttrPath {
+            urn: None,
+            name: name.to_owned(),
+            sub: sub.map(str::to_owned),
+        }
     }
 
     /// Parses one path. On error, returns the byte offset in `text` and what is wrong.
     pub fn parse(text: &str) -> Result<AttrPath, (usize, String)> {
-        let (urn, rest, rest_at) = if text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+        let (urn, rest, rest_at) = if text
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
             // The attribute follows the URN's last colon (RFC 7644 §3.10).
             match text.rfind(':') {
                 Some(i) => (Some(text[..i].to_owned()), &text[i + 1..], i + 1),
@@ -40,7 +47,11 @@ impl AttrPath {
         if let Some(s) = sub {
             check_name(s).map_err(|e| (rest_at + name.len() + 1, e))?;
         }
-        Ok(AttrPath { urn, name: name.to_owned(), sub: sub.map(str::to_owned) })
+        Ok(AttrPath {
+            urn,
+            name: name.to_owned(),
+            sub: sub.map(str::to_owned),
+        })
     }
 }
 
@@ -80,14 +91,34 @@ mod tests {
 
     #[test]
     fn parses_plain_sub_and_urn_paths() {
-        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::new("userName", None));
-        assert_eq!(AttrPath::parse("name.givenName").unwrap(), AttrPath::new("name", Some("givenName")));
-        let p = AttrPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
-            .unwrap();
-        assert_eq!(p.urn.as_deref(), Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
-        assert_eq!((p.name.as_str(), p.sub.as_deref()), ("manager", Some("value")));
-        assert_eq!(p.to_string(), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
-        assert_eq!(AttrPath::parse("members.$ref").unwrap().sub.as_deref(), Some("$ref"));
+        assert_eq!(
+            AttrPath::parse("userName").unwrap(),
+            AttrPath::new("userName", None)
+        );
+        assert_eq!(
+            AttrPath::parse("name.givenName").unwrap(),
+            AttrPath::new("name", Some("givenName"))
+        );
+        let p = AttrPath::parse(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        )
+        .unwrap();
+        assert_eq!(
+            p.urn.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        );
+        assert_eq!(
+            (p.name.as_str(), p.sub.as_deref()),
+            ("manager", Some("value"))
+        );
+        assert_eq!(
+            p.to_string(),
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+        );
+        assert_eq!(
+            AttrPath::parse("members.$ref").unwrap().sub.as_deref(),
+            Some("$ref")
+        );
     }
 
     #[test]

@@ -77,12 +77,19 @@ pub struct ScimError {
 impl ScimError {
     /// An error with a `scimType`, at the status §3.12 gives it.
     pub fn typed(scim_type: ScimType, detail: impl Into<String>) -> Self {
-        ScimError { status: scim_type.status(), scim_type: Some(scim_type), detail: detail.into() }
+        ScimError {
+            status: scim_type.status(),
+            scim_type: Some(scim_type),
+            detail: detail.into(),
+        }
     }
 
     /// `invalidFilter` at a character position of the filter text (0-based).
     pub fn invalid_filter(position: usize, detail: impl std::fmt::Display) -> Self {
-        Self::typed(ScimType::InvalidFilter, format!("invalid filter at position {position}: {detail}"))
+        Self::typed(
+            ScimType::InvalidFilter,
+            format!("invalid filter at position {position}: {detail}"),
+        )
     }
 
     /// 400 `invalidValue`.
@@ -117,7 +124,11 @@ impl ScimError {
 
     /// An error with a status and no `scimType` (404, 412, 413, 501, ...).
     pub fn status(status: u16, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type: None, detail: detail.into() }
+        ScimError {
+            status,
+            scim_type: None,
+            detail: detail.into(),
+        }
     }
 
     /// 404 for a resource, schema or resource type that does not exist.

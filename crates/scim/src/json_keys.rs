@@ -18,7 +18,10 @@ pub fn key_ci(map: &Map<String, Value>, name: &str) -> Option<String> {
 pub fn get_ci<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     match map.get(name) {
         Some(v) => Some(v),
-        None => map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v),
+        None => map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v),
     }
 }
 
@@ -60,7 +63,9 @@ mod tests {
 
     #[test]
     fn lookups_ignore_case_and_set_uses_the_schema_spelling() {
-        let Value::Object(mut m) = json!({"UserName": "a", "active": true}) else { unreachable!() };
+        let Value::Object(mut m) = json!({"UserName": "a", "active": true}) else {
+            unreachable!()
+        };
         assert_eq!(get_ci(&m, "username"), Some(&json!("a")));
         set_ci(&mut m, "userName", json!("b"));
         assert_eq!(m.get("userName"), Some(&json!("b")));

@@ -14,7 +14,7 @@ use super::{CompValue, CompareOp, Filter};
 use crate::attr_path::AttrPath;
 use crate::error::ScimError;
 use crate::json_keys::{get_ci, is_unassigned};
-use crate::schema::{AttrType, Attribute, ResourceType, Resolved};
+use crate::schema::{AttrType, Attribute, Resolved, ResourceType};
 
 /// Whether `resource` (a User or Group as JSON) matches `filter`.
 pub fn matches(filter: &Filter, resource: &Value, rt: &ResourceType) -> Result<bool, ScimError> {
@@ -26,14 +26,24 @@ pub fn matches(filter: &Filter, resource: &Value, rt: &ResourceType) -> Result<b
 
 /// Whether one value of the complex attribute `attr` matches a value filter (the part inside
 /// `attr[...]`); PATCH uses it to select the values a path like `members[value eq "x"]` names.
-pub(crate) fn matches_value(filter: &Filter, elem: &Value, attr: &'static Attribute) -> Result<bool, ScimError> {
+pub(crate) fn matches_value(
+    filter: &Filter,
+    elem: &Value,
+    attr: &'static Attribute,
+) -> Result<bool, ScimError> {
     eval(filter, &Scope::Element { elem, attr })
 }
 
 /// Where paths are resolved: a whole resource, or one value inside `attr[...]`.
 enum Scope<'a> {
-    Resource { root: &'a Map<String, Value>, rt: &'a ResourceType },
-    Element { elem: &'a Value, attr: &'static Attribute },
+    Resource {
+        root: &'a Map<String, Value>,
+        rt: &'a ResourceType,
+    },
+    Element {
+        elem: &'a Value,
+        attr: &'static Attribute,
+    },
 }
 
 fn eval(filter: &Filter, scope: &Scope<'_>) -> Result<bool, ScimError> {
@@ -41,9 +51,10 @@ fn eval(filter: &Filter, scope: &Scope<'_>) -> Result<bool, ScimError> {
         Filter::And(a, b) => Ok(eval(a, scope)? && eval(b, scope)?),
         Filter::Or(a, b) => Ok(eval(a, scope)? || eval(b, scope)?),
         Filter::Not(a) => Ok(!eval(a, scope)?),
-        Filter::Present(path) => {
-            Ok(leaves(path, scope)?.0.iter().any(|v| !is_unassigned(v) && *v != &Value::String(String::new())))
-        }
+        Filter::Present(path) => Ok(leaves(path, scope)?
+            .0
+            .iter()
+            .any(|v| !is_unassigned(v) && *v != &Value::String(String::new()))),
         Filter::Compare(path, op, value) => {
             let (values, leaf) = leaves(path, scope)?;
             compare_any(&values, leaf, *op, value, path)
@@ -56,7 +67,10 @@ fn eval(filter: &Filter, scope: &Scope<'_>) -> Result<bool, ScimError> {
             if attr.ty != AttrType::Complex {
                 return Err(ScimError::typed(
                     crate::ScimType::InvalidFilter,
-                    format!("'{}' is not complex, so it cannot take a value filter", attr.name),
+                    format!(
+                        "'{}' is not complex, so it cannot take a value filter",
+                        attr.name
+                    ),
                 ));
             }
             let Some(v) = container.and_then(|c| get_ci(c, attr.name)) else {
@@ -77,26 +91,40 @@ fn eval(filter: &Filter, scope: &Scope<'_>) -> Result<bool, ScimError> {
 }
 
 /// The attribute a path names in `scope` (ignoring its sub-attribute) and the object holding it.
-fn attribute_in<'a>(
-    path: &AttrPath,
-    scope: &Scope<'a>,
-) -> Result<(&'static Attribute, Option<&'a Map<String, Value>>), ScimError> {
+/// An attribute's definition and the object that holds it (`None` if that object is absent).
+type Located<'a> = (&'static Attribute, Option<&'a Map<String, Value>>);
+
+fn attribute_in<'a>(path: &AttrPath, scope: &Scope<'a>) -> Result<Located<'a>, ScimError> {
     let unknown = |msg: String| ScimError::typed(crate::ScimType::InvalidFilter, msg);
     match scope {
         Scope::Resource { root, rt } => match rt.resolve(path).map_err(unknown)? {
-            Resolved::Extension(s) => Err(unknown(format!("'{}' is a schema, not an attribute", s.id))),
-            Resolved::Attribute { extension: None, attr, .. } => Ok((attr, Some(*root))),
-            Resolved::Attribute { extension: Some(ext), attr, .. } => {
-                Ok((attr, get_ci(root, ext.id).and_then(Value::as_object)))
+            Resolved::Extension(s) => {
+                Err(unknown(format!("'{}' is a schema, not an attribute", s.id)))
             }
+            Resolved::Attribute {
+                extension: None,
+                attr,
+                ..
+            } => Ok((attr, Some(*root))),
+            Resolved::Attribute {
+                extension: Some(ext),
+                attr,
+                ..
+            } => Ok((attr, get_ci(root, ext.id).and_then(Value::as_object))),
         },
         Scope::Element { elem, attr: parent } => {
             if path.urn.is_some() || path.sub.is_some() {
-                return Err(unknown(format!("'{path}' inside '{}[...]' must be a sub-attribute name", parent.name)));
+                return Err(unknown(format!(
+                    "'{path}' inside '{}[...]' must be a sub-attribute name",
+                    parent.name
+                )));
             }
-            let attr = parent
-                .sub(&path.name)
-                .ok_or_else(|| unknown(format!("'{}' has no sub-attribute '{}'", parent.name, path.name)))?;
+            let attr = parent.sub(&path.name).ok_or_else(|| {
+                unknown(format!(
+                    "'{}' has no sub-attribute '{}'",
+                    parent.name, path.name
+                ))
+            })?;
             Ok((attr, elem.as_object()))
         }
     }
@@ -104,7 +132,10 @@ fn attribute_in<'a>(
 
 /// The values a path reaches, flattened over multi-valued attributes, and the attribute that
 /// describes them.
-fn leaves<'a>(path: &AttrPath, scope: &Scope<'a>) -> Result<(Vec<&'a Value>, &'static Attribute), ScimError> {
+fn leaves<'a>(
+    path: &AttrPath,
+    scope: &Scope<'a>,
+) -> Result<(Vec<&'a Value>, &'static Attribute), ScimError> {
     let (attr, container) = attribute_in(path, scope)?;
     let sub = match (scope, &path.sub) {
         (Scope::Resource { .. }, Some(s)) => attr.sub(s),
@@ -119,7 +150,13 @@ fn leaves<'a>(path: &AttrPath, scope: &Scope<'a>) -> Result<(Vec<&'a Value>, &'s
         other => vec![other],
     };
     // A complex attribute compared as a whole compares its `value` (RFC 7644 §3.4.2.2).
-    let descend = sub.or_else(|| if attr.ty == AttrType::Complex { attr.sub("value") } else { None });
+    let descend = sub.or_else(|| {
+        if attr.ty == AttrType::Complex {
+            attr.sub("value")
+        } else {
+            None
+        }
+    });
     for item in items {
         match descend {
             Some(s) => {
@@ -145,7 +182,10 @@ fn compare_any(
         return match op {
             CompareOp::Eq => Ok(present.is_empty()),
             CompareOp::Ne => Ok(!present.is_empty()),
-            _ => Err(ScimError::typed(crate::ScimType::InvalidFilter, format!("'{path}': only eq and ne compare with null"))),
+            _ => Err(ScimError::typed(
+                crate::ScimType::InvalidFilter,
+                format!("'{path}': only eq and ne compare with null"),
+            )),
         };
     }
     if attr.ty == AttrType::Boolean && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
@@ -155,7 +195,9 @@ fn compare_any(
         ));
     }
     if op == CompareOp::Ne {
-        return Ok(!present.iter().any(|v| compare_one(v, attr, CompareOp::Eq, lit)));
+        return Ok(!present
+            .iter()
+            .any(|v| compare_one(v, attr, CompareOp::Eq, lit)));
     }
     Ok(present.iter().any(|v| compare_one(v, attr, op, lit)))
 }
@@ -169,7 +211,11 @@ fn compare_one(v: &Value, attr: &Attribute, op: CompareOp, lit: &CompValue) -> b
             _ => None,
         },
         (Value::String(a), CompValue::Str(b)) => {
-            let (a, b) = if attr.case_exact { (a.clone(), b.clone()) } else { (a.to_lowercase(), b.to_lowercase()) };
+            let (a, b) = if attr.case_exact {
+                (a.clone(), b.clone())
+            } else {
+                (a.to_lowercase(), b.to_lowercase())
+            };
             match op {
                 CompareOp::Co => return a.contains(&b),
                 CompareOp::Sw => return a.starts_with(&b),
@@ -231,7 +277,9 @@ mod tests {
     fn string_operators_fold_case_unless_case_exact() {
         assert!(m(r#"userName eq "bjensen@example.com""#));
         assert!(m(r#"USERNAME Eq "BJENSEN@EXAMPLE.COM""#));
-        assert!(m(r#"userName sw "bjen""#) && m(r#"userName ew ".COM""#) && m(r#"userName co "@exa""#));
+        assert!(
+            m(r#"userName sw "bjen""#) && m(r#"userName ew ".COM""#) && m(r#"userName co "@exa""#)
+        );
         assert!(!m(r#"userName ne "bjensen@example.com""#));
         // externalId and id are caseExact.
         assert!(m(r#"externalId eq "EXT-1""#));
@@ -253,16 +301,24 @@ mod tests {
     fn presence_null_booleans_and_logic() {
         assert!(m("title eq null") && !m("title pr") && m("name.givenName pr"));
         assert!(m("active eq true") && !m("active eq false"));
-        assert!(m(r#"not (userName eq "x") and (title pr or active eq true)"#));
+        assert!(m(
+            r#"not (userName eq "x") and (title pr or active eq true)"#
+        ));
         let e = matches(&parse_filter("active gt true").unwrap(), &user(), &USER).unwrap_err();
         assert_eq!(e.scim_type, Some(crate::ScimType::InvalidFilter));
     }
 
     #[test]
     fn extension_attributes_by_urn() {
-        assert!(m(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#));
-        assert!(m(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "u-9""#));
-        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName pr"#));
+        assert!(m(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#
+        ));
+        assert!(m(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "u-9""#
+        ));
+        assert!(m(
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName pr"#
+        ));
         assert!(m(r#"meta.lastModified gt "2026-12-07T09:59:59.000Z""#));
     }
 

@@ -14,8 +14,8 @@ use std::fmt;
 
 pub use eval::matches;
 pub(crate) use eval::matches_value;
-pub use parse::parse_filter;
 pub(crate) use parse::Parser;
+pub use parse::parse_filter;
 
 use crate::attr_path::AttrPath;
 

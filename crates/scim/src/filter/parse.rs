@@ -17,7 +17,10 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
     let f = p.or_expr(false)?;
     match p.peek() {
         None => Ok(f),
-        Some((at, tok)) => Err(ScimError::invalid_filter(at, format!("unexpected {}", describe(tok)))),
+        Some((at, tok)) => Err(ScimError::invalid_filter(
+            at,
+            format!("unexpected {}", describe(tok)),
+        )),
     }
 }
 
@@ -30,7 +33,11 @@ pub(crate) struct Parser {
 
 impl Parser {
     pub(crate) fn new(text: &str) -> Result<Self, ScimError> {
-        Ok(Parser { toks: tokenize(text)?, pos: 0, end: text.len() })
+        Ok(Parser {
+            toks: tokenize(text)?,
+            pos: 0,
+            end: text.len(),
+        })
     }
 
     pub(crate) fn peek(&self) -> Option<(usize, &Tok)> {
@@ -50,8 +57,14 @@ impl Parser {
     pub(crate) fn expect(&mut self, want: &Tok, what: &str) -> Result<(), ScimError> {
         match self.next() {
             Some((_, ref t)) if t == want => Ok(()),
-            Some((at, t)) => Err(ScimError::invalid_filter(at, format!("expected {what}, found {}", describe(&t)))),
-            None => Err(ScimError::invalid_filter(self.end, format!("expected {what}, found the end"))),
+            Some((at, t)) => Err(ScimError::invalid_filter(
+                at,
+                format!("expected {what}, found {}", describe(&t)),
+            )),
+            None => Err(ScimError::invalid_filter(
+                self.end,
+                format!("expected {what}, found the end"),
+            )),
         }
     }
 
@@ -92,21 +105,34 @@ impl Parser {
                 Ok(inner)
             }
             Some((at, Tok::Word(w))) => self.attr_expr(at, &w, in_brackets),
-            Some((at, t)) => Err(ScimError::invalid_filter(at, format!("expected an attribute, found {}", describe(&t)))),
-            None => Err(ScimError::invalid_filter(self.end, "expected an attribute, found the end")),
+            Some((at, t)) => Err(ScimError::invalid_filter(
+                at,
+                format!("expected an attribute, found {}", describe(&t)),
+            )),
+            None => Err(ScimError::invalid_filter(
+                self.end,
+                "expected an attribute, found the end",
+            )),
         }
     }
 
     /// After an attribute path: `pr`, `op value`, or `[filter]`.
     fn attr_expr(&mut self, at: usize, word: &str, in_brackets: bool) -> Result<Filter, ScimError> {
-        let path = AttrPath::parse(word).map_err(|(off, msg)| ScimError::invalid_filter(at + off, msg))?;
+        let path =
+            AttrPath::parse(word).map_err(|(off, msg)| ScimError::invalid_filter(at + off, msg))?;
         if matches!(self.peek(), Some((_, Tok::LBracket))) {
             let (bat, _) = self.next().unwrap_or((at, Tok::LBracket));
             if in_brackets {
-                return Err(ScimError::invalid_filter(bat, "value paths cannot be nested"));
+                return Err(ScimError::invalid_filter(
+                    bat,
+                    "value paths cannot be nested",
+                ));
             }
             if path.sub.is_some() {
-                return Err(ScimError::invalid_filter(bat, "a value filter follows the attribute, not a sub-attribute"));
+                return Err(ScimError::invalid_filter(
+                    bat,
+                    "a value filter follows the attribute, not a sub-attribute",
+                ));
             }
             let inner = self.or_expr(true)?;
             self.expect(&Tok::RBracket, "']'")?;
@@ -115,17 +141,27 @@ impl Parser {
         let (op_at, op_word) = match self.next() {
             Some((op_at, Tok::Word(w))) => (op_at, w),
             Some((op_at, t)) => {
-                return Err(ScimError::invalid_filter(op_at, format!("expected an operator after '{word}', found {}", describe(&t))));
+                return Err(ScimError::invalid_filter(
+                    op_at,
+                    format!(
+                        "expected an operator after '{word}', found {}",
+                        describe(&t)
+                    ),
+                ));
             }
             None => {
-                return Err(ScimError::invalid_filter(self.end, format!("expected an operator after '{word}'")));
+                return Err(ScimError::invalid_filter(
+                    self.end,
+                    format!("expected an operator after '{word}'"),
+                ));
             }
         };
         if op_word.eq_ignore_ascii_case("pr") {
             return Ok(Filter::Present(path));
         }
-        let op = CompareOp::from_keyword(&op_word)
-            .ok_or_else(|| ScimError::invalid_filter(op_at, format!("unknown operator '{op_word}'")))?;
+        let op = CompareOp::from_keyword(&op_word).ok_or_else(|| {
+            ScimError::invalid_filter(op_at, format!("unknown operator '{op_word}'"))
+        })?;
         let value = self.comp_value()?;
         Ok(Filter::Compare(path, op, value))
     }
@@ -139,10 +175,21 @@ impl Parser {
                 "null" => Ok(CompValue::Null),
                 _ => serde_json::from_str::<serde_json::Number>(&w)
                     .map(CompValue::Number)
-                    .map_err(|_| ScimError::invalid_filter(at, format!("'{w}' is not a value (strings are quoted)"))),
+                    .map_err(|_| {
+                        ScimError::invalid_filter(
+                            at,
+                            format!("'{w}' is not a value (strings are quoted)"),
+                        )
+                    }),
             },
-            Some((at, t)) => Err(ScimError::invalid_filter(at, format!("expected a value, found {}", describe(&t)))),
-            None => Err(ScimError::invalid_filter(self.end, "expected a value, found the end")),
+            Some((at, t)) => Err(ScimError::invalid_filter(
+                at,
+                format!("expected a value, found {}", describe(&t)),
+            )),
+            None => Err(ScimError::invalid_filter(
+                self.end,
+                "expected a value, found the end",
+            )),
         }
     }
 }
@@ -177,16 +224,23 @@ mod tests {
     #[test]
     fn keywords_are_case_insensitive_and_values_typed() {
         let f = p(r#"userName EQ "Bob" AND active Eq TRUE And x eq null And n GE 1.5"#);
-        assert_eq!(f.to_string(), r#"(((userName eq "Bob" and active eq true) and x eq null) and n ge 1.5)"#);
+        assert_eq!(
+            f.to_string(),
+            r#"(((userName eq "Bob" and active eq true) and x eq null) and n ge 1.5)"#
+        );
     }
 
     #[test]
     fn value_paths_and_urns() {
-        let f = p(r#"emails[type eq "work" and value co "@example.com"] or urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber sw "7""#);
+        let f = p(
+            r#"emails[type eq "work" and value co "@example.com"] or urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber sw "7""#,
+        );
         match f {
             Filter::Or(a, b) => {
                 assert!(matches!(*a, Filter::ValuePath(ref path, _) if path.name == "emails"));
-                assert!(matches!(*b, Filter::Compare(ref path, CompareOp::Sw, _) if path.urn.is_some()));
+                assert!(
+                    matches!(*b, Filter::Compare(ref path, CompareOp::Sw, _) if path.urn.is_some())
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -207,7 +261,11 @@ mod tests {
             let e = parse_filter(text).unwrap_err();
             assert_eq!(e.status, 400);
             assert_eq!(e.scim_type, Some(crate::ScimType::InvalidFilter));
-            assert!(e.detail.contains(&format!("position {at}:")), "{text}: {}", e.detail);
+            assert!(
+                e.detail.contains(&format!("position {at}:")),
+                "{text}: {}",
+                e.detail
+            );
         }
     }
 }

@@ -15,7 +15,7 @@ use super::request::{OpKind, Operation};
 use crate::error::ScimError;
 use crate::filter::Filter;
 use crate::json_keys::{get_ci, get_ci_mut, remove_ci, set_ci};
-use crate::schema::{Attribute, Mutability, ResourceType, Resolved, Schema};
+use crate::schema::{Attribute, Mutability, Resolved, ResourceType, Schema};
 
 /// What a path designates, resolved against the resource type.
 pub(crate) enum Target {
@@ -32,18 +32,29 @@ pub(crate) enum Target {
 }
 
 /// Applies `ops` in order to a copy of `resource`; returns the new resource.
-pub fn apply_operations(resource: &Value, ops: &[Operation], rt: &ResourceType) -> Result<Value, ScimError> {
+pub fn apply_operations(
+    resource: &Value,
+    ops: &[Operation],
+    rt: &ResourceType,
+) -> Result<Value, ScimError> {
     let mut root = resource
         .as_object()
         .cloned()
         .ok_or_else(|| ScimError::invalid_syntax("the resource to patch is not an object"))?;
     for (i, op) in ops.iter().enumerate() {
-        apply_one(&mut root, op, rt).map_err(|e| ScimError { detail: format!("Operations[{i}]: {}", e.detail), ..e })?;
+        apply_one(&mut root, op, rt).map_err(|e| ScimError {
+            detail: format!("Operations[{i}]: {}", e.detail),
+            ..e
+        })?;
     }
     Ok(Value::Object(root))
 }
 
-fn apply_one(root: &mut Map<String, Value>, op: &Operation, rt: &ResourceType) -> Result<(), ScimError> {
+fn apply_one(
+    root: &mut Map<String, Value>,
+    op: &Operation,
+    rt: &ResourceType,
+) -> Result<(), ScimError> {
     let null = Value::Null;
     let value = op.value.as_ref().unwrap_or(&null);
     match &op.path {
@@ -56,7 +67,10 @@ fn apply_one(root: &mut Map<String, Value>, op: &Operation, rt: &ResourceType) -
         // (Okta sends `{"active": false}`, Entra ID `{"name.givenName": ..., "urn:...:employeeNumber": ...}`).
         None => {
             let obj = value.as_object().ok_or_else(|| {
-                ScimError::invalid_value(format!("{:?} without a path needs an object value", op.op))
+                ScimError::invalid_value(format!(
+                    "{:?} without a path needs an object value",
+                    op.op
+                ))
             })?;
             for (key, v) in obj {
                 if key.eq_ignore_ascii_case("schemas") {
@@ -83,33 +97,72 @@ fn path_text(p: &PatchPath) -> String {
     s
 }
 
-pub(crate) fn resolve_target(path: &PatchPath, text: &str, rt: &ResourceType) -> Result<Target, ScimError> {
+pub(crate) fn resolve_target(
+    path: &PatchPath,
+    text: &str,
+    rt: &ResourceType,
+) -> Result<Target, ScimError> {
     let bad = |msg: String| ScimError::invalid_path(format!("path '{text}': {msg}"));
     match rt.resolve(&path.attr).map_err(bad)? {
         Resolved::Extension(ext) if path.filter.is_none() => Ok(Target::Extension(ext)),
-        Resolved::Extension(ext) => Err(bad(format!("'{}' is a schema, not a multi-valued attribute", ext.id))),
-        Resolved::Attribute { extension, attr, sub } => {
+        Resolved::Extension(ext) => Err(bad(format!(
+            "'{}' is a schema, not a multi-valued attribute",
+            ext.id
+        ))),
+        Resolved::Attribute {
+            extension,
+            attr,
+            sub,
+        } => {
             let sub = match (&path.sub_after_filter, sub) {
-                (Some(name), _) => Some(attr.sub(name).ok_or_else(|| bad(format!("'{}' has no sub-attribute '{name}'", attr.name)))?),
+                (Some(name), _) => Some(attr.sub(name).ok_or_else(|| {
+                    bad(format!("'{}' has no sub-attribute '{name}'", attr.name))
+                })?),
                 (None, sub) => sub,
             };
-            if path.filter.is_some() && !(attr.multi_valued && !attr.sub_attributes.is_empty()) {
-                return Err(bad(format!("'{}' is not a multi-valued complex attribute", attr.name)));
+            if path.filter.is_some() && (!attr.multi_valued || attr.sub_attributes.is_empty()) {
+                return Err(bad(format!(
+                    "'{}' is not a multi-valued complex attribute",
+                    attr.name
+                )));
             }
-            Ok(Target::Attr { ext: extension, attr, filter: path.filter.clone(), sub, text: text.to_owned() })
+            Ok(Target::Attr {
+                ext: extension,
+                attr,
+                filter: path.filter.clone(),
+                sub,
+                text: text.to_owned(),
+            })
         }
     }
 }
 
 /// Applies one operation at a resolved target.
-pub(crate) fn apply_at(root: &mut Map<String, Value>, kind: OpKind, target: &Target, value: &Value) -> Result<(), ScimError> {
+pub(crate) fn apply_at(
+    root: &mut Map<String, Value>,
+    kind: OpKind,
+    target: &Target,
+    value: &Value,
+) -> Result<(), ScimError> {
     match target {
         Target::Extension(ext) => apply_extension(root, kind, ext, value),
-        Target::Attr { ext: None, attr, filter, sub, text } => {
+        Target::Attr {
+            ext: None,
+            attr,
+            filter,
+            sub,
+            text,
+        } => {
             check_mutability(root, kind, attr, filter.as_ref(), *sub, value, text)?;
             apply_in(root, kind, attr, filter.as_ref(), *sub, value, text)
         }
-        Target::Attr { ext: Some(ext), attr, filter, sub, text } => {
+        Target::Attr {
+            ext: Some(ext),
+            attr,
+            filter,
+            sub,
+            text,
+        } => {
             // Work on the extension object out of the resource, and put it back only if it
             // still holds something, keeping `schemas` in step.
             let mut obj = match remove_ci(root, ext.id) {
@@ -124,7 +177,12 @@ pub(crate) fn apply_at(root: &mut Map<String, Value>, kind: OpKind, target: &Tar
     }
 }
 
-fn apply_extension(root: &mut Map<String, Value>, kind: OpKind, ext: &'static Schema, value: &Value) -> Result<(), ScimError> {
+fn apply_extension(
+    root: &mut Map<String, Value>,
+    kind: OpKind,
+    ext: &'static Schema,
+    value: &Value,
+) -> Result<(), ScimError> {
     if kind == OpKind::Remove {
         remove_ci(root, ext.id);
         put_extension(root, ext, Map::new());
@@ -134,10 +192,16 @@ fn apply_extension(root: &mut Map<String, Value>, kind: OpKind, ext: &'static Sc
         .as_object()
         .ok_or_else(|| ScimError::invalid_value(format!("'{}' must be an object", ext.id)))?;
     for (key, v) in obj {
-        let attr = ext
-            .attribute(key)
-            .ok_or_else(|| ScimError::invalid_path(format!("'{}' has no attribute '{key}'", ext.id)))?;
-        let target = Target::Attr { ext: Some(ext), attr, filter: None, sub: None, text: format!("{}:{}", ext.id, attr.name) };
+        let attr = ext.attribute(key).ok_or_else(|| {
+            ScimError::invalid_path(format!("'{}' has no attribute '{key}'", ext.id))
+        })?;
+        let target = Target::Attr {
+            ext: Some(ext),
+            attr,
+            filter: None,
+            sub: None,
+            text: format!("{}:{}", ext.id, attr.name),
+        };
         apply_at(root, kind, &target, v)?;
     }
     Ok(())
@@ -153,7 +217,9 @@ fn put_extension(root: &mut Map<String, Value>, ext: &'static Schema, obj: Map<S
         Some(Value::Array(a)) => a,
         _ => return,
     };
-    let listed = schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(ext.id)));
+    let listed = schemas
+        .iter()
+        .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(ext.id)));
     if present && !listed {
         schemas.push(Value::String(ext.id.to_owned()));
     } else if !present && listed {
@@ -175,11 +241,19 @@ fn check_mutability(
 ) -> Result<(), ScimError> {
     let whole = filter.is_none() && sub.is_none();
     let current = get_ci(container, attr.name);
-    let unchanged = || whole && kind != OpKind::Remove && coerce(value, attr, text).ok().as_ref() == current;
-    let effective = sub.map(|s| s.mutability).filter(|_| !whole).unwrap_or(attr.mutability);
-    let name = sub.map(|s| format!("{}.{}", attr.name, s.name)).unwrap_or_else(|| attr.name.to_owned());
+    let unchanged =
+        || whole && kind != OpKind::Remove && coerce(value, attr, text).ok().as_ref() == current;
+    let effective = sub
+        .map(|s| s.mutability)
+        .filter(|_| !whole)
+        .unwrap_or(attr.mutability);
+    let name = sub
+        .map(|s| format!("{}.{}", attr.name, s.name))
+        .unwrap_or_else(|| attr.name.to_owned());
     match effective {
-        Mutability::ReadOnly if !unchanged() => Err(ScimError::mutability(format!("'{name}' is readOnly"))),
+        Mutability::ReadOnly if !unchanged() => {
+            Err(ScimError::mutability(format!("'{name}' is readOnly")))
+        }
         Mutability::Immutable => {
             let unset = current.is_none_or(crate::json_keys::is_unassigned);
             if kind == OpKind::Remove || !((unset && whole) || unchanged()) {
@@ -188,9 +262,9 @@ fn check_mutability(
                 Ok(())
             }
         }
-        _ if kind == OpKind::Remove && whole && attr.required => {
-            Err(ScimError::invalid_value(format!("'{name}' is required and cannot be removed")))
-        }
+        _ if kind == OpKind::Remove && whole && attr.required => Err(ScimError::invalid_value(
+            format!("'{name}' is required and cannot be removed"),
+        )),
         _ => Ok(()),
     }
 }
@@ -216,7 +290,13 @@ fn apply_in(
 
 /// A single-valued attribute as a whole. Replacing a complex one merges the given
 /// sub-attributes and leaves the others (RFC 7644 §3.5.2.3); adding one does the same.
-fn apply_single(container: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, value: &Value, text: &str) -> Result<(), ScimError> {
+fn apply_single(
+    container: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    value: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
     if kind == OpKind::Remove {
         remove_ci(container, attr.name);
         return Ok(());
@@ -239,8 +319,19 @@ fn apply_single(container: &mut Map<String, Value>, kind: OpKind, attr: &Attribu
 }
 
 /// A sub-attribute of a single-valued complex attribute, e.g. `name.givenName`.
-fn apply_sub(container: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, sub: &Attribute, value: &Value, text: &str) -> Result<(), ScimError> {
-    let v = if kind == OpKind::Remove { Value::Null } else { coerce_one(value, sub, text)? };
+fn apply_sub(
+    container: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    sub: &Attribute,
+    value: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
+    let v = if kind == OpKind::Remove {
+        Value::Null
+    } else {
+        coerce_one(value, sub, text)?
+    };
     if v.is_null() {
         if let Some(Value::Object(obj)) = get_ci_mut(container, attr.name) {
             remove_ci(obj, sub.name);

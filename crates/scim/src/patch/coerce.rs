@@ -7,6 +7,7 @@
 //!   Entra ID's older ("customappsso") job;
 //! - a complex reference attribute (`manager`, our `parent`) sent as the bare id string, or as
 //!   `{"value": id}`: Entra ID sends the manager both ways depending on the job's flags.
+//!
 //! `null` members inside objects are dropped: null means unassigned (RFC 7643 §2.5).
 
 use serde_json::{Map, Value};
@@ -54,17 +55,28 @@ pub(crate) fn coerce_one(value: &Value, attr: &Attribute, what: &str) -> Result<
     };
     let ok = match (attr.ty, value) {
         (AttrType::Boolean, Value::Bool(_)) => true,
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => return Ok(Value::Bool(true)),
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => return Ok(Value::Bool(false)),
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
+            return Ok(Value::Bool(true));
+        }
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
+            return Ok(Value::Bool(false));
+        }
         (AttrType::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
         (AttrType::Decimal, Value::Number(_)) => true,
-        (AttrType::String | AttrType::Reference | AttrType::DateTime | AttrType::Binary, Value::String(_)) => true,
+        (
+            AttrType::String | AttrType::Reference | AttrType::DateTime | AttrType::Binary,
+            Value::String(_),
+        ) => true,
         _ => false,
     };
     if ok {
         Ok(value.clone())
     } else {
-        Err(ScimError::invalid_value(format!("'{what}' must be {}, got {}", type_name(attr.ty), short(value))))
+        Err(ScimError::invalid_value(format!(
+            "'{what}' must be {}, got {}",
+            type_name(attr.ty),
+            short(value)
+        )))
     }
 }
 
@@ -94,7 +106,10 @@ fn coerce_complex(value: &Value, attr: &Attribute, what: &str) -> Result<Value, 
             }
             Ok(Value::Object(out))
         }
-        other => Err(ScimError::invalid_value(format!("'{what}' must be an object, got {}", short(other)))),
+        other => Err(ScimError::invalid_value(format!(
+            "'{what}' must be an object, got {}",
+            short(other)
+        ))),
     }
 }
 
@@ -124,29 +139,60 @@ mod tests {
     use serde_json::json;
 
     fn attr(name: &str) -> &'static Attribute {
-        USER_SCHEMA.attribute(name).or_else(|| ENTERPRISE_USER_SCHEMA.attribute(name)).unwrap()
+        USER_SCHEMA
+            .attribute(name)
+            .or_else(|| ENTERPRISE_USER_SCHEMA.attribute(name))
+            .unwrap()
     }
 
     #[test]
     fn entra_boolean_strings_become_booleans() {
-        assert_eq!(coerce(&json!("False"), attr("active"), "active").unwrap(), json!(false));
-        assert_eq!(coerce(&json!("TRUE"), attr("active"), "active").unwrap(), json!(true));
+        assert_eq!(
+            coerce(&json!("False"), attr("active"), "active").unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            coerce(&json!("TRUE"), attr("active"), "active").unwrap(),
+            json!(true)
+        );
         let e = coerce(&json!("yes"), attr("active"), "active").unwrap_err();
-        assert!(e.detail.contains("'active' must be a boolean"), "{}", e.detail);
-        let emails = coerce(&json!([{"value": "a@b.c", "primary": "True"}]), attr("emails"), "emails").unwrap();
+        assert!(
+            e.detail.contains("'active' must be a boolean"),
+            "{}",
+            e.detail
+        );
+        let emails = coerce(
+            &json!([{"value": "a@b.c", "primary": "True"}]),
+            attr("emails"),
+            "emails",
+        )
+        .unwrap();
         assert_eq!(emails, json!([{"value": "a@b.c", "primary": true}]));
     }
 
     #[test]
     fn entra_legacy_array_wrapping_is_unwrapped() {
-        let v = coerce(&json!([{"$ref": null, "value": "Babs"}]), attr("displayName"), "displayName").unwrap();
+        let v = coerce(
+            &json!([{"$ref": null, "value": "Babs"}]),
+            attr("displayName"),
+            "displayName",
+        )
+        .unwrap();
         assert_eq!(v, json!("Babs"));
     }
 
     #[test]
     fn manager_as_string_object_or_legacy_array() {
-        for sent in [json!("u-9"), json!({"value": "u-9"}), json!([{"$ref": null, "value": "u-9"}])] {
-            assert_eq!(coerce(&sent, attr("manager"), "manager").unwrap(), json!({"value": "u-9"}), "{sent}");
+        for sent in [
+            json!("u-9"),
+            json!({"value": "u-9"}),
+            json!([{"$ref": null, "value": "u-9"}]),
+        ] {
+            assert_eq!(
+                coerce(&sent, attr("manager"), "manager").unwrap(),
+                json!({"value": "u-9"}),
+                "{sent}"
+            );
         }
     }
 
@@ -154,7 +200,11 @@ mod tests {
     fn wrong_types_are_invalid_value_naming_the_path() {
         let e = coerce(&json!(12), attr("userName"), "userName").unwrap_err();
         assert_eq!(e.scim_type, Some(crate::ScimType::InvalidValue));
-        assert!(e.detail.contains("'userName' must be a string"), "{}", e.detail);
+        assert!(
+            e.detail.contains("'userName' must be a string"),
+            "{}",
+            e.detail
+        );
         let e = coerce(&json!([{"value": 5}]), attr("emails"), "emails").unwrap_err();
         assert!(e.detail.contains("emails.value"), "{}", e.detail);
     }

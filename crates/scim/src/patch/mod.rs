@@ -20,7 +20,17 @@ pub use path::PatchPath;
 pub use request::{OpKind, Operation, PATCH_OP_SCHEMA, parse_patch_request};
 
 use crate::error::ScimError;
-use crate::schema::ResourceType;
+use crate::schema::{Attribute, ResourceType};
+
+/// Coerces a whole attribute's value as `POST`/`PUT` bodies need it, with the same client
+/// leniencies as PATCH values.
+pub(crate) fn coerce_for_write(
+    value: &Value,
+    attr: &Attribute,
+    what: &str,
+) -> Result<Value, ScimError> {
+    coerce::coerce(value, attr, what)
+}
 
 /// Applies a `PatchOp` request body to `resource` and returns the new resource, or the SCIM
 /// error of the first operation that fails (nothing is applied then).

@@ -47,7 +47,10 @@ fn same_item(a: &Value, b: &Value, attr: &Attribute) -> bool {
     let Some(value_sub) = attr.sub("value").filter(|s| s.case_exact) else {
         return false;
     };
-    match (a.as_object().and_then(|o| get_ci(o, value_sub.name)), b.as_object().and_then(|o| get_ci(o, value_sub.name))) {
+    match (
+        a.as_object().and_then(|o| get_ci(o, value_sub.name)),
+        b.as_object().and_then(|o| get_ci(o, value_sub.name)),
+    ) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
@@ -60,25 +63,38 @@ fn is_primary(v: &Value) -> bool {
 /// Sets `primary: false` on every value but the one at `keep` (if any other was primary).
 fn demote_primaries(items: &mut [Value], keep: usize) {
     for (i, item) in items.iter_mut().enumerate() {
-        if i != keep && is_primary(item) {
-            if let Some(o) = item.as_object_mut() {
-                set_ci(o, "primary", Value::Bool(false));
-            }
+        if i != keep
+            && is_primary(item)
+            && let Some(o) = item.as_object_mut()
+        {
+            set_ci(o, "primary", Value::Bool(false));
         }
     }
 }
 
 /// A whole multi-valued attribute (`path: "emails"`, `path: "members"`).
-pub(crate) fn apply_multi(container: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, value: &Value, text: &str) -> Result<(), ScimError> {
+pub(crate) fn apply_multi(
+    container: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    value: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
     let mut items = take_items(container, attr);
-    let given = if value.is_null() { Vec::new() } else { as_items(coerce(value, attr, text)?) };
+    let given = if value.is_null() {
+        Vec::new()
+    } else {
+        as_items(coerce(value, attr, text)?)
+    };
     match kind {
         OpKind::Remove if given.is_empty() => items.clear(),
         OpKind::Remove => items.retain(|item| !given.iter().any(|g| same_item(item, g, attr))),
         OpKind::Replace => {
             if given.iter().filter(|v| is_primary(v)).count() > 1 {
                 put_items(container, attr, items);
-                return Err(ScimError::invalid_value(format!("'{text}': at most one value may be primary")));
+                return Err(ScimError::invalid_value(format!(
+                    "'{text}': at most one value may be primary"
+                )));
             }
             items = given;
         }
@@ -108,12 +124,26 @@ fn as_items(v: Value) -> Vec<Value> {
 }
 
 /// A sub-attribute of every value, e.g. `emails.type` without a filter.
-pub(crate) fn apply_to_every_sub(container: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, sub: &Attribute, value: &Value, text: &str) -> Result<(), ScimError> {
-    let v = if kind == OpKind::Remove { Value::Null } else { coerce_one(value, sub, text)? };
+pub(crate) fn apply_to_every_sub(
+    container: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    sub: &Attribute,
+    value: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
+    let v = if kind == OpKind::Remove {
+        Value::Null
+    } else {
+        coerce_one(value, sub, text)?
+    };
     let Some(Value::Array(items)) = get_ci_mut(container, attr.name) else {
         return match kind {
             OpKind::Remove => Ok(()),
-            _ => Err(ScimError::no_target(format!("'{text}': '{}' has no values", attr.name))),
+            _ => Err(ScimError::no_target(format!(
+                "'{text}': '{}' has no values",
+                attr.name
+            ))),
         };
     };
     for item in items.iter_mut() {
@@ -160,7 +190,9 @@ fn apply_filtered_items(
 ) -> Result<(), ScimError> {
     let mut selected = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if matches_value(filter, item, attr).map_err(|e| ScimError::invalid_path(format!("'{text}': {}", e.detail)))? {
+        if matches_value(filter, item, attr)
+            .map_err(|e| ScimError::invalid_path(format!("'{text}': {}", e.detail)))?
+        {
             selected.push(i);
         }
     }
@@ -185,14 +217,18 @@ fn apply_filtered_items(
     }
     if selected.is_empty() {
         let Some(mut fresh) = element_from_filter(filter, attr) else {
-            return Err(ScimError::no_target(format!("'{text}': no value matches the filter")));
+            return Err(ScimError::no_target(format!(
+                "'{text}': no value matches the filter"
+            )));
         };
         write_into(&mut fresh, OpKind::Add, attr, sub, value, text)?;
         items.push(Value::Object(fresh));
         selected.push(items.len() - 1);
     } else {
         for &i in &selected {
-            let Some(obj) = items[i].as_object_mut() else { continue };
+            let Some(obj) = items[i].as_object_mut() else {
+                continue;
+            };
             write_into(obj, kind, attr, sub, value, text)?;
         }
     }
@@ -204,7 +240,14 @@ fn apply_filtered_items(
 
 /// Writes `value` into one selected element: a sub-attribute, or the element itself (`add`
 /// merges, `replace` replaces).
-fn write_into(obj: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, sub: Option<&Attribute>, value: &Value, text: &str) -> Result<(), ScimError> {
+fn write_into(
+    obj: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    sub: Option<&Attribute>,
+    value: &Value,
+    text: &str,
+) -> Result<(), ScimError> {
     match sub {
         Some(sub) => {
             let v = coerce_one(value, sub, text)?;
@@ -212,7 +255,9 @@ fn write_into(obj: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, sub:
         }
         None => {
             let Value::Object(new) = coerce_one(value, attr, text)? else {
-                return Err(ScimError::invalid_value(format!("'{text}' needs an object value")));
+                return Err(ScimError::invalid_value(format!(
+                    "'{text}' needs an object value"
+                )));
             };
             if kind == OpKind::Replace {
                 obj.clear();

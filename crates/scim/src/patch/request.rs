@@ -36,11 +36,16 @@ pub fn parse_patch_request(body: &Value) -> Result<Vec<Operation>, ScimError> {
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("a PATCH body must be a PatchOp object"))?;
     if let Some(schemas) = get_ci(obj, "schemas") {
-        let ok = schemas
-            .as_array()
-            .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))));
+        let ok = schemas.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+            })
+        });
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("'schemas' must list {PATCH_OP_SCHEMA}")));
+            return Err(ScimError::invalid_syntax(format!(
+                "'schemas' must list {PATCH_OP_SCHEMA}"
+            )));
         }
     }
     let ops = get_ci(obj, "Operations")
@@ -49,14 +54,21 @@ pub fn parse_patch_request(body: &Value) -> Result<Vec<Operation>, ScimError> {
     if ops.is_empty() {
         return Err(ScimError::invalid_syntax("'Operations' is empty"));
     }
-    ops.iter().enumerate().map(|(i, op)| parse_operation(i, op)).collect()
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| parse_operation(i, op))
+        .collect()
 }
 
 fn parse_operation(i: usize, op: &Value) -> Result<Operation, ScimError> {
     let obj = op
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] must be an object")))?;
-    let kind = match get_ci(obj, "op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+    let kind = match get_ci(obj, "op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("add") => OpKind::Add,
         Some("remove") => OpKind::Remove,
         Some("replace") => OpKind::Replace,
@@ -65,24 +77,41 @@ fn parse_operation(i: usize, op: &Value) -> Result<Operation, ScimError> {
                 "Operations[{i}].op '{other}' is not add, remove or replace"
             )));
         }
-        None => return Err(ScimError::invalid_syntax(format!("Operations[{i}].op is missing"))),
+        None => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}].op is missing"
+            )));
+        }
     };
     let path = match get_ci(obj, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(PatchPath::parse(s.trim()).map_err(|e| {
-            ScimError { detail: format!("Operations[{i}]: {}", e.detail), ..e }
+        Some(Value::String(s)) => Some(PatchPath::parse(s.trim()).map_err(|e| ScimError {
+            detail: format!("Operations[{i}]: {}", e.detail),
+            ..e
         })?),
-        Some(_) => return Err(ScimError::invalid_path(format!("Operations[{i}].path must be a string"))),
+        Some(_) => {
+            return Err(ScimError::invalid_path(format!(
+                "Operations[{i}].path must be a string"
+            )));
+        }
     };
     let value = get_ci(obj, "value").cloned();
     if kind != OpKind::Remove && value.is_none() {
-        return Err(ScimError::invalid_value(format!("Operations[{i}]: {kind:?} needs a value")));
+        return Err(ScimError::invalid_value(format!(
+            "Operations[{i}]: {kind:?} needs a value"
+        )));
     }
     if kind == OpKind::Remove && path.is_none() {
-        return Err(ScimError::no_target(format!("Operations[{i}]: remove needs a path")));
+        return Err(ScimError::no_target(format!(
+            "Operations[{i}]: remove needs a path"
+        )));
     }
-    Ok(Operation { op: kind, path, value })
+    Ok(Operation {
+        op: kind,
+        path,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -111,11 +140,26 @@ mod tests {
         let cases = [
             (json!([]), "PatchOp object"),
             (json!({"Operations": []}), "empty"),
-            (json!({"schemas": ["x"], "Operations": [{"op": "add", "value": 1}]}), "schemas"),
-            (json!({"Operations": [{"op": "move", "path": "a"}]}), "Operations[0].op 'move'"),
-            (json!({"Operations": [{"op": "add", "path": "a", "value": 1}, {"op": "add", "path": "b"}]}), "Operations[1]"),
-            (json!({"Operations": [{"op": "remove"}]}), "remove needs a path"),
-            (json!({"Operations": [{"op": "add", "path": "a[", "value": 1}]}), "Operations[0]"),
+            (
+                json!({"schemas": ["x"], "Operations": [{"op": "add", "value": 1}]}),
+                "schemas",
+            ),
+            (
+                json!({"Operations": [{"op": "move", "path": "a"}]}),
+                "Operations[0].op 'move'",
+            ),
+            (
+                json!({"Operations": [{"op": "add", "path": "a", "value": 1}, {"op": "add", "path": "b"}]}),
+                "Operations[1]",
+            ),
+            (
+                json!({"Operations": [{"op": "remove"}]}),
+                "remove needs a path",
+            ),
+            (
+                json!({"Operations": [{"op": "add", "path": "a[", "value": 1}]}),
+                "Operations[0]",
+            ),
         ];
         for (body, needle) in cases {
             let e = parse_patch_request(&body).unwrap_err();

@@ -175,7 +175,9 @@ impl Attribute {
 
     /// The sub-attribute called `name`, compared case-insensitively (RFC 7643 §2.1).
     pub fn sub(&self, name: &str) -> Option<&'static Attribute> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// The attribute definition as the `Schemas` endpoint publishes it.
@@ -246,6 +248,8 @@ pub struct Schema {
 impl Schema {
     /// The top-level attribute called `name`, case-insensitively.
     pub fn attribute(&self, name: &str) -> Option<&'static Attribute> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }

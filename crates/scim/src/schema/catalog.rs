@@ -26,24 +26,44 @@ pub const COMMON_ATTRIBUTES: &[Attribute] = &[
         .read_only()
         .returned(Returned::Always)
         .unique(Uniqueness::Server),
-    Attribute::string("externalId", "Identifier of the resource in the provisioning client.")
-        .case_exact(),
+    Attribute::string(
+        "externalId",
+        "Identifier of the resource in the provisioning client.",
+    )
+    .case_exact(),
     Attribute::complex("meta", "Resource metadata.", META_SUBS).read_only(),
 ];
 
 const META_SUBS: &[Attribute] = &[
-    Attribute::string("resourceType", "The name of the resource type.").case_exact().read_only(),
-    Attribute::new("created", AttrType::DateTime, "When the resource was added.").read_only(),
-    Attribute::new("lastModified", AttrType::DateTime, "When the resource last changed.")
-        .read_only(),
-    Attribute::reference("location", "The URI of the resource.", &["uri"]).read_only(),
-    Attribute::string("version", "The weak entity tag of the resource's current state.")
+    Attribute::string("resourceType", "The name of the resource type.")
         .case_exact()
         .read_only(),
+    Attribute::new(
+        "created",
+        AttrType::DateTime,
+        "When the resource was added.",
+    )
+    .read_only(),
+    Attribute::new(
+        "lastModified",
+        AttrType::DateTime,
+        "When the resource last changed.",
+    )
+    .read_only(),
+    Attribute::reference("location", "The URI of the resource.", &["uri"]).read_only(),
+    Attribute::string(
+        "version",
+        "The weak entity tag of the resource's current state.",
+    )
+    .case_exact()
+    .read_only(),
 ];
 
 const NAME_SUBS: &[Attribute] = &[
-    Attribute::string("formatted", "The full name, as displayed; becomes the DingTalk name."),
+    Attribute::string(
+        "formatted",
+        "The full name, as displayed; becomes the DingTalk name.",
+    ),
     Attribute::string("familyName", "The family name."),
     Attribute::string("givenName", "The given name."),
 ];
@@ -55,14 +75,22 @@ const EMAIL_SUBS: &[Attribute] = &[
 ];
 
 const PHONE_SUBS: &[Attribute] = &[
-    Attribute::string("value", "The phone number; a mobile number is unique in the directory."),
-    Attribute::string("type", "The kind of number; `mobile` becomes the DingTalk mobile.")
-        .canonical(&["work", "home", "mobile", "fax", "pager", "other"]),
+    Attribute::string(
+        "value",
+        "The phone number; a mobile number is unique in the directory.",
+    ),
+    Attribute::string(
+        "type",
+        "The kind of number; `mobile` becomes the DingTalk mobile.",
+    )
+    .canonical(&["work", "home", "mobile", "fax", "pager", "other"]),
     Attribute::boolean("primary", "Whether this is the preferred number."),
 ];
 
 const USER_GROUP_SUBS: &[Attribute] = &[
-    Attribute::string("value", "The id of the Group.").case_exact().read_only(),
+    Attribute::string("value", "The id of the Group.")
+        .case_exact()
+        .read_only(),
     Attribute::reference("$ref", "The URI of the Group.", &["Group"]).read_only(),
     Attribute::string("display", "The Group's displayName.").read_only(),
     Attribute::string("type", "Direct or indirect membership.")
@@ -75,13 +103,19 @@ pub const USER_SCHEMA: Schema = Schema {
     name: "User",
     description: "A person in the directory; pushed to DingTalk Contacts.",
     attributes: &[
-        Attribute::string("userName", "Unique identifier of the user in the client, often an e-mail address.")
-            .required()
-            .unique(Uniqueness::Server),
+        Attribute::string(
+            "userName",
+            "Unique identifier of the user in the client, often an e-mail address.",
+        )
+        .required()
+        .unique(Uniqueness::Server),
         Attribute::complex("name", "The components of the user's name.", NAME_SUBS),
         Attribute::string("displayName", "The name displayed to end users."),
         Attribute::string("title", "The user's job title; becomes the DingTalk title."),
-        Attribute::boolean("active", "false: the person has left (deleted or marked as left in DingTalk)."),
+        Attribute::boolean(
+            "active",
+            "false: the person has left (deleted or marked as left in DingTalk).",
+        ),
         Attribute::complex("emails", "E-mail addresses.", EMAIL_SUBS).multi(),
         Attribute::complex("phoneNumbers", "Phone numbers.", PHONE_SUBS).multi(),
         Attribute::complex("groups", "The Groups the user belongs to.", USER_GROUP_SUBS)
@@ -100,7 +134,10 @@ pub const ENTERPRISE_USER_SCHEMA: Schema = Schema {
     name: "EnterpriseUser",
     description: "Enterprise User extension (RFC 7643 §4.3).",
     attributes: &[
-        Attribute::string("employeeNumber", "The employee number; becomes the DingTalk job number."),
+        Attribute::string(
+            "employeeNumber",
+            "The employee number; becomes the DingTalk job number.",
+        ),
         Attribute::string("organization", "The organization's name."),
         Attribute::string(
             "department",
@@ -111,9 +148,13 @@ pub const ENTERPRISE_USER_SCHEMA: Schema = Schema {
 };
 
 const MEMBER_SUBS: &[Attribute] = &[
-    Attribute::string("value", "The id of the member User or Group.").case_exact().immutable(),
+    Attribute::string("value", "The id of the member User or Group.")
+        .case_exact()
+        .immutable(),
     Attribute::reference("$ref", "The URI of the member.", &["User", "Group"]).immutable(),
-    Attribute::string("type", "The kind of member.").canonical(&["User", "Group"]).immutable(),
+    Attribute::string("type", "The kind of member.")
+        .canonical(&["User", "Group"])
+        .immutable(),
 ];
 
 pub const GROUP_SCHEMA: Schema = Schema {
@@ -146,28 +187,46 @@ const fn ro(a: Attribute) -> Attribute {
     a.read_only()
 }
 
-const SUPPORTED: &[Attribute] =
-    &[ro(Attribute::boolean("supported", "Whether the operation is supported.").required())];
+const SUPPORTED: &[Attribute] = &[ro(Attribute::boolean(
+    "supported",
+    "Whether the operation is supported.",
+)
+.required())];
 
 const FILTER_SUBS: &[Attribute] = &[
     ro(Attribute::boolean("supported", "Whether filtering is supported.").required()),
-    ro(Attribute::new("maxResults", AttrType::Integer, "The most resources a query returns.")
-        .required()),
+    ro(Attribute::new(
+        "maxResults",
+        AttrType::Integer,
+        "The most resources a query returns.",
+    )
+    .required()),
 ];
 
 const BULK_SUBS: &[Attribute] = &[
     ro(Attribute::boolean("supported", "Whether bulk is supported.").required()),
-    ro(Attribute::new("maxOperations", AttrType::Integer, "The most operations in one request.")
-        .required()),
-    ro(Attribute::new("maxPayloadSize", AttrType::Integer, "The largest payload in bytes.")
-        .required()),
+    ro(Attribute::new(
+        "maxOperations",
+        AttrType::Integer,
+        "The most operations in one request.",
+    )
+    .required()),
+    ro(Attribute::new(
+        "maxPayloadSize",
+        AttrType::Integer,
+        "The largest payload in bytes.",
+    )
+    .required()),
 ];
 
 const AUTH_SUBS: &[Attribute] = &[
     ro(Attribute::string("type", "The scheme's kind, e.g. oauthbearertoken.").required()),
     ro(Attribute::string("name", "The scheme's name.").required()),
     ro(Attribute::string("description", "How the scheme works.").required()),
-    ro(Attribute::boolean("primary", "Whether this is the preferred scheme.")),
+    ro(Attribute::boolean(
+        "primary",
+        "Whether this is the preferred scheme.",
+    )),
 ];
 
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: Schema = Schema {
@@ -175,16 +234,24 @@ pub const SERVICE_PROVIDER_CONFIG_SCHEMA: Schema = Schema {
     name: "ServiceProviderConfig",
     description: "The service provider's configuration.",
     attributes: &[
-        ro(Attribute::reference("documentationUri", "Where the service is documented.", &["external"])),
+        ro(Attribute::reference(
+            "documentationUri",
+            "Where the service is documented.",
+            &["external"],
+        )),
         ro(Attribute::complex("patch", "PATCH support.", SUPPORTED).required()),
         ro(Attribute::complex("bulk", "Bulk support.", BULK_SUBS).required()),
         ro(Attribute::complex("filter", "Filter support.", FILTER_SUBS).required()),
         ro(Attribute::complex("changePassword", "Password change support.", SUPPORTED).required()),
         ro(Attribute::complex("sort", "Sorting support.", SUPPORTED).required()),
         ro(Attribute::complex("etag", "ETag support.", SUPPORTED).required()),
-        ro(Attribute::complex("authenticationSchemes", "Supported authentication schemes.", AUTH_SUBS)
-            .multi()
-            .required()),
+        ro(Attribute::complex(
+            "authenticationSchemes",
+            "Supported authentication schemes.",
+            AUTH_SUBS,
+        )
+        .multi()
+        .required()),
     ],
 };
 
@@ -200,11 +267,21 @@ pub const RESOURCE_TYPE_SCHEMA: Schema = Schema {
     attributes: &[
         ro(Attribute::string("id", "The resource type's id.")),
         ro(Attribute::string("name", "The resource type's name.").required()),
-        ro(Attribute::string("description", "What the resource type is.")),
-        ro(Attribute::reference("endpoint", "The endpoint, relative to the base URL.", &["uri"])
-            .required()),
+        ro(Attribute::string(
+            "description",
+            "What the resource type is.",
+        )),
+        ro(Attribute::reference(
+            "endpoint",
+            "The endpoint, relative to the base URL.",
+            &["uri"],
+        )
+        .required()),
         ro(Attribute::reference("schema", "The core schema's URN.", &["uri"]).required()),
-        ro(Attribute::complex("schemaExtensions", "The schema extensions.", EXTENSION_SUBS).multi()),
+        ro(
+            Attribute::complex("schemaExtensions", "The schema extensions.", EXTENSION_SUBS)
+                .multi(),
+        ),
     ],
 };
 
@@ -213,12 +290,27 @@ const SCHEMA_ATTRIBUTE_SUBS: &[Attribute] = &[
     ro(Attribute::string("type", "The attribute's data type.").required()),
     ro(Attribute::boolean("multiValued", "Whether the attribute is multi-valued.").required()),
     ro(Attribute::string("description", "What the attribute is.")),
-    ro(Attribute::boolean("required", "Whether the attribute is required.")),
+    ro(Attribute::boolean(
+        "required",
+        "Whether the attribute is required.",
+    )),
     ro(Attribute::string("canonicalValues", "Suggested values.").multi()),
-    ro(Attribute::boolean("caseExact", "Whether comparisons are case-sensitive.")),
-    ro(Attribute::string("mutability", "Whether and when the attribute may be written.")),
-    ro(Attribute::string("returned", "When the attribute is returned.")),
-    ro(Attribute::string("uniqueness", "How unique the values are.")),
+    ro(Attribute::boolean(
+        "caseExact",
+        "Whether comparisons are case-sensitive.",
+    )),
+    ro(Attribute::string(
+        "mutability",
+        "Whether and when the attribute may be written.",
+    )),
+    ro(Attribute::string(
+        "returned",
+        "When the attribute is returned.",
+    )),
+    ro(Attribute::string(
+        "uniqueness",
+        "How unique the values are.",
+    )),
     ro(Attribute::string("referenceTypes", "What a reference may point to.").multi()),
 ];
 
@@ -230,9 +322,13 @@ pub const SCHEMA_SCHEMA: Schema = Schema {
         ro(Attribute::string("id", "The schema's URN.").required()),
         ro(Attribute::string("name", "The schema's name.")),
         ro(Attribute::string("description", "What the schema is.")),
-        ro(Attribute::complex("attributes", "The schema's attributes.", SCHEMA_ATTRIBUTE_SUBS)
-            .multi()
-            .required()),
+        ro(Attribute::complex(
+            "attributes",
+            "The schema's attributes.",
+            SCHEMA_ATTRIBUTE_SUBS,
+        )
+        .multi()
+        .required()),
     ],
 };
 

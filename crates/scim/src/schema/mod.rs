@@ -7,4 +7,4 @@ pub mod resource_type;
 
 pub use attribute::{AttrType, Attribute, Mutability, Returned, Schema, Uniqueness};
 pub use catalog::*;
-pub use resource_type::{GROUP, RESOURCE_TYPES, ResourceType, Resolved, USER};
+pub use resource_type::{GROUP, RESOURCE_TYPES, Resolved, ResourceType, USER};

@@ -57,7 +57,10 @@ pub enum Resolved {
 impl ResourceType {
     /// The extension schema with this URN, case-insensitively.
     pub fn extension(&self, urn: &str) -> Option<&'static Schema> {
-        self.extensions.iter().copied().find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .copied()
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     /// The schemas of this type: core first, then extensions.
@@ -65,8 +68,14 @@ impl ResourceType {
         std::iter::once(self.schema.id).chain(self.extensions.iter().map(|s| s.id))
     }
 
-    fn unique_extension_attribute(&self, name: &str) -> (Option<&'static Schema>, Option<&'static Attribute>) {
-        let mut found = self.extensions.iter().filter_map(|ext| ext.attribute(name).map(|a| (*ext, a)));
+    fn unique_extension_attribute(
+        &self,
+        name: &str,
+    ) -> (Option<&'static Schema>, Option<&'static Attribute>) {
+        let mut found = self
+            .extensions
+            .iter()
+            .filter_map(|ext| ext.attribute(name).map(|a| (*ext, a)));
         match (found.next(), found.next()) {
             (Some((ext, a)), None) => (Some(ext), Some(a)),
             _ => (None, None),
@@ -107,11 +116,16 @@ impl ResourceType {
         let attr = attr.ok_or_else(|| format!("unknown attribute '{name}' for {}", self.name))?;
         let sub = match &path.sub {
             None => None,
-            Some(s) => Some(attr.sub(s).ok_or_else(|| {
-                format!("'{}' has no sub-attribute '{s}'", attr.name)
-            })?),
+            Some(s) => Some(
+                attr.sub(s)
+                    .ok_or_else(|| format!("'{}' has no sub-attribute '{s}'", attr.name))?,
+            ),
         };
-        Ok(Resolved::Attribute { extension, attr, sub })
+        Ok(Resolved::Attribute {
+            extension,
+            attr,
+            sub,
+        })
     }
 }
 
@@ -131,25 +145,48 @@ mod tests {
             "urn:ietf:params:scim:schemas:core:2.0:User:userName",
         ] {
             match resolve(&USER, text) {
-                Ok(Resolved::Attribute { extension: None, attr, sub: None }) => {
+                Ok(Resolved::Attribute {
+                    extension: None,
+                    attr,
+                    sub: None,
+                }) => {
                     assert_eq!(attr.name, "userName")
                 }
                 other => panic!("{text}: {other:?}"),
             }
         }
-        match resolve(&USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value") {
-            Ok(Resolved::Attribute { extension: Some(ext), attr, sub: Some(sub) }) => {
-                assert_eq!((ext.name, attr.name, sub.name), ("EnterpriseUser", "manager", "value"))
+        match resolve(
+            &USER,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        ) {
+            Ok(Resolved::Attribute {
+                extension: Some(ext),
+                attr,
+                sub: Some(sub),
+            }) => {
+                assert_eq!(
+                    (ext.name, attr.name, sub.name),
+                    ("EnterpriseUser", "manager", "value")
+                )
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            resolve(&USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+            resolve(
+                &USER,
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            ),
             Ok(Resolved::Extension(_))
         ));
         assert!(matches!(
-            resolve(&GROUP, "urn:dingsync:params:scim:schemas:extension:2.0:Group:parent"),
-            Ok(Resolved::Attribute { extension: Some(_), .. })
+            resolve(
+                &GROUP,
+                "urn:dingsync:params:scim:schemas:extension:2.0:Group:parent"
+            ),
+            Ok(Resolved::Attribute {
+                extension: Some(_),
+                ..
+            })
         ));
     }
 
@@ -159,7 +196,11 @@ mod tests {
         assert!(e.contains("nickName"), "{e}");
         let e = resolve(&USER, "emails.nope").unwrap_err();
         assert!(e.contains("nope"), "{e}");
-        let e = resolve(&GROUP, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager").unwrap_err();
+        let e = resolve(
+            &GROUP,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        )
+        .unwrap_err();
         assert!(e.contains("unknown schema"), "{e}");
     }
 }

@@ -15,7 +15,10 @@ fn entra_disables_with_capitalised_replace_and_a_false_string() {
     let out = apply_patch(&user(), &body, &USER).unwrap();
     assert_eq!(out["active"], json!(false));
     let body = patch(json!([{"op": "Replace", "path": "active", "value": "True"}]));
-    assert_eq!(apply_patch(&out, &body, &USER).unwrap()["active"], json!(true));
+    assert_eq!(
+        apply_patch(&out, &body, &USER).unwrap()["active"],
+        json!(true)
+    );
 }
 
 #[test]
@@ -29,27 +32,46 @@ fn entra_updates_several_attributes_with_capitalised_ops() {
     ]));
     let out = apply_patch(&user(), &body, &USER).unwrap();
     assert_eq!(out["title"], "tester");
-    assert_eq!(out["emails"], json!([{"value": "babs@new.example.com", "type": "work", "primary": true}]));
-    assert_eq!(out["phoneNumbers"], json!([{"type": "mobile", "value": "+86 138 0000 0000"}]));
+    assert_eq!(
+        out["emails"],
+        json!([{"value": "babs@new.example.com", "type": "work", "primary": true}])
+    );
+    assert_eq!(
+        out["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+86 138 0000 0000"}])
+    );
     assert_eq!(out["name"]["givenName"], "Babs");
     assert_eq!(out["name"]["familyName"], "Jensen");
 }
 
 #[test]
 fn entra_sets_the_manager_by_extension_path_as_a_bare_id() {
-    let body = patch(json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": "u-9"}]));
+    let body =
+        patch(json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": "u-9"}]));
     let out = apply_patch(&user(), &body, &USER).unwrap();
     assert_eq!(out[ENTERPRISE]["manager"], json!({"value": "u-9"}));
-    assert!(out["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)));
+    assert!(
+        out["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ENTERPRISE))
+    );
     // The same with {"value": ...}, as Entra sends with the SCIM-compliance flag.
-    let body = patch(json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": {"value": "u-8"}}]));
+    let body = patch(
+        json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": {"value": "u-8"}}]),
+    );
     let out = apply_patch(&out, &body, &USER).unwrap();
     assert_eq!(out[ENTERPRISE]["manager"], json!({"value": "u-8"}));
     // Removing the manager removes the now-empty extension and its URN.
     let body = patch(json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager")}]));
     let out = apply_patch(&out, &body, &USER).unwrap();
     assert!(out.get(ENTERPRISE).is_none());
-    assert!(!out["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)));
+    assert!(
+        !out["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ENTERPRISE))
+    );
 }
 
 #[test]
@@ -81,7 +103,10 @@ fn entra_replace_without_path_uses_dotted_and_urn_keys() {
     }}]));
     let out = apply_patch(&user(), &body, &USER).unwrap();
     assert_eq!(out["displayName"], "Bjfe");
-    assert_eq!(out["name"], json!({"formatted": "Barbara Jensen", "familyName": "Unua", "givenName": "Kkom"}));
+    assert_eq!(
+        out["name"],
+        json!({"formatted": "Barbara Jensen", "familyName": "Unua", "givenName": "Kkom"})
+    );
     assert_eq!(out[ENTERPRISE]["employeeNumber"], "Aklq");
     assert_eq!(out["active"], json!(false));
 }
@@ -91,7 +116,9 @@ fn entra_removes_group_members_listed_in_the_value() {
     let body = patch(json!([{"op": "Remove", "path": "members", "value": [{"value": "u-1"}]}]));
     let out = apply_patch(&group(), &body, &GROUP).unwrap();
     assert_eq!(out["members"], json!([{"value": "u-2"}]));
-    let body = patch(json!([{"op": "Add", "path": "members", "value": [{"value": "u-3"}, {"value": "u-2"}]}]));
+    let body = patch(
+        json!([{"op": "Add", "path": "members", "value": [{"value": "u-3"}, {"value": "u-2"}]}]),
+    );
     let out = apply_patch(&out, &body, &GROUP).unwrap();
     assert_eq!(out["members"], json!([{"value": "u-2"}, {"value": "u-3"}]));
 }
@@ -113,7 +140,10 @@ fn okta_renames_a_group_and_patches_members_by_filter() {
     ]));
     let out = apply_patch(&group(), &body, &GROUP).unwrap();
     assert_eq!(out["displayName"], "Sales EMEA");
-    assert_eq!(out["members"], json!([{"value": "u-1"}, {"value": "u-4", "display": "dave@example.com"}]));
+    assert_eq!(
+        out["members"],
+        json!([{"value": "u-1"}, {"value": "u-4", "display": "dave@example.com"}])
+    );
     // Echoing a different id is a mutability error.
     let body = patch(json!([{"op": "replace", "value": {"id": "g-2"}}]));
     let e = apply_patch(&group(), &body, &GROUP).unwrap_err();
