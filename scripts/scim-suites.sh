@@ -11,7 +11,10 @@
 # - scim-sanity's `probe` (strict mode): discovery, User and Group lifecycles, search/paging,
 #   error bodies. Its exit code is non-zero on any FAIL or ERROR (warnings pass).
 #
-# Both suites create and delete real resources: point them at a throwaway directory.
+# Both suites create and delete real resources: point them at a throwaway directory (scim2-tester
+# also expects a resource it just created on the first page of an unparameterised GET /Users).
+# The protocol layer alone: `cargo run -p scim --example suite_target -- 0` prints a base URL
+# whose token is t0ken.
 # The virtualenv is made fresh under /tmp with pinned versions (set SCIM_SUITES_VENV to reuse one)
 # and the token is passed through the environment, never on a command line other users can see.
 set -euo pipefail

@@ -129,7 +129,10 @@ fn prepare_extension(
         .as_object()
         .ok_or_else(|| ScimError::invalid_value(format!("'{}' must be an object", ext.id)))?;
     let mut out = Map::new();
-    for (key, v) in obj {
+    for (key, v) in obj
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+    {
         match ext.attribute(key) {
             Some(attr) => put_attr(&mut out, attr, v, &format!("{}:{}", ext.id, attr.name))?,
             None => ignored.push(format!("{}:{key}", ext.id)),

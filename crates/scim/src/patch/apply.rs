@@ -192,6 +192,10 @@ fn apply_extension(
         .as_object()
         .ok_or_else(|| ScimError::invalid_value(format!("'{}' must be an object", ext.id)))?;
     for (key, v) in obj {
+        // scim2-tester (pydantic models) serialises an extension object with its own `schemas`.
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let attr = ext.attribute(key).ok_or_else(|| {
             ScimError::invalid_path(format!("'{}' has no attribute '{key}'", ext.id))
         })?;
