@@ -45,7 +45,7 @@ impl Page {
 
     /// The 0-based offset of the first result.
     pub fn offset(&self) -> usize {
-        self.start_index - 1
+        self.start_index.saturating_sub(1)
     }
 
     /// The page's part of `items` (all matching resources, in order).

@@ -2,7 +2,9 @@
 
 use proptest::prelude::*;
 use scim::filter::{Filter, matches, parse_filter};
-use scim::patch::apply_patch;
+use scim::list::Page;
+use scim::patch::{PatchPath, apply_patch};
+use scim::project::Projection;
 use scim::schema::USER;
 use serde_json::{Value, json};
 
@@ -75,5 +77,68 @@ proptest! {
         let once = apply_patch(&g, &body, &scim::schema::GROUP).unwrap();
         let twice = apply_patch(&once, &body, &scim::schema::GROUP).unwrap();
         prop_assert_eq!(once, twice);
+    }
+}
+
+/// Names a client may put in `attributes` / `excludedAttributes`, including the always-returned.
+fn projection_names() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec![
+        "id",
+        "meta",
+        "schemas",
+        "userName",
+        "name",
+        "name.givenName",
+        "emails",
+        "emails.value",
+        "active",
+        "title",
+        "externalId",
+        "displayName",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    ]);
+    proptest::collection::vec(name, 0..5).prop_map(|v| v.join(","))
+}
+
+proptest! {
+    #[test]
+    fn projection_keeps_id_schemas_and_meta(attrs in projection_names(), excl in projection_names(), use_attrs in any::<bool>()) {
+        let p = Projection::from_params(use_attrs.then_some(attrs.as_str()), Some(excl.as_str()), &USER).unwrap();
+        let out = p.apply(&user(), &USER);
+        prop_assert_eq!(&out["id"], &json!("u-1"));
+        prop_assert_eq!(&out["schemas"], &user()["schemas"]);
+        prop_assert_eq!(&out["meta"], &user()["meta"]);
+        // Nothing appears that the resource did not have.
+        for key in out.as_object().unwrap().keys() {
+            prop_assert!(user().get(key).is_some(), "{} appeared", key);
+        }
+    }
+
+    #[test]
+    fn parsers_never_panic_on_arbitrary_text(text in "\\PC{0,40}") {
+        let _ = parse_filter(&text);
+        let _ = PatchPath::parse(&text);
+        let _ = Projection::from_params(Some(&text), Some(&text), &USER);
+        let _ = Page::from_params(Some(&text), Some(&text), 10, 100);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_filter_like_text(text in "[a-zA-Z.:\\[\\]() \"\\\\0-9]{0,40}") {
+        if let Ok(f) = parse_filter(&text) {
+            let _ = matches(&f, &user(), &USER);
+        }
+        let _ = PatchPath::parse(&text);
+    }
+
+    #[test]
+    fn paging_returns_at_most_count_from_start(start in -5i64..40, count in -5i64..40, len in 0usize..30) {
+        let page = Page::from_params(Some(&start.to_string()), Some(&count.to_string()), 10, 25).unwrap();
+        let items: Vec<usize> = (0..len).collect();
+        let got = page.slice(&items);
+        prop_assert!(got.len() <= usize::try_from(count.max(0)).unwrap().min(25));
+        if let Some(first) = got.first() {
+            prop_assert_eq!(*first, usize::try_from(start.max(1) - 1).unwrap());
+        }
     }
 }
