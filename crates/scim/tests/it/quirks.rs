@@ -159,3 +159,26 @@ fn deactivate_then_reactivate_restores_the_same_resource() {
     let reactivated = apply_patch(&deactivated, &on, &USER).unwrap();
     assert_eq!(reactivated, user());
 }
+
+#[test]
+fn the_queries_entra_and_okta_send_before_writing() {
+    use scim::filter::{matches, parse_filter};
+    use scim::list::Page;
+    use scim::project::Projection;
+    // Entra ID: is the user there (by the matching attribute), is the member in the group.
+    let f = parse_filter(r#"userName eq "BJensen@example.com""#).unwrap();
+    assert!(matches(&f, &user(), &USER).unwrap());
+    let f = parse_filter(r#"id eq "g-1" and members[value eq "u-2"]"#).unwrap();
+    assert!(matches(&f, &group(), &GROUP).unwrap());
+    let f = parse_filter(r#"id eq "g-1" and members[value eq "u-3"]"#).unwrap();
+    assert!(!matches(&f, &group(), &GROUP).unwrap());
+    let out = Projection::from_params(None, Some("members"), &GROUP)
+        .unwrap()
+        .apply(&group(), &GROUP);
+    assert!(out.get("members").is_none() && out["id"] == "g-1");
+    // Okta: the same lookup with explicit paging.
+    let page = Page::from_params(Some("1"), Some("100"), 100, 200).unwrap();
+    assert_eq!((page.offset(), page.count), (0, 100));
+    let f = parse_filter(r#"externalId eq "e-1""#).unwrap();
+    assert!(matches(&f, &user(), &USER).unwrap());
+}
