@@ -84,7 +84,8 @@ impl ScimError {
         }
     }
 
-    /// `invalidFilter` at a character position of the filter text (0-based).
+    /// `invalidFilter` at a position of the filter text (a 0-based byte offset; the same as the
+    /// character position for the ASCII that filters are written in).
     pub fn invalid_filter(position: usize, detail: impl std::fmt::Display) -> Self {
         Self::typed(
             ScimType::InvalidFilter,
