@@ -121,10 +121,10 @@ pub(crate) async fn submit<B: AdminBackend>(
     match s.backend.perform(&actor, &action).await {
         Ok(outcome) => {
             let notice: String = form_urlencoded::byte_serialize(outcome.message.as_bytes()).collect();
-            let headers = [
+            let headers = axum::response::AppendHeaders([
                 (header::SET_COOKIE, request::session_cookie(&s, &session)),
                 (header::SET_COOKIE, request::set_cookie(&s, NOTICE_COOKIE, &notice, "/console", 60)),
-            ];
+            ]);
             (headers, Redirect::to(&here)).into_response()
         }
         Err(error) => error_page(&s, error.into(), chrome),

@@ -112,10 +112,10 @@ pub(crate) async fn submit<B: AdminBackend>(
     s.throttle.record_success(name);
     let session = s.codec.start(&user.name, user.role, now, &mut rand::thread_rng());
     let clear_login = request::set_cookie(&s, LOGIN_COOKIE, "", "/console/login", 0);
-    let headers = [
+    let headers = axum::response::AppendHeaders([
         (header::SET_COOKIE, request::session_cookie(&s, &session)),
         (header::SET_COOKIE, clear_login),
-    ];
+    ]);
     (headers, Redirect::to("/console")).into_response()
 }
 
