@@ -55,8 +55,10 @@ pub trait AdminBackend: Send + Sync + 'static {
     fn attention_count(&self) -> impl Future<Output = Result<u64, BackendError>> + Send;
 
     /// One page of users matching the search, with each row's sync state.
-    fn users(&self, query: &UserQuery)
-    -> impl Future<Output = Result<UserList, BackendError>> + Send;
+    fn users(
+        &self,
+        query: &UserQuery,
+    ) -> impl Future<Output = Result<UserList, BackendError>> + Send;
 
     /// The whole department tree in pre-order.
     fn departments(&self) -> impl Future<Output = Result<DepartmentTree, BackendError>> + Send;
@@ -82,8 +84,10 @@ pub trait AdminBackend: Send + Sync + 'static {
     fn run(&self, id: &str) -> impl Future<Output = Result<RunDetail, BackendError>> + Send;
 
     /// Audit entries matching the search, newest first.
-    fn audit(&self, query: &AuditQuery)
-    -> impl Future<Output = Result<AuditPage, BackendError>> + Send;
+    fn audit(
+        &self,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<AuditPage, BackendError>> + Send;
 
     /// The effective configuration with each value's source. The console redacts secrets
     /// again before showing it (see [`SettingsView::redacted`]), but a backend should never

@@ -34,7 +34,10 @@ pub enum ConsoleError {
 
 impl ConsoleError {
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
-        ConsoleError::BadInput { field: field.to_owned(), message: message.into() }
+        ConsoleError::BadInput {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -65,9 +68,8 @@ impl ConsoleError {
             ConsoleError::BadInput { .. } | ConsoleError::Backend(BackendError::Invalid { .. }) => {
                 "bad_input"
             }
-            ConsoleError::NotFound { .. } | ConsoleError::Backend(BackendError::NotFound { .. }) => {
-                "not_found"
-            }
+            ConsoleError::NotFound { .. }
+            | ConsoleError::Backend(BackendError::NotFound { .. }) => "not_found",
             ConsoleError::Throttled { .. } => "throttled",
             ConsoleError::Backend(BackendError::Refused(_)) => "refused",
             ConsoleError::Backend(BackendError::Internal(_)) | ConsoleError::Render(_) => {

@@ -5,8 +5,8 @@
 use askama::Template;
 
 use crate::views::{
-    Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail, Overview, PlanView,
-    RunDetail, RunList, SettingsView, SyncState, UserList, UserQuery,
+    Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail, Overview, PlanView, RunDetail,
+    RunList, SettingsView, SyncState, UserList, UserQuery,
 };
 
 /// What every signed-in page shows around its content.
@@ -34,7 +34,9 @@ pub mod filters {
 
     /// An optional value, or an em dash when absent.
     pub fn dash<T: Display>(value: &Option<T>, _: &dyn askama::Values) -> askama::Result<String> {
-        Ok(value.as_ref().map_or_else(|| "—".to_owned(), ToString::to_string))
+        Ok(value
+            .as_ref()
+            .map_or_else(|| "—".to_owned(), ToString::to_string))
     }
 
     /// Seconds as a short age ("42 s", "5 min", "3 h", "2 d").

@@ -33,7 +33,9 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 /// Hashes a new password with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<PasswordHash, PasswordError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(PasswordError::TooShort { min: MIN_PASSWORD_LEN });
+        return Err(PasswordError::TooShort {
+            min: MIN_PASSWORD_LEN,
+        });
     }
     let salt = SaltString::generate(&mut OsRng);
     let hash = Argon2::default()
@@ -58,7 +60,9 @@ impl PasswordHash {
     /// Whether `password` matches (argon2 compares in constant time).
     pub fn verify(&self, password: &str) -> bool {
         match PhcHash::new(&self.0) {
-            Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }

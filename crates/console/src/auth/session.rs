@@ -85,13 +85,19 @@ pub struct SessionCodec {
 
 impl SessionCodec {
     pub fn new(key: SessionKey, idle_timeout_secs: u64, max_age_secs: u64) -> Self {
-        SessionCodec { key, idle_timeout_secs, max_age_secs }
+        SessionCodec {
+            key,
+            idle_timeout_secs,
+            max_age_secs,
+        }
     }
 
     fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
         // HMAC accepts keys of any length, so this cannot fail; fall back to an empty tag
         // (which never verifies) rather than panic.
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key.0) else { return Vec::new() };
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key.0) else {
+            return Vec::new();
+        };
         mac.update(purpose.as_bytes());
         mac.update(b"|");
         mac.update(data);
@@ -101,14 +107,22 @@ impl SessionCodec {
     /// Signs `payload` for one purpose: `base64url(payload).base64url(mac)`.
     pub fn sign(&self, purpose: &str, payload: &[u8]) -> String {
         let tag = self.mac(purpose, payload);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// Checks a value made by [`SessionCodec::sign`] for the same purpose.
     pub fn verify(&self, purpose: &str, value: &str) -> Result<Vec<u8>, SessionError> {
         let (payload, tag) = value.split_once('.').ok_or(SessionError::Malformed)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| SessionError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| SessionError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| SessionError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| SessionError::Malformed)?;
         let expected = self.mac(purpose, &payload);
         if expected.is_empty() || !bool::from(expected.ct_eq(&tag)) {
             return Err(SessionError::BadSignature);
@@ -195,7 +209,10 @@ mod tests {
         assert_eq!(codec.decode(&cookie, 1601), Err(SessionError::Expired));
         let mut busy = session.clone();
         busy.last_seen = 4500;
-        assert_eq!(codec.decode(&codec.encode(&busy), 4601), Err(SessionError::Expired));
+        assert_eq!(
+            codec.decode(&codec.encode(&busy), 4601),
+            Err(SessionError::Expired)
+        );
     }
 
     #[test]
@@ -204,7 +221,11 @@ mod tests {
         let session = codec.start("ann", Role::Viewer, 1000, &mut rand::thread_rng());
         let mut forged = session.clone();
         forged.role = Role::Operator;
-        let (_, tag) = codec.encode(&session).split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())).expect("dot");
+        let (_, tag) = codec
+            .encode(&session)
+            .split_once('.')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .expect("dot");
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json"));
         let cookie = format!("{payload}.{tag}");
         assert_eq!(codec.decode(&cookie, 1001), Err(SessionError::BadSignature));
@@ -216,7 +237,10 @@ mod tests {
         let codec = codec();
         let signed = codec.sign("login", b"{}");
         assert!(codec.verify("login", &signed).is_ok());
-        assert_eq!(codec.verify("session", &signed), Err(SessionError::BadSignature));
+        assert_eq!(
+            codec.verify("session", &signed),
+            Err(SessionError::BadSignature)
+        );
     }
 
     #[test]

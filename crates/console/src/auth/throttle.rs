@@ -21,7 +21,12 @@ pub struct ThrottlePolicy {
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        ThrottlePolicy { max_failures: 5, window_secs: 900, lockout_secs: 900, max_keys: 100_000 }
+        ThrottlePolicy {
+            max_failures: 5,
+            window_secs: 900,
+            lockout_secs: 900,
+            max_keys: 100_000,
+        }
     }
 }
 
@@ -46,7 +51,10 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
-        LoginThrottle { policy, records: Mutex::new(HashMap::new()) }
+        LoginThrottle {
+            policy,
+            records: Mutex::new(HashMap::new()),
+        }
     }
 
     fn keys(name: &str, addr: Option<IpAddr>) -> Vec<Key> {
@@ -57,7 +65,10 @@ impl LoginThrottle {
 
     /// `Err(seconds)` when the name or the address is locked, with how long it stays locked.
     pub fn check(&self, name: &str, addr: Option<IpAddr>, now: u64) -> Result<(), u64> {
-        let records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let wait = Self::keys(name, addr)
             .iter()
             .filter_map(|key| records.get(key)?.locked_until)
@@ -72,7 +83,10 @@ impl LoginThrottle {
 
     pub fn record_failure(&self, name: &str, addr: Option<IpAddr>, now: u64) {
         let policy = self.policy;
-        let mut records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if records.len() >= policy.max_keys {
             records.retain(|_, record| {
                 record.locked_until.is_some_and(|until| until > now)
@@ -86,7 +100,11 @@ impl LoginThrottle {
                 locked_until: None,
             });
             if now.saturating_sub(record.window_start) > policy.window_secs {
-                *record = Record { failures: 0, window_start: now, locked_until: None };
+                *record = Record {
+                    failures: 0,
+                    window_start: now,
+                    locked_until: None,
+                };
             }
             record.failures += 1;
             if record.failures >= policy.max_failures {
@@ -98,7 +116,10 @@ impl LoginThrottle {
     }
 
     pub fn record_success(&self, name: &str) {
-        let mut records = self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         records.remove(&Key::Name(name.trim().to_lowercase()));
     }
 }
@@ -108,18 +129,34 @@ mod tests {
     use super::*;
 
     fn policy() -> ThrottlePolicy {
-        ThrottlePolicy { max_failures: 3, window_secs: 60, lockout_secs: 300, max_keys: 10 }
+        ThrottlePolicy {
+            max_failures: 3,
+            window_secs: 60,
+            lockout_secs: 300,
+            max_keys: 10,
+        }
     }
 
     #[test]
     fn a_name_locks_after_max_failures_from_any_address() {
         let throttle = LoginThrottle::new(policy());
         for i in 0..3u8 {
-            assert!(throttle.check("Ann", Some(IpAddr::from([10, 0, 0, i])), 100).is_ok());
+            assert!(
+                throttle
+                    .check("Ann", Some(IpAddr::from([10, 0, 0, i])), 100)
+                    .is_ok()
+            );
             throttle.record_failure("Ann", Some(IpAddr::from([10, 0, 0, i])), 100);
         }
-        assert_eq!(throttle.check("ann", Some(IpAddr::from([10, 0, 0, 9])), 110), Err(290));
-        assert!(throttle.check("bob", Some(IpAddr::from([10, 0, 0, 9])), 110).is_ok());
+        assert_eq!(
+            throttle.check("ann", Some(IpAddr::from([10, 0, 0, 9])), 110),
+            Err(290)
+        );
+        assert!(
+            throttle
+                .check("bob", Some(IpAddr::from([10, 0, 0, 9])), 110)
+                .is_ok()
+        );
         assert!(throttle.check("ann", None, 401).is_ok());
     }
 
@@ -131,7 +168,11 @@ mod tests {
             throttle.record_failure(name, addr, 100);
         }
         assert!(throttle.check("d", addr, 101).is_err());
-        assert!(throttle.check("d", Some(IpAddr::from([192, 0, 2, 2])), 101).is_ok());
+        assert!(
+            throttle
+                .check("d", Some(IpAddr::from([192, 0, 2, 2])), 101)
+                .is_ok()
+        );
     }
 
     #[test]

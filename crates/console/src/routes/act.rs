@@ -31,11 +31,16 @@ impl Fields {
 
     fn all(&self, name: &str) -> Vec<String> {
         let values = self.0.iter().filter(|(key, _)| key == name);
-        values.map(|(_, value)| value.trim().to_owned()).filter(|v| !v.is_empty()).collect()
+        values
+            .map(|(_, value)| value.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 
     fn required(&self, name: &str) -> Result<String, ConsoleError> {
-        let value = self.get(name).ok_or_else(|| ConsoleError::bad_input(name, "is required"))?;
+        let value = self
+            .get(name)
+            .ok_or_else(|| ConsoleError::bad_input(name, "is required"))?;
         super::html::check_id(value, name)?;
         Ok(value.to_owned())
     }
@@ -43,36 +48,64 @@ impl Fields {
     fn kind(&self) -> Result<ObjectKind, ConsoleError> {
         let kind = self.required("kind")?;
         ObjectKind::from_label(&kind).ok_or_else(|| {
-            ConsoleError::bad_input("kind", format!("\"{kind}\" is not user, department or role"))
+            ConsoleError::bad_input(
+                "kind",
+                format!("\"{kind}\" is not user, department or role"),
+            )
         })
     }
 }
 
 /// The action a form asks for, or which field is wrong.
 pub(crate) fn parse_action(fields: &Fields) -> Result<OperatorAction, ConsoleError> {
-    let action = fields.get("action").ok_or_else(|| ConsoleError::bad_input("action", "is required"))?;
+    let action = fields
+        .get("action")
+        .ok_or_else(|| ConsoleError::bad_input("action", "is required"))?;
     let decide = |decision| -> Result<OperatorAction, ConsoleError> {
         let entry = fields.get("entry").map(str::to_owned);
-        Ok(OperatorAction::DecideDeletion { hold: fields.required("hold")?, entry, decision })
+        Ok(OperatorAction::DecideDeletion {
+            hold: fields.required("hold")?,
+            entry,
+            decision,
+        })
     };
     Ok(match action {
-        "push_now" => OperatorAction::PushNow { kind: fields.kind()?, id: fields.required("id")? },
-        "refetch" => OperatorAction::Refetch { kind: fields.kind()?, id: fields.required("id")? },
+        "push_now" => OperatorAction::PushNow {
+            kind: fields.kind()?,
+            id: fields.required("id")?,
+        },
+        "refetch" => OperatorAction::Refetch {
+            kind: fields.kind()?,
+            id: fields.required("id")?,
+        },
         "approve_deletion" => decide(DeletionDecision::Approve)?,
         "reject_deletion" => decide(DeletionDecision::Reject)?,
-        "accept_conflict" => OperatorAction::AcceptConflict { conflict: fields.required("conflict")? },
-        "apply_other_side" => OperatorAction::ApplyOtherSide { conflict: fields.required("conflict")? },
+        "accept_conflict" => OperatorAction::AcceptConflict {
+            conflict: fields.required("conflict")?,
+        },
+        "apply_other_side" => OperatorAction::ApplyOtherSide {
+            conflict: fields.required("conflict")?,
+        },
         "link_soft_match" => OperatorAction::LinkSoftMatch {
             item: fields.required("item")?,
             oa_id: fields.required("oa_id")?,
         },
-        "create_from_soft_match" => OperatorAction::CreateFromSoftMatch { item: fields.required("item")? },
-        "retry_dead_letter" => OperatorAction::RetryDeadLetter { dead_letter: fields.required("dead_letter")? },
-        "drop_dead_letter" => OperatorAction::DropDeadLetter { dead_letter: fields.required("dead_letter")? },
+        "create_from_soft_match" => OperatorAction::CreateFromSoftMatch {
+            item: fields.required("item")?,
+        },
+        "retry_dead_letter" => OperatorAction::RetryDeadLetter {
+            dead_letter: fields.required("dead_letter")?,
+        },
+        "drop_dead_letter" => OperatorAction::DropDeadLetter {
+            dead_letter: fields.required("dead_letter")?,
+        },
         "apply_plan" => parse_apply_plan(fields)?,
         "start_import" => OperatorAction::StartImport,
         other => {
-            return Err(ConsoleError::bad_input("action", format!("\"{other}\" is not an action the console knows")));
+            return Err(ConsoleError::bad_input(
+                "action",
+                format!("\"{other}\" is not an action the console knows"),
+            ));
         }
     })
 }
@@ -84,13 +117,24 @@ fn parse_apply_plan(fields: &Fields) -> Result<OperatorAction, ConsoleError> {
         Some("selected") => {
             let entries = fields.all("entry");
             if entries.is_empty() {
-                return Err(ConsoleError::bad_input("entry", "select at least one plan entry to apply"));
+                return Err(ConsoleError::bad_input(
+                    "entry",
+                    "select at least one plan entry to apply",
+                ));
             }
             Some(entries)
         }
-        _ => return Err(ConsoleError::bad_input("scope", "choose to apply all entries or the selected ones")),
+        _ => {
+            return Err(ConsoleError::bad_input(
+                "scope",
+                "choose to apply all entries or the selected ones",
+            ));
+        }
     };
-    Ok(OperatorAction::ApplyPlan { entries, confirm_deletions })
+    Ok(OperatorAction::ApplyPlan {
+        entries,
+        confirm_deletions,
+    })
 }
 
 pub(crate) async fn submit<B: AdminBackend>(
@@ -104,7 +148,9 @@ pub(crate) async fn submit<B: AdminBackend>(
         Err(error) => return error_page(&s, error, None),
     };
     let here = request::safe_return(fields.get("return_to"));
-    let chrome = request::chrome(&s, &session, &headers, "", here.clone()).await.ok();
+    let chrome = request::chrome(&s, &session, &headers, "", here.clone())
+        .await
+        .ok();
     if let Err(error) = request::check_csrf(&s, &session, fields.get("csrf")) {
         tracing::warn!(user = %session.user, "console: action refused, CSRF token missing or wrong");
         return error_page(&s, error, chrome);
@@ -114,16 +160,26 @@ pub(crate) async fn submit<B: AdminBackend>(
         Err(error) => return error_page(&s, error, chrome),
     };
     if !session.role.may_act() {
-        let error = ConsoleError::Forbidden { role: session.role.label(), action: action.describe() };
+        let error = ConsoleError::Forbidden {
+            role: session.role.label(),
+            action: action.describe(),
+        };
         return error_page(&s, error, chrome);
     }
-    let actor = Actor { name: session.user.clone(), role: session.role };
+    let actor = Actor {
+        name: session.user.clone(),
+        role: session.role,
+    };
     match s.backend.perform(&actor, &action).await {
         Ok(outcome) => {
-            let notice: String = form_urlencoded::byte_serialize(outcome.message.as_bytes()).collect();
+            let notice: String =
+                form_urlencoded::byte_serialize(outcome.message.as_bytes()).collect();
             let headers = axum::response::AppendHeaders([
                 (header::SET_COOKIE, request::session_cookie(&s, &session)),
-                (header::SET_COOKIE, request::set_cookie(&s, NOTICE_COOKIE, &notice, "/console", 60)),
+                (
+                    header::SET_COOKIE,
+                    request::set_cookie(&s, NOTICE_COOKIE, &notice, "/console", 60),
+                ),
             ]);
             (headers, Redirect::to(&here)).into_response()
         }

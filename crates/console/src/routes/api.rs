@@ -51,14 +51,27 @@ struct ErrorDetail {
 
 pub(crate) fn error_json(error: ConsoleError) -> Response {
     let status = error.status();
-    let body = ErrorBody { error: ErrorDetail { code: error.code(), message: error.public_message() } };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: error.code(),
+            message: error.public_message(),
+        },
+    };
     (status, Json(body)).into_response()
 }
 
 /// A JSON answer with the refreshed session cookie.
-fn answer<B, T: Serialize>(s: &AppState<B>, session: &Session, result: Result<T, ConsoleError>) -> Response {
+fn answer<B, T: Serialize>(
+    s: &AppState<B>,
+    session: &Session,
+    result: Result<T, ConsoleError>,
+) -> Response {
     match result {
-        Ok(body) => ([(header::SET_COOKIE, request::session_cookie(s, session))], Json(body)).into_response(),
+        Ok(body) => (
+            [(header::SET_COOKIE, request::session_cookie(s, session))],
+            Json(body),
+        )
+            .into_response(),
         Err(error) => error_json(error),
     }
 }
@@ -81,7 +94,11 @@ struct Me {
 
 async fn me<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
     let session = api_session!(s, headers);
-    let me = Me { user: session.user.clone(), role: session.role, csrf_token: s.codec.csrf_token(&session.nonce) };
+    let me = Me {
+        user: session.user.clone(),
+        role: session.role,
+        csrf_token: s.codec.csrf_token(&session.nonce),
+    };
     answer(&s, &session, Ok(me))
 }
 
@@ -104,7 +121,12 @@ async fn users<B: AdminBackend>(
     answer(&s, &session, result)
 }
 
-async fn object<B: AdminBackend>(s: AppState<B>, headers: HeaderMap, kind: ObjectKind, id: String) -> Response {
+async fn object<B: AdminBackend>(
+    s: AppState<B>,
+    headers: HeaderMap,
+    kind: ObjectKind,
+    id: String,
+) -> Response {
     let session = api_session!(s, headers);
     let result = match check_id(&id, "id") {
         Ok(()) => s.backend.object(kind, &id).await.map_err(Into::into),
@@ -113,7 +135,11 @@ async fn object<B: AdminBackend>(s: AppState<B>, headers: HeaderMap, kind: Objec
     answer(&s, &session, result)
 }
 
-async fn user<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn user<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     object(s, headers, ObjectKind::User, id).await
 }
 
@@ -125,11 +151,18 @@ async fn department<B: AdminBackend>(
     object(s, headers, ObjectKind::Department, id).await
 }
 
-async fn role<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn role<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     object(s, headers, ObjectKind::Role, id).await
 }
 
-async fn departments<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
+async fn departments<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+) -> Response {
     let session = api_session!(s, headers);
     let result = s.backend.departments().await.map_err(Into::into);
     answer(&s, &session, result)
@@ -153,7 +186,11 @@ async fn runs<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap)
     answer(&s, &session, result)
 }
 
-async fn run<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn run<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let session = api_session!(s, headers);
     let result = match check_id(&id, "run") {
         Ok(()) => s.backend.run(&id).await.map_err(Into::into),
@@ -177,7 +214,12 @@ async fn audit<B: AdminBackend>(
 
 async fn settings<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
     let session = api_session!(s, headers);
-    let result = s.backend.settings().await.map(|view| view.redacted()).map_err(Into::into);
+    let result = s
+        .backend
+        .settings()
+        .await
+        .map(|view| view.redacted())
+        .map_err(Into::into);
     answer(&s, &session, result)
 }
 
@@ -187,18 +229,31 @@ async fn act<B: AdminBackend>(
     body: axum::body::Bytes,
 ) -> Response {
     let session = api_session!(s, headers);
-    let token = headers.get("x-csrf-token").and_then(|value| value.to_str().ok());
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|value| value.to_str().ok());
     if let Err(error) = request::check_csrf(&s, &session, token) {
         return error_json(error);
     }
     let action: OperatorAction = match serde_json::from_slice(&body) {
         Ok(action) => action,
-        Err(error) => return error_json(ConsoleError::bad_input("body", format!("not an action: {error}"))),
+        Err(error) => {
+            return error_json(ConsoleError::bad_input(
+                "body",
+                format!("not an action: {error}"),
+            ));
+        }
     };
     if !session.role.may_act() {
-        return error_json(ConsoleError::Forbidden { role: session.role.label(), action: action.describe() });
+        return error_json(ConsoleError::Forbidden {
+            role: session.role.label(),
+            action: action.describe(),
+        });
     }
-    let actor = Actor { name: session.user.clone(), role: session.role };
+    let actor = Actor {
+        name: session.user.clone(),
+        role: session.role,
+    };
     let result = s.backend.perform(&actor, &action).await.map_err(Into::into);
     answer(&s, &session, result)
 }

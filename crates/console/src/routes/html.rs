@@ -30,7 +30,10 @@ pub(crate) fn error_page<B>(
         ConsoleError::SignInRequired => Redirect::to("/console/login").into_response(),
         ConsoleError::SessionExpired { .. } => {
             let clear = request::set_cookie(shared, SESSION_COOKIE, "", "/", 0);
-            ([(header::SET_COOKIE, clear)], Redirect::to("/console/login?expired=1"))
+            (
+                [(header::SET_COOKIE, clear)],
+                Redirect::to("/console/login?expired=1"),
+            )
                 .into_response()
         }
         error => {
@@ -79,7 +82,10 @@ pub(crate) fn finish<B>(
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, request::session_cookie(shared, session));
     if had_notice {
-        headers.append(header::SET_COOKIE, request::set_cookie(shared, NOTICE_COOKIE, "", "/console", 0));
+        headers.append(
+            header::SET_COOKIE,
+            request::set_cookie(shared, NOTICE_COOKIE, "", "/console", 0),
+        );
     }
     response
 }
@@ -100,7 +106,11 @@ pub(crate) async fn overview<B: AdminBackend>(
     let (session, chrome) = signed_in!(s, headers, "overview", "/console".to_owned());
     let view = s.backend.overview().await;
     finish(&s, &session, chrome, |chrome| {
-        Ok(OverviewPage { chrome, view: &view? }.render()?)
+        Ok(OverviewPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
     })
 }
 
@@ -109,16 +119,25 @@ pub(crate) fn text_param(
     params: &HashMap<String, String>,
     field: &str,
 ) -> Result<Option<String>, ConsoleError> {
-    let Some(value) = params.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+    let Some(value) = params
+        .get(field)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    else {
         return Ok(None);
     };
     if value.chars().count() > 200 || value.chars().any(char::is_control) {
-        return Err(ConsoleError::bad_input(field, "must be at most 200 printable characters"));
+        return Err(ConsoleError::bad_input(
+            field,
+            "must be at most 200 printable characters",
+        ));
     }
     Ok(Some(value.to_owned()))
 }
 
-pub(crate) fn parse_user_query(params: &HashMap<String, String>) -> Result<UserQuery, ConsoleError> {
+pub(crate) fn parse_user_query(
+    params: &HashMap<String, String>,
+) -> Result<UserQuery, ConsoleError> {
     let state = match text_param(params, "state")? {
         None => None,
         Some(slug) => Some(SyncState::from_slug(&slug).ok_or_else(|| {
@@ -134,7 +153,12 @@ pub(crate) fn parse_user_query(params: &HashMap<String, String>) -> Result<UserQ
             .parse()
             .map_err(|_| ConsoleError::bad_input("page", "must be a whole number from 0"))?,
     };
-    Ok(UserQuery { q: text_param(params, "q")?, department: text_param(params, "department")?, state, page })
+    Ok(UserQuery {
+        q: text_param(params, "q")?,
+        department: text_param(params, "department")?,
+        state,
+        page,
+    })
 }
 
 pub(crate) async fn users<B: AdminBackend>(
@@ -150,7 +174,12 @@ pub(crate) async fn users<B: AdminBackend>(
     };
     let view = s.backend.users(&query).await;
     finish(&s, &session, chrome, |chrome| {
-        let page = UsersPage { chrome, view: &view?, query: &query, states: SyncState::ALL };
+        let page = UsersPage {
+            chrome,
+            view: &view?,
+            query: &query,
+            states: SyncState::ALL,
+        };
         Ok(page.render()?)
     })
 }
@@ -161,25 +190,45 @@ pub(crate) async fn departments<B: AdminBackend>(
 ) -> Response {
     let (session, chrome) = signed_in!(s, headers, "directory", "/console/departments".to_owned());
     let view = s.backend.departments().await;
-    finish(&s, &session, chrome, |chrome| Ok(DepartmentsPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(DepartmentsPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
 /// Checks an id from a URL: 1 to 128 printable characters.
 pub(crate) fn check_id(id: &str, field: &str) -> Result<(), ConsoleError> {
     if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
-        return Err(ConsoleError::bad_input(field, "must be 1 to 128 printable characters"));
+        return Err(ConsoleError::bad_input(
+            field,
+            "must be 1 to 128 printable characters",
+        ));
     }
     Ok(())
 }
 
-async fn object<B: AdminBackend>(s: AppState<B>, headers: HeaderMap, kind: ObjectKind, id: String) -> Response {
+async fn object<B: AdminBackend>(
+    s: AppState<B>,
+    headers: HeaderMap,
+    kind: ObjectKind,
+    id: String,
+) -> Response {
     let here = format!("/console/{}/{id}", kind.segment());
     let (session, chrome) = signed_in!(s, headers, "directory", here);
     if let Err(error) = check_id(&id, "id") {
         return finish(&s, &session, chrome, |_| Err(error));
     }
     let view = s.backend.object(kind, &id).await;
-    finish(&s, &session, chrome, |chrome| Ok(ObjectPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(ObjectPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
 pub(crate) async fn user<B: AdminBackend>(
@@ -212,19 +261,43 @@ pub(crate) async fn attention<B: AdminBackend>(
 ) -> Response {
     let (session, chrome) = signed_in!(s, headers, "attention", "/console/attention".to_owned());
     let view = s.backend.attention().await;
-    finish(&s, &session, chrome, |chrome| Ok(AttentionPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(AttentionPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
-pub(crate) async fn plan<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
+pub(crate) async fn plan<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+) -> Response {
     let (session, chrome) = signed_in!(s, headers, "plan", "/console/plan".to_owned());
     let view = s.backend.plan().await;
-    finish(&s, &session, chrome, |chrome| Ok(PlanPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(PlanPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
-pub(crate) async fn runs<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
+pub(crate) async fn runs<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+) -> Response {
     let (session, chrome) = signed_in!(s, headers, "runs", "/console/runs".to_owned());
     let view = s.backend.runs().await;
-    finish(&s, &session, chrome, |chrome| Ok(RunsPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(RunsPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
 pub(crate) async fn run<B: AdminBackend>(
@@ -237,7 +310,13 @@ pub(crate) async fn run<B: AdminBackend>(
         return finish(&s, &session, chrome, |_| Err(error));
     }
     let view = s.backend.run(&id).await;
-    finish(&s, &session, chrome, |chrome| Ok(RunPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(RunPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
 /// `from`/`to` must at least start like a date, so a typo is named instead of matching nothing.
@@ -245,15 +324,26 @@ fn check_time(value: &Option<String>, field: &str) -> Result<(), ConsoleError> {
     let Some(value) = value else { return Ok(()) };
     let bytes = value.as_bytes();
     let date_like = bytes.len() >= 10
-        && bytes[..10].iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+        && bytes[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if date_like {
         Ok(())
     } else {
-        Err(ConsoleError::bad_input(field, format!("\"{value}\" is not a date; use 2026-12-07 or 2026-12-07T14:30:00Z")))
+        Err(ConsoleError::bad_input(
+            field,
+            format!("\"{value}\" is not a date; use 2026-12-07 or 2026-12-07T14:30:00Z"),
+        ))
     }
 }
 
-pub(crate) fn parse_audit_query(params: &HashMap<String, String>) -> Result<AuditQuery, ConsoleError> {
+pub(crate) fn parse_audit_query(
+    params: &HashMap<String, String>,
+) -> Result<AuditQuery, ConsoleError> {
     let query = AuditQuery {
         object: text_param(params, "object")?,
         origin: text_param(params, "origin")?,
@@ -279,7 +369,12 @@ pub(crate) async fn audit<B: AdminBackend>(
     };
     let view = s.backend.audit(&query).await;
     finish(&s, &session, chrome, |chrome| {
-        Ok(AuditPageView { chrome, view: &view?, query: &query }.render()?)
+        Ok(AuditPageView {
+            chrome,
+            view: &view?,
+            query: &query,
+        }
+        .render()?)
     })
 }
 
@@ -289,7 +384,13 @@ pub(crate) async fn settings<B: AdminBackend>(
 ) -> Response {
     let (session, chrome) = signed_in!(s, headers, "settings", "/console/settings".to_owned());
     let view = s.backend.settings().await.map(|view| view.redacted());
-    finish(&s, &session, chrome, |chrome| Ok(SettingsPage { chrome, view: &view? }.render()?))
+    finish(&s, &session, chrome, |chrome| {
+        Ok(SettingsPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
 }
 
 /// Unknown paths: JSON under the API prefix, an error page elsewhere.
@@ -298,7 +399,9 @@ pub(crate) async fn not_found<B: AdminBackend>(
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let error = ConsoleError::NotFound { what: format!("page at {}", uri.path()) };
+    let error = ConsoleError::NotFound {
+        what: format!("page at {}", uri.path()),
+    };
     if uri.path().starts_with("/api/") {
         return api::error_json(error);
     }

@@ -31,8 +31,18 @@ fn login_form<B>(
 ) -> Response {
     let nonce = random_nonce(&mut rand::thread_rng());
     let cookie_value = s.codec.sign("login", nonce.as_bytes());
-    let cookie = request::set_cookie(s, LOGIN_COOKIE, &cookie_value, "/console/login", LOGIN_FORM_SECS);
-    let page = LoginPage { csrf: s.codec.csrf_token(&nonce), username: username.to_owned(), error };
+    let cookie = request::set_cookie(
+        s,
+        LOGIN_COOKIE,
+        &cookie_value,
+        "/console/login",
+        LOGIN_FORM_SECS,
+    );
+    let page = LoginPage {
+        csrf: s.codec.csrf_token(&nonce),
+        username: username.to_owned(),
+        error,
+    };
     match page.render() {
         Ok(body) => (status, [(header::SET_COOKIE, cookie)], Html(body)).into_response(),
         Err(error) => error_page(s, error.into(), None),
@@ -48,8 +58,10 @@ pub(crate) async fn form<B: AdminBackend>(
         return Redirect::to("/console").into_response();
     }
     let expired = params.contains_key("expired").then(|| {
-        ConsoleError::SessionExpired { idle_minutes: s.codec.idle_timeout_secs() / 60 }
-            .public_message()
+        ConsoleError::SessionExpired {
+            idle_minutes: s.codec.idle_timeout_secs() / 60,
+        }
+        .public_message()
     });
     login_form(&s, StatusCode::OK, "", expired)
 }
@@ -66,8 +78,12 @@ pub(crate) struct LoginForm {
 
 /// Whether the form's token matches the nonce in the sign-in cookie.
 fn login_csrf_ok<B>(s: &AppState<B>, headers: &HeaderMap, token: &str) -> bool {
-    let Some(cookie) = request::cookie(headers, LOGIN_COOKIE) else { return false };
-    let Ok(nonce) = s.codec.verify("login", cookie) else { return false };
+    let Some(cookie) = request::cookie(headers, LOGIN_COOKIE) else {
+        return false;
+    };
+    let Ok(nonce) = s.codec.verify("login", cookie) else {
+        return false;
+    };
     let nonce = String::from_utf8_lossy(&nonce);
     s.codec.csrf_ok(&nonce, token)
 }
@@ -89,8 +105,15 @@ pub(crate) async fn submit<B: AdminBackend>(
     }
     let now = s.config.clock.now();
     if let Err(wait_secs) = s.throttle.check(name, addr, now) {
-        let error = ConsoleError::Throttled { minutes: wait_secs.div_ceil(60) };
-        return login_form(&s, StatusCode::TOO_MANY_REQUESTS, name, Some(error.public_message()));
+        let error = ConsoleError::Throttled {
+            minutes: wait_secs.div_ceil(60),
+        };
+        return login_form(
+            &s,
+            StatusCode::TOO_MANY_REQUESTS,
+            name,
+            Some(error.public_message()),
+        );
     }
     let user = match s.backend.console_user(name).await {
         Ok(user) => user,
@@ -110,7 +133,9 @@ pub(crate) async fn submit<B: AdminBackend>(
         return login_form(&s, StatusCode::UNAUTHORIZED, name, Some(message));
     };
     s.throttle.record_success(name);
-    let session = s.codec.start(&user.name, user.role, now, &mut rand::thread_rng());
+    let session = s
+        .codec
+        .start(&user.name, user.role, now, &mut rand::thread_rng());
     let clear_login = request::set_cookie(&s, LOGIN_COOKIE, "", "/console/login", 0);
     let headers = axum::response::AppendHeaders([
         (header::SET_COOKIE, request::session_cookie(&s, &session)),
@@ -138,5 +163,9 @@ pub(crate) async fn logout<B: AdminBackend>(
         return error_page(&s, error, None);
     }
     let clear = request::set_cookie(&s, SESSION_COOKIE, "", "/", 0);
-    ([(header::SET_COOKIE, clear)], Redirect::to("/console/login")).into_response()
+    (
+        [(header::SET_COOKIE, clear)],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
 }

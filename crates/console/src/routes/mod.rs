@@ -41,10 +41,18 @@ pub fn router<B: AdminBackend>(backend: Arc<B>, config: ConsoleConfig) -> Router
         config.max_session_secs,
     );
     let throttle = LoginThrottle::new(config.throttle);
-    let state = Arc::new(Shared { backend, codec, throttle, config });
+    let state = Arc::new(Shared {
+        backend,
+        codec,
+        throttle,
+        config,
+    });
     let console = Router::new()
         .route("/console", get(html::overview::<B>))
-        .route("/console/login", get(login::form::<B>).post(login::submit::<B>))
+        .route(
+            "/console/login",
+            get(login::form::<B>).post(login::submit::<B>),
+        )
         .route("/console/logout", post(login::logout::<B>))
         .route("/console/users", get(html::users::<B>))
         .route("/console/users/{id}", get(html::user::<B>))
@@ -83,6 +91,8 @@ async fn security_headers(mut response: Response) -> Response {
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }

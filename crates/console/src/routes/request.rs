@@ -37,7 +37,11 @@ pub(crate) fn set_cookie<B>(
     path: &str,
     max_age: u64,
 ) -> HeaderValue {
-    let secure = if shared.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if shared.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let text = format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
     );
@@ -63,7 +67,13 @@ pub(crate) fn session<B>(shared: &Shared<B>, headers: &HeaderMap) -> Result<Sess
 /// The refreshed session cookie, so the idle timeout counts from this request.
 pub(crate) fn session_cookie<B>(shared: &Shared<B>, session: &Session) -> HeaderValue {
     let value = shared.codec.encode(session);
-    set_cookie(shared, SESSION_COOKIE, &value, "/", shared.config.max_session_secs)
+    set_cookie(
+        shared,
+        SESSION_COOKIE,
+        &value,
+        "/",
+        shared.config.max_session_secs,
+    )
 }
 
 /// Checks a submitted CSRF token against the session.
@@ -118,7 +128,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
         Ok(ClientAddr(addr))
     }
 }

@@ -29,7 +29,11 @@ pub enum OperatorAction {
     /// Fetch this object from DingTalk now and merge it.
     Refetch { kind: ObjectKind, id: String },
     /// Decide one held deletion (`entry`), or every deletion of the hold when `entry` is `None`.
-    DecideDeletion { hold: String, entry: Option<String>, decision: DeletionDecision },
+    DecideDeletion {
+        hold: String,
+        entry: Option<String>,
+        decision: DeletionDecision,
+    },
     /// Keep the merge's result for a recorded conflict.
     AcceptConflict { conflict: String },
     /// Apply the side's value the merge did not choose.
@@ -44,7 +48,10 @@ pub enum OperatorAction {
     DropDeadLetter { dead_letter: String },
     /// Apply the plan: every entry, or only `entries`. Deletions over the threshold need
     /// `confirm_deletions`, like `reconcile --yes`.
-    ApplyPlan { entries: Option<Vec<String>>, confirm_deletions: bool },
+    ApplyPlan {
+        entries: Option<Vec<String>>,
+        confirm_deletions: bool,
+    },
     /// Start a full import now.
     StartImport,
 }
@@ -55,7 +62,11 @@ impl OperatorAction {
         match self {
             OperatorAction::PushNow { kind, id } => format!("push {} {id} now", kind.label()),
             OperatorAction::Refetch { kind, id } => format!("re-fetch {} {id}", kind.label()),
-            OperatorAction::DecideDeletion { hold, entry, decision } => {
+            OperatorAction::DecideDeletion {
+                hold,
+                entry,
+                decision,
+            } => {
                 let verb = match decision {
                     DeletionDecision::Approve => "approve",
                     DeletionDecision::Reject => "reject",
@@ -82,7 +93,10 @@ impl OperatorAction {
                 format!("drop dead letter {dead_letter}")
             }
             OperatorAction::ApplyPlan { entries: None, .. } => "apply the whole plan".to_owned(),
-            OperatorAction::ApplyPlan { entries: Some(entries), .. } => {
+            OperatorAction::ApplyPlan {
+                entries: Some(entries),
+                ..
+            } => {
                 format!("apply {} plan entries", entries.len())
             }
             OperatorAction::StartImport => "start an import".to_owned(),

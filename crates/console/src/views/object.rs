@@ -35,7 +35,12 @@ pub struct FieldComparison {
 impl FieldComparison {
     pub fn new(field: impl Into<String>, oa: Option<String>, dingtalk: Option<String>) -> Self {
         let differs = oa != dingtalk;
-        FieldComparison { field: field.into(), oa, dingtalk, differs }
+        FieldComparison {
+            field: field.into(),
+            oa,
+            dingtalk,
+            differs,
+        }
     }
 }
 

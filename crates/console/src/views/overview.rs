@@ -40,7 +40,9 @@ impl ApiBudget {
         if self.qps_limit <= 0.0 {
             return 0;
         }
-        ((self.calls_per_sec / self.qps_limit) * 100.0).clamp(0.0, 100.0).round() as u64
+        ((self.calls_per_sec / self.qps_limit) * 100.0)
+            .clamp(0.0, 100.0)
+            .round() as u64
     }
 }
 

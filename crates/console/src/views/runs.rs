@@ -60,7 +60,9 @@ impl RunSummary {
 
     /// "1 h 2 min", "3 min 4 s", "850 ms", or "—" while running.
     pub fn duration_text(&self) -> String {
-        let Some(ms) = self.duration_ms else { return "—".to_owned() };
+        let Some(ms) = self.duration_ms else {
+            return "—".to_owned();
+        };
         let secs = ms / 1000;
         match secs {
             0 => format!("{ms} ms"),

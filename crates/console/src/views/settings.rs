@@ -23,9 +23,13 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SettingValue {
-    Plain { value: String },
+    Plain {
+        value: String,
+    },
     /// A secret: only whether it is set is ever shown.
-    Secret { set: bool },
+    Secret {
+        set: bool,
+    },
 }
 
 impl SettingValue {
@@ -62,8 +66,15 @@ impl SettingSource {
 }
 
 /// Key fragments that mark a value as secret whatever the backend said.
-const SECRET_MARKERS: [&str; 7] =
-    ["secret", "password", "token", "aes_key", "private", "credential", "session_key"];
+const SECRET_MARKERS: [&str; 7] = [
+    "secret",
+    "password",
+    "token",
+    "aes_key",
+    "private",
+    "credential",
+    "session_key",
+];
 
 /// Whether a key names a secret (`dingtalk.app_secret`, `callback.aes_key`, a database URL).
 pub fn key_is_secret(key: &str) -> bool {
@@ -73,9 +84,13 @@ pub fn key_is_secret(key: &str) -> bool {
 
 /// A URL's password (`postgres://user:pw@host/db`), if it has one.
 fn url_has_password(value: &str) -> bool {
-    let Some((_, rest)) = value.split_once("://") else { return false };
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
     let authority = rest.split('/').next().unwrap_or_default();
-    authority.split_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    authority
+        .split_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 impl SettingsView {
@@ -86,7 +101,9 @@ impl SettingsView {
             if let SettingValue::Plain { value } = &entry.value
                 && (key_is_secret(&entry.key) || url_has_password(value))
             {
-                entry.value = SettingValue::Secret { set: !value.is_empty() };
+                entry.value = SettingValue::Secret {
+                    set: !value.is_empty(),
+                };
             }
         }
         self

@@ -41,7 +41,11 @@ fn screenshot_dir() -> PathBuf {
 }
 
 async fn start_driver() -> Option<(Driver, u16)> {
-    let found = Command::new("chromedriver").arg("--version").stdout(Stdio::null()).status().is_ok();
+    let found = Command::new("chromedriver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
     if !found {
         assert!(
             std::env::var("CONSOLE_REQUIRE_BROWSER").as_deref() != Ok("1"),
@@ -59,7 +63,10 @@ async fn start_driver() -> Option<(Driver, u16)> {
         .expect("start chromedriver");
     let driver = Driver(child);
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Some((driver, port));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -81,7 +88,10 @@ async fn browser(port: u16, profile: &std::path::Path) -> Client {
         "--window-size=1366,900".to_owned(),
     ];
     let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".to_owned(), json!({ "args": args, "binary": "/usr/bin/chromium" }));
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({ "args": args, "binary": "/usr/bin/chromium" }),
+    );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(caps)
@@ -96,7 +106,9 @@ async fn serve() -> SocketAddr {
         console::Clock::now(&console::SystemClock),
     )));
     let router = console::router(backend, config(clock));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -111,10 +123,31 @@ async fn shoot(client: &Client, name: &str) {
 }
 
 async fn sign_in(client: &Client, base: &str, name: &str, password: &str) {
-    client.goto(&format!("{base}/console/login")).await.expect("login page");
-    client.find(Locator::Id("username")).await.expect("name").send_keys(name).await.expect("type");
-    client.find(Locator::Id("password")).await.expect("pw").send_keys(password).await.expect("type");
-    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("click");
+    client
+        .goto(&format!("{base}/console/login"))
+        .await
+        .expect("login page");
+    client
+        .find(Locator::Id("username"))
+        .await
+        .expect("name")
+        .send_keys(name)
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("password"))
+        .await
+        .expect("pw")
+        .send_keys(password)
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
 }
 
 /// The page's text, once the navigation a click started has settled (reading while the old
@@ -123,7 +156,12 @@ async fn text(client: &Client) -> String {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let ready = client.execute("return document.readyState", vec![]).await;
-        if ready.ok().and_then(|v| v.as_str().map(str::to_owned)).as_deref() != Some("complete") {
+        if ready
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .as_deref()
+            != Some("complete")
+        {
             continue;
         }
         if let Ok(body) = client.find(Locator::Css("body")).await
@@ -137,16 +175,25 @@ async fn text(client: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_chromium_and_every_page_is_photographed() {
-    let Some((_driver, port)) = start_driver().await else { return };
+    let Some((_driver, port)) = start_driver().await else {
+        return;
+    };
     let profile = tempfile::tempdir().expect("profile dir");
     let addr = serve().await;
     let base = format!("http://{addr}");
     let client = browser(port, profile.path()).await;
 
-    client.goto(&format!("{base}/console/login")).await.expect("login");
+    client
+        .goto(&format!("{base}/console/login"))
+        .await
+        .expect("login");
     shoot(&client, "login").await;
     sign_in(&client, &base, "olga", "not the password").await;
-    assert!(text(&client).await.contains("The user name or password is wrong."));
+    assert!(
+        text(&client)
+            .await
+            .contains("The user name or password is wrong.")
+    );
     shoot(&client, "login-failed").await;
 
     sign_in(&client, &base, "olga", PASSWORD).await;
@@ -171,28 +218,51 @@ async fn the_console_works_in_chromium_and_every_page_is_photographed() {
     }
 
     // Approve one held deletion by its button; the page comes back with the notice.
-    client.goto(&format!("{base}/console/attention")).await.expect("attention");
+    client
+        .goto(&format!("{base}/console/attention"))
+        .await
+        .expect("attention");
     let approve = client
-        .find(Locator::Css("button[aria-label='Approve deleting Zhao Lei']"))
+        .find(Locator::Css(
+            "button[aria-label='Approve deleting Zhao Lei']",
+        ))
         .await
         .expect("approve button");
     approve.click().await.expect("click");
     let after = text(&client).await;
-    assert!(after.contains("approve held deletion h1-e2 of hold h1 (olga)."), "{after}");
-    assert!(!after.contains("Zhao Lei"), "the approved entry left the list");
+    assert!(
+        after.contains("approve held deletion h1-e2 of hold h1 (olga)."),
+        "{after}"
+    );
+    assert!(
+        !after.contains("Zhao Lei"),
+        "the approved entry left the list"
+    );
     shoot(&client, "attention-after-approve").await;
 
     // 200% zoom: half the CSS width; the navigation wraps above the content.
     client.set_window_size(683, 900).await.expect("resize");
-    client.goto(&format!("{base}/console")).await.expect("overview");
+    client
+        .goto(&format!("{base}/console"))
+        .await
+        .expect("overview");
     shoot(&client, "overview-zoom200").await;
     client.set_window_size(1366, 900).await.expect("resize");
 
     // A viewer sees no action buttons.
     client.delete_all_cookies().await.expect("sign out");
     sign_in(&client, &base, "victor", PASSWORD).await;
-    client.goto(&format!("{base}/console/attention")).await.expect("attention");
-    assert!(client.find_all(Locator::Css("button.danger")).await.expect("query").is_empty());
+    client
+        .goto(&format!("{base}/console/attention"))
+        .await
+        .expect("attention");
+    assert!(
+        client
+            .find_all(Locator::Css("button.danger"))
+            .await
+            .expect("query")
+            .is_empty()
+    );
     shoot(&client, "attention-viewer").await;
     client.close().await.expect("close");
 }

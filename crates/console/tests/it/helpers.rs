@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use console::auth::ThrottlePolicy;
 use console::auth::SessionKey;
+use console::auth::ThrottlePolicy;
 use console::views::*;
 use console::{AdminBackend, BackendError, Clock, ConsoleConfig, ConsoleUser, PasswordHash, Role};
 use tower::ServiceExt;
@@ -33,7 +33,8 @@ impl TestClock {
 
 fn hash() -> PasswordHash {
     static HASH: OnceLock<PasswordHash> = OnceLock::new();
-    HASH.get_or_init(|| console::hash_password(PASSWORD).expect("hash")).clone()
+    HASH.get_or_init(|| console::hash_password(PASSWORD).expect("hash"))
+        .clone()
 }
 
 /// The backend: fixed views, a record of performed actions, and switches for failures.
@@ -60,8 +61,22 @@ pub fn run_summary(id: &str, kind: RunKind, outcome: Option<Outcome>) -> RunSumm
         failure: (outcome == Some(Outcome::Partial))
             .then(|| "3 users failed on DingTalk (60121 user not found); see the log".to_owned()),
         counts: vec![
-            SideCounts { side: Side::Oa, created: 12, changed: 340, deleted: 0, held: 0, failed: 0 },
-            SideCounts { side: Side::DingTalk, created: 2, changed: 15, deleted: 1, held: 4, failed: 3 },
+            SideCounts {
+                side: Side::Oa,
+                created: 12,
+                changed: 340,
+                deleted: 0,
+                held: 0,
+                failed: 0,
+            },
+            SideCounts {
+                side: Side::DingTalk,
+                created: 2,
+                changed: 15,
+                deleted: 1,
+                held: 4,
+                failed: 3,
+            },
         ],
         dingtalk_calls: 1_204,
         throttles: 2,
@@ -82,32 +97,68 @@ impl MemoryBackend {
             userid: userid.map(str::to_owned),
             mobile: s(mobile),
             job_number: s(&format!("E{}", &id[2..])),
-            email: s(&format!("{}@example.com", name.to_lowercase().replace(' ', "."))),
+            email: s(&format!(
+                "{}@example.com",
+                name.to_lowercase().replace(' ', ".")
+            )),
             departments: vec!["Engineering".to_owned()],
             state,
         };
         vec![
-            row("u-1001", "Li Wei", Some("liwei"), "13800000001", SyncState::InSync),
-            row("u-1002", "Zhang Min", Some("zhangmin"), "13800000002", SyncState::PendingPush),
-            row("u-1003", "Wang Fang", Some("wangfang"), "13800000003", SyncState::Conflicted),
-            row("u-1004", "Chen Jie", None, "13800000004", SyncState::DeadLettered),
-            row("u-1005", "Liu Yang", Some("liuyang"), "13800000005", SyncState::Held),
+            row(
+                "u-1001",
+                "Li Wei",
+                Some("liwei"),
+                "13800000001",
+                SyncState::InSync,
+            ),
+            row(
+                "u-1002",
+                "Zhang Min",
+                Some("zhangmin"),
+                "13800000002",
+                SyncState::PendingPush,
+            ),
+            row(
+                "u-1003",
+                "Wang Fang",
+                Some("wangfang"),
+                "13800000003",
+                SyncState::Conflicted,
+            ),
+            row(
+                "u-1004",
+                "Chen Jie",
+                None,
+                "13800000004",
+                SyncState::DeadLettered,
+            ),
+            row(
+                "u-1005",
+                "Liu Yang",
+                Some("liuyang"),
+                "13800000005",
+                SyncState::Held,
+            ),
         ]
     }
 
     fn full_attention(&self) -> Attention {
         let approved = self.approved.lock().expect("lock").clone();
-        let entries: Vec<HeldDeletion> = [("h1-e1", "u-1005", "Liu Yang"), ("h1-e2", "u-1006", "Zhao Lei")]
-            .into_iter()
-            .filter(|(id, _, _)| !approved.contains(&(*id).to_owned()))
-            .map(|(id, object, name)| HeldDeletion {
-                entry_id: id.to_owned(),
-                kind: ObjectKind::User,
-                object_id: object.to_owned(),
-                name: name.to_owned(),
-                side: Side::DingTalk,
-            })
-            .collect();
+        let entries: Vec<HeldDeletion> = [
+            ("h1-e1", "u-1005", "Liu Yang"),
+            ("h1-e2", "u-1006", "Zhao Lei"),
+        ]
+        .into_iter()
+        .filter(|(id, _, _)| !approved.contains(&(*id).to_owned()))
+        .map(|(id, object, name)| HeldDeletion {
+            entry_id: id.to_owned(),
+            kind: ObjectKind::User,
+            object_id: object.to_owned(),
+            name: name.to_owned(),
+            side: Side::DingTalk,
+        })
+        .collect();
         let holds = if entries.is_empty() {
             vec![]
         } else {
@@ -170,12 +221,17 @@ impl AdminBackend for MemoryBackend {
             "victor" => Role::Viewer,
             _ => return Ok(None),
         };
-        Ok(Some(ConsoleUser { name: name.to_owned(), role, password_hash: hash() }))
+        Ok(Some(ConsoleUser {
+            name: name.to_owned(),
+            role,
+            password_hash: hash(),
+        }))
     }
 
     async fn overview(&self) -> Result<Overview, BackendError> {
         if self.fail_overview.load(Ordering::SeqCst) {
-            let cause = std::io::Error::other("connection to postgres://dingsync:hunter2@db refused");
+            let cause =
+                std::io::Error::other("connection to postgres://dingsync:hunter2@db refused");
             return Err(BackendError::Internal(Box::new(cause)));
         }
         let budget = |api: &str, qps, rate, throttles| ApiBudget {
@@ -187,14 +243,24 @@ impl AdminBackend for MemoryBackend {
             faults: 0,
         };
         Ok(Overview {
-            health: Check { ok: true, reason: "store reachable, workers running".to_owned() },
-            readiness: Check { ok: true, reason: "initial import done 2026-12-01".to_owned() },
+            health: Check {
+                ok: true,
+                reason: "store reachable, workers running".to_owned(),
+            },
+            readiness: Check {
+                ok: true,
+                reason: "initial import done 2026-12-01".to_owned(),
+            },
             budgets: vec![
                 budget("user/list", 20.0, 14.2, 0),
                 budget("department/listsub", 20.0, 3.1, 0),
                 budget("user/update", 10.0, 9.4, 2),
             ],
-            token: TokenState { valid: true, expires_in_secs: Some(5400), reason: String::new() },
+            token: TokenState {
+                valid: true,
+                expires_in_secs: Some(5400),
+                reason: String::new(),
+            },
             events: EventChannel {
                 mode: "stream".to_owned(),
                 healthy: true,
@@ -202,9 +268,21 @@ impl AdminBackend for MemoryBackend {
                 detail: "Stream connected since 09:12.".to_owned(),
             },
             backlogs: vec![
-                Backlog { queue: "inbox".to_owned(), count: 0, oldest_age_secs: None },
-                Backlog { queue: "outbox".to_owned(), count: 37, oldest_age_secs: Some(42) },
-                Backlog { queue: "failed".to_owned(), count: 1, oldest_age_secs: Some(6300) },
+                Backlog {
+                    queue: "inbox".to_owned(),
+                    count: 0,
+                    oldest_age_secs: None,
+                },
+                Backlog {
+                    queue: "outbox".to_owned(),
+                    count: 37,
+                    oldest_age_secs: Some(42),
+                },
+                Backlog {
+                    queue: "failed".to_owned(),
+                    count: 1,
+                    oldest_age_secs: Some(6300),
+                },
             ],
             last_runs: vec![
                 run_summary("r-42", RunKind::Reconcile, Some(Outcome::Partial)),
@@ -230,27 +308,41 @@ impl AdminBackend for MemoryBackend {
             total: rows.len() as u64,
             rows,
             departments: vec![
-                DeptOption { id: "d-1".to_owned(), name: "Head office".to_owned() },
-                DeptOption { id: "d-2".to_owned(), name: "Engineering".to_owned() },
+                DeptOption {
+                    id: "d-1".to_owned(),
+                    name: "Head office".to_owned(),
+                },
+                DeptOption {
+                    id: "d-2".to_owned(),
+                    name: "Engineering".to_owned(),
+                },
             ],
         })
     }
 
     async fn departments(&self) -> Result<DepartmentTree, BackendError> {
-        let node = |id: &str, name: &str, parent: Option<&str>, depth, members, state| DepartmentNode {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            parent: parent.map(str::to_owned),
-            depth,
-            dingtalk_id: s(&format!("{}", 1000 + depth)),
-            members,
-            state,
-        };
+        let node =
+            |id: &str, name: &str, parent: Option<&str>, depth, members, state| DepartmentNode {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                parent: parent.map(str::to_owned),
+                depth,
+                dingtalk_id: s(&format!("{}", 1000 + depth)),
+                members,
+                state,
+            };
         Ok(DepartmentTree {
             nodes: vec![
                 node("d-1", "Head office", None, 0, 12, SyncState::InSync),
                 node("d-2", "Engineering", Some("d-1"), 1, 54, SyncState::InSync),
-                node("d-3", "Platform", Some("d-2"), 2, 17, SyncState::PendingPush),
+                node(
+                    "d-3",
+                    "Platform",
+                    Some("d-2"),
+                    2,
+                    17,
+                    SyncState::PendingPush,
+                ),
                 node("d-4", "Sales", Some("d-1"), 1, 31, SyncState::InSync),
             ],
         })
@@ -258,7 +350,10 @@ impl AdminBackend for MemoryBackend {
 
     async fn object(&self, kind: ObjectKind, id: &str) -> Result<ObjectDetail, BackendError> {
         if id != "u-1003" && id != "d-2" {
-            return Err(BackendError::NotFound { what: kind.label(), id: id.to_owned() });
+            return Err(BackendError::NotFound {
+                what: kind.label(),
+                id: id.to_owned(),
+            });
         }
         Ok(ObjectDetail {
             kind,
@@ -309,7 +404,10 @@ impl AdminBackend for MemoryBackend {
                     kind: TimelineKind::DingTalkAnswer,
                     summary: "user/update accepted".to_owned(),
                     merge: None,
-                    answer: Some(DingTalkAnswer { errcode: 0, errmsg: "ok".to_owned() }),
+                    answer: Some(DingTalkAnswer {
+                        errcode: 0,
+                        errmsg: "ok".to_owned(),
+                    }),
                 },
                 TimelineEntry {
                     at: "2026-12-07T14:09:58Z".to_owned(),
@@ -341,15 +439,42 @@ impl AdminBackend for MemoryBackend {
                     side: Side::DingTalk,
                     kind: ObjectKind::User,
                     entries: vec![
-                        PlanEntry { id: "p1".to_owned(), object_id: "u-1002".to_owned(), name: "Zhang Min".to_owned(), op: PlanOp::Update, changes: vec![change("title", Some("Analyst"), Some("Lead Analyst"))] },
-                        PlanEntry { id: "p2".to_owned(), object_id: "u-1006".to_owned(), name: "Zhao Lei".to_owned(), op: PlanOp::Delete, changes: vec![] },
-                        PlanEntry { id: "p3".to_owned(), object_id: "u-1007".to_owned(), name: "Sun Li".to_owned(), op: PlanOp::Delete, changes: vec![] },
+                        PlanEntry {
+                            id: "p1".to_owned(),
+                            object_id: "u-1002".to_owned(),
+                            name: "Zhang Min".to_owned(),
+                            op: PlanOp::Update,
+                            changes: vec![change("title", Some("Analyst"), Some("Lead Analyst"))],
+                        },
+                        PlanEntry {
+                            id: "p2".to_owned(),
+                            object_id: "u-1006".to_owned(),
+                            name: "Zhao Lei".to_owned(),
+                            op: PlanOp::Delete,
+                            changes: vec![],
+                        },
+                        PlanEntry {
+                            id: "p3".to_owned(),
+                            object_id: "u-1007".to_owned(),
+                            name: "Sun Li".to_owned(),
+                            op: PlanOp::Delete,
+                            changes: vec![],
+                        },
                     ],
                 },
                 PlanGroup {
                     side: Side::Oa,
                     kind: ObjectKind::Department,
-                    entries: vec![PlanEntry { id: "p4".to_owned(), object_id: "d-5".to_owned(), name: "Support".to_owned(), op: PlanOp::Create, changes: vec![change("name", None, Some("Support")), change("parent", None, Some("Head office"))] }],
+                    entries: vec![PlanEntry {
+                        id: "p4".to_owned(),
+                        object_id: "d-5".to_owned(),
+                        name: "Support".to_owned(),
+                        op: PlanOp::Create,
+                        changes: vec![
+                            change("name", None, Some("Support")),
+                            change("parent", None, Some("Head office")),
+                        ],
+                    }],
                 },
             ],
         })
@@ -368,73 +493,162 @@ impl AdminBackend for MemoryBackend {
 
     async fn run(&self, id: &str) -> Result<RunDetail, BackendError> {
         if id != "r-42" && id != "r-43" {
-            return Err(BackendError::NotFound { what: "run", id: id.to_owned() });
+            return Err(BackendError::NotFound {
+                what: "run",
+                id: id.to_owned(),
+            });
         }
         let outcome = (id == "r-42").then_some(Outcome::Partial);
-        let line = |at: &str, level: &str, message: &str| LogLine { at: at.to_owned(), level: level.to_owned(), message: message.to_owned() };
+        let line = |at: &str, level: &str, message: &str| LogLine {
+            at: at.to_owned(),
+            level: level.to_owned(),
+            message: message.to_owned(),
+        };
         Ok(RunDetail {
-            summary: run_summary(id, if outcome.is_some() { RunKind::Reconcile } else { RunKind::Import }, outcome),
+            summary: run_summary(
+                id,
+                if outcome.is_some() {
+                    RunKind::Reconcile
+                } else {
+                    RunKind::Import
+                },
+                outcome,
+            ),
             log: vec![
-                line("2026-12-07T13:02:11Z", "info", "reconcile started: scope all, threshold 1"),
-                line("2026-12-07T13:03:50Z", "warn", "held 2 deletions on DingTalk (over the threshold)"),
-                line("2026-12-07T13:04:39Z", "error", "user u-1004: DingTalk 60121 user not found; dead-lettered"),
+                line(
+                    "2026-12-07T13:02:11Z",
+                    "info",
+                    "reconcile started: scope all, threshold 1",
+                ),
+                line(
+                    "2026-12-07T13:03:50Z",
+                    "warn",
+                    "held 2 deletions on DingTalk (over the threshold)",
+                ),
+                line(
+                    "2026-12-07T13:04:39Z",
+                    "error",
+                    "user u-1004: DingTalk 60121 user not found; dead-lettered",
+                ),
             ],
         })
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, BackendError> {
-        let entry = |at: &str, actor: &str, origin: &str, id: &str, action: &str, detail: &str| AuditEntry {
-            at: at.to_owned(),
-            actor: actor.to_owned(),
-            origin: origin.to_owned(),
-            object_kind: "user".to_owned(),
-            object_id: id.to_owned(),
-            action: action.to_owned(),
-            detail: detail.to_owned(),
+        let entry = |at: &str, actor: &str, origin: &str, id: &str, action: &str, detail: &str| {
+            AuditEntry {
+                at: at.to_owned(),
+                actor: actor.to_owned(),
+                origin: origin.to_owned(),
+                object_kind: "user".to_owned(),
+                object_id: id.to_owned(),
+                action: action.to_owned(),
+                detail: detail.to_owned(),
+            }
         };
         let entries = vec![
-            entry("2026-12-07T14:12:00Z", "olga", "console", "u-1005", "reject deletion", "hold h0"),
-            entry("2026-12-07T14:09:58Z", "hr-sync", "oa-api", "u-1003", "update", "title Engineer → Senior Engineer"),
-            entry("2026-12-07T13:04:39Z", "reconcile", "reconcile", "u-1004", "dead-letter", "DingTalk 60121"),
+            entry(
+                "2026-12-07T14:12:00Z",
+                "olga",
+                "console",
+                "u-1005",
+                "reject deletion",
+                "hold h0",
+            ),
+            entry(
+                "2026-12-07T14:09:58Z",
+                "hr-sync",
+                "oa-api",
+                "u-1003",
+                "update",
+                "title Engineer → Senior Engineer",
+            ),
+            entry(
+                "2026-12-07T13:04:39Z",
+                "reconcile",
+                "reconcile",
+                "u-1004",
+                "dead-letter",
+                "DingTalk 60121",
+            ),
         ];
         let entries = entries
             .into_iter()
             .filter(|e| query.actor.as_ref().is_none_or(|actor| &e.actor == actor))
             .collect();
-        Ok(AuditPage { entries, truncated: false })
+        Ok(AuditPage {
+            entries,
+            truncated: false,
+        })
     }
 
     async fn settings(&self) -> Result<SettingsView, BackendError> {
         let plain = |key: &str, value: &str, source| Setting {
             key: key.to_owned(),
-            value: SettingValue::Plain { value: value.to_owned() },
+            value: SettingValue::Plain {
+                value: value.to_owned(),
+            },
             source,
         };
         Ok(SettingsView {
             entries: vec![
                 plain("dingtalk.app_key", "dingabc123", SettingSource::File),
-                Setting { key: "dingtalk.app_secret".to_owned(), value: SettingValue::Secret { set: true }, source: SettingSource::Environment },
+                Setting {
+                    key: "dingtalk.app_secret".to_owned(),
+                    value: SettingValue::Secret { set: true },
+                    source: SettingSource::Environment,
+                },
                 // Mislabelled by the backend on purpose: the console must still hide them.
-                plain("callback.aes_key", "AESKEY-SHOULD-NEVER-SHOW", SettingSource::File),
-                plain("database.url", "postgres://dingsync:DBPASS-NEVER@db/dingsync", SettingSource::Environment),
+                plain(
+                    "callback.aes_key",
+                    "AESKEY-SHOULD-NEVER-SHOW",
+                    SettingSource::File,
+                ),
+                plain(
+                    "database.url",
+                    "postgres://dingsync:DBPASS-NEVER@db/dingsync",
+                    SettingSource::Environment,
+                ),
                 plain("sync.deletion_threshold", "1", SettingSource::Default),
                 plain("history.keep_days", "180", SettingSource::Default),
             ],
         })
     }
 
-    async fn perform(&self, actor: &Actor, action: &OperatorAction) -> Result<ActionOutcome, BackendError> {
-        if let OperatorAction::ApplyPlan { entries, confirm_deletions: false } = action {
-            let deletes = entries.as_ref().map_or(2, |e| e.iter().filter(|id| *id == "p2" || *id == "p3").count());
+    async fn perform(
+        &self,
+        actor: &Actor,
+        action: &OperatorAction,
+    ) -> Result<ActionOutcome, BackendError> {
+        if let OperatorAction::ApplyPlan {
+            entries,
+            confirm_deletions: false,
+        } = action
+        {
+            let deletes = entries.as_ref().map_or(2, |e| {
+                e.iter().filter(|id| *id == "p2" || *id == "p3").count()
+            });
             if deletes > 1 {
-                return Err(BackendError::Refused(format!("{deletes} deletions exceed the threshold of 1; confirm them to apply")));
+                return Err(BackendError::Refused(format!(
+                    "{deletes} deletions exceed the threshold of 1; confirm them to apply"
+                )));
             }
         }
-        if let OperatorAction::DecideDeletion { entry: Some(entry), decision: DeletionDecision::Approve, .. } = action {
+        if let OperatorAction::DecideDeletion {
+            entry: Some(entry),
+            decision: DeletionDecision::Approve,
+            ..
+        } = action
+        {
             self.approved.lock().expect("lock").push(entry.clone());
         }
-        self.performed.lock().expect("lock").push((actor.name.clone(), action.clone()));
-        Ok(ActionOutcome { message: format!("{} ({}).", action.describe(), actor.name) })
+        self.performed
+            .lock()
+            .expect("lock")
+            .push((actor.name.clone(), action.clone()));
+        Ok(ActionOutcome {
+            message: format!("{} ({}).", action.describe(), actor.name),
+        })
     }
 }
 
@@ -448,7 +662,12 @@ pub fn config(clock: Arc<TestClock>) -> ConsoleConfig {
     let mut config = ConsoleConfig::new(SessionKey::from_bytes(&[42u8; 32]).expect("key"));
     config.secure_cookies = false;
     config.idle_timeout_secs = 600;
-    config.throttle = ThrottlePolicy { max_failures: 3, window_secs: 300, lockout_secs: 600, max_keys: 1000 };
+    config.throttle = ThrottlePolicy {
+        max_failures: 3,
+        window_secs: 300,
+        lockout_secs: 600,
+        max_keys: 1000,
+    };
     config.clock = clock;
     config
 }
@@ -457,7 +676,11 @@ pub fn app() -> TestApp {
     let backend = Arc::new(MemoryBackend::default());
     let clock = Arc::new(TestClock(AtomicU64::new(1_800_000_000)));
     let router = console::router(backend.clone(), config(clock.clone()));
-    TestApp { router, backend, clock }
+    TestApp {
+        router,
+        backend,
+        clock,
+    }
 }
 
 #[derive(Debug)]
@@ -476,15 +699,35 @@ pub struct Client<'a> {
 
 impl<'a> Client<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Client { app, cookies: HashMap::new() }
+        Client {
+            app,
+            cookies: HashMap::new(),
+        }
     }
 
     async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Reply {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = request.header(header::COOKIE, cookie).body(body).expect("request");
-        let response = self.app.router.clone().oneshot(request).await.expect("infallible");
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = request
+            .header(header::COOKIE, cookie)
+            .body(body)
+            .expect("request");
+        let response = self
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
-        let location = response.headers().get(header::LOCATION).map(|v| v.to_str().expect("ascii").to_owned());
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().expect("ascii").to_owned());
         let set_cookies: Vec<String> = response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -500,8 +743,15 @@ impl<'a> Client<'a> {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let bytes = axum::body::to_bytes(response.into_body(), 4 << 20).await.expect("body");
-        Reply { status, location, set_cookies, body: String::from_utf8(bytes.to_vec()).expect("utf-8") }
+        let bytes = axum::body::to_bytes(response.into_body(), 4 << 20)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            location,
+            set_cookies,
+            body: String::from_utf8(bytes.to_vec()).expect("utf-8"),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Reply {
@@ -509,13 +759,18 @@ impl<'a> Client<'a> {
     }
 
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         self.send(request, Body::from(body)).await
     }
 
     pub async fn post_json(&mut self, path: &str, csrf: &str, json: &str) -> Reply {
-        let request = Request::post(path).header(header::CONTENT_TYPE, "application/json").header("x-csrf-token", csrf);
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-csrf-token", csrf);
         self.send(request, Body::from(json.to_owned())).await
     }
 
@@ -530,8 +785,18 @@ impl<'a> Client<'a> {
     pub async fn sign_in(&mut self, name: &str) -> String {
         let form = self.get("/console/login").await;
         let csrf = Self::csrf_in(&form.body);
-        let reply = self.post_form("/console/login", &[("username", name), ("password", PASSWORD), ("csrf", &csrf)]).await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in failed: {}", reply.body);
+        let reply = self
+            .post_form(
+                "/console/login",
+                &[("username", name), ("password", PASSWORD), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "sign-in failed: {}",
+            reply.body
+        );
         let page = self.get("/console").await;
         assert_eq!(page.status, StatusCode::OK);
         Self::csrf_in(&page.body)

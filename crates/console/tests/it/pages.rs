@@ -30,8 +30,14 @@ async fn every_page_renders_with_the_chrome() {
         let page = client.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
         assert!(page.body.contains(expected), "{path} lacks {expected:?}");
-        assert!(page.body.contains("Skip to content"), "{path} has the skip link");
-        assert!(page.body.contains("Attention") && page.body.contains("aria-label=\"5 waiting\""), "{path} nav count");
+        assert!(
+            page.body.contains("Skip to content"),
+            "{path} has the skip link"
+        );
+        assert!(
+            page.body.contains("Attention") && page.body.contains("aria-label=\"5 waiting\""),
+            "{path} nav count"
+        );
         assert!(!page.body.contains("[object Object]"));
     }
 }
@@ -42,7 +48,11 @@ async fn the_object_page_marks_differing_fields_and_shows_the_merge() {
     let mut client = Client::new(&app);
     client.sign_in("olga").await;
     let page = client.get("/console/users/u-1003").await.body;
-    assert_eq!(page.matches("class=\"differs\"").count(), 2, "title and email differ");
+    assert_eq!(
+        page.matches("class=\"differs\"").count(),
+        2,
+        "title and email differ"
+    );
     assert!(page.contains("OA is authoritative for title"));
     assert!(page.contains("value=\"push_now\"") && page.contains("value=\"refetch\""));
 }
@@ -52,13 +62,22 @@ async fn the_api_serves_the_same_views_as_json() {
     let app = app();
     let mut client = Client::new(&app);
     client.sign_in("olga").await;
-    let me: serde_json::Value = serde_json::from_str(&client.get("/api/v1/admin/me").await.body).expect("json");
+    let me: serde_json::Value =
+        serde_json::from_str(&client.get("/api/v1/admin/me").await.body).expect("json");
     assert_eq!(me["role"], "operator");
-    let users: serde_json::Value = serde_json::from_str(&client.get("/api/v1/admin/users?state=held").await.body).expect("json");
+    let users: serde_json::Value =
+        serde_json::from_str(&client.get("/api/v1/admin/users?state=held").await.body)
+            .expect("json");
     assert_eq!(users["total"], 1);
     assert_eq!(users["rows"][0]["state"], "held");
     let csrf = me["csrf_token"].as_str().expect("token").to_owned();
-    let reply = client.post_json("/api/v1/admin/actions", &csrf, r#"{"action":"push_now","kind":"user","id":"u-1002"}"#).await;
+    let reply = client
+        .post_json(
+            "/api/v1/admin/actions",
+            &csrf,
+            r#"{"action":"push_now","kind":"user","id":"u-1002"}"#,
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body.contains("push user u-1002 now"));
 }
@@ -85,18 +104,48 @@ async fn bad_input_gives_a_message_naming_the_field() {
     let csrf = client.sign_in("olga").await;
     let state = client.get("/console/users?state=happy").await;
     assert_eq!(state.status, StatusCode::BAD_REQUEST);
-    assert!(state.body.contains("State: &#34;happy&#34; is not a sync state") || state.body.contains("State: &quot;happy&quot; is not a sync state"), "{}", state.body);
+    assert!(
+        state
+            .body
+            .contains("State: &#34;happy&#34; is not a sync state")
+            || state
+                .body
+                .contains("State: &quot;happy&quot; is not a sync state"),
+        "{}",
+        state.body
+    );
     let date = client.get("/console/audit?from=yesterday").await;
     assert_eq!(date.status, StatusCode::BAD_REQUEST);
     assert!(date.body.contains("is not a date"));
-    let action = client.post_form("/console/act", &[("action", "retry_dead_letter"), ("csrf", &csrf)]).await;
+    let action = client
+        .post_form(
+            "/console/act",
+            &[("action", "retry_dead_letter"), ("csrf", &csrf)],
+        )
+        .await;
     assert_eq!(action.status, StatusCode::BAD_REQUEST);
-    assert!(action.body.contains("Dead_letter: is required"), "{}", action.body);
-    let plan = client.post_form("/console/act", &[("action", "apply_plan"), ("scope", "selected"), ("csrf", &csrf)]).await;
+    assert!(
+        action.body.contains("Dead_letter: is required"),
+        "{}",
+        action.body
+    );
+    let plan = client
+        .post_form(
+            "/console/act",
+            &[
+                ("action", "apply_plan"),
+                ("scope", "selected"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
     assert!(plan.body.contains("select at least one plan entry"));
     let api = client.get("/api/v1/admin/users?page=minus").await;
     assert_eq!(api.status, StatusCode::BAD_REQUEST);
-    assert!(api.body.contains("\"code\":\"bad_input\"") && api.body.contains("Page: must be a whole number"));
+    assert!(
+        api.body.contains("\"code\":\"bad_input\"")
+            && api.body.contains("Page: must be a whole number")
+    );
 }
 
 #[tokio::test]
@@ -119,14 +168,30 @@ async fn a_refused_action_and_an_internal_failure_read_as_plain_sentences() {
     let app = app();
     let mut client = Client::new(&app);
     let csrf = client.sign_in("olga").await;
-    let refused = client.post_form("/console/act", &[("action", "apply_plan"), ("scope", "all"), ("csrf", &csrf)]).await;
+    let refused = client
+        .post_form(
+            "/console/act",
+            &[("action", "apply_plan"), ("scope", "all"), ("csrf", &csrf)],
+        )
+        .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
-    assert!(refused.body.contains("2 deletions exceed the threshold of 1; confirm them to apply"));
+    assert!(
+        refused
+            .body
+            .contains("2 deletions exceed the threshold of 1; confirm them to apply")
+    );
     app.backend.fail_overview.store(true, Ordering::SeqCst);
     let failed = client.get("/console").await;
     assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(failed.body.contains("The service could not complete this request"));
-    assert!(!failed.body.contains("hunter2") && !failed.body.contains("postgres://"), "no cause on the page");
+    assert!(
+        failed
+            .body
+            .contains("The service could not complete this request")
+    );
+    assert!(
+        !failed.body.contains("hunter2") && !failed.body.contains("postgres://"),
+        "no cause on the page"
+    );
 }
 
 #[tokio::test]
@@ -135,13 +200,25 @@ async fn applying_a_selection_sends_exactly_the_chosen_entries() {
     let mut client = Client::new(&app);
     let csrf = client.sign_in("olga").await;
     let reply = client
-        .post_form("/console/act", &[("action", "apply_plan"), ("scope", "selected"), ("entry", "p1"), ("entry", "p4"), ("csrf", &csrf)])
+        .post_form(
+            "/console/act",
+            &[
+                ("action", "apply_plan"),
+                ("scope", "selected"),
+                ("entry", "p1"),
+                ("entry", "p4"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let performed = app.backend.performed.lock().expect("lock").clone();
     assert_eq!(
         performed[0].1,
-        console::OperatorAction::ApplyPlan { entries: Some(vec!["p1".to_owned(), "p4".to_owned()]), confirm_deletions: false }
+        console::OperatorAction::ApplyPlan {
+            entries: Some(vec!["p1".to_owned(), "p4".to_owned()]),
+            confirm_deletions: false
+        }
     );
 }
 
@@ -154,9 +231,21 @@ async fn pages_carry_security_headers_and_assets_are_embedded() {
     assert!(css.body.contains(".badge"));
     let js = client.get("/console/assets/console.js").await;
     assert!(js.body.contains("data-confirm"));
-    let request = axum::http::Request::get("/console/login").body(axum::body::Body::empty()).expect("request");
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.expect("infallible");
-    let csp = response.headers().get("content-security-policy").expect("csp").to_str().expect("ascii");
+    let request = axum::http::Request::get("/console/login")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .expect("infallible");
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .expect("csp")
+        .to_str()
+        .expect("ascii");
     assert!(csp.contains("default-src 'self'"));
-    assert_eq!(response.headers().get("x-frame-options").expect("xfo"), "DENY");
+    assert_eq!(
+        response.headers().get("x-frame-options").expect("xfo"),
+        "DENY"
+    );
 }
