@@ -55,15 +55,22 @@ fn control_name(c: char) -> Option<&'static str> {
     }
 }
 
-/// A character spelled out for an error message without ever writing an unprintable one raw:
-/// `U+001B (ESC)`, `U+0085`, `U+0020 (space)` or `'/' (U+002F)`.
+/// Whether `c` is an invisible formatting character (zero-width characters, bidirectional
+/// controls, the byte-order mark): printed raw, it would reorder or hide the message around it.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// A character spelled out for an error message without ever writing an unprintable or
+/// invisible one raw: `U+001B (ESC)`, `U+0085`, `U+202E`, `U+0020 (space)` or `'/' (U+002F)`.
 pub fn describe_char(c: char) -> String {
     let code = u32::from(c);
     if let Some(name) = control_name(c) {
         format!("U+{code:04X} ({name})")
     } else if c == ' ' {
         format!("U+{code:04X} (space)")
-    } else if c.is_control() || c.is_whitespace() {
+    } else if c.is_control() || c.is_whitespace() || is_invisible_format(c) {
         format!("U+{code:04X}")
     } else {
         format!("'{c}' (U+{code:04X})")
@@ -131,6 +138,9 @@ mod tests {
         assert_eq!(describe_char('\u{9b}'), "U+009B");
         assert_eq!(describe_char(' '), "U+0020 (space)");
         assert_eq!(describe_char('/'), "'/' (U+002F)");
+        assert_eq!(describe_char('\u{202e}'), "U+202E");
+        assert_eq!(describe_char('\u{200b}'), "U+200B");
+        assert_eq!(describe_char('\u{3000}'), "U+3000");
         for c in (0u32..0xa0)
             .filter_map(char::from_u32)
             .filter(|c| c.is_control())
