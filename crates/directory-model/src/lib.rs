@@ -12,7 +12,9 @@
 //!   [`Role`], [`RoleAssignment`], and their generated field enums.
 //! - [`fields`]: the [`FieldAccess`] trait that lets diff and merge work field by field with types
 //!   intact.
-//! - [`validate`]: DingTalk's documented limits, reporting every problem with a field path.
+//! - [`validate`]: DingTalk's documented limits, reporting every problem with a field path: the
+//!   per-entity checks every write runs (lengths, formats, userid syntax, control characters)
+//!   and the checks of OA operations on DingTalk's built-in roles.
 //! - [`diff`]: whole-directory [`Snapshot`]s and their [`SnapshotDiff`] (for plan/reconcile).
 //! - [`mod@merge`]: the per-entity three-way [`merge()`] against the last synced base, with
 //!   per-field authority and recorded [`Conflict`]s.
@@ -36,6 +38,9 @@ pub use ids::{
 };
 pub use merge::{Authority, Conflict, MergePolicy, Merged, Side, merge};
 pub use validate::{
-    Rule, ValidationError, ValidationErrors, validate_department, validate_role,
-    validate_role_group, validate_user,
+    BUILTIN_ROLE_GROUP, BUILTIN_ROLES, Rule, ValidationError, ValidationErrors, has_control_char,
+    is_builtin_role, is_builtin_role_group_name, is_builtin_role_name, is_valid_userid,
+    validate_department, validate_role, validate_role_assignment, validate_role_change,
+    validate_role_deletion, validate_role_group, validate_role_group_change,
+    validate_role_group_deletion, validate_user,
 };

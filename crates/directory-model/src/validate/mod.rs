@@ -7,13 +7,33 @@
 //!
 //! Lengths are counted in Unicode scalar values (characters), the way DingTalk's limits are
 //! stated ("≤ 80 字符"). Limits the documentation leaves open (role name length, `source_identifier`
-//! length, userid charset) are not invented here.
+//! length) are not invented here. The userid character set is also undocumented; [`userid`]
+//! explains why the simulator's strict reading is taken anyway.
+//!
+//! # Layout
+//! - this file: [`Rule`], [`ValidationErrors`], DingTalk's limits and the per-entity checks that
+//!   every write runs (the store calls them, so they hold for every source of a write);
+//! - [`control`]: control characters, refused in every name, title and id;
+//! - [`userid`]: the syntax of a userid (user ids and every reference to one);
+//! - [`builtin_roles`]: DingTalk's built-in role group and roles, which OA API *operations* may
+//!   not change (checked by the API, not the store: an import brings them in legitimately).
+
+pub mod builtin_roles;
+pub mod control;
+pub mod userid;
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::builtin_roles::{
+    BUILTIN_ROLE_GROUP, BUILTIN_ROLES, is_builtin_role, is_builtin_role_group_name,
+    is_builtin_role_name, validate_role_assignment, validate_role_change, validate_role_deletion,
+    validate_role_group_change, validate_role_group_deletion,
+};
+pub use self::control::{TextKind, describe_char, has_control_char};
+pub use self::userid::{USER_ID_MAX, is_valid_userid};
 use crate::entity::{Department, Membership, Mobile, Role, RoleGroup, User};
 
 /// Which rule a value broke; the API maps these to machine-readable error codes.
@@ -46,6 +66,26 @@ pub enum Rule {
     NotListed,
     /// Refers to the entity itself where that is meaningless (a user managing themself).
     SelfReference,
+    /// Would change one of DingTalk's built-in roles or their group, which DingTalk refuses for
+    /// good (23004); see [`builtin_roles`].
+    BuiltIn,
+}
+
+impl Rule {
+    /// The rule's machine-readable name, the same as its serde `kind` (`too_long`, `built_in`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rule::Required => "required",
+            Rule::TooLong { .. } => "too_long",
+            Rule::TooMany { .. } => "too_many",
+            Rule::ForbiddenCharacter { .. } => "forbidden_character",
+            Rule::Malformed => "malformed",
+            Rule::Duplicate => "duplicate",
+            Rule::NotListed => "not_listed",
+            Rule::SelfReference => "self_reference",
+            Rule::BuiltIn => "built_in",
+        }
+    }
 }
 
 /// One problem with one field.
@@ -86,8 +126,6 @@ impl ValidationErrors {
 pub const DEPT_NAME_MAX: usize = 64;
 /// Characters DingTalk refuses in department names (60009).
 pub const DEPT_NAME_FORBIDDEN: [char; 3] = ['-', ',', '，'];
-/// User id: 1–64 characters.
-pub const USER_ID_MAX: usize = 64;
 /// User name: ≤ 80 characters.
 pub const USER_NAME_MAX: usize = 80;
 /// Title per department: ≤ 200 characters.
@@ -141,9 +179,21 @@ impl Collector {
         }
     }
 
-    fn optional_text(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if let Some(v) = value {
-            self.max_len(field, v, max);
+    /// Refuses the first control character of `value` that a field of `kind` may not hold.
+    fn no_control(&mut self, field: &str, value: &str, kind: TextKind) {
+        if let Some(c) = control::first_control_char(value, kind) {
+            self.push(
+                field,
+                Rule::ForbiddenCharacter { character: c },
+                control::control_message(c, kind),
+            );
+        }
+    }
+
+    /// Checks `value` as a userid (the user's own id or a reference to one).
+    fn userid(&mut self, field: &str, value: &str) {
+        for (rule, message) in userid::userid_problems(value) {
+            self.push(field, rule, message);
         }
     }
 
@@ -193,6 +243,7 @@ pub fn is_well_formed_mobile(mobile: &Mobile) -> bool {
 pub fn validate_department(dept: &Department) -> Result<(), ValidationErrors> {
     let mut c = Collector::default();
     c.required_text("name", &dept.name, DEPT_NAME_MAX);
+    c.no_control("name", &dept.name, TextKind::SingleLine);
     if let Some(bad) = dept
         .name
         .chars()
@@ -213,13 +264,19 @@ pub fn validate_department(dept: &Department) -> Result<(), ValidationErrors> {
     }
     let mut seen = BTreeSet::new();
     for (i, m) in dept.managers.iter().enumerate() {
+        let field = format!("managers[{i}]");
+        c.userid(&field, m.as_str());
         if !seen.insert(m) {
+            // Debug formatting escapes whatever the id holds: messages reach terminals.
             c.push(
-                format!("managers[{i}]"),
+                field,
                 Rule::Duplicate,
-                format!("'{m}' is listed twice"),
+                format!("{:?} is listed twice", m.as_str()),
             );
         }
+    }
+    if let Some(source) = &dept.source_identifier {
+        c.no_control("source_identifier", source, TextKind::SingleLine);
     }
     c.finish()
 }
@@ -227,8 +284,9 @@ pub fn validate_department(dept: &Department) -> Result<(), ValidationErrors> {
 /// Checks a user against DingTalk's limits.
 pub fn validate_user(user: &User) -> Result<(), ValidationErrors> {
     let mut c = Collector::default();
-    c.required_text("id", user.id.as_str(), USER_ID_MAX);
+    c.userid("id", user.id.as_str());
     c.required_text("name", &user.name, USER_NAME_MAX);
+    c.no_control("name", &user.name, TextKind::SingleLine);
     validate_memberships(&mut c, &user.departments);
     if let Some(main) = user.main_department
         && !user.departments.iter().any(|m| m.dept == main)
@@ -239,14 +297,16 @@ pub fn validate_user(user: &User) -> Result<(), ValidationErrors> {
             format!("department {main} is not one of the user's departments"),
         );
     }
-    if user.manager.as_ref() == Some(&user.id) {
-        c.push(
-            "manager",
-            Rule::SelfReference,
-            "a user cannot be their own manager",
-        );
+    if let Some(manager) = &user.manager {
+        c.userid("manager", manager.as_str());
+        if *manager == user.id {
+            c.push(
+                "manager",
+                Rule::SelfReference,
+                "a user cannot be their own manager",
+            );
+        }
     }
-    c.optional_text("job_number", user.job_number.as_deref(), JOB_NUMBER_MAX);
     match &user.mobile {
         None => c.push(
             "mobile",
@@ -260,35 +320,58 @@ pub fn validate_user(user: &User) -> Result<(), ValidationErrors> {
         ),
         Some(_) => {}
     }
-    c.optional_text("telephone", user.telephone.as_deref(), TELEPHONE_MAX);
-    for (field, value, max) in [
-        ("email", &user.email, EMAIL_MAX),
-        ("org_email", &user.org_email, ORG_EMAIL_MAX),
+    for (field, value) in [("email", &user.email), ("org_email", &user.org_email)] {
+        if let Some(v) = value
+            && !is_well_formed_email(v)
+        {
+            c.push(field, Rule::Malformed, "is not a well-formed email address");
+        }
+    }
+    validate_user_text(&mut c, user);
+    validate_extension(&mut c, user);
+    c.finish()
+}
+
+/// The length limits and the control-character rule of a user's optional text fields.
+fn validate_user_text(c: &mut Collector, user: &User) {
+    use TextKind::{MultiLine, SingleLine};
+    for (field, value, max, kind) in [
+        ("job_number", &user.job_number, JOB_NUMBER_MAX, SingleLine),
+        ("telephone", &user.telephone, TELEPHONE_MAX, SingleLine),
+        ("email", &user.email, EMAIL_MAX, SingleLine),
+        ("org_email", &user.org_email, ORG_EMAIL_MAX, SingleLine),
+        ("work_place", &user.work_place, WORK_PLACE_MAX, SingleLine),
+        ("remark", &user.remark, REMARK_MAX, MultiLine),
     ] {
         if let Some(v) = value {
             c.max_len(field, v, max);
-            if !is_well_formed_email(v) {
-                c.push(field, Rule::Malformed, "is not a well-formed email address");
-            }
+            c.no_control(field, v, kind);
         }
     }
-    c.optional_text("work_place", user.work_place.as_deref(), WORK_PLACE_MAX);
-    c.optional_text("remark", user.remark.as_deref(), REMARK_MAX);
-    if !user.extension.is_empty() {
-        // A map of strings always serializes; an empty string would then pass the check below.
-        let json = serde_json::to_string(&user.extension).unwrap_or_default();
-        c.max_len("extension", &json, EXTENSION_MAX);
-        for key in user.extension.keys() {
-            if key.trim().is_empty() {
-                c.push(
-                    "extension",
-                    Rule::Required,
-                    "extension keys must not be empty",
-                );
-            }
-        }
+}
+
+/// The extension attributes: their JSON under the limit, keys non-empty and one-line, values
+/// free of control characters other than line breaks.
+fn validate_extension(c: &mut Collector, user: &User) {
+    if user.extension.is_empty() {
+        return;
     }
-    c.finish()
+    // A map of strings always serializes; an empty string would then pass the check below.
+    let json = serde_json::to_string(&user.extension).unwrap_or_default();
+    c.max_len("extension", &json, EXTENSION_MAX);
+    for (key, value) in &user.extension {
+        if key.trim().is_empty() {
+            c.push(
+                "extension",
+                Rule::Required,
+                "extension keys must not be empty",
+            );
+        }
+        // The key is the path: escaped, since it may be the very thing at fault.
+        let field = format!("extension[{key:?}]");
+        c.no_control(&field, key, TextKind::SingleLine);
+        c.no_control(&field, value, TextKind::MultiLine);
+    }
 }
 
 fn validate_memberships(c: &mut Collector, memberships: &[Membership]) {
@@ -320,201 +403,36 @@ fn validate_memberships(c: &mut Collector, memberships: &[Membership]) {
                 format!("department {} is listed twice", m.dept),
             );
         }
-        c.optional_text(
-            &format!("departments[{i}].title"),
-            m.title.as_deref(),
-            TITLE_MAX,
-        );
+        if let Some(title) = &m.title {
+            let field = format!("departments[{i}].title");
+            c.max_len(&field, title, TITLE_MAX);
+            c.no_control(&field, title, TextKind::SingleLine);
+        }
     }
 }
 
-/// Checks a role group: a non-empty name.
+/// Checks a role group: a non-empty name without control characters. Whether an OA write may
+/// touch the group at all (DingTalk's built-in 默认) is [`validate_role_group_change`]'s call.
 pub fn validate_role_group(group: &RoleGroup) -> Result<(), ValidationErrors> {
     let mut c = Collector::default();
     if group.name.trim().is_empty() {
         c.push("name", Rule::Required, "must not be empty");
     }
+    c.no_control("name", &group.name, TextKind::SingleLine);
     c.finish()
 }
 
-/// Checks a role: a non-empty name (DingTalk 34018). Uniqueness (34021) needs the other roles and
-/// is checked by the store.
+/// Checks a role: a non-empty name (DingTalk 34018) without control characters. Uniqueness
+/// (34021) needs the other roles and is checked by the store; whether an OA write may touch the
+/// role at all (a built-in one) is [`validate_role_change`]'s call.
 pub fn validate_role(role: &Role) -> Result<(), ValidationErrors> {
     let mut c = Collector::default();
     if role.name.trim().is_empty() {
         c.push("name", Rule::Required, "must not be empty");
     }
+    c.no_control("name", &role.name, TextKind::SingleLine);
     c.finish()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{OaDeptId, OaRoleGroupId, OaRoleId, OaUserId};
-
-    fn valid_user() -> User {
-        let mut u = User::new(OaUserId::new("zhangsan"), "张三", &[OaDeptId(2)]);
-        u.mobile = Some(Mobile::mainland("18513027676"));
-        u
-    }
-
-    #[test]
-    fn a_plain_user_and_department_are_valid() {
-        validate_user(&valid_user()).unwrap();
-        validate_department(&Department::new(OaDeptId(2), "研发部", Some(OaDeptId(1)))).unwrap();
-    }
-
-    #[test]
-    fn department_name_rules() {
-        let mut d = Department::new(OaDeptId(2), "", Some(OaDeptId(1)));
-        assert_eq!(
-            validate_department(&d).unwrap_err().0[0].rule,
-            Rule::Required
-        );
-        d.name = "a".repeat(64);
-        validate_department(&d).unwrap();
-        d.name = "部".repeat(65);
-        assert_eq!(
-            validate_department(&d).unwrap_err().0[0].rule,
-            Rule::TooLong { max: 64 }
-        );
-        for bad in ['-', ',', '，'] {
-            d.name = format!("R{bad}D");
-            let err = validate_department(&d).unwrap_err();
-            assert_eq!(err.0[0].rule, Rule::ForbiddenCharacter { character: bad });
-            assert!(err.has_field("name"));
-        }
-    }
-
-    #[test]
-    fn department_self_parent_and_duplicate_managers() {
-        let mut d = Department::new(OaDeptId(2), "A", Some(OaDeptId(2)));
-        d.managers = vec![OaUserId::new("a"), OaUserId::new("a")];
-        let err = validate_department(&d).unwrap_err();
-        assert!(err.has_field("parent"));
-        assert!(err.has_field("managers[1]"));
-    }
-
-    #[test]
-    fn every_user_problem_is_reported_at_once_with_its_path() {
-        let mut u = valid_user();
-        u.name = "n".repeat(81);
-        u.departments = vec![
-            Membership::new(OaDeptId(2)),
-            Membership::new(OaDeptId(3)),
-            Membership::new(OaDeptId(4)),
-            Membership {
-                dept: OaDeptId(5),
-                title: Some("t".repeat(201)),
-                order: 0,
-            },
-            Membership::new(OaDeptId(2)),
-        ];
-        u.main_department = Some(OaDeptId(9));
-        u.manager = Some(u.id.clone());
-        u.job_number = Some("j".repeat(51));
-        u.mobile = Some(Mobile::mainland("1234"));
-        u.email = Some("not-an-email".into());
-        u.org_email = Some(format!("{}@x.com", "o".repeat(100)));
-        u.telephone = Some("t".repeat(51));
-        u.work_place = Some("w".repeat(101));
-        u.remark = Some("r".repeat(2001));
-        u.extension.insert("k".into(), "v".repeat(2000));
-        let err = validate_user(&u).unwrap_err();
-        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
-        for f in [
-            "name",
-            "departments[3].title",
-            "departments[4].dept",
-            "main_department",
-            "manager",
-            "job_number",
-            "mobile",
-            "email",
-            "org_email",
-            "telephone",
-            "work_place",
-            "remark",
-            "extension",
-        ] {
-            assert!(fields.contains(&f), "missing {f} in {fields:?}");
-        }
-        assert!(
-            err.0
-                .iter()
-                .any(|e| e.field == "departments[3].title" && e.rule == Rule::TooLong { max: 200 })
-        );
-    }
-
-    #[test]
-    fn limits_are_inclusive_and_counted_in_characters() {
-        let mut u = valid_user();
-        u.name = "名".repeat(80);
-        u.email = Some(format!("{}@a.cn", "e".repeat(45)));
-        assert_eq!(u.email.as_ref().unwrap().chars().count(), 50);
-        validate_user(&u).unwrap();
-        u.email = Some(format!("{}@a.cn", "e".repeat(46)));
-        assert_eq!(
-            validate_user(&u).unwrap_err().0[0].rule,
-            Rule::TooLong { max: 50 }
-        );
-    }
-
-    #[test]
-    fn departments_required_and_capped_at_100() {
-        let mut u = valid_user();
-        u.departments.clear();
-        u.main_department = None;
-        assert!(validate_user(&u).unwrap_err().has_field("departments"));
-        u.departments = (0..101).map(|i| Membership::new(OaDeptId(i))).collect();
-        let err = validate_user(&u).unwrap_err();
-        assert_eq!(err.0[0].rule, Rule::TooMany { max: 100 });
-        u.departments.pop();
-        validate_user(&u).unwrap();
-    }
-
-    #[test]
-    fn mobile_formats() {
-        assert!(is_well_formed_mobile(&Mobile::mainland("18513027676")));
-        assert!(!is_well_formed_mobile(&Mobile::mainland("28513027676")));
-        assert!(!is_well_formed_mobile(&Mobile::mainland("1851302767")));
-        assert!(is_well_formed_mobile(&Mobile::parse("+852-91234567")));
-        assert!(!is_well_formed_mobile(&Mobile::parse("+85a-91234567")));
-        assert!(!is_well_formed_mobile(&Mobile::parse("+852-9123 4567")));
-        let mut u = valid_user();
-        u.mobile = None;
-        assert_eq!(validate_user(&u).unwrap_err().0[0].rule, Rule::Required);
-    }
-
-    #[test]
-    fn email_formats() {
-        for ok in ["a@b.cn", "first.last+tag@mail.example.com"] {
-            assert!(is_well_formed_email(ok), "{ok}");
-        }
-        for bad in [
-            "", "a", "@b.cn", "a@", "a@b", "a@.cn", "a@b.", "a b@c.cn", "a@b@c.cn",
-        ] {
-            assert!(!is_well_formed_email(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn roles_need_names() {
-        assert!(
-            validate_role(&Role {
-                id: OaRoleId(1),
-                group: OaRoleGroupId(1),
-                name: " ".into()
-            })
-            .unwrap_err()
-            .has_field("name")
-        );
-        assert!(
-            validate_role_group(&RoleGroup {
-                id: OaRoleGroupId(1),
-                name: String::new()
-            })
-            .is_err()
-        );
-    }
-}
+mod tests;
