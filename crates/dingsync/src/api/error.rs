@@ -135,6 +135,7 @@ fn rule_name(rule: &Rule) -> &'static str {
         Rule::Duplicate => "duplicate",
         Rule::NotListed => "not_listed",
         Rule::SelfReference => "self_reference",
+        Rule::BuiltIn => "built_in",
     }
 }
 
