@@ -13,6 +13,7 @@ use cel::{Context, Env, Program, Value};
 
 use crate::config::Limits;
 use crate::error::{ConfigProblem, EvalError, MapError, Position};
+use crate::free_vars::{line_column, unknown_variables};
 
 /// Collects compiled programs and every problem met on the way.
 pub(crate) struct Compiler {
@@ -55,17 +56,38 @@ impl Compiler {
     }
 
     /// Compiles `text` (the value of config key `key`), or records why it cannot be.
-    pub(crate) fn compile(&mut self, key: &str, text: &str) -> Option<Expr> {
+    /// `allowed` are the variables the expression will be given at evaluation.
+    pub(crate) fn compile(&mut self, key: &str, text: &str, allowed: &[&str]) -> Option<Expr> {
         if text.chars().count() > self.limits.max_expression_chars {
             let limit = self.limits.max_expression_chars;
             self.problem(key, format!("expression longer than {limit} characters"));
             return None;
         }
         match self.env.compile(text) {
-            Ok(program) => Some(Expr {
-                key: key.to_owned(),
-                program: Arc::new(program),
-            }),
+            Ok(program) => {
+                let unknown = unknown_variables(program.expression(), allowed);
+                if unknown.is_empty() {
+                    return Some(Expr {
+                        key: key.to_owned(),
+                        program: Arc::new(program),
+                    });
+                }
+                for (name, id) in unknown {
+                    let position = program.source_info().offset_for(id).map(|(start, _)| {
+                        let (line, column) = line_column(text, start);
+                        Position { line, column }
+                    });
+                    self.problems.push(ConfigProblem {
+                        key: key.to_owned(),
+                        position,
+                        message: format!(
+                            "unknown variable `{name}`; this expression is given {}",
+                            allowed.join(", ")
+                        ),
+                    });
+                }
+                None
+            }
             Err(errors) => {
                 for e in errors.errors {
                     self.problems.push(ConfigProblem {

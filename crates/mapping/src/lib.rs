@@ -70,6 +70,7 @@
 //! # Layout
 //! - [`config`]: the serde model of `[mapping]` and `[scope]`, with defaults = today's behaviour.
 //! - `expr`: compiling (collecting every problem) and bounded evaluation of CEL.
+//! - `free_vars`: the load-time check that an expression uses only variables it is given.
 //! - `kind`: per entity kind, its CEL variable and typed field writes.
 //! - [`mapping`]: the compiled mapping, [`Mapped`] results and the merge policy it implies.
 //! - [`scope`]: the compiled scope and its per-rule [`ScopeDecision`].
@@ -80,6 +81,7 @@ pub mod config;
 pub mod error;
 mod expr;
 pub mod fingerprint;
+mod free_vars;
 mod kind;
 pub mod mapping;
 pub mod scope;
@@ -115,8 +117,10 @@ pub fn load(mapping: &MappingConfig, scope: &ScopeConfig) -> Result<Loaded, Conf
             scope: s,
             fingerprint: fingerprint(mapping, scope),
         }),
-        _ => Err(ConfigErrors {
-            problems: compiler.problems,
-        }),
+        _ => {
+            let mut problems = compiler.problems;
+            problems.sort_by(|a, b| a.key.cmp(&b.key));
+            Err(ConfigErrors { problems })
+        }
     }
 }

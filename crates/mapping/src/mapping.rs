@@ -294,7 +294,7 @@ fn compile_kind<K: Kind>(config: &KindMappingConfig, c: &mut Compiler) -> KindMa
             let key = format!("{key}.{}", direction.key());
             let source = match K::field_by_name(text.trim()) {
                 Some(from) => Source::Field(from),
-                None => match c.compile(&key, text) {
+                None => match c.compile(&key, text, &[K::VAR]) {
                     Some(expr) => Source::Expr(expr),
                     None => continue,
                 },
@@ -342,7 +342,7 @@ fn compile_extension<K: Kind>(
         }
         if let Some(text) = &rule.to_dingtalk {
             let key = format!("{key}.to_dingtalk");
-            if let Some(expr) = c.compile(&key, text) {
+            if let Some(expr) = c.compile(&key, text, &[K::VAR]) {
                 kind.ext_to_dingtalk.push(ExtStep {
                     name: name.clone(),
                     expr,
@@ -351,7 +351,7 @@ fn compile_extension<K: Kind>(
         }
         if let Some(text) = &rule.to_oa {
             let key = format!("{key}.to_oa");
-            if let Some(expr) = c.compile(&key, text) {
+            if let Some(expr) = c.compile(&key, text, &[K::VAR]) {
                 kind.ext_to_oa.push(ExtStep {
                     name: name.clone(),
                     expr,

@@ -153,17 +153,18 @@ impl Scope {
 }
 
 fn compile_rules(config: &crate::config::ScopeRules, section: &str, c: &mut Compiler) -> Rules {
-    let mut compile = |kind: &str, rules: &BTreeMap<String, String>| {
+    let mut compile = |kind: &str, var: &str, rules: &BTreeMap<String, String>| {
         rules
             .iter()
             .filter_map(|(name, text)| {
                 let key = format!("{section}.{kind}.{name}");
-                c.compile(&key, text).map(|e| (name.clone(), e))
+                c.compile(&key, text, &[var, ANCESTORS])
+                    .map(|e| (name.clone(), e))
             })
             .collect::<Vec<_>>()
     };
     Rules {
-        users: compile("users", &config.users),
-        departments: compile("departments", &config.departments),
+        users: compile("users", "user", &config.users),
+        departments: compile("departments", "dept", &config.departments),
     }
 }

@@ -133,3 +133,35 @@ fn overlong_expressions_are_refused_at_load() {
         "mapping.users.fields.remark.to_dingtalk"
     );
 }
+
+#[test]
+fn unknown_variables_are_found_at_load_but_comprehension_variables_are_not() {
+    let (m, s) = configs(
+        r#"
+[mapping.users.fields.remark]
+to_dingtalk = 'user.departments.map(m, string(m.dept)).join(",") + usr.name'
+[mapping.departments.fields.name]
+to_dingtalk = 'user.name'
+[scope.to_dingtalk.users]
+ok = 'user.departments.exists(m, m.dept in ancestors) && type(user.name) == string'
+"#,
+    );
+    let err = mapping::load(&m, &s).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
+    let typo = &err.problems[0];
+    assert_eq!(typo.key, "mapping.departments.fields.name.to_dingtalk");
+    assert!(
+        typo.message.contains("`user`") && typo.message.contains("dept"),
+        "{typo}"
+    );
+    let usr = &err.problems[1];
+    assert_eq!(usr.key, "mapping.users.fields.remark.to_dingtalk");
+    assert!(usr.message.contains("`usr`"), "{usr}");
+    assert_eq!(
+        usr.position,
+        Some(Position {
+            line: 1,
+            column: 52
+        })
+    );
+}
