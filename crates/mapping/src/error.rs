@@ -4,13 +4,13 @@
 
 use std::fmt;
 
-/// Where in an expression a compile problem is, as the CEL parser reports it (1-based line, and
-/// the column the parser gives, counted from 0).
+/// Where in an expression a compile problem is: line and column, both counted from 1 (the CEL
+/// parser's convention, kept for problems this crate finds itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Position {
     /// Line within the expression text, from 1.
     pub line: u32,
-    /// Column within that line, from 0.
+    /// Column (in characters) within that line, from 1.
     pub column: u32,
 }
 

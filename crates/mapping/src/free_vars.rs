@@ -89,17 +89,17 @@ fn walk_entries(
     }
 }
 
-/// Line (from 1) and column (from 0) of character offset `offset` in `text`, as the parser
+/// Line and column (both from 1) of character offset `offset` in `text`, as the parser
 /// reports syntax errors.
 pub(crate) fn line_column(text: &str, offset: u32) -> (u32, u32) {
-    let (mut line, mut column) = (1u32, 0u32);
+    let (mut line, mut column) = (1u32, 1u32);
     for (i, ch) in text.chars().enumerate() {
         if u32::try_from(i).map_or(true, |i| i >= offset) {
             break;
         }
         if ch == '\n' {
             line += 1;
-            column = 0;
+            column = 1;
         } else {
             column += 1;
         }

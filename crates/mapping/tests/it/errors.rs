@@ -40,7 +40,7 @@ broken = """user.name == "a" &&
         .iter()
         .find(|p| p.key == "mapping.users.fields.job_number.to_dingtalk")
         .unwrap();
-    assert_eq!(syntax.position.map(|p| p.line), Some(1));
+    assert_eq!(syntax.position, Some(Position { line: 1, column: 7 }));
     let multi = err
         .problems
         .iter()
@@ -161,7 +161,7 @@ ok = 'user.departments.exists(m, m.dept in ancestors) && type(user.name) == stri
         usr.position,
         Some(Position {
             line: 1,
-            column: 52
+            column: 53
         })
     );
 }
