@@ -37,44 +37,18 @@
 //! (`substring`, `replace`, `lowerAscii`, `split`, `join`, …) are available.
 //!
 //! # Config shape, worked example
-//! ```toml
-//! [mapping.users]
-//! winner = "oa"                               # conflict winner for fields owned by both
-//! soft_match = ["job_number", "email"]        # first-import matching order (users only)
+//! From `crates/mapping/mapping.example.toml`, which a test loads and checks rule by rule:
 //!
-//! [mapping.users.fields.job_number]           # OA "1042" <-> DingTalk "E1042"
-//! to_dingtalk = 'user.job_number == null ? null : "E" + user.job_number'
-//! to_oa = 'user.job_number != null && user.job_number.startsWith("E") ? user.job_number.substring(1) : user.job_number'
-//! owner = "oa"
-//!
-//! [mapping.users.fields.remark]               # a title from an HR code table
-//! to_dingtalk = '{"D01": "Engineer", "D02": "Manager"}[user.extension.?title_code.orValue("D01")]'
-//! to_oa = "remark"
-//! apply = "on_create"
-//!
-//! [mapping.users.fields.work_place]           # OA work_place lives in DingTalk's extension
-//! to_dingtalk = "null"
-//! to_oa = 'user.extension.?office.orValue(null)'
-//!
-//! [mapping.users.extension.office]
-//! to_dingtalk = "user.work_place"
-//! to_oa = "null"                              # OA keeps no "office" key
-//!
-//! [scope.to_dingtalk.users]                   # every rule must hold
-//! not_contractor = 'user.extension.?employment_type.orValue("") != "contractor"'
-//!
-//! [scope.to_dingtalk.departments]
-//! outside_subsidiary = '!(42 in ancestors)'   # 42: the subsidiary's OA department id
-//! ```
+#![doc = concat!("```toml\n", include_str!("../mapping.example.toml"), "```\n")]
 //!
 //! # Layout
 //! - [`config`]: the serde model of `[mapping]` and `[scope]`, with defaults = today's behaviour.
 //! - `expr`: compiling (collecting every problem) and bounded evaluation of CEL.
 //! - `free_vars`: the load-time check that an expression uses only variables it is given.
 //! - `kind`: per entity kind, its CEL variable and typed field writes.
-//! - [`mapping`]: the compiled mapping, [`Mapped`] results and the merge policy it implies.
-//! - [`scope`]: the compiled scope and its per-rule [`ScopeDecision`].
-//! - [`fingerprint`]: the stable hash of the effective config.
+//! - [`mod@mapping`]: the compiled mapping, [`Mapped`] results and the merge policy it implies.
+//! - [`mod@scope`]: the compiled scope and its per-rule [`ScopeDecision`].
+//! - [`mod@fingerprint`]: the stable hash of the effective config.
 //! - [`error`]: [`ConfigErrors`] (load) and [`MapError`] (one entity).
 
 pub mod config;

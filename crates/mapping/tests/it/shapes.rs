@@ -131,3 +131,33 @@ fn soft_match_order_is_configurable() {
         &[UserField::Email, UserField::JobNumber]
     );
 }
+
+#[test]
+fn the_documented_worked_example_does_what_it_says() {
+    let l = load(include_str!("../../mapping.example.toml"));
+    let mut u = sample_user();
+    let dt = l.mapping.user_to_dingtalk(&u).unwrap();
+    assert_eq!(dt.entity.job_number.as_deref(), Some("E1042"));
+    assert_eq!(dt.entity.remark.as_deref(), Some("Manager"));
+    assert_eq!(dt.entity.work_place, None);
+    assert_eq!(dt.entity.extension["office"], "Hangzhou");
+    assert_eq!(
+        l.mapping.soft_match(),
+        &[UserField::JobNumber, UserField::Email]
+    );
+    let oa = l.mapping.user_to_oa(&dt.entity).unwrap().entity;
+    assert_eq!(oa.job_number, u.job_number);
+    assert_eq!(oa.work_place, u.work_place);
+    assert!(!oa.extension.contains_key("office"));
+    assert!(l.scope.includes_oa_user(&u, &[]).unwrap().included);
+    u.extension
+        .insert("employment_type".into(), "contractor".into());
+    assert!(!l.scope.includes_oa_user(&u, &[]).unwrap().included);
+    let d = sample_dept();
+    assert!(
+        !l.scope
+            .includes_oa_department(&d, &[OaDeptId(7), OaDeptId(42)])
+            .unwrap()
+            .included
+    );
+}
