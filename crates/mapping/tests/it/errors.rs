@@ -165,3 +165,33 @@ ok = 'user.departments.exists(m, m.dept in ancestors) && type(user.name) == stri
         })
     );
 }
+
+mod never_panics {
+    use mapping::{FieldRule, MappingConfig, ScopeConfig};
+    use proptest::prelude::*;
+
+    use crate::helpers::sample_user;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Whatever an administrator writes, loading and evaluating return Ok or Err.
+        #[test]
+        fn arbitrary_expression_text_loads_or_errs(text in prop_oneof![
+            "[ -~]{0,40}",
+            // Token soup that parses more often, to reach evaluation.
+            "(user\\.name|user\\.job_number|user\\.extension|\"E\"|\\+|==|null|\\?|:|\\(|\\)|1|-1|size\\(|\\.substring\\(|,|\\[|\\]|\\.map\\(x, x| ){0,12}",
+        ]) {
+            let mut m = MappingConfig::default();
+            m.users.fields.insert(
+                "remark".into(),
+                FieldRule { to_dingtalk: Some(text.clone()), ..Default::default() },
+            );
+            let mut s = ScopeConfig::default();
+            s.to_dingtalk.users.insert("r".into(), text);
+            if let Ok(l) = mapping::load(&m, &s) {
+                let _ = l.mapping.user_to_dingtalk(&sample_user());
+                let _ = l.scope.includes_oa_user(&sample_user(), &[]);
+            }
+        }
+    }
+}
