@@ -17,12 +17,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-use crate::api::{Family, Handler};
+use crate::api::Handler;
 use crate::config::SettingsPatch;
+use crate::envelope::{Family, success_body};
 use crate::events::Origin;
 use crate::gateway::CallStats;
 use crate::params::Params;
-use crate::server::{Shared, lock, run, success_body};
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
@@ -67,7 +68,7 @@ pub(crate) fn body_params(body: &Bytes) -> Option<Params> {
 
 /// Runs one operation as the administrator and answers it.
 fn admin_op(shared: &Shared, handler: Handler, params: &Params) -> Response {
-    match run(shared, handler, params, Origin::Admin) {
+    match shared.run(|org| handler(org, params), Origin::Admin) {
         Ok(reply) => axum::Json(success_body(Family::Top, reply, None)).into_response(),
         Err(rejection) => (
             StatusCode::UNPROCESSABLE_ENTITY,

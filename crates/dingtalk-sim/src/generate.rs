@@ -391,7 +391,7 @@ mod tests {
         let mut multi = 0;
         for u in org.users.values() {
             assert!(
-                crate::org::user::parse_mobile(&u.mobile).is_some(),
+                crate::org::user_fields::parse_mobile(&u.mobile).is_some(),
                 "{}",
                 u.mobile
             );

@@ -97,16 +97,23 @@
 
 mod admin;
 mod api;
+mod call;
+mod callback_delivery;
+mod clock;
 mod config;
+mod envelope;
 mod error;
 mod events;
 mod gateway;
 mod generate;
+mod lock;
 mod org;
 mod params;
-mod push;
 mod server;
+mod state;
 mod stream;
+mod token_routes;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -116,13 +123,14 @@ use rand::rngs::StdRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::clock::Clock;
 pub use crate::config::{Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;
 pub use crate::stream::{Delivery, StreamSettings, StreamSettingsPatch};
 
 use crate::events::EventLog;
 use crate::gateway::{CallStats, RateLimiter, TokenStore};
-use crate::server::{Gate, Shared};
+use crate::state::{Gate, Shared};
 
 /// A running simulator. Dropping it without [`SimHandle::shutdown`] leaves the server running
 /// until the runtime stops.
@@ -157,14 +165,14 @@ impl SimHandle {
 
     /// Counts of the org's entities right now.
     pub fn counts(&self) -> serde_json::Value {
-        server::lock(&self.shared.org).counts()
+        lock::lock(&self.shared.org).counts()
     }
 
     /// Waits until every recorded event has been pushed to a final outcome (acknowledged, or
     /// failed after its retries), or `timeout` passes; returns whether it became idle. This is
     /// the drain a test calls before checking what its receiver got.
     pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
-        push::wait_idle(&self.shared, timeout).await
+        callback_delivery::pusher::wait_idle(&self.shared, timeout).await
     }
 
     /// Stops accepting connections, lets in-flight answers finish, stops the pusher (pending
@@ -174,8 +182,8 @@ impl SimHandle {
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "simulator task ended abnormally");
         }
-        self.shared.hub.wait_stopped().await;
-        self.shared.stream.wait_stopped().await;
+        self.shared.hub.worker.wait_stopped().await;
+        self.shared.stream.worker.wait_stopped().await;
     }
 
     /// Changes the Stream settings (as `POST /_sim/stream/settings` does), e.g. to deliver
@@ -185,36 +193,38 @@ impl SimHandle {
         &self,
         patch: &StreamSettingsPatch,
     ) -> Result<StreamSettings, String> {
-        stream::apply_settings(&self.shared, patch)
+        stream::dispatcher::apply_settings(&self.shared, patch)
     }
 
     /// Waits until every recorded event has been acknowledged over Stream, or `timeout`
     /// passes; returns whether that happened. Only meaningful while `delivery` includes Stream.
     pub async fn wait_stream_idle(&self, timeout: std::time::Duration) -> bool {
-        stream::wait_idle(&self.shared, timeout).await
+        stream::dispatcher::wait_idle(&self.shared, timeout).await
     }
 }
 
-/// Generates the org and serves DingTalk on `listener` (bind it yourself; port 0 is fine).
+/// Generates the org and serves DingTalk on `listener` (bind it yourself; port 0 is fine),
+/// reading the machine's clocks.
 pub async fn start(
     config: SimConfig,
     listener: tokio::net::TcpListener,
 ) -> Result<SimHandle, SimError> {
+    start_with_clock(config, listener, Clock::system()).await
+}
+
+/// [`start`] with the clock every simulated time is read from: a test passes
+/// [`Clock::settable`] (keeping a clone) to expire tokens, come to retry and redelivery times,
+/// or stamp events without sleeping.
+pub async fn start_with_clock(
+    config: SimConfig,
+    listener: tokio::net::TcpListener,
+    clock: Clock,
+) -> Result<SimHandle, SimError> {
     config.validate()?;
     let addr = listener.local_addr().map_err(SimError::Listener)?;
-    let (users, depts, seed) = (config.users, config.depts, config.seed);
-    let corp_name = config.corp_name.clone();
-    let dup_code = config.dup_dept_name_errcode;
-    // Generating 100k users takes a moment of CPU: keep it off the async worker threads.
-    let org = tokio::task::spawn_blocking(move || {
-        let mut org = org::Org::new(&corp_name, seed, dup_code);
-        generate::populate(&mut org, users, depts, seed);
-        org
-    })
-    .await
-    .map_err(SimError::Generation)?;
-
+    let org = generate_org(&config).await?;
     let stop = CancellationToken::new();
+    let seed = config.seed;
     let shared = Arc::new(Shared {
         gate: Mutex::new(Gate {
             settings: Settings::from_config(&config),
@@ -225,12 +235,13 @@ pub async fn start(
         }),
         org: Mutex::new(org),
         events: Mutex::new(EventLog::default()),
-        hub: push::Hub::new(seed, stop.clone())?,
-        stream: stream::StreamHub::new(seed, stop.clone()),
+        hub: callback_delivery::hub::Hub::new(seed, stop.clone())?,
+        stream: stream::hub::StreamHub::new(seed, stop.clone()),
+        clock,
         config,
     });
-    push::spawn_pusher(Arc::clone(&shared));
-    stream::spawn_dispatcher(Arc::clone(&shared));
+    callback_delivery::pusher::spawn_pusher(Arc::clone(&shared));
+    stream::dispatcher::spawn_dispatcher(Arc::clone(&shared));
     let app = server::router(Arc::clone(&shared));
     let signal = stop.clone();
     let task = tokio::spawn(async move {
@@ -248,4 +259,19 @@ pub async fn start(
         stop,
         task,
     })
+}
+
+/// Builds the configured sample org. Generating 100k users takes a moment of CPU, so it runs
+/// off the async worker threads.
+async fn generate_org(config: &SimConfig) -> Result<org::Org, SimError> {
+    let (users, depts, seed) = (config.users, config.depts, config.seed);
+    let corp_name = config.corp_name.clone();
+    let dup_code = config.dup_dept_name_errcode;
+    tokio::task::spawn_blocking(move || {
+        let mut org = org::Org::new(&corp_name, seed, dup_code);
+        generate::populate(&mut org, users, depts, seed);
+        org
+    })
+    .await
+    .map_err(SimError::Generation)
 }

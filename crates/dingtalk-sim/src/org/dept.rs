@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::{Change, Dept, MAX_DEPTH, Org, ROOT_DEPT, char_len, put_opt};
-use crate::api::Reply;
+use crate::envelope::Reply;
 use crate::error::{Outcome, Rejection};
 use crate::params::Params;
 

@@ -2,7 +2,7 @@
 //! on it (connections, every delivery attempt with its ack, pings).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,8 +13,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Outgoing, StreamSettingsPatch, wait_idle};
-use crate::server::{Shared, lock, wall_ms};
+use super::StreamSettingsPatch;
+use super::dispatcher::wait_idle;
+use super::machine::Outgoing;
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
@@ -65,7 +67,7 @@ async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
             "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms, duplicate_rate}",
         );
     };
-    match super::apply_settings(&shared, &patch) {
+    match super::dispatcher::apply_settings(&shared, &patch) {
         Ok(settings) => axum::Json(settings).into_response(),
         Err(reason) => bad_request(&reason),
     }
@@ -77,9 +79,13 @@ async fn disconnect(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let told = lock(&shared.stream.state).disconnect(target.connection, Instant::now(), wall_ms());
+    let told = lock(&shared.stream.state).disconnect(
+        target.connection,
+        shared.clock.now(),
+        shared.clock.wall_ms(),
+    );
     // The dispatcher closes them when the grace is over.
-    shared.stream.wake();
+    shared.stream.worker.wake();
     axum::Json(json!({"disconnected": told})).into_response()
 }
 
@@ -109,7 +115,7 @@ async fn ping(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let pinged = lock(&shared.stream.state).ping(target.connection, wall_ms());
+    let pinged = lock(&shared.stream.state).ping(target.connection, shared.clock.wall_ms());
     axum::Json(json!({"pinged": pinged})).into_response()
 }
 

@@ -17,9 +17,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ALL_TAGS, Kind, PushSettingsPatch, build_subscription, check_url, wait_idle};
+use super::PushSettingsPatch;
+use super::pusher::{check_url, wait_idle};
+use super::subscription::{ALL_TAGS, Kind, build_subscription};
 use crate::admin::body_params;
-use crate::server::{Shared, lock};
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
