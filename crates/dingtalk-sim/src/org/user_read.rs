@@ -180,39 +180,32 @@ impl Org {
 
     /// `topapi/v2/user/list`: one cursor page of a department's direct members.
     pub fn user_list(&self, p: &Params) -> Outcome<Reply> {
-        let (dept, cursor, size, order) = self.list_page(p)?;
-        let members = self.ordered_members(dept, &order);
-        let list: Vec<Value> = members
-            .iter()
-            .skip(cursor)
-            .take(size)
-            .map(|u| {
-                let mut m = self.user_common(u);
-                m.insert(
-                    "dept_order".into(),
-                    json!(u.dept_order.get(&dept).copied().unwrap_or(0)),
-                );
-                m.insert("leader".into(), json!(self.leads(u, dept)));
-                Value::Object(m)
-            })
-            .collect();
-        Ok(Reply::Result(Self::page_result(
-            members.len(),
-            cursor,
-            size,
-            list,
-        )))
+        self.member_page(p, |u, dept| {
+            let mut m = self.user_common(u);
+            m.insert(
+                "dept_order".into(),
+                json!(u.dept_order.get(&dept).copied().unwrap_or(0)),
+            );
+            m.insert("leader".into(), json!(self.leads(u, dept)));
+            Value::Object(m)
+        })
     }
 
     /// `topapi/user/listsimple`.
     pub fn user_listsimple(&self, p: &Params) -> Outcome<Reply> {
+        self.member_page(p, |u, _| json!({"userid": u.userid, "name": u.name}))
+    }
+
+    /// One cursor page of a department's direct members in the requested order, each shown by
+    /// `row(user, dept)`.
+    fn member_page(&self, p: &Params, row: impl Fn(&User, i64) -> Value) -> Outcome<Reply> {
         let (dept, cursor, size, order) = self.list_page(p)?;
         let members = self.ordered_members(dept, &order);
         let list: Vec<Value> = members
             .iter()
             .skip(cursor)
             .take(size)
-            .map(|u| json!({"userid": u.userid, "name": u.name}))
+            .map(|u| row(u, dept))
             .collect();
         Ok(Reply::Result(Self::page_result(
             members.len(),

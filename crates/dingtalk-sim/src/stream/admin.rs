@@ -2,12 +2,10 @@
 //! on it (connections, every delivery attempt with its ack, pings).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,6 +14,7 @@ use serde_json::json;
 use super::StreamSettingsPatch;
 use super::dispatcher::wait_idle;
 use super::machine::Outgoing;
+use crate::admin::{WaitQuery, bad_request};
 use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
@@ -30,10 +29,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/stream/ping", post(ping))
         .route("/stream/tickets/expire", post(tickets_expire))
         .route("/stream/wait", post(wait))
-}
-
-fn bad_request(error: &str) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error}))).into_response()
 }
 
 /// `{"connection": id}` picks one connection; an empty body means all of them.
@@ -130,15 +125,8 @@ async fn tickets_expire(State(shared): SharedState) -> Response {
     axum::Json(json!({"expired": expired})).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-struct WaitQuery {
-    /// How long to wait at most (default 10 s).
-    timeout_ms: Option<u64>,
-}
-
 /// Answers once every recorded event has been acknowledged over Stream (or the timeout).
 async fn wait(State(shared): SharedState, Query(q): Query<WaitQuery>) -> Response {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
-    let idle = wait_idle(&shared, timeout).await;
+    let idle = wait_idle(&shared, q.timeout()).await;
     axum::Json(json!({"idle": idle})).into_response()
 }

@@ -326,9 +326,14 @@ impl StreamState {
 
     /// Connections that may receive a new event.
     fn eligible(&self) -> Vec<u64> {
+        self.open_conns(None, |c| c.events && !c.draining)
+    }
+
+    /// The open connections (only `only`, when given) that also pass `keep`.
+    fn open_conns(&self, only: Option<u64>, keep: impl Fn(&Conn) -> bool) -> Vec<u64> {
         self.conns
             .iter()
-            .filter(|(_, c)| c.is_open() && c.events && !c.draining)
+            .filter(|(id, c)| c.is_open() && only.is_none_or(|o| o == **id) && keep(c))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -374,12 +379,7 @@ impl StreamState {
             return;
         }
         let life = Duration::from_millis(self.settings.disconnect_after_ms);
-        let due: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.is_open() && !c.draining && c.opened + life <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let due = self.open_conns(None, |c| !c.draining && c.opened + life <= now);
         for id in due {
             self.disconnect(Some(id), now, wall_ms);
         }
@@ -493,12 +493,7 @@ impl StreamState {
 
     /// Sends a SYSTEM ping to one open connection or all; returns the connections pinged.
     pub(super) fn ping(&mut self, only: Option<u64>, wall_ms: i64) -> Vec<u64> {
-        let targets: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(id, c)| c.is_open() && only.is_none_or(|o| o == **id))
-            .map(|(id, _)| *id)
-            .collect();
+        let targets = self.open_conns(only, |_| true);
         for id in &targets {
             let message_id = self.message_id(wall_ms);
             let opaque = uuid_like(&mut self.rng);
@@ -530,12 +525,7 @@ impl StreamState {
     /// schedules their close after the grace period; returns the connections told.
     pub(super) fn disconnect(&mut self, only: Option<u64>, now: Instant, wall_ms: i64) -> Vec<u64> {
         let grace = Duration::from_millis(self.settings.disconnect_grace_ms);
-        let targets: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(id, c)| c.is_open() && !c.draining && only.is_none_or(|o| o == **id))
-            .map(|(id, _)| *id)
-            .collect();
+        let targets = self.open_conns(only, |c| !c.draining);
         for id in &targets {
             let message_id = self.message_id(wall_ms);
             if let Some(conn) = self.conns.get_mut(id) {
@@ -557,12 +547,7 @@ impl StreamState {
     /// Closes (`Drop`) or stalls (`Stall`) one open connection or all at once; returns the
     /// connections affected.
     pub(super) fn cut(&mut self, only: Option<u64>, how: fn() -> Outgoing) -> Vec<u64> {
-        let targets: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(id, c)| c.is_open() && only.is_none_or(|o| o == **id))
-            .map(|(id, _)| *id)
-            .collect();
+        let targets = self.open_conns(only, |_| true);
         for id in &targets {
             if let Some(conn) = self.conns.get(id) {
                 let _ = conn.send(how());
