@@ -100,6 +100,8 @@ mod api;
 mod call;
 mod callback_delivery;
 mod clock;
+#[cfg(test)]
+mod clock_tests;
 mod config;
 mod envelope;
 mod error;
