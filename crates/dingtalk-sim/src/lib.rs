@@ -33,7 +33,9 @@
 //!
 //! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
 //! and signed) to the subscribed callback URL, or sent over Stream, or both (the `delivery`
-//! setting); see `push` and `stream` for the rules.
+//! setting); see `callback_delivery` and `stream` for the rules. (The HTTP channel is called
+//! callback delivery, not "push", because in this workspace "push" is the engine sending OA
+//! changes to DingTalk; the `/_sim/push...` route names stay as they were.)
 //!
 //! # Admin routes (`/_sim`, no token; JSON in and out)
 //! | route | what |
@@ -75,25 +77,59 @@
 //! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
 //! `{"errcode","errmsg"}` when a rule refuses it.
 //!
+//! # Time
+//! Every time the simulator reads comes from one [`Clock`] held in the shared state: token
+//! expiry, the rate limiter's windows, Stream tickets, redelivery deadlines and pings, push
+//! retry waits, and the timestamps of events, push attempts and Stream frames. [`start`] uses
+//! the machine's clock; [`start_with_clock`] takes another, and [`Clock::settable`] is one a
+//! test moves by hand (`advance`), so an hour passes in a millisecond. Waits that stand for the
+//! network stay on real time: `latency_ms`, a slow fault's hold, one push's HTTP deadline, and
+//! the patience of the `wait_*_idle` drains. (With a settable clock standing still, every call
+//! falls in the same one-second rate window until the clock moves.)
+//!
 //! # Layout
-//! - `config`: [`SimConfig`] (what to start) and the run-time [`Settings`] subset.
-//! - `error`: [`SimError`] for starting, and the `Rejection` (DingTalk errcode) the rules answer.
-//! - `params`: reads parameters the way DingTalk does (query or body, JSON or form, numbers as
-//!   strings).
-//! - `org`: the org and every business rule (departments, users, roles), shared by the API and
-//!   the admin routes so both obey the same rules.
-//! - `generate`: the deterministic sample-org generator.
-//! - `api`: which path runs which operation and how its envelope looks.
-//! - `gateway`: tokens, the rate limit, faults, request ids, call counts (pure state, clock and
-//!   RNG passed in).
-//! - `events`: the ordered log of contacts events that changes produce.
-//! - `server`: the axum router and the trip of one DingTalk call through the gateway.
-//! - `admin`: the `/_sim` routes for the org, calls, settings and events.
-//! - `push`: the callback subscription (`/call_back/...` and `/_sim/callback`), the background
-//!   pusher with its retries and failed list, the payload dialects, and its `/_sim` routes.
-//! - `stream`: Stream mode — registration tickets, WebSocket connections, the dispatcher that
-//!   sends each event to one connection and redelivers what is not acknowledged, the frames
-//!   and ack rules, and its `/_sim/stream` routes.
+//! Floors, each importing only the ones below it, so there is no import circle among the
+//! modules (checked by a grep-based map of every `crate::`/`super::` path; a folder's `mod.rs`
+//! only declares its files and re-exports its public types):
+//!
+//! 1. Leaves — pure types and rules, no shared state:
+//!    - `clock`: [`Clock`], the one source of time (system or settable).
+//!    - `lock`: poison-tolerant `Mutex` locking.
+//!    - `error`: [`SimError`] for starting, and the `Rejection` (DingTalk errcode) the rules
+//!      answer.
+//!    - `config`: [`SimConfig`] (what to start) and the run-time [`Settings`] subset.
+//!    - `params`: reads parameters the way DingTalk does (query or body, JSON or form, numbers
+//!      as strings).
+//!    - `envelope`: the `Reply` an operation answers and the envelopes of DingTalk's answer
+//!      families (TOP, legacy oapi, the new API's errors, the gateway's 502).
+//!    - `org`: the org and every business rule, shared by the API and the admin routes so both
+//!      obey the same rules — `dept`, `role`, and users as `user` (writes), `user_fields` (the
+//!      field rules create and update share) and `user_read` (get, list, count).
+//!    - `generate`: the deterministic sample-org generator.
+//!    - `gateway`: tokens, the rate limit, faults, request ids, call counts (plain state; the
+//!      instant and the RNG are passed in).
+//!    - `events`: the ordered log of contacts events that changes produce.
+//!    - `api`: which path runs which `Org` operation, and in which envelope family.
+//!    - `worker`: the wake / progress / stop plumbing both event channels' tasks share.
+//!    - `callback_delivery::{subscription, settings, payload, send, hub}` and
+//!      `stream::{settings, frames, machine, hub}`: each channel's state and rules, with no
+//!      reference to the shared state.
+//! 2. `state`: `Shared`, what every request and task holds (config, clock, org, gateway, event
+//!    log, the two channels' hubs), and the steps more than one route takes on it (request id,
+//!    call count, gateway verdict, token issue and check, running an operation and recording
+//!    its events).
+//! 3. Routes and tasks, each importing `state` and leaves:
+//!    - `call`: the trip of one DingTalk business call through the gateway, and the latency
+//!      layer.
+//!    - `token_routes`: `/gettoken` and `/v1.0/oauth2/accessToken`.
+//!    - `admin`: the `/_sim` routes for the org, calls, settings and events (and the small
+//!      helpers every `/_sim` route answers with).
+//!    - `callback_delivery`: the HTTP event push to a subscribed callback URL — `pusher` (the
+//!      background task with its retries, failed list and `check_url`), `api`
+//!      (`/call_back/...`), `admin` (`/_sim/callback`, `/_sim/push-settings`, `/_sim/pushes`).
+//!    - `stream`: Stream mode — `dispatcher` (the task that drives the state machine),
+//!      `routes` (registration and the `/connect` WebSocket), `admin` (`/_sim/stream/...`).
+//! 4. `server`: only assembles the router from the route modules; `lib.rs` starts it all.
 
 mod admin;
 mod api;
