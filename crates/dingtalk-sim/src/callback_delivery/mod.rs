@@ -26,7 +26,6 @@
 //! `check_url` must be answered within 1500 ms (the shorter of the two documented deadlines,
 //! settable); the failed list is filled as soon as the last retry fails rather than 3–5 minutes
 //! later; a failed `register_call_back`/`update_call_back` URL check answers 71009.
-
 //!
 //! Files: `subscription` (who is subscribed and with which keys), `settings` (run-time
 //! behaviour), `hub` (the channel's state, held by `state::Shared`), `pusher` (the background

@@ -1,9 +1,5 @@
 //! User writes (`topapi/v2/user/{create,update,delete}`, and rehiring from `/_sim`) and the
 //! indexes they keep. The shared field rules are in `user_fields`, the reads in `user_read`.
-//!
-//! Field limits are those of the create page (§2.2 of `dingtalk-api.md`). An optional text field
-//! given as an empty string counts as "not given" unless it is named in `force_update_fields`,
-//! which clears it; that is how DingTalk's update reads empty values.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,9 @@
-//! The user fields that create and update share: how each is read (DingTalk's empty-string and
-//! `force_update_fields` rules), checked (limits of the create page, §2.2 of
-//! `dingtalk-api.md`; uniqueness of email and telephone) and written onto a user.
+//! The user fields that create and update share: how each is read, checked (the limits of the
+//! create page, §2.2 of `dingtalk-api.md`; uniqueness of email and telephone) and written onto
+//! a user.
+//!
+//! An optional text field given as an empty string counts as "not given" unless it is named in
+//! `force_update_fields`, which clears it; that is how DingTalk's update reads empty values.
 
 use std::collections::{BTreeMap, BTreeSet};
 

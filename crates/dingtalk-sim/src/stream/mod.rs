@@ -32,7 +32,7 @@
 //!
 //! Whether events go by HTTP push, by Stream or both is the `delivery` setting
 //! (`/_sim/stream/settings`); events recorded while Stream is off are never sent by Stream.
-
+//!
 //! Files: `settings` (run-time behaviour), `machine` (the state machine, clock passed in),
 //! `hub` (the machine plus its tasks, held by `state::Shared`), `dispatcher` (the task that
 //! drives the machine), `frames` (the wire frames and ack rules), `routes` (registration and
