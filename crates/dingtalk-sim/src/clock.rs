@@ -112,9 +112,11 @@ impl Clock {
         match &self.source {
             Source::System => tokio::time::sleep_until(at.into()).await,
             Source::Settable(s) => loop {
-                // Register before checking, so an advance between the check and the wait is
-                // not missed.
+                // Register as a waiter before checking, so an advance between the check and
+                // the wait is not missed (`notify_waiters` wakes only registered waiters).
                 let moved = s.moved.notified();
+                tokio::pin!(moved);
+                moved.as_mut().enable();
                 if self.now() >= at {
                     return;
                 }
