@@ -8,6 +8,7 @@
 //! The route list is in the crate documentation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,14 +16,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{Family, Handler};
+use crate::api::Handler;
 use crate::config::SettingsPatch;
+use crate::envelope::{Family, success_body};
 use crate::events::Origin;
 use crate::gateway::CallStats;
 use crate::params::Params;
-use crate::server::{Shared, lock, run, success_body};
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
@@ -46,13 +49,28 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/roles/unassign", post(role_unassign))
 }
 
+/// A 400 answer naming what is wrong (`{"error": ...}`), for every `/_sim` route.
+pub(crate) fn bad_request(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error}))).into_response()
+}
+
+/// `?timeout_ms=N` of the `/_sim/.../wait` routes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WaitQuery {
+    /// How long to wait at most (default 10 s).
+    timeout_ms: Option<u64>,
+}
+
+impl WaitQuery {
+    /// The wait asked for, 10 s when not given.
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(10_000))
+    }
+}
+
 /// A 400 answer for a body that is not a JSON object.
-fn bad_body() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"error": "the body must be a JSON object"})),
-    )
-        .into_response()
+pub(crate) fn bad_body() -> Response {
+    bad_request("the body must be a JSON object")
 }
 
 /// Reads a JSON-object body; an empty body is an empty object.
@@ -67,7 +85,7 @@ pub(crate) fn body_params(body: &Bytes) -> Option<Params> {
 
 /// Runs one operation as the administrator and answers it.
 fn admin_op(shared: &Shared, handler: Handler, params: &Params) -> Response {
-    match run(shared, handler, params, Origin::Admin) {
+    match shared.run(|org| handler(org, params), Origin::Admin) {
         Ok(reply) => axum::Json(success_body(Family::Top, reply, None)).into_response(),
         Err(rejection) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,20 +141,14 @@ async fn settings(State(shared): SharedState) -> Response {
 
 async fn settings_update(State(shared): SharedState, body: Bytes) -> Response {
     let Ok(patch) = serde_json::from_slice::<SettingsPatch>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "expected {qps, latency_ms, fault_rate, token_ttl_secs, slow_answer_ms}"})),
-        )
-            .into_response();
+        return bad_request(
+            "expected {qps, latency_ms, fault_rate, token_ttl_secs, slow_answer_ms}",
+        );
     };
     let mut gate = lock(&shared.gate);
     match gate.settings.apply(&patch) {
         Ok(()) => axum::Json(gate.settings.clone()).into_response(),
-        Err(reason) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": reason})),
-        )
-            .into_response(),
+        Err(reason) => bad_request(&reason),
     }
 }
 

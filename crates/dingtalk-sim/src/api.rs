@@ -5,32 +5,12 @@
 //! `result` and always add a `request_id`; the legacy oapi paths (`/role/add_role` and friends)
 //! put their fields at the top level and carry no `request_id`. A few topapi endpoints
 //! (`getrolegroup`, `getrole`) also put their payload at the top level; [`Reply`] says which.
+//! The envelopes themselves are built in `envelope`.
 
-use serde_json::{Map, Value};
-
+use crate::envelope::{Family, Reply};
 use crate::error::Outcome;
 use crate::org::Org;
 use crate::params::Params;
-
-/// What a successful operation answers, before the envelope is added.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// The payload goes under `result`.
-    Result(Value),
-    /// No payload (`{"errcode":0,"errmsg":"ok",...}` only).
-    Nothing,
-    /// These fields go at the top level, next to `errcode`.
-    Fields(Map<String, Value>),
-}
-
-/// How a path authenticates and shapes its envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `/topapi/...`: auth errors are `88` with a `sub_code`; answers carry `request_id`.
-    Top,
-    /// Other oapi paths: auth errors are plain `40014`; no `request_id`.
-    Legacy,
-}
 
 /// An operation on the org.
 pub type Handler = fn(&mut Org, &Params) -> Outcome<Reply>;

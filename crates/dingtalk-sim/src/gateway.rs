@@ -124,6 +124,15 @@ pub enum Fault {
     Slow,
 }
 
+/// The gateway's verdict on an admitted call, before the operation runs.
+#[derive(Debug)]
+pub struct Pass {
+    /// The fault drawn for this call, if any.
+    pub fault: Option<Fault>,
+    /// How long a slow fault holds the answer.
+    pub slow: Duration,
+}
+
 /// Draws whether this call fails, and how (the three kinds in equal shares).
 pub fn draw_fault(rng: &mut StdRng, rate: f64) -> Option<Fault> {
     if rate <= 0.0 || !rng.gen_bool(rate.min(1.0)) {

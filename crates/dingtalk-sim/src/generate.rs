@@ -177,40 +177,14 @@ fn generate_users(org: &mut Org, rng: &mut StdRng, count: usize, dept_ids: &[i64
         } else {
             dept_ids[skewed(rng, dept_ids.len())]
         };
-        let mut depts = vec![primary];
-        if dept_ids.len() > 1 && rng.gen_ratio(1, 10) {
-            for _ in 0..rng.gen_range(1..=2) {
-                let extra = dept_ids[rng.gen_range(0..dept_ids.len())];
-                if !depts.contains(&extra) {
-                    depts.push(extra);
-                }
-            }
-        }
+        let depts = with_extra_depts(rng, primary, dept_ids);
         let number = (index.wrapping_mul(M).wrapping_add(offset)) % 1_000_000_000;
         let mobile = format!("{}{number:09}", MOBILE_PREFIXES[i % MOBILE_PREFIXES.len()]);
         let job = 100_000 + index;
-        let email = if rng.gen_ratio(4, 5) {
-            let local = if english {
-                name.to_lowercase().replace(' ', ".")
-            } else {
-                "staff".to_owned()
-            };
-            Some(format!("{local}.{job}@dingsim.example.com"))
-        } else {
-            None
-        };
-        let extension = rng.gen_ratio(1, 10).then(|| {
-            let mut m = Map::new();
-            m.insert(
-                "工位".to_owned(),
-                Value::String(format!(
-                    "{}F-{}",
-                    rng.gen_range(1..30),
-                    rng.gen_range(1..200)
-                )),
-            );
-            m
-        });
+        let email = rng
+            .gen_ratio(4, 5)
+            .then(|| sample_email(&name, english, job));
+        let extension = rng.gen_ratio(1, 10).then(|| workstation(rng));
         let dept_order: BTreeMap<i64, i64> =
             depts.iter().map(|d| (*d, rng.gen_range(0..100))).collect();
         let userid = org.generate_userid();
@@ -249,6 +223,44 @@ fn generate_users(org: &mut Org, rng: &mut StdRng, count: usize, dept_ids: &[i64
         userids.push(userid);
     }
     userids
+}
+
+/// The primary department plus, for one user in ten, one or two others (when there are others).
+fn with_extra_depts(rng: &mut StdRng, primary: i64, dept_ids: &[i64]) -> Vec<i64> {
+    let mut depts = vec![primary];
+    if dept_ids.len() > 1 && rng.gen_ratio(1, 10) {
+        for _ in 0..rng.gen_range(1..=2) {
+            let extra = dept_ids[rng.gen_range(0..dept_ids.len())];
+            if !depts.contains(&extra) {
+                depts.push(extra);
+            }
+        }
+    }
+    depts
+}
+
+/// A work email: the name for an English name, `staff` otherwise, made unique by the job number.
+fn sample_email(name: &str, english: bool, job: u64) -> String {
+    let local = if english {
+        name.to_lowercase().replace(' ', ".")
+    } else {
+        "staff".to_owned()
+    };
+    format!("{local}.{job}@dingsim.example.com")
+}
+
+/// An `extension` with a desk location, as some orgs keep.
+fn workstation(rng: &mut StdRng) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "工位".to_owned(),
+        Value::String(format!(
+            "{}F-{}",
+            rng.gen_range(1..30),
+            rng.gen_range(1..200)
+        )),
+    );
+    m
 }
 
 /// Makes the first member of each department its manager, and each user's manager the manager
@@ -391,7 +403,7 @@ mod tests {
         let mut multi = 0;
         for u in org.users.values() {
             assert!(
-                crate::org::user::parse_mobile(&u.mobile).is_some(),
+                crate::org::user_fields::parse_mobile(&u.mobile).is_some(),
                 "{}",
                 u.mobile
             );

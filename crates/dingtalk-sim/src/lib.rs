@@ -33,7 +33,9 @@
 //!
 //! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
 //! and signed) to the subscribed callback URL, or sent over Stream, or both (the `delivery`
-//! setting); see `push` and `stream` for the rules.
+//! setting); see `callback_delivery` and `stream` for the rules. (The HTTP channel is called
+//! callback delivery, not "push", because in this workspace "push" is the engine sending OA
+//! changes to DingTalk; the `/_sim/push...` route names stay as they were.)
 //!
 //! # Admin routes (`/_sim`, no token; JSON in and out)
 //! | route | what |
@@ -75,38 +77,81 @@
 //! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
 //! `{"errcode","errmsg"}` when a rule refuses it.
 //!
+//! # Time
+//! Every time the simulator reads comes from one [`Clock`] held in the shared state: token
+//! expiry, the rate limiter's windows, Stream tickets, redelivery deadlines and pings, push
+//! retry waits, and the timestamps of events, push attempts and Stream frames. [`start`] uses
+//! the machine's clock; [`start_with_clock`] takes another, and [`Clock::settable`] is one a
+//! test moves by hand (`advance`), so an hour passes in a millisecond. Waits that stand for the
+//! network stay on real time: `latency_ms`, a slow fault's hold, one push's HTTP deadline, and
+//! the patience of the `wait_*_idle` drains. (With a settable clock standing still, every call
+//! falls in the same one-second rate window until the clock moves.)
+//!
 //! # Layout
-//! - `config`: [`SimConfig`] (what to start) and the run-time [`Settings`] subset.
-//! - `error`: [`SimError`] for starting, and the `Rejection` (DingTalk errcode) the rules answer.
-//! - `params`: reads parameters the way DingTalk does (query or body, JSON or form, numbers as
-//!   strings).
-//! - `org`: the org and every business rule (departments, users, roles), shared by the API and
-//!   the admin routes so both obey the same rules.
-//! - `generate`: the deterministic sample-org generator.
-//! - `api`: which path runs which operation and how its envelope looks.
-//! - `gateway`: tokens, the rate limit, faults, request ids, call counts (pure state, clock and
-//!   RNG passed in).
-//! - `events`: the ordered log of contacts events that changes produce.
-//! - `server`: the axum router and the trip of one DingTalk call through the gateway.
-//! - `admin`: the `/_sim` routes for the org, calls, settings and events.
-//! - `push`: the callback subscription (`/call_back/...` and `/_sim/callback`), the background
-//!   pusher with its retries and failed list, the payload dialects, and its `/_sim` routes.
-//! - `stream`: Stream mode — registration tickets, WebSocket connections, the dispatcher that
-//!   sends each event to one connection and redelivers what is not acknowledged, the frames
-//!   and ack rules, and its `/_sim/stream` routes.
+//! Floors, each importing only the ones below it, so there is no import circle among the
+//! modules (checked by a grep-based map of every `crate::`/`super::` path; a folder's `mod.rs`
+//! only declares its files and re-exports its public types):
+//!
+//! 1. Leaves — pure types and rules, no shared state:
+//!    - `clock`: [`Clock`], the one source of time (system or settable).
+//!    - `lock`: poison-tolerant `Mutex` locking.
+//!    - `error`: [`SimError`] for starting, and the `Rejection` (DingTalk errcode) the rules
+//!      answer.
+//!    - `config`: [`SimConfig`] (what to start) and the run-time [`Settings`] subset.
+//!    - `params`: reads parameters the way DingTalk does (query or body, JSON or form, numbers
+//!      as strings).
+//!    - `envelope`: the `Reply` an operation answers and the envelopes of DingTalk's answer
+//!      families (TOP, legacy oapi, the new API's errors, the gateway's 502).
+//!    - `org`: the org and every business rule, shared by the API and the admin routes so both
+//!      obey the same rules — `dept`, `role`, and users as `user` (writes), `user_fields` (the
+//!      field rules create and update share) and `user_read` (get, list, count).
+//!    - `generate`: the deterministic sample-org generator.
+//!    - `gateway`: tokens, the rate limit, faults, request ids, call counts (plain state; the
+//!      instant and the RNG are passed in).
+//!    - `events`: the ordered log of contacts events that changes produce.
+//!    - `api`: which path runs which `Org` operation, and in which envelope family.
+//!    - `worker`: the wake / progress / stop plumbing both event channels' tasks share.
+//!    - `callback_delivery::{subscription, settings, payload, send, hub}` and
+//!      `stream::{settings, frames, machine, hub}`: each channel's state and rules, with no
+//!      reference to the shared state.
+//! 2. `state`: `Shared`, what every request and task holds (config, clock, org, gateway, event
+//!    log, the two channels' hubs), and the steps more than one route takes on it (request id,
+//!    call count, gateway verdict, token issue and check, running an operation and recording
+//!    its events).
+//! 3. Routes and tasks, each importing `state` and leaves:
+//!    - `call`: the trip of one DingTalk business call through the gateway, and the latency
+//!      layer.
+//!    - `token_routes`: `/gettoken` and `/v1.0/oauth2/accessToken`.
+//!    - `admin`: the `/_sim` routes for the org, calls, settings and events (and the small
+//!      helpers every `/_sim` route answers with).
+//!    - `callback_delivery`: the HTTP event push to a subscribed callback URL — `pusher` (the
+//!      background task with its retries, failed list and `check_url`), `api`
+//!      (`/call_back/...`), `admin` (`/_sim/callback`, `/_sim/push-settings`, `/_sim/pushes`).
+//!    - `stream`: Stream mode — `dispatcher` (the task that drives the state machine),
+//!      `routes` (registration and the `/connect` WebSocket), `admin` (`/_sim/stream/...`).
+//! 4. `server`: only assembles the router from the route modules; `lib.rs` starts it all.
 
 mod admin;
 mod api;
+mod call;
+mod callback_delivery;
+mod clock;
+#[cfg(test)]
+mod clock_tests;
 mod config;
+mod envelope;
 mod error;
 mod events;
 mod gateway;
 mod generate;
+mod lock;
 mod org;
 mod params;
-mod push;
 mod server;
+mod state;
 mod stream;
+mod token_routes;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -116,13 +161,14 @@ use rand::rngs::StdRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::clock::Clock;
 pub use crate::config::{Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;
 pub use crate::stream::{Delivery, StreamSettings, StreamSettingsPatch};
 
 use crate::events::EventLog;
 use crate::gateway::{CallStats, RateLimiter, TokenStore};
-use crate::server::{Gate, Shared};
+use crate::state::{Gate, Shared};
 
 /// A running simulator. Dropping it without [`SimHandle::shutdown`] leaves the server running
 /// until the runtime stops.
@@ -157,14 +203,14 @@ impl SimHandle {
 
     /// Counts of the org's entities right now.
     pub fn counts(&self) -> serde_json::Value {
-        server::lock(&self.shared.org).counts()
+        lock::lock(&self.shared.org).counts()
     }
 
     /// Waits until every recorded event has been pushed to a final outcome (acknowledged, or
     /// failed after its retries), or `timeout` passes; returns whether it became idle. This is
     /// the drain a test calls before checking what its receiver got.
     pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
-        push::wait_idle(&self.shared, timeout).await
+        callback_delivery::pusher::wait_idle(&self.shared, timeout).await
     }
 
     /// Stops accepting connections, lets in-flight answers finish, stops the pusher (pending
@@ -174,8 +220,8 @@ impl SimHandle {
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "simulator task ended abnormally");
         }
-        self.shared.hub.wait_stopped().await;
-        self.shared.stream.wait_stopped().await;
+        self.shared.hub.worker.wait_stopped().await;
+        self.shared.stream.worker.wait_stopped().await;
     }
 
     /// Changes the Stream settings (as `POST /_sim/stream/settings` does), e.g. to deliver
@@ -185,36 +231,38 @@ impl SimHandle {
         &self,
         patch: &StreamSettingsPatch,
     ) -> Result<StreamSettings, String> {
-        stream::apply_settings(&self.shared, patch)
+        stream::dispatcher::apply_settings(&self.shared, patch)
     }
 
     /// Waits until every recorded event has been acknowledged over Stream, or `timeout`
     /// passes; returns whether that happened. Only meaningful while `delivery` includes Stream.
     pub async fn wait_stream_idle(&self, timeout: std::time::Duration) -> bool {
-        stream::wait_idle(&self.shared, timeout).await
+        stream::dispatcher::wait_idle(&self.shared, timeout).await
     }
 }
 
-/// Generates the org and serves DingTalk on `listener` (bind it yourself; port 0 is fine).
+/// Generates the org and serves DingTalk on `listener` (bind it yourself; port 0 is fine),
+/// reading the machine's clocks.
 pub async fn start(
     config: SimConfig,
     listener: tokio::net::TcpListener,
 ) -> Result<SimHandle, SimError> {
+    start_with_clock(config, listener, Clock::system()).await
+}
+
+/// [`start`] with the clock every simulated time is read from: a test passes
+/// [`Clock::settable`] (keeping a clone) to expire tokens, come to retry and redelivery times,
+/// or stamp events without sleeping.
+pub async fn start_with_clock(
+    config: SimConfig,
+    listener: tokio::net::TcpListener,
+    clock: Clock,
+) -> Result<SimHandle, SimError> {
     config.validate()?;
     let addr = listener.local_addr().map_err(SimError::Listener)?;
-    let (users, depts, seed) = (config.users, config.depts, config.seed);
-    let corp_name = config.corp_name.clone();
-    let dup_code = config.dup_dept_name_errcode;
-    // Generating 100k users takes a moment of CPU: keep it off the async worker threads.
-    let org = tokio::task::spawn_blocking(move || {
-        let mut org = org::Org::new(&corp_name, seed, dup_code);
-        generate::populate(&mut org, users, depts, seed);
-        org
-    })
-    .await
-    .map_err(SimError::Generation)?;
-
+    let org = generate_org(&config).await?;
     let stop = CancellationToken::new();
+    let seed = config.seed;
     let shared = Arc::new(Shared {
         gate: Mutex::new(Gate {
             settings: Settings::from_config(&config),
@@ -225,12 +273,13 @@ pub async fn start(
         }),
         org: Mutex::new(org),
         events: Mutex::new(EventLog::default()),
-        hub: push::Hub::new(seed, stop.clone())?,
-        stream: stream::StreamHub::new(seed, stop.clone()),
+        hub: callback_delivery::hub::Hub::new(seed, stop.clone())?,
+        stream: stream::hub::StreamHub::new(seed, stop.clone()),
+        clock,
         config,
     });
-    push::spawn_pusher(Arc::clone(&shared));
-    stream::spawn_dispatcher(Arc::clone(&shared));
+    callback_delivery::pusher::spawn_pusher(Arc::clone(&shared));
+    stream::dispatcher::spawn_dispatcher(Arc::clone(&shared));
     let app = server::router(Arc::clone(&shared));
     let signal = stop.clone();
     let task = tokio::spawn(async move {
@@ -248,4 +297,19 @@ pub async fn start(
         stop,
         task,
     })
+}
+
+/// Builds the configured sample org. Generating 100k users takes a moment of CPU, so it runs
+/// off the async worker threads.
+async fn generate_org(config: &SimConfig) -> Result<org::Org, SimError> {
+    let (users, depts, seed) = (config.users, config.depts, config.seed);
+    let corp_name = config.corp_name.clone();
+    let dup_code = config.dup_dept_name_errcode;
+    tokio::task::spawn_blocking(move || {
+        let mut org = org::Org::new(&corp_name, seed, dup_code);
+        generate::populate(&mut org, users, depts, seed);
+        org
+    })
+    .await
+    .map_err(SimError::Generation)
 }

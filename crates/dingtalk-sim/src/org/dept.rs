@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::{Change, Dept, MAX_DEPTH, Org, ROOT_DEPT, char_len, put_opt};
-use crate::api::Reply;
+use crate::envelope::Reply;
 use crate::error::{Outcome, Rejection};
 use crate::params::Params;
 
@@ -285,7 +285,8 @@ impl Org {
         Ok(Reply::Result(json!({ "dept_id": id })))
     }
 
-    /// `topapi/v2/department/update`.
+    /// `topapi/v2/department/update`: read and check everything first (in DingTalk's order, so
+    /// the first bad field is the one it names), then move and change the department.
     pub fn dept_update(&mut self, p: &Params) -> Outcome<Reply> {
         let id = p
             .i64("dept_id")
@@ -302,7 +303,27 @@ impl Org {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        let (name, parent) = self.checked_name_and_parent(id, current, p)?;
+        let update = self.read_dept_update(current, p, &force, name)?;
+        self.move_dept(id, current.parent_id, parent);
+        let Some(d) = self.depts.get_mut(&id) else {
+            return Err(not_found());
+        };
+        d.parent_id = parent;
+        update.apply_to(d, &force);
+        self.changes.push(Change::DeptModify(vec![id]));
+        Ok(Reply::Nothing)
+    }
 
+    /// The new name (if given) and the parent after the update, checked: the parent exists,
+    /// is not inside the department, keeps the depth limit, and the name is free among the new
+    /// siblings.
+    fn checked_name_and_parent(
+        &self,
+        id: i64,
+        current: &Dept,
+        p: &Params,
+    ) -> Outcome<(Option<String>, i64)> {
         let name = p.str("name").filter(|s| !s.is_empty());
         if let Some(name) = &name {
             check_dept_name(name)?;
@@ -329,6 +350,17 @@ impl Org {
         {
             return Err(self.dup_name());
         }
+        Ok((name, parent))
+    }
+
+    /// Reads and checks every other field of an update.
+    fn read_dept_update(
+        &self,
+        current: &Dept,
+        p: &Params,
+        force: &BTreeSet<String>,
+        name: Option<String>,
+    ) -> Outcome<DeptUpdate> {
         let order = p
             .i64("order")
             .map_err(|_| Rejection::new(40011, "不合法的排序"))?;
@@ -370,78 +402,40 @@ impl Org {
         {
             return Err(Rejection::new(40031, "不合法的用户id列表"));
         }
-        let source_identifier = p.str("source_identifier");
-        let flags = [
-            p.bool("hide_dept")?,
-            p.bool("outer_dept")?,
-            p.bool("outer_dept_only_self")?,
-            p.bool("create_dept_group")?,
-            p.bool("auto_add_user")?,
-            p.bool("group_contain_sub_dept")?,
-        ];
+        Ok(DeptUpdate {
+            name,
+            order,
+            managers,
+            clear_managers,
+            dept_permits,
+            user_permits,
+            outer_depts,
+            outer_users,
+            code,
+            owner,
+            source_identifier: p.str("source_identifier"),
+            flags: [
+                p.bool("hide_dept")?,
+                p.bool("outer_dept")?,
+                p.bool("outer_dept_only_self")?,
+                p.bool("create_dept_group")?,
+                p.bool("auto_add_user")?,
+                p.bool("group_contain_sub_dept")?,
+            ],
+        })
+    }
 
-        let old_parent = current.parent_id;
-        if parent != old_parent {
-            if let Some(old) = self.depts.get_mut(&old_parent) {
-                old.children.remove(&id);
-            }
-            if let Some(new) = self.depts.get_mut(&parent) {
-                new.children.insert(id);
-            }
+    /// Moves department `id` from `old_parent`'s children to `parent`'s.
+    fn move_dept(&mut self, id: i64, old_parent: i64, parent: i64) {
+        if parent == old_parent {
+            return;
         }
-        let Some(d) = self.depts.get_mut(&id) else {
-            return Err(not_found());
-        };
-        d.parent_id = parent;
-        if let Some(name) = name {
-            d.name = name;
+        if let Some(old) = self.depts.get_mut(&old_parent) {
+            old.children.remove(&id);
         }
-        if let Some(order) = order {
-            d.order = order;
+        if let Some(new) = self.depts.get_mut(&parent) {
+            new.children.insert(id);
         }
-        if clear_managers {
-            d.manager_userids.clear();
-        } else if let Some(list) = managers.filter(|l| !l.is_empty()) {
-            d.manager_userids = list;
-        }
-        if let Some(v) = dept_permits {
-            d.dept_permits = v;
-        }
-        if let Some(v) = user_permits {
-            d.user_permits = v;
-        }
-        if let Some(v) = outer_depts {
-            d.outer_permit_depts = v;
-        }
-        if let Some(v) = outer_users {
-            d.outer_permit_users = v;
-        }
-        if let Some(code) = code {
-            d.code = Some(code).filter(|c| !c.is_empty());
-        }
-        if let Some(owner) = owner {
-            d.org_dept_owner = Some(owner);
-        }
-        if let Some(si) = source_identifier
-            && (!si.is_empty() || force.contains("source_identifier"))
-        {
-            d.source_identifier = Some(si).filter(|s| !s.is_empty());
-        }
-        let targets = [
-            &mut d.hide_dept,
-            &mut d.outer_dept,
-            &mut d.outer_dept_only_self,
-            &mut d.create_dept_group,
-            &mut d.auto_add_user,
-            &mut d.group_contain_sub_dept,
-        ];
-        for (target, flag) in targets.into_iter().zip(flags) {
-            if let Some(v) = flag {
-                *target = v;
-            }
-        }
-        self.changes.push(Change::DeptModify(vec![id]));
-        Ok(Reply::Nothing)
     }
 
     /// `topapi/v2/department/delete`.
@@ -469,6 +463,78 @@ impl Org {
         }
         self.changes.push(Change::DeptRemove(vec![id]));
         Ok(Reply::Nothing)
+    }
+}
+
+/// The checked fields of a `department/update` other than the parent; `None` = not given.
+struct DeptUpdate {
+    name: Option<String>,
+    order: Option<i64>,
+    managers: Option<Vec<String>>,
+    /// `force_update_fields` names the manager list and none was given: clear it.
+    clear_managers: bool,
+    dept_permits: Option<Vec<i64>>,
+    user_permits: Option<Vec<String>>,
+    outer_depts: Option<Vec<i64>>,
+    outer_users: Option<Vec<String>>,
+    code: Option<String>,
+    owner: Option<String>,
+    source_identifier: Option<String>,
+    /// `hide_dept`, `outer_dept`, `outer_dept_only_self`, `create_dept_group`,
+    /// `auto_add_user`, `group_contain_sub_dept`, in that order.
+    flags: [Option<bool>; 6],
+}
+
+impl DeptUpdate {
+    /// Writes the given fields onto the department.
+    fn apply_to(self, d: &mut Dept, force: &BTreeSet<String>) {
+        if let Some(name) = self.name {
+            d.name = name;
+        }
+        if let Some(order) = self.order {
+            d.order = order;
+        }
+        if self.clear_managers {
+            d.manager_userids.clear();
+        } else if let Some(list) = self.managers.filter(|l| !l.is_empty()) {
+            d.manager_userids = list;
+        }
+        if let Some(v) = self.dept_permits {
+            d.dept_permits = v;
+        }
+        if let Some(v) = self.user_permits {
+            d.user_permits = v;
+        }
+        if let Some(v) = self.outer_depts {
+            d.outer_permit_depts = v;
+        }
+        if let Some(v) = self.outer_users {
+            d.outer_permit_users = v;
+        }
+        if let Some(code) = self.code {
+            d.code = Some(code).filter(|c| !c.is_empty());
+        }
+        if let Some(owner) = self.owner {
+            d.org_dept_owner = Some(owner);
+        }
+        if let Some(si) = self.source_identifier
+            && (!si.is_empty() || force.contains("source_identifier"))
+        {
+            d.source_identifier = Some(si).filter(|s| !s.is_empty());
+        }
+        let targets = [
+            &mut d.hide_dept,
+            &mut d.outer_dept,
+            &mut d.outer_dept_only_self,
+            &mut d.create_dept_group,
+            &mut d.auto_add_user,
+            &mut d.group_contain_sub_dept,
+        ];
+        for (target, flag) in targets.into_iter().zip(self.flags) {
+            if let Some(v) = flag {
+                *target = v;
+            }
+        }
     }
 }
 

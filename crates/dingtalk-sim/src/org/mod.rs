@@ -30,6 +30,8 @@
 pub(crate) mod dept;
 pub(crate) mod role;
 pub(crate) mod user;
+pub(crate) mod user_fields;
+mod user_read;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

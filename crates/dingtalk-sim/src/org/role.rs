@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::{Change, Org, Role, RoleGroup};
-use crate::api::Reply;
+use crate::envelope::Reply;
 use crate::error::{Outcome, Rejection};
 use crate::params::Params;
 

@@ -2,19 +2,20 @@
 //! on it (connections, every delivery attempt with its ack, pings).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Outgoing, StreamSettingsPatch, wait_idle};
-use crate::server::{Shared, lock, wall_ms};
+use super::StreamSettingsPatch;
+use super::dispatcher::wait_idle;
+use super::machine::Outgoing;
+use crate::admin::{WaitQuery, bad_request};
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
@@ -28,10 +29,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/stream/ping", post(ping))
         .route("/stream/tickets/expire", post(tickets_expire))
         .route("/stream/wait", post(wait))
-}
-
-fn bad_request(error: &str) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error}))).into_response()
 }
 
 /// `{"connection": id}` picks one connection; an empty body means all of them.
@@ -65,7 +62,7 @@ async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
             "expected {delivery, redeliver_after_ms, disconnect_grace_ms, ticket_ttl_ms, ping_interval_ms, disconnect_after_ms, duplicate_rate}",
         );
     };
-    match super::apply_settings(&shared, &patch) {
+    match super::dispatcher::apply_settings(&shared, &patch) {
         Ok(settings) => axum::Json(settings).into_response(),
         Err(reason) => bad_request(&reason),
     }
@@ -77,9 +74,13 @@ async fn disconnect(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let told = lock(&shared.stream.state).disconnect(target.connection, Instant::now(), wall_ms());
+    let told = lock(&shared.stream.state).disconnect(
+        target.connection,
+        shared.clock.now(),
+        shared.clock.wall_ms(),
+    );
     // The dispatcher closes them when the grace is over.
-    shared.stream.wake();
+    shared.stream.worker.wake();
     axum::Json(json!({"disconnected": told})).into_response()
 }
 
@@ -109,7 +110,7 @@ async fn ping(State(shared): SharedState, body: Bytes) -> Response {
         Ok(t) => t,
         Err(response) => return *response,
     };
-    let pinged = lock(&shared.stream.state).ping(target.connection, wall_ms());
+    let pinged = lock(&shared.stream.state).ping(target.connection, shared.clock.wall_ms());
     axum::Json(json!({"pinged": pinged})).into_response()
 }
 
@@ -124,15 +125,8 @@ async fn tickets_expire(State(shared): SharedState) -> Response {
     axum::Json(json!({"expired": expired})).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-struct WaitQuery {
-    /// How long to wait at most (default 10 s).
-    timeout_ms: Option<u64>,
-}
-
 /// Answers once every recorded event has been acknowledged over Stream (or the timeout).
 async fn wait(State(shared): SharedState, Query(q): Query<WaitQuery>) -> Response {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
-    let idle = wait_idle(&shared, timeout).await;
+    let idle = wait_idle(&shared, q.timeout()).await;
     axum::Json(json!({"idle": idle})).into_response()
 }

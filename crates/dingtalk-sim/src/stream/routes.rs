@@ -8,7 +8,6 @@
 //! so it is right whatever address the simulator was reached at.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -19,8 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::Outgoing;
-use crate::server::{Shared, lock, new_api_error, wall_ms};
+use super::machine::Outgoing;
+use crate::envelope::new_api_error;
+use crate::state::{Shared, lock};
 
 /// `POST /v1.0/gateway/connections/open`.
 pub(crate) async fn open(
@@ -30,7 +30,7 @@ pub(crate) async fn open(
 ) -> Response {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return new_api_error(
-            &shared,
+            &shared.request_id(),
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "body is mandatory",
@@ -40,7 +40,7 @@ pub(crate) async fn open(
     let (Some(client_id), Some(client_secret)) = (text("clientId"), text("clientSecret")) else {
         lock(&shared.stream.state).refused += 1;
         return new_api_error(
-            &shared,
+            &shared.request_id(),
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "缺少参数 clientId 或 clientSecret",
@@ -48,7 +48,12 @@ pub(crate) async fn open(
     };
     if client_id != shared.config.client_id || client_secret != shared.config.client_secret {
         lock(&shared.stream.state).refused += 1;
-        return new_api_error(&shared, StatusCode::UNAUTHORIZED, "authFailed", "鉴权失败");
+        return new_api_error(
+            &shared.request_id(),
+            StatusCode::UNAUTHORIZED,
+            "authFailed",
+            "鉴权失败",
+        );
     }
     let Some(subscriptions) = body
         .get("subscriptions")
@@ -57,7 +62,7 @@ pub(crate) async fn open(
     else {
         lock(&shared.stream.state).refused += 1;
         return new_api_error(
-            &shared,
+            &shared.request_id(),
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "缺少参数 subscriptions",
@@ -72,15 +77,15 @@ pub(crate) async fn open(
     let ua = text("ua").unwrap_or_default();
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return new_api_error(
-            &shared,
+            &shared.request_id(),
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "Host header is mandatory",
         );
     };
     let endpoint = format!("ws://{host}/connect");
-    let ticket = lock(&shared.stream.state).issue_ticket(Instant::now(), events, ua);
-    shared.stream.bump();
+    let ticket = lock(&shared.stream.state).issue_ticket(shared.clock.now(), events, ua);
+    shared.stream.worker.bump();
     axum::Json(json!({"endpoint": endpoint, "ticket": ticket})).into_response()
 }
 
@@ -99,25 +104,26 @@ pub(crate) async fn connect(
         let mut state = lock(&shared.stream.state);
         q.ticket
             .as_deref()
-            .and_then(|t| state.redeem(t, Instant::now()))
+            .and_then(|t| state.redeem(t, shared.clock.now()))
     };
-    shared.stream.bump();
+    shared.stream.worker.bump();
     let Some(ticket) = redeemed else {
         return new_api_error(
-            &shared,
+            &shared.request_id(),
             StatusCode::UNAUTHORIZED,
             "invalidTicket",
             "ticket is invalid, used or expired",
         );
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let id = lock(&shared.stream.state).open(ticket, tx, Instant::now(), wall_ms());
+    let id =
+        lock(&shared.stream.state).open(ticket, tx, shared.clock.now(), shared.clock.wall_ms());
     tracing::debug!(id, "stream connection accepted");
     let failed = Arc::clone(&shared);
-    let tracker = shared.stream.tracker.clone();
+    let tracker = shared.stream.worker.tracker.clone();
     ws.on_failed_upgrade(move |error| {
         tracing::debug!(%error, id, "stream upgrade failed");
-        lock(&failed.stream.state).close(id, "upgrade failed", wall_ms());
+        lock(&failed.stream.state).close(id, "upgrade failed", failed.clock.wall_ms());
     })
     .on_upgrade(move |socket| {
         // Tracked so the simulator's shutdown waits for the connection to be closed.
@@ -133,10 +139,10 @@ async fn run_connection(
     mut socket: WebSocket,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
-    shared.stream.wake();
+    shared.stream.worker.wake();
     let reason = loop {
         tokio::select! {
-            () = shared.stream.stop.cancelled() => break "simulator stopped",
+            () = shared.stream.worker.stop.cancelled() => break "simulator stopped",
             out = rx.recv() => match out {
                 Some(Outgoing::Frame(text)) => {
                     if let Err(error) = socket.send(Message::Text(text.into())).await {
@@ -150,7 +156,7 @@ async fn run_connection(
                     // until told to drop it or stopped.
                     loop {
                         tokio::select! {
-                            () = shared.stream.stop.cancelled() => break,
+                            () = shared.stream.worker.stop.cancelled() => break,
                             out = rx.recv() => if matches!(out, Some(Outgoing::Drop) | None) { break },
                         }
                     }
@@ -159,11 +165,11 @@ async fn run_connection(
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let due = lock(&shared.stream.state).on_upstream(id, text.as_str(), Instant::now(), wall_ms());
-                    shared.stream.bump();
+                    let due = lock(&shared.stream.state).on_upstream(id, text.as_str(), shared.clock.now(), shared.clock.wall_ms());
+                    shared.stream.worker.bump();
                     // Only a duplicate to send makes anything due sooner.
                     if due {
-                        shared.stream.wake();
+                        shared.stream.worker.wake();
                     }
                 }
                 Some(Ok(Message::Close(_))) | None => break "closed by client",
@@ -176,8 +182,8 @@ async fn run_connection(
             },
         }
     };
-    lock(&shared.stream.state).close(id, reason, wall_ms());
-    shared.stream.bump();
-    shared.stream.wake();
+    lock(&shared.stream.state).close(id, reason, shared.clock.wall_ms());
+    shared.stream.worker.bump();
+    shared.stream.worker.wake();
     tracing::debug!(id, reason, "stream connection closed");
 }

@@ -6,7 +6,6 @@
 //! URL acknowledges, like the console's "save" button.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,12 +13,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ALL_TAGS, Kind, PushSettingsPatch, build_subscription, check_url, wait_idle};
-use crate::admin::body_params;
-use crate::server::{Shared, lock};
+use super::PushSettingsPatch;
+use super::pusher::{check_url, wait_idle};
+use super::subscription::{ALL_TAGS, Kind, build_subscription};
+use crate::admin::{WaitQuery, bad_body, bad_request, body_params};
+use crate::state::{Shared, lock};
 
 type SharedState = State<Arc<Shared>>;
 
@@ -56,11 +56,7 @@ async fn callback_get(State(shared): SharedState) -> Response {
 /// Body: `{"url", "token", "aes_key", "call_back_tag"?: [...]}` (all tags when omitted).
 async fn callback_set(State(shared): SharedState, body: Bytes) -> Response {
     let Some(p) = body_params(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "the body must be a JSON object"})),
-        )
-            .into_response();
+        return bad_body();
     };
     let read = || -> Result<_, crate::error::Rejection> {
         let tags = p
@@ -138,20 +134,14 @@ async fn settings_get(State(shared): SharedState) -> Response {
 
 async fn settings_set(State(shared): SharedState, body: Bytes) -> Response {
     let Ok(patch) = serde_json::from_slice::<PushSettingsPatch>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "expected {dialect, msg_signature, timeout_ms, retry_scale, duplicate_rate, delay_ms, reorder_window_ms}"})),
-        )
-            .into_response();
+        return bad_request(
+            "expected {dialect, msg_signature, timeout_ms, retry_scale, duplicate_rate, delay_ms, reorder_window_ms}",
+        );
     };
     let mut state = lock(&shared.hub.state);
     match state.settings.apply(&patch) {
         Ok(()) => axum::Json(state.settings.clone()).into_response(),
-        Err(reason) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": reason})),
-        )
-            .into_response(),
+        Err(reason) => bad_request(&reason),
     }
 }
 
@@ -165,15 +155,8 @@ async fn pushes(State(shared): SharedState) -> Response {
     .into_response()
 }
 
-#[derive(Debug, Deserialize)]
-struct WaitQuery {
-    /// How long to wait at most (default 10 s).
-    timeout_ms: Option<u64>,
-}
-
 /// Answers once every recorded event has been pushed to a final outcome (or the timeout).
 async fn pushes_wait(State(shared): SharedState, Query(q): Query<WaitQuery>) -> Response {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
-    let idle = wait_idle(&shared, timeout).await;
+    let idle = wait_idle(&shared, q.timeout()).await;
     axum::Json(json!({"idle": idle})).into_response()
 }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use axum::http::Method;
 use serde_json::{Map, Value, json};
 
-use super::{Kind, build_subscription, check_url, take_failed};
-use crate::api::Reply;
+use super::pusher::check_url;
+use super::subscription::{Kind, build_subscription};
+use crate::envelope::Reply;
 use crate::error::{Outcome, Rejection};
 use crate::params::Params;
-use crate::server::{Shared, lock};
+use crate::state::{Shared, lock};
 
 /// The method each callback path takes, or `None` for a path DingTalk does not have.
 pub(crate) fn method_of(path: &str) -> Option<Method> {
@@ -67,7 +68,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, path: &str, p: &Params) -> Outc
             Ok(Reply::Nothing)
         }
         "/call_back/get_call_back_failed_result" => {
-            let (list, has_more) = take_failed(shared);
+            let (list, has_more) = shared.hub.take_failed();
             let mut m = Map::new();
             m.insert("has_more".into(), json!(has_more));
             m.insert("failed_list".into(), Value::Array(list));

@@ -48,88 +48,97 @@ fn json_strings(items: &[Value]) -> Vec<Value> {
 
 /// The decrypted body of one pushed event.
 pub fn plaintext(change: &Change, meta: &Meta<'_>, dialect: Dialect) -> Value {
+    match dialect {
+        Dialect::Legacy => legacy_plaintext(change, meta),
+        Dialect::New => new_plaintext(change, meta),
+    }
+}
+
+/// The legacy dialect: PascalCase keys, ids under `UserId`/`DeptId`, the time as a string.
+fn legacy_plaintext(change: &Change, meta: &Meta<'_>) -> Value {
     let mut m = Map::new();
     let event_type = change.event_type();
-    match dialect {
-        Dialect::Legacy => {
-            m.insert("CorpId".into(), json!(meta.corp_id));
-            m.insert("EventType".into(), json!(event_type));
-            match change {
-                Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
-                    m.insert("UserId".into(), json!(ids));
-                    if let Some(op) = meta.operator {
-                        m.insert("OptStaffId".into(), json!(op));
-                    }
-                }
-                Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
-                    m.insert("DeptId".into(), json!(ids));
-                }
-                Change::LabelMembership {
-                    users,
-                    labels,
-                    action,
-                } => {
-                    m.insert("UserIdList".into(), json!(users));
-                    m.insert("LabelIdList".into(), json!(labels));
-                    m.insert("action".into(), json!(action));
-                }
-                Change::LabelConfAdd(ids) | Change::LabelConfDel(ids) => {
-                    m.insert("LabelIdList".into(), json!(ids));
-                    m.insert("scope".into(), json!("1"));
-                }
-                Change::LabelConfModify { labels, pre, post } => {
-                    m.insert("LabelIdList".into(), json!(labels));
-                    m.insert("scope".into(), json!("1"));
-                    m.insert("PreLabelList".into(), json!(json_strings(pre)));
-                    m.insert("PostLabelList".into(), json!(json_strings(post)));
-                }
+    m.insert("CorpId".into(), json!(meta.corp_id));
+    m.insert("EventType".into(), json!(event_type));
+    match change {
+        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+            m.insert("UserId".into(), json!(ids));
+            if let Some(op) = meta.operator {
+                m.insert("OptStaffId".into(), json!(op));
             }
-            m.insert("TimeStamp".into(), json!(meta.time_ms.to_string()));
         }
-        Dialect::New => {
-            m.insert("EventType".into(), json!(event_type));
-            m.insert("EventTime".into(), json!(meta.time_ms));
-            m.insert("CorpId".into(), json!(meta.corp_id));
-            m.insert(
-                "BizId".into(),
-                json!(format!(
-                    "{}{}",
-                    meta.time_ms,
-                    &meta.event_id[..6.min(meta.event_id.len())]
-                )),
-            );
-            m.insert("eventId".into(), json!(meta.event_id));
-            m.insert("timeStamp".into(), json!(meta.time_ms.to_string()));
-            match change {
-                Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
-                    m.insert("userId".into(), json!(ids));
-                }
-                Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
-                    m.insert("deptId".into(), json!(ids));
-                }
-                Change::LabelMembership {
-                    users,
-                    labels,
-                    action,
-                } => {
-                    m.insert("userIdList".into(), json!(users));
-                    m.insert("labelIdList".into(), json!(labels));
-                    m.insert("action".into(), json!(action));
-                }
-                Change::LabelConfAdd(ids) => {
-                    m.insert("labelIdList".into(), json!(ids));
-                    m.insert("scope".into(), json!("1"));
-                }
-                Change::LabelConfDel(ids) => {
-                    m.insert("labelIdList".into(), json!(ids));
-                }
-                Change::LabelConfModify { labels, pre, post } => {
-                    m.insert("labelIdList".into(), json!(labels));
-                    m.insert("scope".into(), json!("1"));
-                    m.insert("preLabelList".into(), json!(json_strings(pre)));
-                    m.insert("postLabelList".into(), json!(json_strings(post)));
-                }
-            }
+        Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
+            m.insert("DeptId".into(), json!(ids));
+        }
+        Change::LabelMembership {
+            users,
+            labels,
+            action,
+        } => {
+            m.insert("UserIdList".into(), json!(users));
+            m.insert("LabelIdList".into(), json!(labels));
+            m.insert("action".into(), json!(action));
+        }
+        Change::LabelConfAdd(ids) | Change::LabelConfDel(ids) => {
+            m.insert("LabelIdList".into(), json!(ids));
+            m.insert("scope".into(), json!("1"));
+        }
+        Change::LabelConfModify { labels, pre, post } => {
+            m.insert("LabelIdList".into(), json!(labels));
+            m.insert("scope".into(), json!("1"));
+            m.insert("PreLabelList".into(), json!(json_strings(pre)));
+            m.insert("PostLabelList".into(), json!(json_strings(post)));
+        }
+    }
+    m.insert("TimeStamp".into(), json!(meta.time_ms.to_string()));
+    Value::Object(m)
+}
+
+/// The new dialect: camelCase keys, `eventId` and `BizId`, the time as a number too.
+fn new_plaintext(change: &Change, meta: &Meta<'_>) -> Value {
+    let mut m = Map::new();
+    let event_type = change.event_type();
+    m.insert("EventType".into(), json!(event_type));
+    m.insert("EventTime".into(), json!(meta.time_ms));
+    m.insert("CorpId".into(), json!(meta.corp_id));
+    m.insert(
+        "BizId".into(),
+        json!(format!(
+            "{}{}",
+            meta.time_ms,
+            &meta.event_id[..6.min(meta.event_id.len())]
+        )),
+    );
+    m.insert("eventId".into(), json!(meta.event_id));
+    m.insert("timeStamp".into(), json!(meta.time_ms.to_string()));
+    match change {
+        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+            m.insert("userId".into(), json!(ids));
+        }
+        Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
+            m.insert("deptId".into(), json!(ids));
+        }
+        Change::LabelMembership {
+            users,
+            labels,
+            action,
+        } => {
+            m.insert("userIdList".into(), json!(users));
+            m.insert("labelIdList".into(), json!(labels));
+            m.insert("action".into(), json!(action));
+        }
+        Change::LabelConfAdd(ids) => {
+            m.insert("labelIdList".into(), json!(ids));
+            m.insert("scope".into(), json!("1"));
+        }
+        Change::LabelConfDel(ids) => {
+            m.insert("labelIdList".into(), json!(ids));
+        }
+        Change::LabelConfModify { labels, pre, post } => {
+            m.insert("labelIdList".into(), json!(labels));
+            m.insert("scope".into(), json!("1"));
+            m.insert("preLabelList".into(), json!(json_strings(pre)));
+            m.insert("postLabelList".into(), json!(json_strings(post)));
         }
     }
     Value::Object(m)
