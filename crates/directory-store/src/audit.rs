@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::{Op, Origin};
+use crate::rows::corrupt_row;
 
 /// One record of the audit log / change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,11 +39,7 @@ const AUDIT_COLS: &str = "seq, at_ms, actor, origin, kind, oa_id, op, before_jso
 
 fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let seq: i64 = row.try_get("seq")?;
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "audit",
-        id: seq.to_string(),
-        detail,
-    };
+    let corrupt = corrupt_row("audit", seq);
     let origin: String = row.try_get("origin")?;
     let kind: String = row.try_get("kind")?;
     let op: String = row.try_get("op")?;

@@ -108,6 +108,10 @@ pub(crate) struct Claim<'a> {
 pub(crate) const DONE_SET: &str = "state = 'done', claimed_by = NULL, claimed_until_ms = NULL, \
                                    last_error = NULL, updated_at_ms = ";
 
+/// What sending an entry back to `pending` sets, up to the time it is claimable again.
+const PENDING_SET: &str = "state = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
+                           next_attempt_at_ms = ";
+
 /// Reads a `state` column.
 pub(crate) fn parse_state(
     table: &'static str,
@@ -256,16 +260,12 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let set = Sql::new(&format!(
-            "UPDATE {} SET state = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
-             next_attempt_at_ms = ",
-            q.name
-        ))
-        .bind(next_attempt_at_ms)
-        .push(", last_error = ")
-        .bind(error)
-        .push(", updated_at_ms = ")
-        .bind(now_ms);
+        let set = Sql::new(&format!("UPDATE {} SET {PENDING_SET}", q.name))
+            .bind(next_attempt_at_ms)
+            .push(", last_error = ")
+            .bind(error)
+            .push(", updated_at_ms = ")
+            .bind(now_ms);
         self.finish_claimed(q, id, worker, set).await
     }
 
@@ -297,8 +297,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let n = Sql::new(&format!(
-            "UPDATE {} SET state = 'pending', attempts = 0, claimed_by = NULL, \
-             claimed_until_ms = NULL, next_attempt_at_ms = ",
+            "UPDATE {} SET attempts = 0, {PENDING_SET}",
             q.name
         ))
         .bind(now_ms)
@@ -328,20 +327,16 @@ impl Store {
         worker: &str,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        Ok(Sql::new(&format!(
-            "UPDATE {} SET state = 'pending', claimed_by = NULL, claimed_until_ms = NULL, \
-             next_attempt_at_ms = ",
-            q.name
-        ))
-        .bind(now_ms)
-        .push(", updated_at_ms = ")
-        .bind(now_ms)
-        .push(" WHERE state = 'claimed' AND claimed_by = ")
-        .bind(worker)
-        .query()
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        Ok(Sql::new(&format!("UPDATE {} SET {PENDING_SET}", q.name))
+            .bind(now_ms)
+            .push(", updated_at_ms = ")
+            .bind(now_ms)
+            .push(" WHERE state = 'claimed' AND claimed_by = ")
+            .bind(worker)
+            .query()
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Entries per state (done entries not counted).

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::{Change, Op, WriteCtx, record};
+use crate::rows::corrupt_row;
 
 /// A recorded merge conflict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,11 +50,7 @@ fn side_text(side: Side) -> &'static str {
 
 fn conflict_from_row(row: &AnyRow) -> Result<ConflictRecord, StoreError> {
     let id: i64 = row.try_get("id")?;
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "conflicts",
-        id: id.to_string(),
-        detail,
-    };
+    let corrupt = corrupt_row("conflicts", id);
     let kind: String = row.try_get("kind")?;
     let winner: String = row.try_get("winner")?;
     let json = |col: &str| -> Result<serde_json::Value, StoreError> {

@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::Origin;
+use crate::rows::corrupt_row;
 
 /// The life cycle of a held deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,11 +69,7 @@ const HELD_COLS: &str =
 
 fn held_from_row(row: &AnyRow) -> Result<HeldDeletion, StoreError> {
     let id: i64 = row.try_get("id")?;
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "held_deletions",
-        id: id.to_string(),
-        detail,
-    };
+    let corrupt = corrupt_row("held_deletions", id);
     let kind: String = row.try_get("kind")?;
     let origin: String = row.try_get("origin")?;
     let state: String = row.try_get("state")?;

@@ -40,6 +40,7 @@ use crate::db::{Sql, Store};
 use crate::directory::{department_reads, role_reads, user_reads};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::{Change, Op, WriteCtx, dep_key, record};
+use crate::rows::corrupt_row;
 
 /// One OA change waiting to be pushed to DingTalk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +105,7 @@ const IN_CHUNK: usize = 500;
 
 fn outbox_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
     let id: i64 = row.try_get("id")?;
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "outbox",
-        id: id.to_string(),
-        detail,
-    };
+    let corrupt = corrupt_row("outbox", id);
     let kind: String = row.try_get("kind")?;
     let op: String = row.try_get("op")?;
     let state: String = row.try_get("state")?;

@@ -447,6 +447,15 @@ pub(crate) async fn load_role(
     Ok(fetch_roles(conn, sql).await?.into_iter().next())
 }
 
+/// What the row readers say when row `id` of `table` holds a value the store never writes.
+pub(crate) fn corrupt_row(table: &'static str, id: i64) -> impl Fn(String) -> StoreError {
+    move |detail| StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        detail,
+    }
+}
+
 /// Counts rows of a `SELECT COUNT(*) AS n …` statement.
 pub(crate) async fn count(conn: &mut AnyConnection, sql: Sql) -> Result<i64, StoreError> {
     let row = sql.query().fetch_one(&mut *conn).await?;
