@@ -148,6 +148,11 @@ pub(crate) async fn drop_dead_on(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    one_dead(q, id, n)
+}
+
+/// `Ok` if a statement on the dead entry `id` touched it (`n` rows), else `EntryNotFound`.
+fn one_dead(q: QueueTable, id: i64, n: u64) -> Result<(), StoreError> {
     if n == 1 {
         Ok(())
     } else {
@@ -309,15 +314,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::EntryNotFound {
-                queue: q.name,
-                id,
-                expected_state: "dead",
-            })
-        }
+        one_dead(q, id, n)
     }
 
     /// Hands back every entry `worker` holds, claimable again at once; returns how many.

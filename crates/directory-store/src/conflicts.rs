@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
-use crate::journal::{Change, Op, WriteCtx, record};
+use crate::journal::{Change, Op, WriteCtx};
 use crate::rows::corrupt_row;
 
 /// A recorded merge conflict.
@@ -155,21 +155,19 @@ impl Store {
             record_base: false,
             ..ctx.clone()
         };
-        let mut tx = self.begin_write().await?;
-        let recorded = record(
-            &mut tx,
-            &ctx,
-            Change {
-                kind,
-                oa_id: oa_id.to_owned(),
-                op: Op::Update,
-                before: Some(serde_json::json!({ "conflicts": conflicts })),
-                after: Some(merged.clone()),
-                reads: Vec::new(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        let recorded = self
+            .record_alone(
+                &ctx,
+                Change {
+                    kind,
+                    oa_id: oa_id.to_owned(),
+                    op: Op::Update,
+                    before: Some(serde_json::json!({ "conflicts": conflicts })),
+                    after: Some(merged.clone()),
+                    reads: Vec::new(),
+                },
+            )
+            .await?;
         Ok(recorded.audit_seq)
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::base::set_base_on;
-use crate::db::Sql;
+use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::outbox::insert_entry;
 
@@ -269,6 +269,21 @@ pub(crate) async fn record(
         audit_seq,
         outbox_id,
     })
+}
+
+impl Store {
+    /// Records `change` on its own, in a write transaction of its own (for records that are not
+    /// the side effect of a row write: a push without a change, conflicts in the audit log).
+    pub(crate) async fn record_alone(
+        &self,
+        ctx: &WriteCtx,
+        change: Change,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let recorded = record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
 }
 
 #[cfg(test)]

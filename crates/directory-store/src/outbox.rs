@@ -39,7 +39,7 @@ use crate::claims::{Claim, QueueDepth, QueueState, QueueTable, drop_dead_on, par
 use crate::db::{Sql, Store};
 use crate::directory::{department_reads, role_reads, user_reads};
 use crate::error::{EntityKind, StoreError};
-use crate::journal::{Change, Op, WriteCtx, dep_key, record};
+use crate::journal::{Change, Op, WriteCtx, dep_key};
 use crate::rows::corrupt_row;
 
 /// One OA change waiting to be pushed to DingTalk.
@@ -403,21 +403,19 @@ impl Store {
         current: &serde_json::Value,
     ) -> Result<Option<i64>, StoreError> {
         let ctx = ctx.clone().with_enqueue(true);
-        let mut tx = self.begin_write().await?;
-        let recorded = record(
-            &mut tx,
-            &ctx,
-            Change {
-                kind,
-                oa_id: oa_id.to_owned(),
-                op: Op::Update,
-                before: Some(current.clone()),
-                after: Some(current.clone()),
-                reads: reads_of(kind, current),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        let recorded = self
+            .record_alone(
+                &ctx,
+                Change {
+                    kind,
+                    oa_id: oa_id.to_owned(),
+                    op: Op::Update,
+                    before: Some(current.clone()),
+                    after: Some(current.clone()),
+                    reads: reads_of(kind, current),
+                },
+            )
+            .await?;
         Ok(recorded.outbox_id)
     }
 }
