@@ -16,8 +16,10 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use crate::db::Sql;
+use crate::base::set_base_on;
+use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
+use crate::outbox::insert_entry;
 
 /// Where a change came from; recorded in the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -247,57 +249,11 @@ pub(crate) async fn record(
     .await?;
     let audit_seq: i64 = row.try_get("seq")?;
 
-    let mut outbox_id = None;
-    if ctx.enqueue {
-        // A delete carries the last known state so the pusher still knows what it removes.
-        let payload = change.after.as_ref().or(change.before.as_ref()).cloned();
-        let row = Sql::new(
-            "INSERT INTO outbox (kind, oa_id, op, payload_json, audit_seq, state, attempts, \
-             next_attempt_at_ms, created_at_ms, updated_at_ms) VALUES (",
-        )
-        .bind(change.kind.as_str())
-        .push(", ")
-        .bind(change.oa_id.as_str())
-        .push(", ")
-        .bind(change.op.as_str())
-        .push(", ")
-        .bind(json_text(&payload))
-        .push(", ")
-        .bind(audit_seq)
-        .push(", 'pending', 0, ")
-        .bind(ctx.now_ms)
-        .push(", ")
-        .bind(ctx.now_ms)
-        .push(", ")
-        .bind(ctx.now_ms)
-        .push(") RETURNING id")
-        .query()
-        .fetch_one(&mut *conn)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        let own = dep_key(change.kind, &change.oa_id);
-        let mut keys = vec![(own.clone(), true)];
-        for r in &change.reads {
-            if *r != own && !keys.iter().any(|(k, _)| k == r) {
-                keys.push((r.clone(), false));
-            }
-        }
-        let mut sql = Sql::new("INSERT INTO outbox_keys (entry_id, dep_key, writes) VALUES ");
-        for (i, (key, writes)) in keys.into_iter().enumerate() {
-            if i > 0 {
-                sql.push_mut(", ");
-            }
-            sql.push_mut("(");
-            sql.bind_mut(id);
-            sql.push_mut(", ");
-            sql.bind_mut(key);
-            sql.push_mut(", ");
-            sql.bind_mut(writes);
-            sql.push_mut(")");
-        }
-        sql.query().execute(&mut *conn).await?;
-        outbox_id = Some(id);
-    }
+    let outbox_id = if ctx.enqueue {
+        Some(insert_entry(conn, &change, audit_seq, ctx.now_ms).await?)
+    } else {
+        None
+    };
 
     if ctx.record_base {
         set_base_on(
@@ -315,43 +271,19 @@ pub(crate) async fn record(
     })
 }
 
-/// Sets (or, for `None`, removes) the base snapshot of one entity.
-pub(crate) async fn set_base_on(
-    conn: &mut AnyConnection,
-    kind: EntityKind,
-    oa_id: &str,
-    body: Option<&serde_json::Value>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    match body {
-        Some(body) => {
-            Sql::new("INSERT INTO base_snapshots (kind, oa_id, body_json, synced_at_ms) VALUES (")
-                .bind(kind.as_str())
-                .push(", ")
-                .bind(oa_id)
-                .push(", ")
-                .bind(body.to_string())
-                .push(", ")
-                .bind(now_ms)
-                .push(
-                    ") ON CONFLICT (kind, oa_id) DO UPDATE SET body_json = excluded.body_json, \
-                     synced_at_ms = excluded.synced_at_ms",
-                )
-                .query()
-                .execute(&mut *conn)
-                .await?;
-        }
-        None => {
-            Sql::new("DELETE FROM base_snapshots WHERE kind = ")
-                .bind(kind.as_str())
-                .push(" AND oa_id = ")
-                .bind(oa_id)
-                .query()
-                .execute(&mut *conn)
-                .await?;
-        }
+impl Store {
+    /// Records `change` on its own, in a write transaction of its own (for records that are not
+    /// the side effect of a row write: a push without a change, conflicts in the audit log).
+    pub(crate) async fn record_alone(
+        &self,
+        ctx: &WriteCtx,
+        change: Change,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let recorded = record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        Ok(recorded)
     }
-    Ok(())
 }
 
 #[cfg(test)]

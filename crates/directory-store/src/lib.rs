@@ -18,6 +18,10 @@
 //! ```
 //!
 //! # Layout
+//! The crate is split by concept: each file holds one table family's SQL together with the
+//! `impl Store` block that wraps it, so "how is X stored?" is answered in one place.
+//!
+//! Foundations:
 //! - [`url`]: [`DatabaseUrl`] (password never printed) and [`Backend`].
 //! - [`error`]: [`StoreError`], whose client-error variants mirror DingTalk's refusals and name
 //!   the offending field; [`EntityKind`].
@@ -26,39 +30,64 @@
 //! - `rows`: entity ↔ row mapping and multi-row writes, shared by everything below.
 //! - [`journal`]: [`WriteCtx`] / [`Origin`] / [`Op`], and recording audit + outbox + base in the
 //!   caller's transaction.
-//! - [`directory`]: the OA-facing writes with referential rules ([`Expect`], [`Saved`]), deletes,
-//!   listings with filters and keyset paging, snapshots.
+//!
+//! The directory:
+//! - [`directory`]: the OA-facing writes with referential rules ([`Expect`], [`Saved`]), one
+//!   file per kind (`department`, `user`, `role`, `assignment`) and `read` for listings with
+//!   filters and keyset paging, and snapshots.
 //! - [`batch`]: the importer's batch upserts.
-//! - [`queue`]: the outbox (claimed in dependency order) and the inbox (deduplicated), with
-//!   leases, retries and dead letters.
-//! - [`sync`]: id map, base snapshots, change feed, merge conflicts, checkpoints, leases, held
-//!   deletions, key/value state.
+//!
+//! Sync bookkeeping:
+//! - [`id_map`]: the OA↔DingTalk id map ([`MappedId`]), single and bulk, and the pusher's
+//!   "mapped and synced" record in one transaction.
+//! - `base`: base snapshots, the base of the three-way merge.
+//! - [`audit`]: the audit log read back as a change feed ([`AuditRecord`]).
+//! - [`conflicts`]: merge conflicts, for operators and in the audit log ([`ConflictRecord`]).
+//! - [`held_deletions`]: deletions held for an operator ([`HeldDeletion`], [`HoldState`]).
+//! - `checkpoints`: import positions and the key/value sync state.
+//! - `leases`: named leases, so one instance imports or reconciles at a time.
 //! - [`slots`]: named counting semaphores timed by the database's clock ([`SlotTake`]), the
 //!   mechanism behind the rate budget that several instances share.
-//! - `engine_support`: what the sync engine's pusher and reconcile need on top (a push's id
-//!   mapping and base in one transaction, whole-kind id-map and base reads).
+//!
+//! The queues:
+//! - `claims`: the life cycle the two queues share (claim, lease, finish, retry, dead-letter,
+//!   release), written once ([`QueueState`], [`QueueDepth`]).
+//! - [`outbox`]: OA changes to push, claimed in dependency order ([`OutboxEntry`]).
+//! - [`inbox`]: DingTalk events to apply, deduplicated ([`InboxEvent`]).
 
+pub mod audit;
+mod base;
 pub mod batch;
+mod checkpoints;
+mod claims;
+pub mod conflicts;
 mod db;
 pub mod directory;
-mod engine_support;
 pub mod error;
+pub mod held_deletions;
+pub mod id_map;
+pub mod inbox;
 pub mod journal;
-pub mod queue;
+mod leases;
+pub mod outbox;
 mod rows;
 pub mod slots;
-pub mod sync;
 pub mod url;
 
+pub use audit::AuditRecord;
 pub use batch::BatchReport;
+pub use claims::{QueueDepth, QueueState};
+pub use conflicts::ConflictRecord;
 pub use db::{Store, StoreOptions};
 pub use directory::{
     AssignmentQuery, DeleteReport, DeptQuery, Expect, Outcome, Page, RoleQuery, Saved, UserQuery,
 };
 pub use error::{EntityKind, StoreError};
+pub use held_deletions::{HeldDeletion, HoldState};
+pub use id_map::MappedId;
+pub use inbox::{InboxEvent, InboxPut, NewInboxEvent};
 pub use journal::{Op, Origin, WriteCtx};
-pub use queue::{InboxEvent, InboxPut, NewInboxEvent, OutboxEntry, QueueDepth, QueueState};
+pub use outbox::OutboxEntry;
 pub use rows::Versioned;
 pub use slots::SlotTake;
-pub use sync::{AuditRecord, ConflictRecord, HeldDeletion, HoldState, MappedId};
 pub use url::{Backend, DatabaseUrl};

@@ -43,6 +43,10 @@ pub(crate) const USER_COLS: &str = "id, name, main_dept_id, manager_id, job_numb
      mobile_country, mobile_number, email, org_email, telephone, work_place, hired_date_ms, \
      remark, extension_json, state, version, updated_at_ms";
 
+pub(crate) const ROLE_GROUP_COLS: &str = "id, name, version, updated_at_ms";
+
+pub(crate) const ROLE_COLS: &str = "id, group_id, name, version, updated_at_ms";
+
 pub(crate) fn state_text(s: UserState) -> &'static str {
     match s {
         UserState::Active => "active",
@@ -420,6 +424,36 @@ pub(crate) async fn fetch_roles(
 ) -> Result<Vec<Versioned<Role>>, StoreError> {
     let rows = sql.query().fetch_all(&mut *conn).await?;
     rows.iter().map(role_from_row).collect()
+}
+
+/// Loads one role group.
+pub(crate) async fn load_role_group(
+    conn: &mut AnyConnection,
+    id: OaRoleGroupId,
+) -> Result<Option<Versioned<RoleGroup>>, StoreError> {
+    let sql = Sql::new(&format!(
+        "SELECT {ROLE_GROUP_COLS} FROM role_groups WHERE id = "
+    ))
+    .bind(id.get());
+    Ok(fetch_role_groups(conn, sql).await?.into_iter().next())
+}
+
+/// Loads one role.
+pub(crate) async fn load_role(
+    conn: &mut AnyConnection,
+    id: OaRoleId,
+) -> Result<Option<Versioned<Role>>, StoreError> {
+    let sql = Sql::new(&format!("SELECT {ROLE_COLS} FROM roles WHERE id = ")).bind(id.get());
+    Ok(fetch_roles(conn, sql).await?.into_iter().next())
+}
+
+/// What the row readers say when row `id` of `table` holds a value the store never writes.
+pub(crate) fn corrupt_row(table: &'static str, id: i64) -> impl Fn(String) -> StoreError {
+    move |detail| StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        detail,
+    }
 }
 
 /// Counts rows of a `SELECT COUNT(*) AS n …` statement.

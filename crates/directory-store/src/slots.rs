@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::db::Store;
 use crate::error::StoreError;
@@ -90,77 +91,14 @@ impl Store {
         max: u32,
     ) -> Result<SlotTake, StoreError> {
         let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 4);
-        let now = now_expr(self.backend);
         let rows = match self.backend {
             Backend::Postgres => {
-                // One round trip: take the longest-free slots (one row each), then one row
-                // reporting the busy ones. The report reads the snapshot before the update; it
-                // matters only when nothing was taken.
-                let text = format!(
-                    "WITH clock AS (SELECT {now} AS now_ms), \
-                     free AS (SELECT s.slot FROM rate_slots s, clock \
-                       WHERE s.name = $1 AND s.slot < $2 AND s.busy_until_ms <= clock.now_ms \
-                       ORDER BY s.busy_until_ms, s.slot LIMIT $5 FOR UPDATE OF s SKIP LOCKED), \
-                     taken AS (UPDATE rate_slots r SET busy_until_ms = clock.now_ms + $3, \
-                       holder = $4 FROM free, clock WHERE r.name = $1 AND r.slot = free.slot \
-                       RETURNING r.slot) \
-                     SELECT slot, CAST(NULL AS BIGINT) AS cooling_ms, \
-                       CAST(NULL AS BIGINT) AS held_ms FROM taken \
-                     UNION ALL \
-                     SELECT CAST(NULL AS BIGINT), \
-                       (SELECT MIN(busy_until_ms) FROM rate_slots \
-                         WHERE name = $1 AND slot < $2 AND holder IS NULL) \
-                         - (SELECT now_ms FROM clock), \
-                       (SELECT MIN(busy_until_ms) FROM rate_slots \
-                         WHERE name = $1 AND slot < $2 AND holder IS NOT NULL) \
-                         - (SELECT now_ms FROM clock)"
-                );
-                sqlx::query(&text)
-                    .bind(name.to_owned())
-                    .bind(i64::from(capacity))
-                    .bind(hold_ms)
-                    .bind(holder.to_owned())
-                    .bind(i64::from(max.max(1)))
-                    .fetch_all(&self.pool)
+                self.take_rows_postgres(name, capacity, holder, hold_ms, max)
                     .await?
             }
             Backend::Sqlite => {
-                // SQLite has one writer; the immediate transaction makes look-then-take atomic.
-                let mut tx = self.begin_queue().await?;
-                let now_ms: i64 = sqlx::query(&format!("SELECT {now} AS now_ms"))
-                    .fetch_one(&mut *tx)
+                self.take_rows_sqlite(name, capacity, holder, hold_ms, max)
                     .await?
-                    .try_get("now_ms")?;
-                let mut rows = sqlx::query(
-                    "UPDATE rate_slots SET busy_until_ms = $1 + $2, holder = $3 \
-                     WHERE name = $4 AND slot IN (SELECT slot FROM rate_slots WHERE name = $4 \
-                       AND slot < $5 AND busy_until_ms <= $1 \
-                       ORDER BY busy_until_ms, slot LIMIT $6) \
-                     RETURNING slot, NULL AS cooling_ms, NULL AS held_ms",
-                )
-                .bind(now_ms)
-                .bind(hold_ms)
-                .bind(holder.to_owned())
-                .bind(name.to_owned())
-                .bind(i64::from(capacity))
-                .bind(i64::from(max.max(1)))
-                .fetch_all(&mut *tx)
-                .await?;
-                rows.push(
-                    sqlx::query(
-                        "SELECT NULL AS slot, \
-                       MIN(CASE WHEN holder IS NULL THEN busy_until_ms END) - $1 AS cooling_ms, \
-                       MIN(CASE WHEN holder IS NOT NULL THEN busy_until_ms END) - $1 AS held_ms \
-                     FROM rate_slots WHERE name = $2 AND slot < $3",
-                    )
-                    .bind(now_ms)
-                    .bind(name.to_owned())
-                    .bind(i64::from(capacity))
-                    .fetch_one(&mut *tx)
-                    .await?,
-                );
-                tx.commit().await?;
-                rows
             }
         };
         let mut slots = Vec::new();
@@ -184,6 +122,98 @@ impl Store {
         }
         slots.sort_unstable();
         Ok(SlotTake::Taken(slots))
+    }
+
+    /// [`Store::slot_take`] on PostgreSQL: the taken slots (one row each) and one row
+    /// reporting the busy ones.
+    async fn take_rows_postgres(
+        &self,
+        name: &str,
+        capacity: u32,
+        holder: &str,
+        hold_ms: i64,
+        max: u32,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let now = now_expr(self.backend);
+        // One round trip: take the longest-free slots (one row each), then one row
+        // reporting the busy ones. The report reads the snapshot before the update; it
+        // matters only when nothing was taken.
+        let text = format!(
+            "WITH clock AS (SELECT {now} AS now_ms), \
+             free AS (SELECT s.slot FROM rate_slots s, clock \
+               WHERE s.name = $1 AND s.slot < $2 AND s.busy_until_ms <= clock.now_ms \
+               ORDER BY s.busy_until_ms, s.slot LIMIT $5 FOR UPDATE OF s SKIP LOCKED), \
+             taken AS (UPDATE rate_slots r SET busy_until_ms = clock.now_ms + $3, \
+               holder = $4 FROM free, clock WHERE r.name = $1 AND r.slot = free.slot \
+               RETURNING r.slot) \
+             SELECT slot, CAST(NULL AS BIGINT) AS cooling_ms, \
+               CAST(NULL AS BIGINT) AS held_ms FROM taken \
+             UNION ALL \
+             SELECT CAST(NULL AS BIGINT), \
+               (SELECT MIN(busy_until_ms) FROM rate_slots \
+                 WHERE name = $1 AND slot < $2 AND holder IS NULL) \
+                 - (SELECT now_ms FROM clock), \
+               (SELECT MIN(busy_until_ms) FROM rate_slots \
+                 WHERE name = $1 AND slot < $2 AND holder IS NOT NULL) \
+                 - (SELECT now_ms FROM clock)"
+        );
+        Ok(sqlx::query(&text)
+            .bind(name.to_owned())
+            .bind(i64::from(capacity))
+            .bind(hold_ms)
+            .bind(holder.to_owned())
+            .bind(i64::from(max.max(1)))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// [`Store::slot_take`] on SQLite: the taken slots (one row each) and one row reporting the
+    /// busy ones.
+    async fn take_rows_sqlite(
+        &self,
+        name: &str,
+        capacity: u32,
+        holder: &str,
+        hold_ms: i64,
+        max: u32,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let now = now_expr(self.backend);
+        // SQLite has one writer; the immediate transaction makes look-then-take atomic.
+        let mut tx = self.begin_queue().await?;
+        let now_ms: i64 = sqlx::query(&format!("SELECT {now} AS now_ms"))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("now_ms")?;
+        let mut rows = sqlx::query(
+            "UPDATE rate_slots SET busy_until_ms = $1 + $2, holder = $3 \
+             WHERE name = $4 AND slot IN (SELECT slot FROM rate_slots WHERE name = $4 \
+               AND slot < $5 AND busy_until_ms <= $1 \
+               ORDER BY busy_until_ms, slot LIMIT $6) \
+             RETURNING slot, NULL AS cooling_ms, NULL AS held_ms",
+        )
+        .bind(now_ms)
+        .bind(hold_ms)
+        .bind(holder.to_owned())
+        .bind(name.to_owned())
+        .bind(i64::from(capacity))
+        .bind(i64::from(max.max(1)))
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.push(
+            sqlx::query(
+                "SELECT NULL AS slot, \
+               MIN(CASE WHEN holder IS NULL THEN busy_until_ms END) - $1 AS cooling_ms, \
+               MIN(CASE WHEN holder IS NOT NULL THEN busy_until_ms END) - $1 AS held_ms \
+             FROM rate_slots WHERE name = $2 AND slot < $3",
+            )
+            .bind(now_ms)
+            .bind(name.to_owned())
+            .bind(i64::from(capacity))
+            .fetch_one(&mut *tx)
+            .await?,
+        );
+        tx.commit().await?;
+        Ok(rows)
     }
 
     /// Releases `slot` of `name` held by `holder`: it stays busy for `cooldown` from the
