@@ -109,6 +109,7 @@ fn locate_columns(table: &Table, config: &LoadConfig) -> Result<ColumnIndex, Vec
             )),
         }
     }
+    problems.sort();
     if problems.is_empty() {
         Ok(ColumnIndex { by_key })
     } else {

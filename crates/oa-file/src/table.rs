@@ -41,7 +41,8 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
-/// A header row and the data rows below it. Fully blank rows are skipped.
+/// A header row and the data rows below it. Fully blank rows, and rows above the header, are
+/// skipped.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     /// The header cells, trimmed.
@@ -113,18 +114,13 @@ fn read_csv(bytes: &[u8], config: &LoadConfig) -> Result<Table, LoadError> {
         .flexible(true)
         .delimiter(u8::try_from(config.delimiter).unwrap_or(b','))
         .from_reader(text.as_bytes());
-    let mut table = Table::default();
-    let mut header_seen = false;
+    let mut raw = Vec::new();
     for (index, record) in reader.records().enumerate() {
         let record = record.map_err(LoadError::Csv)?;
         let cells: Vec<Cell> = record.iter().map(|c| Cell::Text(c.to_owned())).collect();
-        push_row(&mut table, &mut header_seen, index + 1, cells);
+        raw.push((index + 1, cells));
     }
-    if header_seen {
-        Ok(table)
-    } else {
-        Err(LoadError::Empty)
-    }
+    into_table(raw, &config.columns.user_id)
 }
 
 fn read_xlsx(bytes: &[u8], config: &LoadConfig) -> Result<Table, LoadError> {
@@ -143,45 +139,52 @@ fn read_xlsx(bytes: &[u8], config: &LoadConfig) -> Result<Table, LoadError> {
     };
     let range = book.worksheet_range(&sheet).map_err(LoadError::Xlsx)?;
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let mut table = Table::default();
-    let mut header_seen = false;
+    let mut raw = Vec::new();
     for (index, row) in range.rows().enumerate() {
         // Columns left of the used range are empty; keep indices aligned with what Excel shows.
         let mut cells = vec![Cell::Text(String::new()); first_col as usize];
         cells.extend(row.iter().map(xlsx_cell));
-        push_row(
-            &mut table,
-            &mut header_seen,
-            first_row as usize + index + 1,
-            cells,
-        );
+        raw.push((first_row as usize + index + 1, cells));
     }
-    if header_seen {
-        Ok(table)
-    } else {
-        Err(LoadError::Empty)
-    }
+    into_table(raw, &config.columns.user_id)
 }
 
-/// The first non-blank row is the header; later blank rows are skipped.
-fn push_row(table: &mut Table, header_seen: &mut bool, number: usize, cells: Vec<Cell>) {
-    let blank = cells
+/// Builds the table from the non-blank rows: the header is the first row holding the
+/// configured user-id header (HR exports often put a title or notes above it), or the first
+/// row when none does, so the missing columns are reported against what the file has.
+fn into_table(raw: Vec<(usize, Vec<Cell>)>, key_header: &str) -> Result<Table, LoadError> {
+    let mut raw: Vec<(usize, Vec<Cell>)> = raw
+        .into_iter()
+        .filter(|(_, cells)| {
+            !cells
+                .iter()
+                .all(|c| matches!(c, Cell::Text(t) if t.trim().is_empty()))
+        })
+        .collect();
+    let clean = |c: &Cell| {
+        c.text()
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .to_owned()
+    };
+    let header_at = raw
         .iter()
-        .all(|c| matches!(c, Cell::Text(t) if t.trim().is_empty()));
-    if blank {
-        return;
+        .position(|(_, cells)| cells.iter().any(|c| clean(c) == key_header.trim()))
+        .unwrap_or(0);
+    if raw.is_empty() {
+        return Err(LoadError::Empty);
     }
-    if *header_seen {
-        table.rows.push(Row { number, cells });
-    } else {
-        table.headers = cells.iter().map(|c| c.text().trim().to_owned()).collect();
-        if let Some(first) = table.headers.first_mut() {
-            // A BOM that survived (XLSX text pasted from a CSV) must not hide the first header.
-            *first = first.trim_start_matches('\u{feff}').to_owned();
-        }
-        table.header_row = number;
-        *header_seen = true;
-    }
+    let rows = raw.split_off(header_at + 1);
+    let (header_row, header_cells) = raw.pop().ok_or(LoadError::Empty)?;
+    Ok(Table {
+        headers: header_cells.iter().map(clean).collect(),
+        header_row,
+        rows: rows
+            .into_iter()
+            .map(|(number, cells)| Row { number, cells })
+            .collect(),
+    })
 }
 
 fn xlsx_cell(data: &Data) -> Cell {
