@@ -44,9 +44,9 @@ pub struct PlannedDepartment {
 }
 
 /// Departments collected from the rows, keyed by path (so parents sort before children).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tree {
-    root: Option<OaDeptId>,
+    root: OaDeptId,
     nodes: BTreeMap<Vec<String>, PlannedDepartment>,
     ids: BTreeMap<OaDeptId, Vec<String>>,
 }
@@ -54,25 +54,22 @@ pub(crate) struct Tree {
 impl Tree {
     pub(crate) fn new(root: OaDeptId) -> Self {
         Self {
-            root: Some(root),
-            ..Self::default()
+            root,
+            nodes: BTreeMap::new(),
+            ids: BTreeMap::new(),
         }
-    }
-
-    fn root(&self) -> OaDeptId {
-        self.root.unwrap_or(OaDeptId(1))
     }
 
     /// Adds `path` and its ancestors; returns the department's id or the reasons it is refused.
     pub(crate) fn insert(&mut self, path: &[String], row: usize) -> Result<OaDeptId, Vec<String>> {
-        let mut parent = self.root();
+        let mut parent = self.root;
         for depth in 1..=path.len() {
             let prefix = &path[..depth];
             if let Some(node) = self.nodes.get(prefix) {
                 parent = node.department.id;
                 continue;
             }
-            let id = derived_dept_id(self.root(), prefix);
+            let id = derived_dept_id(self.root, prefix);
             if let Some(other) = self.ids.get(&id) {
                 return Err(vec![format!(
                     "department id {id} derived from {:?} collides with {:?}",

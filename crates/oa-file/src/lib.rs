@@ -8,33 +8,11 @@
 //! binary owns the file path, the config file and the store.
 //!
 //! # Config
-//! The binary reads a `[load]` section into [`LoadConfig`]:
+//! The binary reads a `[load]` section into [`LoadConfig`] (`load.example.toml`, which the
+//! tests load their fixtures with):
 //!
 //! ```toml
-//! [load]
-//! # sheet = "花名册"          # XLSX: the sheet to read (default: the first)
-//! # encoding = "auto"         # CSV: auto (UTF-8 with/without BOM, else GB18030/GBK) | utf-8 | gb18030
-//! # delimiter = ","
-//! root_department = 1         # OA id of the existing root the paths hang under
-//! root_segment = "总部"       # every path starts with the root's name; it is dropped
-//! path_separator = "/"        # 总部/销售部/华东
-//! # list_separator = ";"      # several departments in one cell; the first is the main one
-//! date_format = "%Y-%m-%d"    # strftime; XLSX date cells are read as dates anyway
-//! utc_offset_hours = 8        # a hired date is midnight at this offset
-//!
-//! [load.columns]              # column headers exactly as in the file's header row
-//! user_id = "员工ID"
-//! name = "姓名"
-//! mobile = "手机号"
-//! email = "邮箱"
-//! job_number = "工号"
-//! title = "职位"
-//! department_path = "部门"    # or: department_id = "部门编号" (existing numeric OA ids)
-//! manager_id = "直属上级"
-//! hired_date = "入职日期"
-//!
-//! [load.columns.extension]    # extension key = column header
-//! "工位" = "工位"
+#![doc = include_str!("../load.example.toml")]
 //! ```
 //!
 //! # How `dingsync load FILE [--dry-run]` uses it

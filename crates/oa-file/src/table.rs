@@ -115,12 +115,44 @@ fn read_csv(bytes: &[u8], config: &LoadConfig) -> Result<Table, LoadError> {
         .delimiter(u8::try_from(config.delimiter).unwrap_or(b','))
         .from_reader(text.as_bytes());
     let mut raw = Vec::new();
-    for (index, record) in reader.records().enumerate() {
+    // A spreadsheet shows every line as a row, blank ones included, but a quoted cell's line
+    // breaks stay inside one row. The csv crate skips blank lines, so the row is counted here:
+    // line breaks before the record's first byte, less those quoted inside earlier records.
+    let bytes = text.as_bytes();
+    let (mut scanned, mut breaks, mut quoted_breaks) = (0usize, 0usize, 0usize);
+    for record in reader.records() {
         let record = record.map_err(LoadError::Csv)?;
+        let mut start = record
+            .position()
+            .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX))
+            .min(bytes.len());
+        // The position may point at the previous record's line terminator.
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > scanned {
+            breaks += line_breaks(&bytes[scanned..start]);
+            scanned = start;
+        }
+        let number = breaks.saturating_sub(quoted_breaks) + 1;
+        quoted_breaks += record.iter().map(line_breaks_str).sum::<usize>();
         let cells: Vec<Cell> = record.iter().map(|c| Cell::Text(c.to_owned())).collect();
-        raw.push((index + 1, cells));
+        raw.push((number, cells));
     }
     into_table(raw, &config.columns.user_id)
+}
+
+/// Line breaks as a spreadsheet counts them: `\n`, `\r\n`, or a lone `\r`.
+fn line_breaks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+fn line_breaks_str(text: &str) -> usize {
+    line_breaks(text.as_bytes())
 }
 
 fn read_xlsx(bytes: &[u8], config: &LoadConfig) -> Result<Table, LoadError> {

@@ -6,31 +6,17 @@ use oa_file::{FileKind, LoadConfig, Loaded, Problem};
 
 pub const HEADER: &str = "员工ID,姓名,手机号,邮箱,工号,职位,部门,直属上级,入职日期,工位";
 
+/// The crate's documented example config, which the fixtures are written for.
 pub fn config() -> LoadConfig {
-    toml::from_str::<toml::Table>(
-        r#"
-        [load]
-        root_department = 1
-        root_segment = "总部"
-        [load.columns]
-        user_id = "员工ID"
-        name = "姓名"
-        mobile = "手机号"
-        email = "邮箱"
-        job_number = "工号"
-        title = "职位"
-        department_path = "部门"
-        manager_id = "直属上级"
-        hired_date = "入职日期"
-        [load.columns.extension]
-        "工位" = "工位"
-        "#,
-    )
-    .expect("toml")
-    .remove("load")
-    .expect("section")
-    .try_into()
-    .expect("config")
+    let text = include_str!("../../load.example.toml");
+    let config: LoadConfig = toml::from_str::<toml::Table>(text)
+        .expect("toml")
+        .remove("load")
+        .expect("[load]")
+        .try_into()
+        .expect("config");
+    config.check().expect("the example passes its own check");
+    config
 }
 
 pub fn fixture(name: &str) -> PathBuf {

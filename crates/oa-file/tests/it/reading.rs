@@ -150,3 +150,15 @@ fn header_only_and_empty_files() {
     let err = load_bytes(b"", FileKind::Csv, &config()).expect_err("empty");
     assert!(matches!(err, oa_file::LoadError::Empty));
 }
+
+#[test]
+fn csv_row_numbers_count_blank_lines_and_not_quoted_line_breaks() {
+    let text =
+        format!("{HEADER}\na,甲,13900000001,,,\"备注\n第二行\",总部,,,\n\nb,乙,12345,,,,总部,,,\n");
+    let loaded = crate::helpers::load_csv(&text);
+    // Row 2 holds a cell with a line break; row 3 is blank; b is on row 4.
+    assert_eq!(
+        crate::helpers::cells(&loaded.problems)[..],
+        [(2, "职位"), (4, "手机号")]
+    );
+}
