@@ -145,10 +145,13 @@ impl LoadPlan {
                 diff.create_departments.push(wanted);
             }
         }
+        // The file mentions a department by its path or, in id mode, by a user's membership.
         let planned_ids: BTreeMap<OaDeptId, ()> = self
             .departments
             .iter()
-            .map(|d| (map(&remap, d.department.id), ()))
+            .map(|d| d.department.id)
+            .chain(self.users.iter().flat_map(|u| u.user.department_ids()))
+            .map(|id| (map(&remap, id), ()))
             .collect();
         diff.departments_not_in_file = current_departments
             .iter()

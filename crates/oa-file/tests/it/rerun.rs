@@ -92,3 +92,39 @@ fn existing_departments_of_the_same_name_are_adopted() {
     write(&mut depts, &mut users, diff);
     assert!(plan.diff(&depts, &users).is_noop());
 }
+
+#[test]
+fn department_ids_must_exist_and_lists_give_several_memberships() {
+    let mut config = config();
+    config.columns.department_path = None;
+    config.columns.department_id = Some("部门".into());
+    config.list_separator = Some(";".into());
+    let text = format!(
+        "{}\na,甲,13900000001,,,经理,7;8,,,\nb,乙,13900000002,,,,9,a,,\nc,丙,13900000003,,,,x7,,,\n",
+        crate::helpers::HEADER
+    );
+    let loaded =
+        oa_file::load_bytes(text.as_bytes(), oa_file::FileKind::Csv, &config).expect("load");
+    assert_eq!(crate::helpers::cells(&loaded.problems), [(4, "部门")]);
+    assert!(loaded.problems[0].reason.contains("x7"));
+    let a = &loaded.plan.users[0].user;
+    assert_eq!(
+        a.department_ids().collect::<Vec<_>>(),
+        [OaDeptId(7), OaDeptId(8)]
+    );
+    assert_eq!(a.main_department, Some(OaDeptId(7)));
+    assert!(
+        a.departments
+            .iter()
+            .all(|m| m.title.as_deref() == Some("经理"))
+    );
+    assert!(loaded.plan.departments.is_empty());
+    let depts = vec![
+        root(),
+        Department::new(OaDeptId(7), "七", Some(OaDeptId(1))),
+        Department::new(OaDeptId(8), "八", Some(OaDeptId(1))),
+    ];
+    let diff = loaded.plan.diff(&depts, &[]);
+    assert_eq!(diff.unknown_departments, [(3, OaDeptId(9))]);
+    assert_eq!(diff.departments_not_in_file, Vec::<OaDeptId>::new());
+}
