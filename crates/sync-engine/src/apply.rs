@@ -76,7 +76,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SyncContext;
-use crate::convert::{self, ConvertError, IdMap, ding};
+use crate::translate::{self, ConvertError, IdMap, ding};
 use crate::import::{delete_departments, link, mark_left};
 
 /// How deep reference resolution may recurse (user → department → manager → …) before the
@@ -716,7 +716,7 @@ impl Applier {
                 list.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
             }
             let current = store.get_user(&oa_id).await?;
-            let mut converted = convert::user(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let mut converted = translate::user::from_wire(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             let rehomed = self.rehome_from_deleted(&mut converted).await?;
             // DingTalk drops a user from the managers of a department they leave, and sends no
             // event for that department (a later push may even bring the user back, without the
@@ -1124,7 +1124,7 @@ impl Applier {
             }
             let current = store.get_department(oa_id).await?;
             let mut converted =
-                convert::department(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+                translate::department::from_wire(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             // A parent OA deleted (its deletion still queued): the nearest surviving ancestor,
             // and DingTalk is told, as for users in `rehome_from_deleted`.
             let mut rehomed = false;
@@ -1244,7 +1244,7 @@ impl Applier {
         let mut seen_groups = BTreeSet::new();
         let mut seen_roles = BTreeSet::new();
         for g in &groups {
-            let group = convert::role_group(g, &ids)?;
+            let group = translate::role::group_from_wire(g, &ids)?;
             seen_groups.insert(group.id);
             let current = store.get_role_group(group.id).await?;
             total.add(
@@ -1252,7 +1252,7 @@ impl Applier {
                     .await?,
             );
             for r in &g.roles {
-                let role = convert::role(r, g.group_id, &ids)?;
+                let role = translate::role::role_from_wire(r, g.group_id, &ids)?;
                 seen_roles.insert(role.id);
                 let current = store.get_role(role.id).await?;
                 total.add(

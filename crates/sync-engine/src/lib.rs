@@ -35,18 +35,30 @@
 pub mod apply;
 pub mod catchup;
 pub mod context;
-pub mod convert;
+pub mod error_chain;
 pub mod exclusive;
 pub mod import;
+mod kind;
 pub mod plan;
 pub mod policy;
 pub mod push;
 pub mod shared_budget;
+pub mod translate;
+
+/// The DingTalk → model half of [`translate`] under the names it had before `translate`
+/// existed, so that callers of `sync_engine::convert` keep compiling.
+pub mod convert {
+    pub use crate::translate::department::from_wire as department;
+    pub use crate::translate::role::{group_from_wire as role_group, role_from_wire as role};
+    pub use crate::translate::user::from_wire as user;
+    pub use crate::translate::{ConvertError, IdMap, ding};
+}
 
 pub use apply::{Applier, ApplyError, ApplyOptions};
 pub use catchup::catch_up;
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
-pub use convert::{ConvertError, IdMap};
+pub use error_chain::error_chain;
+pub use translate::{ConvertError, IdMap};
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
 pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};
 pub use shared_budget::SharedBudget;

@@ -22,7 +22,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{ImportError, ImportPhase, Progress, ProgressSink};
-use crate::convert::ding;
+use crate::translate::ding;
 use crate::policy::Scope;
 
 /// Everything the crawl read.

@@ -18,7 +18,7 @@ use directory_store::{
 
 use super::{ImportError, ImportReport, Importer, crawl};
 use crate::context::SyncContext;
-use crate::convert::{IdMap, ding};
+use crate::translate::{IdMap, ding};
 
 impl Importer<'_> {
     /// Phase 5, after a complete crawl.

@@ -24,7 +24,8 @@ use directory_model::{
 };
 use serde::Serialize;
 
-use crate::convert::{IdMap, ding};
+use crate::translate::department::marked_oa_id;
+use crate::translate::{IdMap, ding};
 use crate::policy::MatchKey;
 
 /// How a DingTalk user was recognised as an existing OA user.
@@ -240,11 +241,6 @@ impl<O, D> Default for KeyedLinks<O, D> {
     }
 }
 
-/// The OA id a `dingsync:<id>` source identifier names.
-fn own_source_identifier(si: Option<&String>) -> Option<OaDeptId> {
-    si?.strip_prefix("dingsync:")?.parse().ok().map(OaDeptId)
-}
-
 /// Links departments (parents before children in `depts`) to existing OA departments.
 pub fn link_departments(
     depts: &[DeptDetail],
@@ -283,7 +279,7 @@ pub fn link_departments(
                 _ => None,
             }
         } else if let Some(own) =
-            own_source_identifier(w.source_identifier.as_ref()).filter(|id| oa.contains_key(id))
+            marked_oa_id(w.source_identifier.as_deref()).filter(|id| oa.contains_key(id))
         {
             Some(own)
         } else {

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SyncContext;
-use crate::convert::{self, ConvertError, IdMap, ding};
+use crate::translate::{self, ConvertError, IdMap, ding};
 pub use delete::apply_approved_deletions;
 pub(crate) use delete::{delete_departments, mark_left};
 pub use link::{AmbiguousMatch, MatchedBy, SoftMatched};
@@ -404,7 +404,7 @@ impl Importer<'_> {
             let hint = ids
                 .oa_dept(ding::dept(w.dept_id))
                 .and_then(|id| oa.departments.get(&id));
-            let dept = convert::department(&w, &ids, hint)?;
+            let dept = translate::department::from_wire(&w, &ids, hint)?;
             report.departments.count(hint, &dept);
             depts.push(dept);
         }
@@ -616,7 +616,7 @@ impl Importer<'_> {
         let hint = ids
             .oa_user(&ding::user(&got.userid))
             .and_then(|id| oa.users.get(id));
-        convert::user(&got, ids, hint)
+        translate::user::from_wire(&got, ids, hint)
     }
 
     /// Phase 4. Returns whether the role listing was complete.
@@ -663,7 +663,7 @@ impl Importer<'_> {
         }
         let wctx = self.write_ctx();
         for g in &crawled.role_groups {
-            let group = convert::role_group(g, ids)?;
+            let group = translate::role::group_from_wire(g, ids)?;
             report
                 .role_groups
                 .count(oa.role_groups.get(&group.id), &group);
@@ -671,7 +671,7 @@ impl Importer<'_> {
                 ctx.store.save_role_group(&wctx, group, Expect::Any).await?;
             }
             for r in &g.roles {
-                let role = convert::role(r, g.group_id, ids)?;
+                let role = translate::role::role_from_wire(r, g.group_id, ids)?;
                 report.roles.count(oa.roles.get(&role.id), &role);
                 if !self.options.dry_run {
                     ctx.store.save_role(&wctx, role, Expect::Any).await?;

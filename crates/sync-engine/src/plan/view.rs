@@ -6,7 +6,7 @@
 //! plan can diff them field by field against the OA directory and the base; entities it does not
 //! know are kept aside as DingTalk-only (reconcile would create them in OA).
 //!
-//! Translation is [`crate::convert`]'s, the same rules event application uses, with the OA
+//! Translation is [`crate::translate`]'s, the same rules event application uses, with the OA
 //! entity as the hint. `v2/user/list` does not show a user's manager nor their order and title
 //! per department (only `title`, the main department's); convert keeps the hint's order and
 //! titles where DingTalk says nothing, and the manager is copied from OA here, so the plan never
@@ -22,7 +22,7 @@ use directory_store::{EntityKind, Store};
 use futures::{StreamExt, TryStreamExt};
 
 use super::PlanError;
-use crate::convert::{self, IdMap};
+use crate::translate::{self, IdMap, ding};
 
 /// DingTalk's built-in role group (负责人, 主管, 主管理员, 子管理员): its roles cannot be renamed,
 /// deleted or assigned through the API, so an unmapped one is not planned for OA.
@@ -102,11 +102,11 @@ pub(crate) async fn dingtalk_view(
         view.snapshot.departments.insert(root.id, root.clone());
     }
     for d in details {
-        let Some(id) = ids.oa_dept(convert::ding::dept(d.dept_id)) else {
+        let Some(id) = ids.oa_dept(ding::dept(d.dept_id)) else {
             view.unmapped.push(Unmapped::Department(Box::new(d)));
             continue;
         };
-        match convert::department(&d, &ids, oa.departments.get(&id)) {
+        match translate::department::from_wire(&d, &ids, oa.departments.get(&id)) {
             Ok(dept) => {
                 view.snapshot.departments.insert(id, dept);
             }
@@ -122,7 +122,7 @@ pub(crate) async fn dingtalk_view(
             continue;
         };
         let oa_user = oa.users.get(&id);
-        let mut user = match convert::user(u, &ids, oa_user) {
+        let mut user = match translate::user::from_wire(u, &ids, oa_user) {
             Ok(user) => user,
             Err(e) => {
                 view.untranslatable
@@ -142,11 +142,11 @@ pub(crate) async fn dingtalk_view(
     }
 
     for g in &crawl.role_groups {
-        let mapped_group = ids.oa_group(convert::ding::group(g.group_id));
+        let mapped_group = ids.oa_group(ding::group(g.group_id));
         if g.name == BUILTIN_GROUP && mapped_group.is_none() {
             continue;
         }
-        match convert::role_group(g, &ids) {
+        match translate::role::group_from_wire(g, &ids) {
             Ok(group) => {
                 view.snapshot.role_groups.insert(group.id, group);
             }
@@ -155,7 +155,7 @@ pub(crate) async fn dingtalk_view(
                 .push(Unmapped::RoleGroup(g.group_id, g.name.clone())),
         }
         for r in &g.roles {
-            let role = match convert::role(r, g.group_id, &ids) {
+            let role = match translate::role::role_from_wire(r, g.group_id, &ids) {
                 Ok(role) => role,
                 Err(_) => {
                     view.unmapped
