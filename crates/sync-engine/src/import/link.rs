@@ -145,7 +145,18 @@ pub fn link_users(
         pending.push((w, d));
     }
 
-    // Index the OA users still free, per key.
+    let index = key_index(oa, &taken, order);
+    let proposals = propose(pending, &index, order, &mut out);
+    settle(proposals, &mut out);
+    out
+}
+
+/// The OA users still free, per key value.
+fn key_index(
+    oa: &BTreeMap<OaUserId, User>,
+    taken: &HashSet<OaUserId>,
+    order: &[MatchKey],
+) -> HashMap<(MatchKey, String), Vec<OaUserId>> {
     let mut index: HashMap<(MatchKey, String), Vec<OaUserId>> = HashMap::new();
     for (id, u) in oa {
         if taken.contains(id) {
@@ -157,8 +168,17 @@ pub fn link_users(
             }
         }
     }
+    index
+}
 
-    // Propose a match per DingTalk user, then refuse OA users proposed more than once.
+/// A proposed OA user (and the key that found it) per DingTalk user, `None` for a new person;
+/// users whose key matched several OA users are reported ambiguous instead.
+fn propose(
+    pending: Vec<(&WireUser, DingUserId)>,
+    index: &HashMap<(MatchKey, String), Vec<OaUserId>>,
+    order: &[MatchKey],
+    out: &mut UserLinks,
+) -> Vec<(DingUserId, Option<(OaUserId, MatchKey)>)> {
     let mut proposals: Vec<(DingUserId, Option<(OaUserId, MatchKey)>)> = Vec::new();
     for (w, d) in pending {
         let mut decided = None;
@@ -188,6 +208,11 @@ pub fn link_users(
             proposals.push((d, decided));
         }
     }
+    proposals
+}
+
+/// Links the proposals, refusing OA users proposed more than once.
+fn settle(proposals: Vec<(DingUserId, Option<(OaUserId, MatchKey)>)>, out: &mut UserLinks) {
     let mut claims: HashMap<OaUserId, usize> = HashMap::new();
     for (_, p) in &proposals {
         if let Some((oa_id, _)) = p {
@@ -220,7 +245,6 @@ pub fn link_users(
             }
         }
     }
-    out
 }
 
 /// Links decided by key, and the DingTalk ids that still need a fresh OA id.

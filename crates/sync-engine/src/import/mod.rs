@@ -26,13 +26,14 @@
 //! organisation's size requires, and the wall time with what the rate limit allows.
 //!
 //! Files: `crawl` (phase 1), [`link`] (the pure linking decisions of phase 2), this file (the
-//! run, phases 2–4, options, progress and report types), `delete` (phase 5 and approved
-//! deletions), `calls` (the call accounting).
+//! run, phases 2–4, options and progress), `report` (the report types), `delete` (phase 5 and
+//! approved deletions), `calls` (the call accounting).
 
 mod calls;
 mod crawl;
 mod delete;
 pub mod link;
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -52,6 +53,7 @@ use crate::translate::{self, ConvertError, IdMap, ding};
 pub use delete::apply_approved_deletions;
 pub(crate) use delete::{delete_departments, mark_left};
 pub use link::{AmbiguousMatch, MatchedBy, SoftMatched};
+pub use report::{CallReport, DeletionReport, ImportReport, KindCounts};
 
 /// The checkpoint and lease name of the import.
 pub const IMPORT_NAME: &str = "import";
@@ -164,99 +166,6 @@ pub enum ImportError {
     /// The saved checkpoint is not readable.
     #[error("the import checkpoint is corrupt")]
     Checkpoint(#[source] serde_json::Error),
-}
-
-/// Counts of one entity kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct KindCounts {
-    /// New in OA.
-    pub created: usize,
-    /// Changed in OA.
-    pub updated: usize,
-    /// Already equal.
-    pub unchanged: usize,
-}
-
-impl KindCounts {
-    fn count<T: PartialEq>(&mut self, before: Option<&T>, after: &T) {
-        match before {
-            None => self.created += 1,
-            Some(b) if b == after => self.unchanged += 1,
-            Some(_) => self.updated += 1,
-        }
-    }
-}
-
-/// What the deletion phase did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DeletionReport {
-    /// Deletions were skipped because the crawl was incomplete.
-    pub skipped_incomplete_crawl: bool,
-    /// Users marked left (or that would be, in a dry run).
-    pub users_left: Vec<OaUserId>,
-    /// Departments deleted (or that would be).
-    pub departments_deleted: Vec<OaDeptId>,
-    /// Roles deleted (or that would be).
-    pub roles_deleted: Vec<OaRoleId>,
-    /// Role groups deleted (or that would be).
-    pub role_groups_deleted: Vec<OaRoleGroupId>,
-    /// Deletions held for confirmation because they crossed the threshold.
-    pub held: usize,
-}
-
-/// Calls made against the minimum the organisation requires.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CallReport {
-    /// Attempts per API path (retries included).
-    pub made: BTreeMap<String, u64>,
-    /// The fewest calls per API path that read the same data.
-    pub minimum: BTreeMap<String, u64>,
-    /// Sum of `made`.
-    pub total_made: u64,
-    /// Sum of `minimum`.
-    pub total_minimum: u64,
-    /// Throttle answers seen (should be 0: the budget paces calls).
-    pub throttled: u64,
-    /// The shortest wall time the per-API rate limit allows for the minimum calls, in ms
-    /// (`None` when the client has no limit).
-    pub min_wall_ms: Option<u64>,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    /// Nothing was written.
-    pub dry_run: bool,
-    /// Every call succeeded.
-    pub complete: bool,
-    /// The failed calls, one line each.
-    pub failures: Vec<String>,
-    /// Resumed after this userid (an earlier run was interrupted).
-    pub resumed_after: Option<String>,
-    /// Departments.
-    pub departments: KindCounts,
-    /// Users.
-    pub users: KindCounts,
-    /// Role groups.
-    pub role_groups: KindCounts,
-    /// Roles.
-    pub roles: KindCounts,
-    /// Assignments added and removed.
-    pub assignments_added: usize,
-    /// Assignments removed.
-    pub assignments_removed: usize,
-    /// DingTalk users linked to OA users that existed before.
-    pub soft_matched: Vec<SoftMatched>,
-    /// DingTalk users not imported because their match was ambiguous.
-    pub ambiguous: Vec<AmbiguousMatch>,
-    /// Users listed but gone by the time they were read (they left during the import).
-    pub vanished: usize,
-    /// Deletions.
-    pub deletions: DeletionReport,
-    /// Calls.
-    pub calls: CallReport,
-    /// Wall time, ms.
-    pub wall_ms: u64,
 }
 
 /// What the checkpoint holds between runs.
@@ -402,12 +311,26 @@ impl Importer<'_> {
             ctx.store.checkpoint_clear(IMPORT_NAME).await?;
         }
 
+        self.finish(&mut report, started, &stats_before, &crawled, departments, &user_links);
+        Ok(report)
+    }
+
+    /// The run's call accounting and wall time, and the last progress report.
+    fn finish(
+        &self,
+        report: &mut ImportReport,
+        started: Instant,
+        stats_before: &dingtalk_client::ClientStats,
+        crawled: &crawl::Crawl,
+        departments: usize,
+        user_links: &link::UserLinks,
+    ) {
         let details = if self.options.user_details {
             user_links.links.len() as u64
         } else {
             0
         };
-        report.calls = calls::call_report(ctx, &stats_before, &crawled, details);
+        report.calls = calls::call_report(self.ctx, stats_before, crawled, details);
         report.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.progress.emit(Progress {
             phase: ImportPhase::Done,
@@ -416,7 +339,6 @@ impl Importer<'_> {
             users_written: user_links.links.len(),
             users_total: user_links.links.len(),
         });
-        Ok(report)
     }
 
     /// Where an interrupted run stopped (nothing in a dry run, which never writes one).
