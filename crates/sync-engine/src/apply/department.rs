@@ -9,7 +9,7 @@ use directory_store::{EntityKind, StoreError};
 
 use super::lock::Held;
 use super::{Applied, Applier, ApplyError, Boxed, deeper, is_code};
-use crate::import::delete_departments;
+use crate::import::{delete_departments, link};
 use crate::translate::department::marked_oa_id;
 use crate::translate::{self, IdMap, ding};
 
@@ -202,17 +202,7 @@ impl Applier {
         let id = ding::dept(wire.dept_id);
         let candidate = if id == DingDeptId::ROOT {
             // Rare (once per directory), so reading the whole directory is fine.
-            let snap = store.snapshot().await?;
-            let roots: Vec<OaDeptId> = snap
-                .departments
-                .values()
-                .filter(|d| d.parent.is_none())
-                .map(|d| d.id)
-                .collect();
-            match roots.as_slice() {
-                [one] => Some(*one),
-                _ => None,
-            }
+            link::only_root(&store.snapshot().await?.departments)
         } else {
             match marked_oa_id(wire.source_identifier.as_deref()) {
                 Some(n) if store.get_department(n).await?.is_some() => Some(n),

@@ -265,6 +265,20 @@ impl<O, D> Default for KeyedLinks<O, D> {
     }
 }
 
+/// The OA root DingTalk's root links to: the one OA department without a parent, if there is
+/// exactly one.
+pub(crate) fn only_root(oa: &BTreeMap<OaDeptId, Department>) -> Option<OaDeptId> {
+    let roots: Vec<OaDeptId> = oa
+        .values()
+        .filter(|x| x.parent.is_none())
+        .map(|x| x.id)
+        .collect();
+    match roots.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
 /// Links departments (parents before children in `depts`) to existing OA departments.
 pub fn link_departments(
     depts: &[DeptDetail],
@@ -293,15 +307,7 @@ pub fn link_departments(
             continue;
         }
         let candidate = if d == DingDeptId::ROOT {
-            let roots: Vec<OaDeptId> = oa
-                .values()
-                .filter(|x| x.parent.is_none())
-                .map(|x| x.id)
-                .collect();
-            match roots.as_slice() {
-                [one] => Some(*one),
-                _ => None,
-            }
+            only_root(oa)
         } else if let Some(own) =
             marked_oa_id(w.source_identifier.as_deref()).filter(|id| oa.contains_key(id))
         {
