@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Winner};
+use crate::telemetry::Telemetry;
 
 /// How long a failed worker waits before it starts again.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
@@ -100,9 +101,13 @@ pub fn spawn(
     config: &Config,
     instance: &str,
     apply_wake: Arc<Notify>,
+    shared: &crate::server::Shared,
     cancel: &CancellationToken,
 ) -> JoinSet<()> {
-    let mut set = JoinSet::new();
+    let mut set = Supervisor {
+        tasks: JoinSet::new(),
+        telemetry: shared.telemetry.clone(),
+    };
 
     let applier = Arc::new(Applier::new(
         ctx.clone(),
@@ -180,12 +185,12 @@ pub fn spawn(
     }
 
     {
-        let ctx = ctx.clone();
+        let (ctx, stats) = (ctx.clone(), shared.stats.clone());
         supervise(&mut set, "gauges", cancel.clone(), move |cancel| {
-            let ctx = ctx.clone();
+            let (ctx, stats) = (ctx.clone(), stats.clone());
             async move {
                 loop {
-                    crate::ops_stats::tick(&ctx).await;
+                    crate::ops_stats::tick(&ctx, &stats).await;
                     export_gauges(&ctx).await?;
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),
@@ -231,7 +236,7 @@ pub fn spawn(
             }
         });
     }
-    set
+    set.tasks
 }
 
 /// Counts (and for skips, logs at debug) what became of an exclusive job's round.
@@ -252,13 +257,21 @@ fn count_round<T>(job: &'static str, round: &Round<T>) {
     metrics::counter!("dingsync_job_rounds_total", "job" => job, "outcome" => outcome).increment(1);
 }
 
+/// The workers' tasks, each recording its metrics into the service's [`Telemetry`].
+struct Supervisor {
+    /// The running workers.
+    tasks: JoinSet<()>,
+    /// The service's metrics recorder.
+    telemetry: Telemetry,
+}
+
 /// Runs `work` until it returns `Ok` or `cancel` fires; an error is logged and the work restarted.
-fn supervise<F, Fut>(set: &mut JoinSet<()>, name: &'static str, cancel: CancellationToken, work: F)
+fn supervise<F, Fut>(set: &mut Supervisor, name: &'static str, cancel: CancellationToken, work: F)
 where
     F: Fn(CancellationToken) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    set.spawn(async move {
+    set.tasks.spawn(set.telemetry.scope(async move {
         while !cancel.is_cancelled() {
             match work(cancel.clone()).await {
                 Ok(()) => return,
@@ -277,5 +290,5 @@ where
                 }
             }
         }
-    });
+    }));
 }

@@ -29,6 +29,9 @@ use directory_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::error_chain::error_chain;
+use crate::ops_stats::{Site, Unavailable};
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -198,7 +201,7 @@ impl ApiError {
     /// The response status and stable code; `None` fields for non-field errors.
     fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
         match self {
-            Self::Store(e) if crate::ops_stats::is_unavailable(e) => (
+            Self::Store(e) if e.is_unavailable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is briefly unavailable (locked, restarting or unreachable); \
@@ -261,32 +264,11 @@ fn internal() -> (StatusCode, &'static str, String, Vec<FieldError>) {
     )
 }
 
-/// The error and all its sources, for the log.
-fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, fields) = self.parts();
-        if let Self::Store(e) = &self
-            && status == StatusCode::SERVICE_UNAVAILABLE
-        {
-            crate::ops_stats::note_unavailable(
-                crate::ops_stats::Site::Api,
-                crate::ops_stats::error_chain(e),
-                crate::clock::now_ms(),
-            );
-        }
         if status.is_server_error() {
-            tracing::error!(error = %cause_chain(&self), "OA API request failed");
+            tracing::error!(error = %error_chain(&self), "OA API request failed");
         } else {
             tracing::debug!(%code, %message, "OA API request refused");
         }
@@ -301,6 +283,11 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if let Self::Store(e) = &self
+            && status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            Unavailable::mark(&mut response, Site::Api, e);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Long enough for a lock or a restart to pass, short enough not to stall the caller.
             response

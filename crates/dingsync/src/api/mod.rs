@@ -57,7 +57,7 @@ use serde::Serialize;
 pub use auth::{ApiToken, Caller};
 pub use error::ApiError;
 
-pub use crate::clock::{Clock, system_clock};
+pub use crate::clock::{Clock, IntoClock, SharedClock, system_clock};
 
 /// What the OA API needs from the service.
 #[derive(Clone)]
@@ -68,7 +68,7 @@ pub struct ApiState {
     /// OpenAPI document).
     pub tokens: Arc<[ApiToken]>,
     /// Timestamps for writes (the audit log's `at_ms`, `updated_since` filters).
-    pub clock: Clock,
+    pub clock: SharedClock,
 }
 
 impl ApiState {
@@ -81,15 +81,15 @@ impl ApiState {
         }
     }
 
-    /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+    /// Replaces the clock (the service's own; a pinned one in tests).
+    pub fn with_clock(mut self, clock: impl IntoClock) -> Self {
+        self.clock = clock.into_clock();
         self
     }
 
     /// The write context of an OA write by `caller`, stamped now.
     fn write_ctx(&self, caller: &Caller) -> WriteCtx {
-        WriteCtx::oa(caller.actor(), (self.clock)())
+        WriteCtx::oa(caller.actor(), self.clock.now_ms())
     }
 }
 

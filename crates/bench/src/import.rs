@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::rig::{DbChoice, Rig, RigOptions, start_sim};
 use super::stats::{rate_bound_s, round2};
 use super::{BenchReport, round3};
+use crate::service::Service;
 
 /// `bench import` options.
 #[derive(Debug, Clone, Args)]
@@ -57,17 +58,21 @@ struct SequentialRun {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &ImportArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    service: &dyn Service,
+    args: &ImportArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
     let depts = args.depts.unwrap_or((args.users / 15).max(1));
-    let rig = Rig::start(&RigOptions {
+    let options = RigOptions {
         users: args.users,
         depts,
         qps: args.qps,
         latency_ms: args.latency_ms,
         workers: false,
-        db: db.clone(),
-    })
-    .await?;
+        ..RigOptions::bench(db)
+    };
+    let rig = Rig::start(service, &options).await?;
     let cancel = CancellationToken::new();
     let engine = async {
         let started = Instant::now();
@@ -81,9 +86,7 @@ pub async fn run(args: &ImportArgs, db: &DbChoice) -> anyhow::Result<BenchReport
         if args.no_sequential {
             return anyhow::Ok(None);
         }
-        sequential_import(args.users, depts, args.qps, args.latency_ms)
-            .await
-            .map(Some)
+        sequential_import(&options).await.map(Some)
     };
     let ((report, wall_s), sequential) = tokio::try_join!(engine, sequential)?;
     anyhow::ensure!(
@@ -127,13 +130,9 @@ pub async fn run(args: &ImportArgs, db: &DbChoice) -> anyhow::Result<BenchReport
 }
 
 /// The same import one call after another, against its own simulator.
-async fn sequential_import(
-    users: usize,
-    depts: usize,
-    qps: u32,
-    latency_ms: u64,
-) -> anyhow::Result<SequentialRun> {
-    let sim = start_sim(users, depts, qps, latency_ms).await?;
+async fn sequential_import(options: &RigOptions) -> anyhow::Result<SequentialRun> {
+    let qps = options.qps;
+    let sim = start_sim(options).await?;
     let mut config = dingtalk_client::ClientConfig::new(
         sim.config().client_id.clone(),
         sim.config().client_secret.clone(),

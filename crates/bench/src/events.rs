@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::stats::{Latencies, calls_delta, rate_bound_s, round2};
 use super::{BenchReport, load};
+use crate::service::Service;
 
 /// How often the OA change feed is polled.
 const POLL: Duration = Duration::from_millis(5);
@@ -102,17 +103,24 @@ impl Feed<'_> {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    service: &dyn Service,
+    args: &EventsArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(args.events > 0, "--events must be at least 1");
     let users = args.events.max(args.idle_samples);
-    let rig = Rig::start(&RigOptions {
-        users,
-        depts: (users / 15).max(1),
-        qps: args.qps,
-        latency_ms: args.latency_ms,
-        workers: true,
-        db: db.clone(),
-    })
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users,
+            depts: (users / 15).max(1),
+            qps: args.qps,
+            latency_ms: args.latency_ms,
+            workers: true,
+            ..RigOptions::bench(db)
+        },
+    )
     .await?;
     let imported = sync_engine::import::import(
         &rig.ctx,

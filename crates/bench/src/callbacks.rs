@@ -14,9 +14,11 @@ use callback_crypto::CallbackCrypto;
 use clap::Args;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use sync_engine::{Clock as _, SystemClock};
 
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::{BenchReport, load, round3};
+use crate::service::Service;
 
 /// `bench callbacks` options.
 #[derive(Debug, Clone, Args)]
@@ -47,15 +49,22 @@ struct Push {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
-    let rig = Rig::start(&RigOptions {
-        users: 0,
-        depts: 0,
-        qps: 20,
-        latency_ms: 0,
-        workers: false,
-        db: db.clone(),
-    })
+pub async fn run(
+    service: &dyn Service,
+    args: &CallbacksArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users: 0,
+            depts: 0,
+            qps: 20,
+            latency_ms: 0,
+            workers: false,
+            ..RigOptions::bench(db)
+        },
+    )
     .await?;
     let sender = CallbackCrypto::new(
         rig.callback_token.expose(),
@@ -65,7 +74,7 @@ pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchRep
     .context("cannot build the sender's crypto")?;
     // Seeded: the ciphertext prefixes only need to differ, not to be unpredictable.
     let mut rng = StdRng::seed_from_u64(8);
-    let timestamp = crate::server::now_ms().to_string();
+    let timestamp = SystemClock.now_ms().to_string();
     let pushes = (0..args.requests)
         .map(|i| {
             let plaintext = format!(
@@ -86,7 +95,7 @@ pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchRep
         })
         .collect::<Result<Vec<_>, callback_crypto::CryptoError>>()
         .context("cannot encrypt the pushes")?;
-    let url = format!("{}{}", rig.base, crate::callback::CALLBACK_PATH);
+    let url = format!("{}{}", rig.base, rig.callback_path);
 
     let accepted = load::run(args.requests, args.concurrency, |i| {
         let (rig, url, pushes) = (&rig, &url, &pushes);

@@ -14,12 +14,14 @@ use clap::Args;
 use dingtalk_client::endpoints::paths;
 use reqwest::Method;
 use sync_engine::import::{ImportOptions, NoProgress};
+use sync_engine::{Clock as _, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::api::user_body;
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::stats::{Latencies, calls_delta, rate_bound_s, round2};
 use super::{BenchReport, load};
+use crate::service::Service;
 
 /// `bench push` options.
 #[derive(Debug, Clone, Args)]
@@ -46,15 +48,22 @@ impl Default for PushArgs {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &PushArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
-    let rig = Rig::start(&RigOptions {
-        users: 0,
-        depts: 0,
-        qps: args.qps,
-        latency_ms: args.latency_ms,
-        workers: true,
-        db: db.clone(),
-    })
+pub async fn run(
+    service: &dyn Service,
+    args: &PushArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users: 0,
+            depts: 0,
+            qps: args.qps,
+            latency_ms: args.latency_ms,
+            workers: true,
+            ..RigOptions::bench(db)
+        },
+    )
     .await?;
     sync_engine::import::import(
         &rig.ctx,
@@ -80,7 +89,7 @@ pub async fn run(args: &PushArgs, db: &DbChoice) -> anyhow::Result<BenchReport> 
             written_ms
                 .lock()
                 .map_err(|_| anyhow::anyhow!("a writer panicked"))?
-                .insert(format!("bench{i}"), crate::server::now_ms());
+                .insert(format!("bench{i}"), SystemClock.now_ms());
             Ok(())
         }
     })
