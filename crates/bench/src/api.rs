@@ -9,8 +9,6 @@ use anyhow::Context;
 use clap::Args;
 use reqwest::Method;
 use serde_json::json;
-use sync_engine::import::{ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::stats::{Latencies, round2};
@@ -72,14 +70,9 @@ pub async fn run(
     )
     .await?;
     // The import gives the directory its root department.
-    sync_engine::import::import(
-        &rig.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .context("the import of the empty organization failed")?;
+    rig.import()
+        .await
+        .context("the import of the empty organization failed")?;
     let root = rig.root_department().await?;
 
     let writes = load::run(args.writes, args.concurrency, |i| {

@@ -48,24 +48,9 @@ struct Push {
     body: String,
 }
 
-/// Runs the scenario.
-pub async fn run(
-    service: &dyn Service,
-    args: &CallbacksArgs,
-    db: &DbChoice,
-) -> anyhow::Result<BenchReport> {
-    let rig = Rig::start(
-        service,
-        &RigOptions {
-            users: 0,
-            depts: 0,
-            qps: 20,
-            latency_ms: 0,
-            workers: false,
-            ..RigOptions::bench(db)
-        },
-    )
-    .await?;
+/// `requests` pushes as DingTalk would send them to this rig: each a different user, encrypted
+/// and signed before the clock starts.
+fn encrypted_pushes(rig: &Rig, requests: usize) -> anyhow::Result<Vec<Push>> {
     let sender = CallbackCrypto::new(
         rig.callback_token.expose(),
         rig.aes_key.expose(),
@@ -75,7 +60,7 @@ pub async fn run(
     // Seeded: the ciphertext prefixes only need to differ, not to be unpredictable.
     let mut rng = StdRng::seed_from_u64(8);
     let timestamp = SystemClock.now_ms().to_string();
-    let pushes = (0..args.requests)
+    (0..requests)
         .map(|i| {
             let plaintext = format!(
                 r#"{{"EventType":"user_modify_org","CorpId":"{}","UserId":["bench{i}"],"TimeStamp":"{timestamp}"}}"#,
@@ -94,7 +79,43 @@ pub async fn run(
             })
         })
         .collect::<Result<Vec<_>, callback_crypto::CryptoError>>()
-        .context("cannot encrypt the pushes")?;
+        .context("cannot encrypt the pushes")
+}
+
+/// The same number of `/healthz` requests at the same concurrency: the HTTP stack's ceiling.
+async fn healthz_ceiling(rig: &Rig, args: &CallbacksArgs) -> anyhow::Result<load::LoadResult> {
+    let health_url = format!("{}/healthz", rig.base);
+    load::run(args.requests, args.concurrency, |_| {
+        let url = &health_url;
+        async move {
+            let resp = rig.http.get(url).send().await?;
+            anyhow::ensure!(resp.status().is_success(), "/healthz: {}", resp.status());
+            resp.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs the scenario.
+pub async fn run(
+    service: &dyn Service,
+    args: &CallbacksArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users: 0,
+            depts: 0,
+            qps: 20,
+            latency_ms: 0,
+            workers: false,
+            ..RigOptions::bench(db)
+        },
+    )
+    .await?;
+    let pushes = encrypted_pushes(&rig, args.requests)?;
     let url = format!("{}{}", rig.base, rig.callback_path);
 
     let accepted = load::run(args.requests, args.concurrency, |i| {
@@ -127,17 +148,7 @@ pub async fn run(
         stored.pending
     );
 
-    let health_url = format!("{}/healthz", rig.base);
-    let ceiling = load::run(args.requests, args.concurrency, |_| {
-        let (rig, url) = (&rig, &health_url);
-        async move {
-            let resp = rig.http.get(url).send().await?;
-            anyhow::ensure!(resp.status().is_success(), "/healthz: {}", resp.status());
-            resp.bytes().await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let ceiling = healthz_ceiling(&rig, args).await?;
 
     // The bound: the same number of requests at the no-work ceiling's rate.
     let bound_s = ceiling.wall.as_secs_f64();

@@ -18,8 +18,6 @@ use anyhow::Context;
 use clap::Args;
 use dingtalk_client::DingTalkClient;
 use dingtalk_proto::{DingDeptId, DingUserId};
-use sync_engine::import::{ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 use super::rig::{DbChoice, Rig, RigOptions, start_sim};
 use super::stats::{rate_bound_s, round2};
@@ -73,13 +71,9 @@ pub async fn run(
         ..RigOptions::bench(db)
     };
     let rig = Rig::start(service, &options).await?;
-    let cancel = CancellationToken::new();
     let engine = async {
         let started = Instant::now();
-        let report =
-            sync_engine::import::import(&rig.ctx, &ImportOptions::default(), &NoProgress, &cancel)
-                .await
-                .context("the import failed")?;
+        let report = rig.import().await?;
         anyhow::Ok((report, started.elapsed().as_secs_f64()))
     };
     let sequential = async {

@@ -247,6 +247,19 @@ impl Rig {
         })
     }
 
+    /// The full import of the simulator's organization, in-process (no progress shown).
+    pub async fn import(&self) -> anyhow::Result<sync_engine::import::ImportReport> {
+        let report = sync_engine::import::import(
+            &self.ctx,
+            &sync_engine::import::ImportOptions::default(),
+            &sync_engine::import::NoProgress,
+            &CancellationToken::new(),
+        )
+        .await
+        .context("the import failed")?;
+        Ok(report)
+    }
+
     /// Subscribes the service to the simulator's event pushes.
     pub async fn subscribe_callbacks(&self) -> anyhow::Result<()> {
         let body = serde_json::json!({

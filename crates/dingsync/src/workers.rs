@@ -108,7 +108,23 @@ pub fn spawn(
         tasks: JoinSet::new(),
         telemetry: shared.telemetry.clone(),
     };
+    spawn_apply(&mut set, &ctx, config, instance, apply_wake, cancel);
+    let pusher = spawn_push(&mut set, &ctx, config, instance, cancel);
+    spawn_catch_up(&mut set, &ctx, config, instance, cancel);
+    spawn_gauges(&mut set, &ctx, shared.stats.clone(), cancel);
+    spawn_reconcile(&mut set, ctx, config, instance, pusher, cancel);
+    set.tasks
+}
 
+/// The apply worker: applies stored DingTalk events as they arrive (woken by `apply_wake`).
+fn spawn_apply(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    apply_wake: Arc<Notify>,
+    cancel: &CancellationToken,
+) {
     let applier = Arc::new(Applier::new(
         ctx.clone(),
         ApplyOptions {
@@ -119,13 +135,22 @@ pub fn spawn(
         },
     ));
     let wake = apply_wake;
-    supervise(&mut set, "apply", cancel.clone(), move |cancel| {
+    supervise(set, "apply", cancel.clone(), move |cancel| {
         let (applier, wake) = (applier.clone(), wake.clone());
         async move { applier.run(wake, cancel).await.map_err(anyhow::Error::from) }
     });
+}
 
+/// The push worker: sends queued OA changes to DingTalk; returns the pusher reconcile shares.
+fn spawn_push(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    cancel: &CancellationToken,
+) -> Arc<Pusher> {
     let pusher = Arc::new(Pusher::new(
-        &ctx,
+        ctx,
         rand::random(),
         PushConfig {
             worker: format!("{instance}:push"),
@@ -141,12 +166,23 @@ pub fn spawn(
     ));
     {
         let pusher = pusher.clone();
-        supervise(&mut set, "push", cancel.clone(), move |cancel| {
+        supervise(set, "push", cancel.clone(), move |cancel| {
             let pusher = pusher.clone();
             async move { pusher.run(cancel).await.map_err(anyhow::Error::from) }
         });
     }
+    pusher
+}
 
+/// The catch-up worker: fetches the events DingTalk failed to push, once per interval across
+/// all instances.
+fn spawn_catch_up(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    cancel: &CancellationToken,
+) {
     let catchup_every = Duration::from_secs(config.events.catchup_interval_secs);
     {
         let ctx = ctx.clone();
@@ -157,7 +193,7 @@ pub fn spawn(
             min_gap: catchup_every / 2,
             ..ExclusiveJob::new("catch-up")
         };
-        supervise(&mut set, "catch-up", cancel.clone(), move |cancel| {
+        supervise(set, "catch-up", cancel.clone(), move |cancel| {
             let (ctx, holder, job) = (ctx.clone(), holder.clone(), job.clone());
             async move {
                 loop {
@@ -183,10 +219,18 @@ pub fn spawn(
             }
         });
     }
+}
 
+/// The gauges: the operations snapshot and the queue gauges, every [`GAUGE_EVERY`].
+fn spawn_gauges(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    stats: crate::ops_stats::OpsStats,
+    cancel: &CancellationToken,
+) {
     {
-        let (ctx, stats) = (ctx.clone(), shared.stats.clone());
-        supervise(&mut set, "gauges", cancel.clone(), move |cancel| {
+        let ctx = ctx.clone();
+        supervise(set, "gauges", cancel.clone(), move |cancel| {
             let (ctx, stats) = (ctx.clone(), stats.clone());
             async move {
                 loop {
@@ -200,7 +244,18 @@ pub fn spawn(
             }
         });
     }
+}
 
+/// The scheduled reconcile (when `sync.reconcile_interval_secs` is not 0), once per interval
+/// across all instances.
+fn spawn_reconcile(
+    set: &mut Supervisor,
+    ctx: SyncContext,
+    config: &Config,
+    instance: &str,
+    pusher: Arc<Pusher>,
+    cancel: &CancellationToken,
+) {
     let reconcile_every = Duration::from_secs(config.sync.reconcile_interval_secs);
     if !reconcile_every.is_zero() {
         let holder = format!("{instance}:reconcile");
@@ -212,7 +267,7 @@ pub fn spawn(
             min_gap: reconcile_every.mul_f64(0.9),
             ..ExclusiveJob::new("reconcile")
         };
-        supervise(&mut set, "reconcile", cancel.clone(), move |cancel| {
+        supervise(set, "reconcile", cancel.clone(), move |cancel| {
             let (ctx, pusher, holder, job) =
                 (ctx.clone(), pusher.clone(), holder.clone(), job.clone());
             async move {
@@ -236,7 +291,6 @@ pub fn spawn(
             }
         });
     }
-    set.tasks
 }
 
 /// Counts (and for skips, logs at debug) what became of an exclusive job's round.

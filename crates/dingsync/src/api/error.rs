@@ -121,6 +121,14 @@ fn summary(fields: &[FieldError]) -> String {
         .join("; ")
 }
 
+/// Maps the store's "no such entity" to the API's 404 for the addressed entity.
+pub fn addressed(e: StoreError, missing: impl FnOnce() -> ApiError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => missing(),
+        other => other.into(),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)

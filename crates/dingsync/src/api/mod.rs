@@ -23,7 +23,7 @@
 //! - [`extract`]: JSON and query extractors with field-level errors, `If-Match` / `ETag`, the
 //!   body limit.
 //! - [`auth`]: [`ApiToken`] (digest only, redacted) and the bearer middleware.
-//! - [`departments`], [`users`], [`roles`] (role groups, roles, assignments), [`changes`]: the
+//! - [`departments`], [`users`], [`role_groups`], [`roles`], [`role_assignments`], [`changes`]: the
 //!   routes, each with its request and response types.
 //! - [`openapi`]: the OpenAPI document, built from the handlers' annotations by the same router
 //!   that serves them, so the two cannot drift apart.
@@ -39,6 +39,8 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod probe;
+pub mod role_assignments;
+pub mod role_groups;
 pub mod roles;
 pub mod users;
 
