@@ -54,7 +54,7 @@ const SUCCESS: &str = "success";
 
 use crate::clock::IntoClock;
 pub use crate::clock::{Clock, SharedClock, system_clock};
-use crate::error_chain::error_chain;
+use sync_engine::error_chain;
 use crate::ops_stats::{Site, Unavailable};
 
 /// What the callback route needs; cheap to clone (everything is shared).

@@ -12,7 +12,6 @@
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults, as named steps.
-//! - [`error_chain`]: an error with its whole cause chain on one line, for logs and snapshots.
 //! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
@@ -31,7 +30,6 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
-pub mod error_chain;
 pub mod local;
 pub mod ops_stats;
 pub mod server;

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use sync_engine::SyncContext;
 
 use crate::clock::SharedClock;
-use crate::error_chain::error_chain;
+use sync_engine::error_chain;
 
 /// The `sync_state` key of the snapshot.
 pub const STATE_KEY: &str = "service.stats";

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, system_clock};
 use crate::config::{Config, EventsMode, RateBudgetMode};
-use crate::error_chain::error_chain;
+use sync_engine::error_chain;
 use crate::ops_stats::{self, OpsStats, Site};
 use crate::telemetry::Telemetry;
 use crate::{api, callback, stream, workers};

@@ -49,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 
 pub use crate::clock::{Clock, IntoClock, SharedClock, system_clock};
-use crate::error_chain::error_chain;
+use sync_engine::error_chain;
 
 /// Exponential backoff with jitter between failed sessions.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -29,7 +29,7 @@ use directory_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error_chain::error_chain;
+use sync_engine::error_chain;
 use crate::ops_stats::{Site, Unavailable};
 
 /// The body of every error response.
