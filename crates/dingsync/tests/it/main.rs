@@ -21,6 +21,8 @@ mod hostile_api;
 mod hostile_callbacks;
 mod multi_instance;
 mod oa_api;
+mod refused_writes;
+mod reports;
 mod secret_logs;
 mod serve;
 mod sim_cli;
