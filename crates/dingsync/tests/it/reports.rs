@@ -297,3 +297,17 @@ async fn cli_output_escapes_terminal_controls_and_status_prints_dates() {
     }
     sim.shutdown().await;
 }
+
+/// A DingTalk that grants far less than the configured qps: the import cannot finish, says so,
+/// exits non-zero, and warns that `dingtalk.qps` is above what DingTalk grants (issue 18 B6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_import_exits_non_zero_and_names_the_qps() {
+    use crate::support::faults::{Rig, RigOptions};
+    let rig = Rig::start(RigOptions::new(0xB6)).await;
+    rig.sim_settings(serde_json::json!({"qps": 1, "fault_rate": 0.6}))
+        .await;
+    let (code, text) = rig.cli(&["import"]).await;
+    assert!(text.contains("INCOMPLETE"), "{text}");
+    assert_ne!(code, Some(0), "an incomplete import exited 0:\n{text}");
+    assert!(text.contains("90018") && text.contains("dingtalk.qps"), "{text}");
+}
