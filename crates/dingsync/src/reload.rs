@@ -43,8 +43,7 @@ pub fn on_hangup(running: &Config, path: Option<&std::path::Path>) -> (bool, Str
             true,
             format!(
                 "SIGHUP: the configuration does not load, so nothing changes and the service \
-                 keeps running as it is: {}",
-                format!("{e:#}")
+                 keeps running as it is: {e:#}"
             ),
         ),
         Ok(new) => {

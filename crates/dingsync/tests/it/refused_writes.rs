@@ -79,7 +79,7 @@ async fn import_builtin_roles(app: &App) {
         app.store
             .save_role_group(&ctx, group, Expect::Any)
             .await
-            .unwrap();
+            .expect("import a role group");
     }
     for (id, group, name) in [(10, 1, "负责人"), (11, 1, "主管"), (20, 2, "出纳")] {
         let role = Role {
@@ -87,12 +87,15 @@ async fn import_builtin_roles(app: &App) {
             group: OaRoleGroupId(group),
             name: name.into(),
         };
-        app.store.save_role(&ctx, role, Expect::Any).await.unwrap();
+        app.store
+            .save_role(&ctx, role, Expect::Any)
+            .await
+            .expect("import a role");
     }
     app.store
         .assign_role(&ctx, &OaUserId::new("alice"), OaRoleId(10))
         .await
-        .unwrap();
+        .expect("import an assignment");
 }
 
 #[tokio::test]

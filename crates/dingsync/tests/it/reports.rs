@@ -309,5 +309,8 @@ async fn an_incomplete_import_exits_non_zero_and_names_the_qps() {
     let (code, text) = rig.cli(&["import"]).await;
     assert!(text.contains("INCOMPLETE"), "{text}");
     assert_ne!(code, Some(0), "an incomplete import exited 0:\n{text}");
-    assert!(text.contains("90018") && text.contains("dingtalk.qps"), "{text}");
+    assert!(
+        text.contains("90018") && text.contains("dingtalk.qps"),
+        "{text}"
+    );
 }
