@@ -17,7 +17,7 @@ use std::time::Duration;
 use dingtalk_client::{ClientError, DingTalkClient};
 
 /// How long one probe may take before it counts as a failure.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `/readyz` says about DingTalk.
 #[derive(Debug, Clone, PartialEq, Eq)]

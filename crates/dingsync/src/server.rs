@@ -420,7 +420,18 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     // Bounded: while the database restarts, the pool waits for a connection far longer than a
     // readiness probe should take, and "not ready" is the true answer meanwhile.
     let probe_started_ms = ops.shared.clock.now_ms();
-    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    // The DingTalk probe runs beside the database probe, so one slow answer (a shared rate
+    // budget waiting on a restarting database) cannot hide the other's failure.
+    let dingtalk_probe = async {
+        match &ops.dingtalk {
+            Some(client) => Some(ops.reachability.probe(client, probe_started_ms).await),
+            None => None,
+        }
+    };
+    let (probe, dingtalk) = tokio::join!(
+        tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()),
+        dingtalk_probe
+    );
     let db_problem = match probe {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(error_chain(&e)),
@@ -436,16 +447,10 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         problems.push(format!("database: {problem}"));
     }
     let mut notes = Vec::new();
-    if let Some(client) = &ops.dingtalk {
-        match ops
-            .reachability
-            .probe(client, ops.shared.clock.now_ms())
-            .await
-        {
-            Verdict::Reachable => {}
-            Verdict::Degraded(note) => notes.push(note),
-            Verdict::NotReady(problem) => problems.push(problem),
-        }
+    match dingtalk {
+        None | Some(Verdict::Reachable) => {}
+        Some(Verdict::Degraded(note)) => notes.push(note),
+        Some(Verdict::NotReady(problem)) => problems.push(problem),
     }
     if let Some(stream) = &ops.stream {
         let status = stream.borrow().clone();
