@@ -79,6 +79,9 @@ pub struct DingTalkSection {
     /// Where that budget is kept: shared through the database (every instance together stays
     /// within `qps`) or in this process only.
     pub rate_budget: RateBudgetMode,
+    /// How long DingTalk may be unreachable before `/readyz` says "not ready" (a blip or a
+    /// DingTalk restart should not take the service out of a load balancer).
+    pub ready_grace_secs: u64,
 }
 
 /// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
@@ -104,6 +107,7 @@ impl Default for DingTalkSection {
             corp_id: String::new(),
             qps: 20,
             rate_budget: RateBudgetMode::Auto,
+            ready_grace_secs: 30,
         }
     }
 }

@@ -19,6 +19,8 @@
 //! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
+//! - [`readiness`]: DingTalk's reachability for `/readyz`, with a grace period.
+//! - [`reload`]: SIGHUP for `serve`: re-read the configuration, name what needs a restart.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
 //!   and [`server::Shared`], the clock, recorder and counters its parts share.
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
@@ -26,6 +28,7 @@
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
 //! - [`workers`]: the background workers of `serve` (apply, push, catch-up, reconcile).
 //! - [`telemetry`]: one service's Prometheus recorder, entered by the service's futures.
+//! - [`term`]: the one escape of unprintable characters every CLI line goes through.
 
 pub mod api;
 pub mod bench;
@@ -38,8 +41,11 @@ pub mod import_progress;
 pub mod load_cmd;
 pub mod local;
 pub mod ops_stats;
+pub mod readiness;
+pub mod reload;
 pub mod server;
 pub mod sim_cmd;
 pub mod stream;
 pub mod telemetry;
+pub mod term;
 pub mod workers;

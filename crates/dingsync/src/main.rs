@@ -57,7 +57,7 @@ enum Command {
     /// DingTalk token and read the root department, saying what to fix when something fails.
     Check,
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
-    /// or Ctrl-C.
+    /// or Ctrl-C; SIGHUP re-reads the configuration and names what needs a restart.
     Serve,
     /// See both-way sync in one command: a simulated DingTalk, a temporary SQLite directory, the
     /// service, changes on both sides, and a summary. Exits 0 only if both sides converged.
@@ -159,6 +159,7 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
                 tracing::warn!("{warning}");
             }
             let app = server::Application::build(&cfg).await?;
+            dingsync::reload::install(cfg.clone(), config_path.clone())?;
             // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
             println!("dingsync listening on http://{}", app.local_addr());
             if app.is_split() {
@@ -258,15 +259,20 @@ async fn wait_for_stop_signal() {
     }
 }
 
-/// One clear line, plus the cause chain with `-v`.
+/// One clear line, plus the cause chain with `-v`; escaped, since a cause can quote a name or
+/// DingTalk's text (see [`dingsync::term`]).
 fn report_error(err: &anyhow::Error, verbose: u8) {
-    eprintln!("error: {err}");
+    use dingsync::term::escape_unprintable as esc;
+    eprintln!("error: {}", esc(&err.to_string()));
     if verbose > 0 {
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            eprintln!("  caused by: {}", esc(&cause.to_string()));
         }
-    } else if err.chain().nth(1).is_some() {
-        eprintln!("  (run with -v for the cause chain)");
+    } else if let Some(root) = err.chain().skip(1).last() {
+        // The root cause tells a refused password from a closed port; the middle of the chain
+        // is for -v.
+        eprintln!("  cause: {}", esc(&root.to_string()));
+        eprintln!("  (run with -v for the whole cause chain)");
     }
 }
 
@@ -278,8 +284,12 @@ fn init_logging(format: LogFormat, verbose: u8, quiet: bool) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes only for a person at a terminal: in a journal, a file or a pipe they are
+    // noise that breaks grep (issue 18).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -45,6 +45,7 @@ use crate::clock::{SharedClock, system_clock};
 use crate::config::{Config, EventsMode, RateBudgetMode};
 use sync_engine::error_chain;
 use crate::ops_stats::{self, OpsStats, Site};
+use crate::readiness::Verdict;
 use crate::telemetry::Telemetry;
 use crate::{api, callback, stream, workers};
 
@@ -81,6 +82,8 @@ struct OpsState {
     /// Probed by `/readyz` when credentials are configured (a token proves DingTalk is reachable
     /// and the credentials are right).
     dingtalk: Option<dingtalk_client::DingTalkClient>,
+    /// The streak of failed DingTalk probes, judged against the grace period.
+    reachability: crate::readiness::Reachability,
     /// In Stream mode, the connection's state: not connected means events are not arriving.
     stream: Option<watch::Receiver<stream::StreamStatus>>,
     /// The probe counts a failed database check; `/metrics` renders the recorder.
@@ -136,6 +139,9 @@ impl Application {
         let ops = OpsState {
             store: store.clone(),
             dingtalk,
+            reachability: crate::readiness::Reachability::new(std::time::Duration::from_secs(
+                config.dingtalk.ready_grace_secs,
+            )),
             stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
             shared: shared.clone(),
         };
@@ -310,7 +316,7 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{key} is not an address"))?;
     TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr} ({key})"))
+        .map_err(|e| listen_error(addr, e))
 }
 
 /// The database as configured (`[database] url`, `max_connections`,
@@ -440,6 +446,29 @@ fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
     cfg
 }
 
+/// Why `serve` cannot listen, and what to do: a busy port names the address and how to find
+/// its holder (issue 18: it used to say only "cannot listen").
+pub fn listen_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    let advice = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{addr} is already in use by another process (another `dingsync serve`?); see which \
+             with `ss -ltnp 'sport = :{}'`, stop it, or set server.listen to a free address",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on {addr}: ports below 1024 need privileges; set \
+             server.listen to a port above 1024"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine; set server.listen to one of its addresses \
+             or 0.0.0.0",
+            addr.ip()
+        ),
+        _ => format!("check server.listen ({addr})"),
+    };
+    anyhow::Error::new(e).context(format!("cannot listen on {addr}: {advice}"))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -449,7 +478,18 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     // Bounded: while the database restarts, the pool waits for a connection far longer than a
     // readiness probe should take, and "not ready" is the true answer meanwhile.
     let probe_started_ms = ops.shared.clock.now_ms();
-    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    // The DingTalk probe runs beside the database probe, so one slow answer (a shared rate
+    // budget waiting on a restarting database) cannot hide the other's failure.
+    let dingtalk_probe = async {
+        match &ops.dingtalk {
+            Some(client) => Some(ops.reachability.probe(client, probe_started_ms).await),
+            None => None,
+        }
+    };
+    let (probe, dingtalk) = tokio::join!(
+        tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()),
+        dingtalk_probe
+    );
     let db_problem = match probe {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(error_chain(&e)),
@@ -464,10 +504,11 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         );
         problems.push(format!("database: {problem}"));
     }
-    if let Some(client) = &ops.dingtalk
-        && let Err(e) = client.ensure_token().await
-    {
-        problems.push(format!("dingtalk: {e}"));
+    let mut notes = Vec::new();
+    match dingtalk {
+        None | Some(Verdict::Reachable) => {}
+        Some(Verdict::Degraded(note)) => notes.push(note),
+        Some(Verdict::NotReady(problem)) => problems.push(problem),
     }
     if let Some(stream) = &ops.stream {
         let status = stream.borrow().clone();
@@ -479,7 +520,10 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         }
     }
     if problems.is_empty() {
-        (StatusCode::OK, "ready".to_owned())
+        let body = std::iter::once("ready".to_owned())
+            .chain(notes)
+            .collect::<Vec<_>>();
+        (StatusCode::OK, body.join("\n"))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
     }

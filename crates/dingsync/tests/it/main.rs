@@ -24,6 +24,8 @@ mod load;
 mod packaging;
 mod multi_instance;
 mod oa_api;
+mod refused_writes;
+mod reports;
 mod secret_logs;
 mod serve;
 mod sim_cli;
