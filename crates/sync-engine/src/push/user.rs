@@ -146,6 +146,9 @@ impl Pusher {
             }
             // The create answered 60102 yet the userid is not found: DingTalk keeps the id
             // of a user who was deleted, and the OA user re-created under it needs another.
+            Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::DEPT_NOT_FOUND]) => {
+                return Ok(Step::wait(format!("a department is gone in DingTalk: {e}")));
+            }
             Err(e) if !mapped && is_not_found(&e) => {
                 return self.create_under_new_userid(entry, user, userid, refs, &e).await;
             }
@@ -263,6 +266,12 @@ impl Pusher {
             Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::USERID_EXISTS]) => {
                 Ok(CreateOutcome::Exists)
             }
+            // A department the request names was deleted in DingTalk; its deletion event moves
+            // the user in OA, and the retry sends that (found by the convergence property test,
+            // issue 18: the create was a dead letter at once).
+            Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::DEPT_NOT_FOUND]) => Ok(
+                CreateOutcome::Stop(Step::wait(format!("a department is gone in DingTalk: {e}"))),
+            ),
             // The manager named in the request left DingTalk; its leave event clears OA's
             // manager and the retry creates the user without one.
             Err(e) if refs.manager.is_some() && is_not_found(&e) => Ok(CreateOutcome::Stop(

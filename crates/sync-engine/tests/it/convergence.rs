@@ -1138,6 +1138,22 @@ fn regression_ding_delete_dept_under_oa_creates() {
     ]);
 }
 
+/// Found by the long run of issue 18 (1,000 cases): an OA user created in a department while
+/// DingTalk deletes that department (after a user there left).
+#[test]
+fn regression_oa_user_created_in_a_department_dingtalk_deletes() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Oa(CreateUser { dept: 3 }),
+        Op::Ding(DeleteUser { user: 11 }),
+        Op::Ding(DeleteDept {
+            dept: 2,
+            cascade: false,
+        }),
+        Op::Sync(Step::Push),
+    ]);
+}
+
 /// The strategy's lists are read as the test expects (guards against a silent change of the
 /// simulator's state shape making every pick "nothing to pick").
 #[test]
