@@ -21,12 +21,11 @@ use clap::Args;
 use dingtalk_client::endpoints::paths;
 use reqwest::Method;
 use serde_json::json;
-use sync_engine::import::{ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::stats::{Latencies, calls_delta, rate_bound_s, round2};
 use super::{BenchReport, load};
+use crate::service::Service;
 
 /// How often the OA change feed is polled.
 const POLL: Duration = Duration::from_millis(5);
@@ -101,29 +100,73 @@ impl Feed<'_> {
     }
 }
 
+/// What the burst phase measured.
+struct Burst {
+    /// From the first change sent to the last one visible.
+    wall: Duration,
+    /// How long sending the changes took.
+    sent: Duration,
+    /// Change-to-visible latency of each change.
+    latencies: Latencies,
+    /// DingTalk calls made during the burst.
+    calls: std::collections::BTreeMap<String, u64>,
+}
+
 /// Runs the scenario.
-pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    service: &dyn Service,
+    args: &EventsArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(args.events > 0, "--events must be at least 1");
     let users = args.events.max(args.idle_samples);
-    let rig = Rig::start(&RigOptions {
-        users,
-        depts: (users / 15).max(1),
-        qps: args.qps,
-        latency_ms: args.latency_ms,
-        workers: true,
-        db: db.clone(),
-    })
-    .await?;
-    let imported = sync_engine::import::import(
-        &rig.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users,
+            depts: (users / 15).max(1),
+            qps: args.qps,
+            latency_ms: args.latency_ms,
+            workers: true,
+            ..RigOptions::bench(db)
+        },
     )
-    .await
-    .context("the import failed")?;
-    anyhow::ensure!(imported.complete, "the import was incomplete");
+    .await?;
+    anyhow::ensure!(rig.import().await?.complete, "the import was incomplete");
     rig.subscribe_callbacks().await?;
+    let userids = sim_userids(&rig, users).await?;
+    let mut feed = Feed {
+        rig: &rig,
+        after: 0,
+    };
+    feed.user_names().await?;
+    tokio::time::sleep(SETTLE).await;
+    let burst = burst(&rig, &mut feed, &userids, args).await?;
+    tokio::time::sleep(SETTLE).await;
+    let idle = idle(&rig, &mut feed, &userids, args).await?;
+
+    let min_calls = [(paths::USER_GET.to_owned(), args.events as u64)].into();
+    let bound_s = rate_bound_s(&min_calls, args.qps);
+    let mut out = BenchReport::new("events", db, burst.wall.as_secs_f64(), bound_s);
+    out.calls = burst.calls;
+    out.min_calls = min_calls;
+    out.throughput_per_s = round2(args.events as f64 / burst.wall.as_secs_f64());
+    out.p50_ms = idle.percentile(50.0);
+    out.p99_ms = idle.percentile(99.0);
+    out = out
+        .with("events", args.events)
+        .with("idle_samples", args.idle_samples)
+        .with("qps", args.qps)
+        .with("latency_ms", args.latency_ms)
+        .with("changes_sent_s", round2(burst.sent.as_secs_f64()))
+        .with("burst_p50_ms", burst.latencies.percentile(50.0))
+        .with("burst_p99_ms", burst.latencies.percentile(99.0));
+    rig.shutdown().await?;
+    Ok(out)
+}
+
+/// The simulator's user ids (at least `users` of them).
+async fn sim_userids(rig: &Rig, users: usize) -> anyhow::Result<Vec<String>> {
     let state = rig.sim_send(Method::GET, "/_sim/state", None).await?;
     let userids: Vec<String> = state["users"]
         .as_array()
@@ -132,30 +175,38 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
         .filter_map(|u| u["userid"].as_str().map(str::to_owned))
         .collect();
     anyhow::ensure!(userids.len() >= users, "the simulator has too few users");
-    let mut feed = Feed {
-        rig: &rig,
-        after: 0,
-    };
-    feed.user_names().await?;
-    let calls_before = rig.sim_calls().await?;
-    tokio::time::sleep(SETTLE).await;
+    Ok(userids)
+}
 
-    // ---- The burst ------------------------------------------------------------------------
+/// An administrator renames `userid` to `name` in DingTalk.
+async fn rename(rig: &Rig, userid: &str, name: &str) -> anyhow::Result<()> {
+    rig.sim_send(
+        Method::PATCH,
+        &format!("/_sim/users/{userid}"),
+        Some(json!({ "name": name })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The burst: `args.events` renames at once, watched on the feed until every one is visible.
+async fn burst(
+    rig: &Rig,
+    feed: &mut Feed<'_>,
+    userids: &[String],
+    args: &EventsArgs,
+) -> anyhow::Result<Burst> {
+    let calls_before = rig.sim_calls().await?;
     let patience =
         Duration::from_secs_f64(args.events as f64 / f64::from(args.qps.max(1)) * 3.0 + 60.0);
     let started = Instant::now();
     let changed_at = std::sync::Mutex::new(HashMap::new());
     let changes = load::run(args.events, 8, |i| {
-        let (rig, userids, changed_at) = (&rig, &userids, &changed_at);
+        let changed_at = &changed_at;
         async move {
             let userid = userids.get(i).context("user index")?;
             let name = format!("Bench Burst {i}");
-            rig.sim_send(
-                Method::PATCH,
-                &format!("/_sim/users/{userid}"),
-                Some(json!({ "name": name })),
-            )
-            .await?;
+            rename(rig, userid, &name).await?;
             changed_at
                 .lock()
                 .map_err(|_| anyhow::anyhow!("a writer panicked"))?
@@ -187,16 +238,28 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
     let changed_at = changed_at
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a writer panicked"))?;
-    let mut burst = Latencies::default();
+    let mut latencies = Latencies::default();
     for (name, seen) in &visible_at {
         if let Some(changed) = changed_at.get(name) {
-            burst.record(seen.saturating_duration_since(*changed));
+            latencies.record(seen.saturating_duration_since(*changed));
         }
     }
     let calls = calls_delta(&calls_before, &rig.sim_calls().await?);
+    Ok(Burst {
+        wall,
+        sent: changes.wall,
+        latencies,
+        calls,
+    })
+}
 
-    // ---- Idle: one change at a time -------------------------------------------------------
-    tokio::time::sleep(SETTLE).await;
+/// One change at a time on an idle system, each watched until visible.
+async fn idle(
+    rig: &Rig,
+    feed: &mut Feed<'_>,
+    userids: &[String],
+    args: &EventsArgs,
+) -> anyhow::Result<Latencies> {
     let mut idle = Latencies::default();
     // Idle means the fetch budget is never the wait: one change per two budget slots, so the
     // samples themselves never fill a rate window.
@@ -206,12 +269,7 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
         pace.tick().await;
         let userid = userids.get(k).context("user index")?;
         let name = format!("Bench Idle {k}");
-        rig.sim_send(
-            Method::PATCH,
-            &format!("/_sim/users/{userid}"),
-            Some(json!({ "name": name })),
-        )
-        .await?;
+        rename(rig, userid, &name).await?;
         let changed = Instant::now();
         let mut tick = tokio::time::interval(POLL);
         loop {
@@ -226,23 +284,5 @@ pub async fn run(args: &EventsArgs, db: &DbChoice) -> anyhow::Result<BenchReport
             );
         }
     }
-
-    let min_calls = [(paths::USER_GET.to_owned(), args.events as u64)].into();
-    let bound_s = rate_bound_s(&min_calls, args.qps);
-    let mut out = BenchReport::new("events", db, wall.as_secs_f64(), bound_s);
-    out.calls = calls;
-    out.min_calls = min_calls;
-    out.throughput_per_s = round2(args.events as f64 / wall.as_secs_f64());
-    out.p50_ms = idle.percentile(50.0);
-    out.p99_ms = idle.percentile(99.0);
-    out = out
-        .with("events", args.events)
-        .with("idle_samples", args.idle_samples)
-        .with("qps", args.qps)
-        .with("latency_ms", args.latency_ms)
-        .with("changes_sent_s", round2(changes.wall.as_secs_f64()))
-        .with("burst_p50_ms", burst.percentile(50.0))
-        .with("burst_p99_ms", burst.percentile(99.0));
-    rig.shutdown().await?;
-    Ok(out)
+    Ok(idle)
 }

@@ -18,12 +18,11 @@ use anyhow::Context;
 use clap::Args;
 use dingtalk_client::DingTalkClient;
 use dingtalk_proto::{DingDeptId, DingUserId};
-use sync_engine::import::{ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 use super::rig::{DbChoice, Rig, RigOptions, start_sim};
 use super::stats::{rate_bound_s, round2};
 use super::{BenchReport, round3};
+use crate::service::Service;
 
 /// `bench import` options.
 #[derive(Debug, Clone, Args)]
@@ -57,33 +56,31 @@ struct SequentialRun {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &ImportArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    service: &dyn Service,
+    args: &ImportArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
     let depts = args.depts.unwrap_or((args.users / 15).max(1));
-    let rig = Rig::start(&RigOptions {
+    let options = RigOptions {
         users: args.users,
         depts,
         qps: args.qps,
         latency_ms: args.latency_ms,
         workers: false,
-        db: db.clone(),
-    })
-    .await?;
-    let cancel = CancellationToken::new();
+        ..RigOptions::bench(db)
+    };
+    let rig = Rig::start(service, &options).await?;
     let engine = async {
         let started = Instant::now();
-        let report =
-            sync_engine::import::import(&rig.ctx, &ImportOptions::default(), &NoProgress, &cancel)
-                .await
-                .context("the import failed")?;
+        let report = rig.import().await?;
         anyhow::Ok((report, started.elapsed().as_secs_f64()))
     };
     let sequential = async {
         if args.no_sequential {
             return anyhow::Ok(None);
         }
-        sequential_import(args.users, depts, args.qps, args.latency_ms)
-            .await
-            .map(Some)
+        sequential_import(&options).await.map(Some)
     };
     let ((report, wall_s), sequential) = tokio::try_join!(engine, sequential)?;
     anyhow::ensure!(
@@ -127,13 +124,9 @@ pub async fn run(args: &ImportArgs, db: &DbChoice) -> anyhow::Result<BenchReport
 }
 
 /// The same import one call after another, against its own simulator.
-async fn sequential_import(
-    users: usize,
-    depts: usize,
-    qps: u32,
-    latency_ms: u64,
-) -> anyhow::Result<SequentialRun> {
-    let sim = start_sim(users, depts, qps, latency_ms).await?;
+async fn sequential_import(options: &RigOptions) -> anyhow::Result<SequentialRun> {
+    let qps = options.qps;
+    let sim = start_sim(options).await?;
     let mut config = dingtalk_client::ClientConfig::new(
         sim.config().client_id.clone(),
         sim.config().client_secret.clone(),

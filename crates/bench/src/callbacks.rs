@@ -14,9 +14,11 @@ use callback_crypto::CallbackCrypto;
 use clap::Args;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use sync_engine::{Clock as _, SystemClock};
 
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::{BenchReport, load, round3};
+use crate::service::Service;
 
 /// `bench callbacks` options.
 #[derive(Debug, Clone, Args)]
@@ -46,17 +48,9 @@ struct Push {
     body: String,
 }
 
-/// Runs the scenario.
-pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
-    let rig = Rig::start(&RigOptions {
-        users: 0,
-        depts: 0,
-        qps: 20,
-        latency_ms: 0,
-        workers: false,
-        db: db.clone(),
-    })
-    .await?;
+/// `requests` pushes as DingTalk would send them to this rig: each a different user, encrypted
+/// and signed before the clock starts.
+fn encrypted_pushes(rig: &Rig, requests: usize) -> anyhow::Result<Vec<Push>> {
     let sender = CallbackCrypto::new(
         rig.callback_token.expose(),
         rig.aes_key.expose(),
@@ -65,8 +59,8 @@ pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchRep
     .context("cannot build the sender's crypto")?;
     // Seeded: the ciphertext prefixes only need to differ, not to be unpredictable.
     let mut rng = StdRng::seed_from_u64(8);
-    let timestamp = crate::server::now_ms().to_string();
-    let pushes = (0..args.requests)
+    let timestamp = SystemClock.now_ms().to_string();
+    (0..requests)
         .map(|i| {
             let plaintext = format!(
                 r#"{{"EventType":"user_modify_org","CorpId":"{}","UserId":["bench{i}"],"TimeStamp":"{timestamp}"}}"#,
@@ -85,8 +79,44 @@ pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchRep
             })
         })
         .collect::<Result<Vec<_>, callback_crypto::CryptoError>>()
-        .context("cannot encrypt the pushes")?;
-    let url = format!("{}{}", rig.base, crate::callback::CALLBACK_PATH);
+        .context("cannot encrypt the pushes")
+}
+
+/// The same number of `/healthz` requests at the same concurrency: the HTTP stack's ceiling.
+async fn healthz_ceiling(rig: &Rig, args: &CallbacksArgs) -> anyhow::Result<load::LoadResult> {
+    let health_url = format!("{}/healthz", rig.base);
+    load::run(args.requests, args.concurrency, |_| {
+        let url = &health_url;
+        async move {
+            let resp = rig.http.get(url).send().await?;
+            anyhow::ensure!(resp.status().is_success(), "/healthz: {}", resp.status());
+            resp.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs the scenario.
+pub async fn run(
+    service: &dyn Service,
+    args: &CallbacksArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users: 0,
+            depts: 0,
+            qps: 20,
+            latency_ms: 0,
+            workers: false,
+            ..RigOptions::bench(db)
+        },
+    )
+    .await?;
+    let pushes = encrypted_pushes(&rig, args.requests)?;
+    let url = format!("{}{}", rig.base, rig.callback_path);
 
     let accepted = load::run(args.requests, args.concurrency, |i| {
         let (rig, url, pushes) = (&rig, &url, &pushes);
@@ -118,17 +148,7 @@ pub async fn run(args: &CallbacksArgs, db: &DbChoice) -> anyhow::Result<BenchRep
         stored.pending
     );
 
-    let health_url = format!("{}/healthz", rig.base);
-    let ceiling = load::run(args.requests, args.concurrency, |_| {
-        let (rig, url) = (&rig, &health_url);
-        async move {
-            let resp = rig.http.get(url).send().await?;
-            anyhow::ensure!(resp.status().is_success(), "/healthz: {}", resp.status());
-            resp.bytes().await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let ceiling = healthz_ceiling(&rig, args).await?;
 
     // The bound: the same number of requests at the no-work ceiling's rate.
     let bound_s = ceiling.wall.as_secs_f64();

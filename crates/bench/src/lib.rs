@@ -6,8 +6,23 @@
 //! the figures hold on a noisy, shared machine where absolute numbers do not. Each scenario
 //! starts its own simulator and directory ([`rig`]) and reports one [`BenchReport`].
 //!
+//! # Why a crate of its own, and how it reaches the service
+//! The bench is 1.7k lines of load generation and statistics that the product never runs; as its
+//! own crate it no longer rebuilds with every service change, and the service binary's modules
+//! stay the service's. It must still measure the *real* service, while `dingsync` (which offers
+//! the `dingsync bench` command) depends on this crate, so this crate cannot depend on `dingsync`
+//! (Cargo forbids the cycle). It therefore defines the one thing it needs from the service,
+//! [`service::Service`] ("start against this simulator with these settings"), and `dingsync`
+//! implements it with its `Application`. The command's flags ([`BenchArgs`]) and its JSON output
+//! ([`BenchReport`]) are defined here and mounted by `dingsync` unchanged.
+//!
+//! Errors are `anyhow`: this crate is the edge of one command, and every failure ends as a
+//! message to the person running it.
+//!
 //! # Layout
-//! - [`rig`]: stands up a simulator, a fresh directory (SQLite or PostgreSQL) and the service.
+//! - [`service`]: the [`service::Service`] seam, and what a started service hands back.
+//! - [`rig`]: stands up a simulator, a fresh directory (SQLite or PostgreSQL) and the service;
+//!   `dingsync demo` uses it too.
 //! - [`stats`]: percentiles, the rate-limit bound, peak RSS (pure helpers).
 //! - [`load`]: a closed-loop load generator (C workers, N requests, per-request latency).
 //! - [`import`]: the full import, side by side with a strictly sequential crawl.
@@ -24,6 +39,7 @@ pub mod import;
 pub mod load;
 pub mod push;
 pub mod rig;
+pub mod service;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -32,8 +48,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Secret;
-pub use rig::DbChoice;
+use dingtalk_proto::Secret;
+pub use rig::{DbChoice, ServerUrl};
+pub use service::{RunningService, Service, ServiceSpec};
 
 /// `dingsync bench <scenario> [--json] [--database sqlite|postgres]`.
 #[derive(Debug, Args)]
@@ -210,22 +227,27 @@ impl BenchArgs {
     }
 }
 
-/// Runs one scenario and returns its figures.
-pub async fn run_scenario(scenario: &Scenario, db: &DbChoice) -> anyhow::Result<BenchReport> {
+/// Runs one scenario against `service` and returns its figures.
+pub async fn run_scenario<S: ServerUrl>(
+    service: &dyn Service,
+    scenario: &Scenario,
+    db: &DbChoice<S>,
+) -> anyhow::Result<BenchReport> {
+    let db = &db.to_secret();
     let report = match scenario {
-        Scenario::Import(a) => import::run(a, db).await?,
-        Scenario::Events(a) => events::run(a, db).await?,
-        Scenario::Callbacks(a) => callbacks::run(a, db).await?,
-        Scenario::Push(a) => push::run(a, db).await?,
-        Scenario::Api(a) => api::run(a, db).await?,
+        Scenario::Import(a) => import::run(service, a, db).await?,
+        Scenario::Events(a) => events::run(service, a, db).await?,
+        Scenario::Callbacks(a) => callbacks::run(service, a, db).await?,
+        Scenario::Push(a) => push::run(service, a, db).await?,
+        Scenario::Api(a) => api::run(service, a, db).await?,
     };
     Ok(report.finish())
 }
 
-/// `dingsync bench`: runs the scenario and prints its figures.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// `dingsync bench`: runs the scenario against `service` and prints its figures.
+pub async fn run(service: &dyn Service, args: BenchArgs) -> anyhow::Result<()> {
     let db = args.db_choice()?;
-    let report = run_scenario(&args.scenario, &db).await?;
+    let report = run_scenario(service, &args.scenario, &db).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

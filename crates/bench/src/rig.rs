@@ -1,40 +1,63 @@
-//! One scenario's world: a simulated DingTalk, a fresh directory (a SQLite file in a temporary
-//! folder, or a fresh PostgreSQL database) and the whole service on free ports.
+//! One world: a simulated DingTalk, a fresh directory (a SQLite file in a temporary folder, or a
+//! fresh PostgreSQL database) and the whole service on free ports.
 //!
 //! Every scenario builds its own [`Rig`] so no scenario sees another's data, rate budget or
 //! queues, and tears it down at the end (the PostgreSQL database is dropped). The service is
-//! [`Application`], the very code `serve` runs; the bench only changes which workers run, so
-//! a figure measures the product, not a bench-only shortcut.
+//! started through [`Service`] — in `dingsync`, `Application`, the very code `serve` runs; the
+//! bench only changes which workers run, so a figure measures the product, not a bench-only
+//! shortcut. `dingsync demo` stands up its world with the same code ([`Rig::with_sim`]).
 
 use std::time::Duration;
 
 use anyhow::Context;
+use dingtalk_proto::Secret;
 use directory_store::{DatabaseUrl, Store};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use serde_json::Value;
-use sqlx::migrate::MigrateDatabase;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Secret};
-use crate::server::Application;
+use crate::service::{Service, ServiceSpec};
+
+/// A PostgreSQL server URL kept in the caller's secret type (`dingsync`'s config has its own),
+/// read only to connect.
+pub trait ServerUrl {
+    /// The full URL, password included.
+    fn expose(&self) -> &str;
+}
+
+impl ServerUrl for Secret {
+    fn expose(&self) -> &str {
+        Secret::expose(self)
+    }
+}
 
 /// Which database the directory lives in.
 #[derive(Debug, Clone)]
-pub enum DbChoice {
+pub enum DbChoice<S = Secret> {
     /// A SQLite file in a temporary folder.
     Sqlite,
     /// A fresh database on this PostgreSQL server (the URL names the server; the bench
     /// creates and later drops its own database on it).
-    Postgres(Secret),
+    Postgres(S),
 }
 
-impl DbChoice {
+impl<S> DbChoice<S> {
     /// `sqlite` or `postgres`, for the report.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",
             Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl<S: ServerUrl> DbChoice<S> {
+    /// The same choice with the server URL in this crate's [`Secret`].
+    pub fn to_secret(&self) -> DbChoice {
+        match self {
+            Self::Sqlite => DbChoice::Sqlite,
+            Self::Postgres(url) => DbChoice::Postgres(Secret::new(url.expose())),
         }
     }
 }
@@ -54,6 +77,31 @@ pub struct RigOptions {
     pub workers: bool,
     /// The directory's database.
     pub db: DbChoice,
+    /// Seed of the simulator's generated organization.
+    pub seed: u64,
+    /// Seconds between the service's catch-up runs.
+    pub catchup_interval_secs: u64,
+    /// Whether events reach the service over Stream mode instead of the HTTP callback.
+    pub stream_events: bool,
+}
+
+impl RigOptions {
+    /// A bench rig on `db`: an empty organization of seed 7 at 20 calls/s, no workers, and
+    /// catch-up rare enough to add no calls the scenario did not ask for. Scenarios override
+    /// what they measure.
+    pub fn bench(db: &DbChoice) -> Self {
+        Self {
+            users: 0,
+            depts: 0,
+            qps: 20,
+            latency_ms: 0,
+            workers: false,
+            db: db.clone(),
+            seed: 7,
+            catchup_interval_secs: 3600,
+            stream_events: false,
+        }
+    }
 }
 
 /// A running simulator + service pair.
@@ -70,6 +118,8 @@ pub struct Rig {
     pub aes_key: Secret,
     /// The owner key the receiver expects inside each encrypted push (the client id).
     pub owner_key: String,
+    /// The receiver's path below `base`.
+    pub callback_path: &'static str,
     /// The sync engine's context, for running the import in-process.
     pub ctx: sync_engine::SyncContext,
     /// The directory, for reading queue depths.
@@ -103,21 +153,16 @@ fn random_text(len: usize) -> String {
         .collect()
 }
 
-/// Starts a simulator with the given organization.
-pub async fn start_sim(
-    users: usize,
-    depts: usize,
-    qps: u32,
-    latency_ms: u64,
-) -> anyhow::Result<dingtalk_sim::SimHandle> {
+/// Starts a simulator with the options' organization, rate limit and latency.
+pub async fn start_sim(options: &RigOptions) -> anyhow::Result<dingtalk_sim::SimHandle> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     dingtalk_sim::start(
         dingtalk_sim::SimConfig {
-            users,
-            depts,
-            seed: 7,
-            qps,
-            latency_ms,
+            users: options.users,
+            depts: options.depts,
+            seed: options.seed,
+            qps: options.qps,
+            latency_ms: options.latency_ms,
             ..Default::default()
         },
         listener,
@@ -126,64 +171,59 @@ pub async fn start_sim(
     .context("cannot start the simulator")
 }
 
+/// Creates the directory's database: a file in `dir`, or a fresh database on the PostgreSQL
+/// server (returned too, to drop at the end).
+async fn create_directory(
+    db: &DbChoice,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(DatabaseUrl, Option<DatabaseUrl>)> {
+    match db {
+        DbChoice::Sqlite => Ok((
+            DatabaseUrl::sqlite_file(&dir.path().join("dingsync.db")),
+            None,
+        )),
+        DbChoice::Postgres(server) => {
+            let server =
+                DatabaseUrl::parse(server.expose()).context("the PostgreSQL URL is not valid")?;
+            let name = format!("dingsync_bench_{}", random_text(10).to_lowercase());
+            let url = server.with_database(&name);
+            url.create_database()
+                .await
+                .context("cannot create the bench database on the PostgreSQL server")?;
+            Ok((url.clone(), Some(url)))
+        }
+    }
+}
+
 impl Rig {
     /// Starts the simulator, creates the directory and starts the service.
-    pub async fn start(options: &RigOptions) -> anyhow::Result<Self> {
-        let sim = start_sim(
-            options.users,
-            options.depts,
-            options.qps,
-            options.latency_ms,
-        )
-        .await?;
+    pub async fn start(service: &dyn Service, options: &RigOptions) -> anyhow::Result<Self> {
+        let sim = start_sim(options).await?;
+        Self::with_sim(service, sim, options).await
+    }
+
+    /// Creates the directory and starts the service against a simulator already running (the
+    /// demo narrates between the two and may switch the simulator to Stream mode first). The
+    /// API token, callback token and AES key are random per rig.
+    pub async fn with_sim(
+        service: &dyn Service,
+        sim: dingtalk_sim::SimHandle,
+        options: &RigOptions,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
-        let (db_url, pg_url) = match &options.db {
-            DbChoice::Sqlite => (
-                DatabaseUrl::sqlite_file(&dir.path().join("dingsync.db")),
-                None,
-            ),
-            DbChoice::Postgres(server) => {
-                let server = DatabaseUrl::parse(server.expose())
-                    .context("the PostgreSQL URL is not valid")?;
-                let name = format!("dingsync_bench_{}", random_text(10).to_lowercase());
-                let url = server.with_database(&name);
-                sqlx::any::install_default_drivers();
-                sqlx::Any::create_database(url.expose())
-                    .await
-                    .context("cannot create the bench database on the PostgreSQL server")?;
-                (url.clone(), Some(url))
-            }
+        let (database_url, pg_url) = create_directory(&options.db, &dir).await?;
+        let spec = ServiceSpec {
+            qps: options.qps,
+            database_url,
+            api_token: Secret::new(random_text(32)),
+            callback_token: Secret::new(random_text(16)),
+            aes_key: Secret::new(random_text(43)),
+            workers: options.workers,
+            catchup_interval_secs: options.catchup_interval_secs,
+            stream_events: options.stream_events,
         };
-        let api_token = Secret::new(random_text(32));
-        let callback_token = Secret::new(random_text(16));
-        let aes_key = Secret::new(random_text(43));
-
-        let mut config = Config::default();
-        config.dingtalk.base_url = sim.base_url();
-        config.dingtalk.client_id = sim.config().client_id.clone();
-        config.dingtalk.client_secret = Secret::new(sim.config().client_secret.clone());
-        config.dingtalk.corp_id = sim.config().corp_id.clone();
-        config.dingtalk.qps = options.qps;
-        config.callback.token = callback_token.clone();
-        config.callback.aes_key = aes_key.clone();
-        config.database.url = Secret::new(db_url.expose());
-        config.server.listen = "127.0.0.1:0".into();
-        config.api.tokens = vec![api_token.clone()];
-        // Catch-up and reconcile would add calls the scenarios do not ask for.
-        config.events.catchup_interval_secs = 3600;
-        config.sync.reconcile_interval_secs = 0;
-        config.sync.workers = options.workers;
-        config.validate()?;
-
-        let app = Application::build(&config).await?;
-        let base = format!("http://{}", app.local_addr());
-        let ctx = app
-            .sync_context()
-            .cloned()
-            .context("the service has no DingTalk client")?;
-        let store = app.store().clone();
         let stop = CancellationToken::new();
-        let service = tokio::spawn(app.run_until_stopped(stop.clone()));
+        let running = service.start(&sim, &spec, stop.clone()).await?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
@@ -191,25 +231,39 @@ impl Rig {
             .build()?;
         Ok(Self {
             owner_key: sim.config().client_id.clone(),
+            callback_path: running.callback_path,
             sim,
-            base,
-            api_token,
-            callback_token,
-            aes_key,
-            ctx,
-            store,
+            base: format!("http://{}", running.addr),
+            api_token: spec.api_token,
+            callback_token: spec.callback_token,
+            aes_key: spec.aes_key,
+            store: running.ctx.store.clone(),
+            ctx: running.ctx,
             http,
             stop,
-            service,
+            service: running.task,
             _dir: dir,
             pg_url,
         })
     }
 
+    /// The full import of the simulator's organization, in-process (no progress shown).
+    pub async fn import(&self) -> anyhow::Result<sync_engine::import::ImportReport> {
+        let report = sync_engine::import::import(
+            &self.ctx,
+            &sync_engine::import::ImportOptions::default(),
+            &sync_engine::import::NoProgress,
+            &CancellationToken::new(),
+        )
+        .await
+        .context("the import failed")?;
+        Ok(report)
+    }
+
     /// Subscribes the service to the simulator's event pushes.
     pub async fn subscribe_callbacks(&self) -> anyhow::Result<()> {
         let body = serde_json::json!({
-            "url": format!("{}{}", self.base, crate::callback::CALLBACK_PATH),
+            "url": format!("{}{}", self.base, self.callback_path),
             "token": self.callback_token.expose(),
             "aes_key": self.aes_key.expose(),
         });
@@ -300,7 +354,7 @@ impl Rig {
         self.sim.shutdown().await;
         if let Some(url) = &self.pg_url {
             // Best effort: a leftover bench database costs disk, not correctness.
-            if let Err(e) = sqlx::Any::force_drop_database(url.expose()).await {
+            if let Err(e) = url.drop_database().await {
                 tracing::warn!(error = %e, "could not drop the bench database");
             }
         }

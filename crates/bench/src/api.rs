@@ -9,12 +9,11 @@ use anyhow::Context;
 use clap::Args;
 use reqwest::Method;
 use serde_json::json;
-use sync_engine::import::{ImportOptions, NoProgress};
-use tokio_util::sync::CancellationToken;
 
 use super::rig::{DbChoice, Rig, RigOptions};
 use super::stats::{Latencies, round2};
 use super::{BenchReport, load};
+use crate::service::Service;
 
 /// `bench api` options.
 #[derive(Debug, Clone, Args)]
@@ -51,27 +50,29 @@ pub fn user_body(i: usize, dept: i64) -> serde_json::Value {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &ApiArgs, db: &DbChoice) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    service: &dyn Service,
+    args: &ApiArgs,
+    db: &DbChoice,
+) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(args.writes > 0, "--writes must be at least 1");
-    let rig = Rig::start(&RigOptions {
-        users: 0,
-        depts: 0,
-        // Only the import of the empty organization calls DingTalk.
-        qps: 500,
-        latency_ms: 0,
-        workers: false,
-        db: db.clone(),
-    })
+    let rig = Rig::start(
+        service,
+        &RigOptions {
+            users: 0,
+            depts: 0,
+            // Only the import of the empty organization calls DingTalk.
+            qps: 500,
+            latency_ms: 0,
+            workers: false,
+            ..RigOptions::bench(db)
+        },
+    )
     .await?;
     // The import gives the directory its root department.
-    sync_engine::import::import(
-        &rig.ctx,
-        &ImportOptions::default(),
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await
-    .context("the import of the empty organization failed")?;
+    rig.import()
+        .await
+        .context("the import of the empty organization failed")?;
     let root = rig.root_department().await?;
 
     let writes = load::run(args.writes, args.concurrency, |i| {
