@@ -17,6 +17,7 @@
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
 //!   and [`server::Shared`], the clock, recorder and counters its parts share.
+//! - [`scim`]: SCIM 2.0 at `/scim/v2` (issue 17): IdPs provision the OA directory.
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod local;
 pub mod ops_stats;
 pub mod server;
+pub mod scim;
 pub mod sim_cmd;
 pub mod stream;
 pub mod telemetry;

@@ -151,8 +151,14 @@ impl Application {
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
         let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
+        let scim_state = crate::scim::ScimState {
+            store: store.clone(),
+            settings: std::sync::Arc::new(config.scim.settings()),
+            clock: shared.clock.clone(),
+        };
         router = router
             .merge(api::router(api_state))
+            .merge(crate::scim::router(scim_state))
             .layer(from_fn_with_state(
                 shared.stats.clone(),
                 ops_stats::count_unavailable,

@@ -21,6 +21,7 @@ mod hostile_api;
 mod hostile_callbacks;
 mod multi_instance;
 mod oa_api;
+mod scim;
 mod secret_logs;
 mod serve;
 mod sim_cli;
