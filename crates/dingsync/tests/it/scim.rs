@@ -13,6 +13,8 @@ const SCIM_TOKEN: &str = "scim-token-0123456789abcdef";
 
 struct Service {
     base: String,
+    db_url: String,
+    sim_base: String,
     stop: CancellationToken,
     _sim: dingtalk_sim::SimHandle,
     _dir: tempfile::TempDir,
@@ -30,13 +32,14 @@ async fn start() -> Service {
     c.dingtalk.base_url = sim.base_url();
     c.dingtalk.client_id = sim.config().client_id.clone();
     c.dingtalk.client_secret = Secret::new(sim.config().client_secret.clone());
-    c.database.url = Secret::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("d.db").display()
-    ));
+    let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+    c.database.url = Secret::new(db_url.clone());
     c.server.listen = "127.0.0.1:0".into();
     c.api.tokens = vec![Secret::new(API_TOKEN)];
     c.scim.tokens = vec![Secret::new(SCIM_TOKEN)];
+    // `dingsync import` first, as an operator would: DingTalk's tree, with its root, becomes
+    // the OA directory; SCIM users land in the root.
+    dingsync::commands::import(&c, false).await.expect("import");
     let app = Application::build(&c).await.expect("build");
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = CancellationToken::new();
@@ -45,7 +48,7 @@ async fn start() -> Service {
     // The first import brings DingTalk's root department into the OA directory; SCIM users
     // land there.
     let url = format!("{base}/api/v1/departments/1");
-    let imported = testkit::wait::poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+    let imported = testkit::wait::poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             http.get(&url)
@@ -59,6 +62,8 @@ async fn start() -> Service {
     assert!(imported, "the root department never reached the OA directory");
     Service {
         base,
+        db_url,
+        sim_base: sim.base_url(),
         stop,
         _sim: sim,
         _dir: dir,
@@ -143,6 +148,32 @@ async fn entra_and_okta_shapes_end_to_end() {
     }))).await;
     assert_eq!(st, 201, "{bob:#}");
     let bob_id = bob["id"].as_str().expect("id").to_owned();
+
+    // No mobile: a dead letter naming `mobile`, until one arrives.
+    let store = directory_store::Store::connect(&s.db_url).await.expect("store");
+    let dead = testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let (store, bob_id) = (store.clone(), bob_id.clone());
+        async move {
+            store.outbox_dead_letters(None, 100).await.is_ok_and(|d| {
+                d.iter().any(|e| e.oa_id == bob_id
+                    && e.last_error.as_deref().is_some_and(|m| m.contains("mobile")))
+            })
+        }
+    })
+    .await;
+    assert!(dead, "bob's push waits as a dead letter naming the mobile");
+    let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "phoneNumbers", "value": [{"type": "mobile", "value": "13800000002"}]}]
+    }))).await;
+    assert_eq!(st, 200, "{b:#}");
+    let http = testkit::http::client();
+    let pushed = testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        let (http, sim, bob_id) = (http.clone(), s.sim_base.clone(), bob_id.clone());
+        async move { testkit::sim::state(&http, &sim).await.to_string().contains(&bob_id) }
+    })
+    .await;
+    assert!(pushed, "once the mobile arrives, bob reaches DingTalk by himself");
 
     // Entra: capitalised ops, "False" strings, the manager path.
     let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
