@@ -245,3 +245,120 @@ async fn api_user(s: &Service, id: &str) -> Value {
         .await
         .expect("json")
 }
+
+/// Sends `reqs` (method, path, body) eight at a time; returns the statuses in order.
+async fn send_all(s: &Service, reqs: Vec<(reqwest::Method, String, Value)>) -> Vec<(u16, Value)> {
+    use futures::StreamExt;
+    futures::stream::iter(reqs)
+        .map(|(m, p, b)| async move { scim(s, m, &p, Some(b)).await })
+        .buffered(8)
+        .collect()
+        .await
+}
+
+fn idp_user(i: usize, dept: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName": format!("user{i:04}@example.com"), "externalId": format!("x{i}"),
+        "displayName": format!("User {i}"), "active": true,
+        "phoneNumbers": [{"type": "mobile", "value": format!("139{i:08}")}],
+        "emails": [{"type": "work", "value": format!("user{i:04}@example.com"), "primary": true}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+            {"employeeNumber": format!("E{i}"), "department": dept}
+    })
+}
+
+async fn sim_users(s: &Service) -> Vec<Value> {
+    let state = testkit::sim::state(&testkit::http::client(), &s.sim_base).await;
+    state["users"].as_array().cloned().unwrap_or_default()
+}
+
+/// An IdP-style run (issue 17): 1,000 users and 50 groups, renames, moves, manager changes and
+/// deactivations through SCIM, all reaching the simulator; then the same requests again, which
+/// change nothing in the directory and create nothing in DingTalk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
+    const USERS: usize = 1000;
+    const GROUPS: usize = 50;
+    let s = start().await;
+    let before = sim_users(&s).await.len();
+    let started = std::time::Instant::now();
+    let post = reqwest::Method::POST;
+    let reqs = (0..USERS)
+        .map(|i| (post.clone(), "/Users".to_owned(), idp_user(i, &format!("Region{}/Team{}", i % 5, i % 4))))
+        .collect();
+    let users = send_all(&s, reqs).await;
+    let ids: Vec<String> = users
+        .iter()
+        .map(|(st, v)| {
+            assert_eq!(*st, 201, "{v:#}");
+            v["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let reqs = (0..GROUPS)
+        .map(|g| {
+            let members: Vec<Value> = (0..USERS).filter(|i| i % GROUPS == g).map(|i| json!({"value": ids[i]})).collect();
+            (post.clone(), "/Groups".to_owned(), json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": format!("Group {g}"), "members": members}))
+        })
+        .collect();
+    for (st, v) in send_all(&s, reqs).await {
+        assert_eq!(st, 201, "{v:#}");
+    }
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let changes: Vec<(reqwest::Method, String, Value)> = (0..USERS)
+        .filter_map(|i| {
+            let path = format!("/Users/{}", ids[i]);
+            let ops = match i % 10 {
+                0 => json!([{"op": "Replace", "path": "displayName", "value": format!("Renamed {i}")}]),
+                1 => json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Moved/Here"}]),
+                2 => json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": ids[0]}]),
+                3 if i < 200 => json!([{"op": "replace", "value": {"active": false}}]),
+                _ => return None,
+            };
+            Some((reqwest::Method::PATCH, path, patch(ops)))
+        })
+        .collect();
+    for (st, v) in send_all(&s, changes).await {
+        assert_eq!(st, 200, "{v:#}");
+    }
+    let accepted = started.elapsed();
+    let store = directory_store::Store::connect(&s.db_url).await.expect("store");
+    testkit::drain::wait_drained(&store, Duration::from_secs(600))
+        .await
+        .expect("the pusher drains");
+    let reached = started.elapsed();
+    let deactivated = (0..USERS).filter(|i| i % 10 == 3 && *i < 200).count();
+    let in_ding = sim_users(&s).await;
+    assert_eq!(in_ding.len(), before + USERS - deactivated, "every active user, once");
+    println!(
+        "SCIM provisioning: {USERS} users + {GROUPS} groups + changes accepted in {accepted:?}; \
+         in DingTalk after {reached:?}"
+    );
+    let find = |i: usize| in_ding.iter().find(|u| u["userid"] == json!(ids[i])).cloned().unwrap_or(Value::Null);
+    assert_eq!(find(10)["name"], "Renamed 10");
+    assert_eq!(find(12)["manager_userid"], json!(ids[0]));
+
+    // The re-run: every user PUT as the IdP last sent it (active ones), nothing changes.
+    let outbox_before = store.outbox_list(None, None, 100_000).await.expect("outbox").len();
+    let mut rerun = Vec::new();
+    for id in &ids {
+        let (st, cur) = scim(&s, reqwest::Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(st, 200);
+        rerun.push((reqwest::Method::PUT, format!("/Users/{id}"), cur));
+    }
+    for (st, v) in send_all(&s, rerun).await {
+        assert_eq!(st, 200, "{v:#}");
+    }
+    let outbox_after = store.outbox_list(None, None, 100_000).await.expect("outbox");
+    let new: Vec<String> = outbox_after
+        .iter()
+        .skip(outbox_before)
+        .map(|e| format!("{:?} {} {:?} {:?}", e.kind, e.oa_id, e.op, e.payload))
+        .collect();
+    assert!(new.is_empty(), "a re-run queues no push: {new:#?}");
+    assert_eq!(sim_users(&s).await.len(), in_ding.len(), "no duplicate in DingTalk");
+    s.stop.cancel();
+}
