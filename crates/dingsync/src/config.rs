@@ -554,6 +554,38 @@ mod tests {
     }
 
     #[test]
+    fn scim_section_is_documented_and_every_problem_is_named() {
+        let parsed: Config = toml::from_str(DOCUMENTED_CONFIG).expect("config.default.toml parses");
+        let d = ScimSection::default();
+        assert_eq!(parsed.scim.groups, d.groups);
+        assert_eq!(parsed.scim.leave, d.leave);
+        assert_eq!(parsed.scim.department_path, d.department_path);
+        assert_eq!(parsed.scim.create_under, d.create_under);
+        assert_eq!(parsed.scim.max_body_bytes, d.max_body_bytes);
+
+        let mut c = Config::default();
+        c.api.tokens = vec![Secret::new("shared-token-0123456789")];
+        c.scim.tokens = vec![
+            Secret::new("short"),
+            Secret::new("shared-token-0123456789"),
+        ];
+        c.scim.create_under = 0;
+        c.scim.max_body_bytes = 10;
+        let text = c.validate().unwrap_err().0.join("\n");
+        for needle in [
+            "scim.tokens[0]: too short",
+            "scim.tokens[1]: duplicate",
+            "scim.create_under",
+            "scim.max_body_bytes",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(!text.contains("shared-token"), "{text}");
+        let settings = c.scim.settings();
+        assert!(!format!("{settings:?}").contains("shared-token"));
+    }
+
+    #[test]
     fn validate_reports_every_problem_at_once() {
         let mut c = Config::default();
         c.dingtalk.base_url = "ftp://x".into();
