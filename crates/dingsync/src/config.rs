@@ -497,8 +497,11 @@ impl Config {
                     "scim.tokens[{i}]: too short; use at least 16 random characters"
                 ));
             }
-            if !seen.insert(t.expose()) || self.api.tokens.iter().any(|a| a.expose() == t.expose()) {
-                p.push(format!("scim.tokens[{i}]: duplicate token (SCIM tokens are their own, not the API's)"));
+            if !seen.insert(t.expose()) || self.api.tokens.iter().any(|a| a.expose() == t.expose())
+            {
+                p.push(format!(
+                    "scim.tokens[{i}]: duplicate token (SCIM tokens are their own, not the API's)"
+                ));
             }
         }
         if self.scim.create_under < 1 {
@@ -565,10 +568,7 @@ mod tests {
 
         let mut c = Config::default();
         c.api.tokens = vec![Secret::new("shared-token-0123456789")];
-        c.scim.tokens = vec![
-            Secret::new("short"),
-            Secret::new("shared-token-0123456789"),
-        ];
+        c.scim.tokens = vec![Secret::new("short"), Secret::new("shared-token-0123456789")];
         c.scim.create_under = 0;
         c.scim.max_body_bytes = 10;
         let text = c.validate().unwrap_err().0.join("\n");

@@ -81,7 +81,6 @@ pub use audit::AuditRecord;
 pub use batch::BatchReport;
 pub use claims::{QueueDepth, QueueState};
 pub use conflicts::ConflictRecord;
-pub use scim_resources::{ScimResource, ScimWrite};
 pub use db::{Store, StoreOptions};
 pub use directory::{
     AssignmentQuery, DeleteReport, DeptQuery, Expect, Outcome, Page, RoleQuery, Saved, UserQuery,
@@ -93,5 +92,6 @@ pub use inbox::{InboxEvent, InboxPut, NewInboxEvent};
 pub use journal::{Op, Origin, WriteCtx};
 pub use outbox::OutboxEntry;
 pub use rows::Versioned;
+pub use scim_resources::{ScimResource, ScimWrite};
 pub use slots::SlotTake;
 pub use url::{Backend, DatabaseUrl};

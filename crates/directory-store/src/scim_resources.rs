@@ -103,7 +103,11 @@ impl Store {
     }
 
     /// Stores a resource, creating it or bumping its revision; returns the stored row.
-    pub async fn scim_put(&self, w: ScimWrite<'_>, now_ms: i64) -> Result<ScimResource, StoreError> {
+    pub async fn scim_put(
+        &self,
+        w: ScimWrite<'_>,
+        now_ms: i64,
+    ) -> Result<ScimResource, StoreError> {
         let user_name = w.user_name.map(str::to_lowercase);
         Sql::new(
             "INSERT INTO scim_resources (kind, id, user_name, external_id, body_json, rev, \
@@ -130,11 +134,13 @@ impl Store {
         .query()
         .execute(&self.pool)
         .await?;
-        self.scim_get(w.kind, w.id).await?.ok_or(StoreError::Corrupt {
-            table: "scim_resources",
-            id: w.id.to_owned(),
-            detail: "row missing right after its upsert".into(),
-        })
+        self.scim_get(w.kind, w.id)
+            .await?
+            .ok_or(StoreError::Corrupt {
+                table: "scim_resources",
+                id: w.id.to_owned(),
+                detail: "row missing right after its upsert".into(),
+            })
     }
 
     /// Forgets a resource (the client deleted it).

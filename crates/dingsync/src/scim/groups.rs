@@ -31,7 +31,13 @@ const DINGSYNC_GROUP: &str = "urn:dingsync:params:scim:schemas:extension:2.0:Gro
 fn dept_name(name: &str) -> String {
     name.trim()
         .chars()
-        .map(|c| if matches!(c, '-' | ',' | '，') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '-' | ',' | '，') {
+                '_'
+            } else {
+                c
+            }
+        })
         .take(64)
         .collect()
 }
@@ -238,7 +244,8 @@ async fn set_membership(
         } else {
             user.departments.retain(|m| m.dept != dept);
             if user.departments.is_empty() {
-                user.departments.push(Membership::new(state.settings.create_under));
+                user.departments
+                    .push(Membership::new(state.settings.create_under));
             }
             if user.main_department == Some(dept) {
                 user.main_department = user.departments.first().map(|m| m.dept);

@@ -13,7 +13,11 @@ use crate::api::auth::authenticate;
 use super::ScimState;
 
 /// A SCIM JSON response with extra headers.
-pub fn scim_json(status: StatusCode, body: &Value, extra: &[(header::HeaderName, String)]) -> Response {
+pub fn scim_json(
+    status: StatusCode,
+    body: &Value,
+    extra: &[(header::HeaderName, String)],
+) -> Response {
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

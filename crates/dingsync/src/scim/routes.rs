@@ -61,7 +61,11 @@ fn service_config(state: &ScimState, headers: &HeaderMap) -> ServiceConfig {
 
 /// Runs `f` for an authenticated caller; discovery needs a token too (RFC 7644 §4 allows either;
 /// dingsync publishes nothing to strangers).
-fn guarded(state: &ScimState, h: &HeaderMap, f: impl FnOnce(ServiceConfig) -> Result<Value, ScimError>) -> Response {
+fn guarded(
+    state: &ScimState,
+    h: &HeaderMap,
+    f: impl FnOnce(ServiceConfig) -> Result<Value, ScimError>,
+) -> Response {
     match caller(state, h).and_then(|_| f(service_config(state, h))) {
         Ok(v) => ok(&v),
         Err(e) => err(e),
@@ -101,7 +105,11 @@ fn rt_of(state: &ScimState, kind: &str) -> Result<&'static ResourceType, ScimErr
 }
 
 fn kind_of(rt: &ResourceType) -> &'static str {
-    if rt.name == USER.name { users::KIND } else { groups::KIND }
+    if rt.name == USER.name {
+        users::KIND
+    } else {
+        groups::KIND
+    }
 }
 
 /// A stored resource as the client sees it: its JSON with `id`, `schemas` and `meta`.
@@ -122,7 +130,13 @@ fn version(r: &ScimResource) -> Version {
 }
 
 /// One resource in a response, projected, with `ETag` (and `Location` on 201).
-fn respond(cfg: &ServiceConfig, rt: &ResourceType, r: &ScimResource, status: StatusCode, q: &Params) -> Result<Response, ScimError> {
+fn respond(
+    cfg: &ServiceConfig,
+    rt: &ResourceType,
+    r: &ScimResource,
+    status: StatusCode,
+    q: &Params,
+) -> Result<Response, ScimError> {
     let full = render(cfg, rt, r)?;
     let proj = Projection::from_params(
         q.get("attributes").map(String::as_str),
@@ -131,17 +145,27 @@ fn respond(cfg: &ServiceConfig, rt: &ResourceType, r: &ScimResource, status: Sta
     )?;
     let mut extra = vec![(header::ETAG, version(r).as_str().to_owned())];
     if status == StatusCode::CREATED {
-        let loc = full["meta"]["location"].as_str().unwrap_or_default().to_owned();
+        let loc = full["meta"]["location"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         extra.push((header::LOCATION, loc));
     }
     Ok(scim_json(status, &proj.apply(&full, rt), &extra))
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ScimError> {
-    serde_json::from_slice(body).map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))
 }
 
-async fn save(state: &ScimState, rt: &ResourceType, actor: &str, id: Option<&str>, resource: &Value) -> Result<ScimResource, ScimError> {
+async fn save(
+    state: &ScimState,
+    rt: &ResourceType,
+    actor: &str,
+    id: Option<&str>,
+    resource: &Value,
+) -> Result<ScimResource, ScimError> {
     if rt.name == USER.name {
         users::save(state, actor, id, resource).await
     } else {
@@ -174,10 +198,17 @@ async fn collection(
     run.await.unwrap_or_else(err)
 }
 
-async fn list(state: &ScimState, cfg: &ServiceConfig, rt: &'static ResourceType, q: &Params) -> Result<Response, ScimError> {
+async fn list(
+    state: &ScimState,
+    cfg: &ServiceConfig,
+    rt: &'static ResourceType,
+    q: &Params,
+) -> Result<Response, ScimError> {
     let param = |name: &str| q.get(name).map(String::as_str);
     let page = Page::from_params(param("startIndex"), param("count"), 100, cfg.max_results)?;
-    let filter = param("filter").map(scim::filter::parse_filter).transpose()?;
+    let filter = param("filter")
+        .map(scim::filter::parse_filter)
+        .transpose()?;
     let proj = Projection::from_params(param("attributes"), param("excludedAttributes"), rt)?;
     let stored = state
         .store
@@ -246,7 +277,10 @@ async fn item(
                 let saved = save(&state, rt, &actor, Some(&id), &new).await?;
                 respond(&cfg, rt, &saved, StatusCode::OK, &q)
             }
-            _ => Err(ScimError::status(405, "use GET, PUT, PATCH or DELETE on a resource")),
+            _ => Err(ScimError::status(
+                405,
+                "use GET, PUT, PATCH or DELETE on a resource",
+            )),
         }
     };
     run.await.unwrap_or_else(err)

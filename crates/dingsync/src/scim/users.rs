@@ -134,7 +134,9 @@ fn apply(user: &mut User, r: &Value, main: Option<OaDeptId>, dropped: &[&str]) {
     if let Some(new) = main.filter(|_| keep("departments")) {
         move_main(user, new);
     }
-    let title = text(r, "title").filter(|_| keep("title")).map(str::to_owned);
+    let title = text(r, "title")
+        .filter(|_| keep("title"))
+        .map(str::to_owned);
     if let Some(m) = user
         .departments
         .iter_mut()
@@ -161,7 +163,12 @@ fn move_main(user: &mut User, new: OaDeptId) {
 
 /// Which droppable field a store refusal is about, if any.
 fn droppable(e: &StoreError) -> Option<&'static str> {
-    if !e.is_client_error() || matches!(e, StoreError::DuplicateMobile { .. } | StoreError::DuplicateEmail { .. }) {
+    if !e.is_client_error()
+        || matches!(
+            e,
+            StoreError::DuplicateMobile { .. } | StoreError::DuplicateEmail { .. }
+        )
+    {
         return None;
     }
     let field = e.field()?;
@@ -179,10 +186,15 @@ pub async fn save(
     let store = &state.store;
     let user_name = text(resource, "userName")
         .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
-    if let Some(other) = store.scim_id_by_user_name(KIND, user_name).await.map_err(store_error)?
+    if let Some(other) = store
+        .scim_id_by_user_name(KIND, user_name)
+        .await
+        .map_err(store_error)?
         && Some(other.as_str()) != id
     {
-        return Err(ScimError::uniqueness(format!("userName {user_name:?} is taken")));
+        return Err(ScimError::uniqueness(format!(
+            "userName {user_name:?} is taken"
+        )));
     }
     let id = id.map_or_else(new_user_id, str::to_owned);
     let main = match member(resource, ENTERPRISE).and_then(|e| text(e, "department")) {
@@ -201,7 +213,16 @@ pub async fn save(
             }
         }
     } else {
-        write_user(state, &ctx, current.map(|v| (v.entity, v.version)), &id, resource, main, active).await?;
+        write_user(
+            state,
+            &ctx,
+            current.map(|v| (v.entity, v.version)),
+            &id,
+            resource,
+            main,
+            active,
+        )
+        .await?;
     }
     let body = resource.to_string();
     store
@@ -236,10 +257,18 @@ async fn write_user(
             None => User::new(OaUserId::new(id), "", &[state.settings.create_under]),
         };
         apply(&mut user, resource, main, &dropped);
-        user.state = if active { UserState::Active } else { UserState::Left };
+        user.state = if active {
+            UserState::Active
+        } else {
+            UserState::Left
+        };
         let result = match &current {
             None => state.store.create_user(ctx, user).await.map(drop),
-            Some((_, version)) => state.store.update_user(ctx, user, Some(*version)).await.map(drop),
+            Some((_, version)) => state
+                .store
+                .update_user(ctx, user, Some(*version))
+                .await
+                .map(drop),
         };
         match result {
             Ok(()) => return Ok(()),
@@ -258,7 +287,11 @@ async fn write_user(
 /// Deletes the user: the OA user (if it is still there) and the SCIM resource.
 pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), ScimError> {
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
-    match state.store.delete_user(&ctx, &OaUserId::new(id), None).await {
+    match state
+        .store
+        .delete_user(&ctx, &OaUserId::new(id), None)
+        .await
+    {
         Ok(_) | Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(store_error(e)),
     }

@@ -48,18 +48,22 @@ async fn start() -> Service {
     // The first import brings DingTalk's root department into the OA directory; SCIM users
     // land there.
     let url = format!("{base}/api/v1/departments/1");
-    let imported = testkit::wait::poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            http.get(&url)
-                .bearer_auth(API_TOKEN)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        }
-    })
-    .await;
-    assert!(imported, "the root department never reached the OA directory");
+    let imported =
+        testkit::wait::poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(&url)
+                    .bearer_auth(API_TOKEN)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await;
+    assert!(
+        imported,
+        "the root department never reached the OA directory"
+    );
     Service {
         base,
         db_url,
@@ -70,7 +74,12 @@ async fn start() -> Service {
     }
 }
 
-async fn scim(s: &Service, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn scim(
+    s: &Service,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = testkit::http::client()
         .request(method, format!("{}/scim/v2{path}", s.base))
         .bearer_auth(SCIM_TOKEN);
@@ -92,7 +101,9 @@ async fn both_conformance_suites_pass_against_the_real_service() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !venv_ok {
-        eprintln!("\n\n!!!!! SKIPPED: `python3 -m venv` is missing; the SCIM suites did NOT run !!!!!\n\n");
+        eprintln!(
+            "\n\n!!!!! SKIPPED: `python3 -m venv` is missing; the SCIM suites did NOT run !!!!!\n\n"
+        );
         return;
     }
     let s = start().await;
@@ -109,7 +120,10 @@ async fn both_conformance_suites_pass_against_the_real_service() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");
     s.stop.cancel();
-    assert!(out.status.success(), "a SCIM suite failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "a SCIM suite failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("scim2-tester summary:"), "{stdout}");
 }
 
@@ -131,14 +145,28 @@ async fn entra_and_okta_shapes_end_to_end() {
     let alice_id = alice["id"].as_str().expect("id").to_owned();
     // Uniqueness: same userName, and another userName with the same mobile.
     let (st, e) = scim(&s, reqwest::Method::POST, "/Users", Some(u.clone())).await;
-    assert_eq!((st, e["scimType"].as_str()), (409, Some("uniqueness")), "{e:#}");
+    assert_eq!(
+        (st, e["scimType"].as_str()),
+        (409, Some("uniqueness")),
+        "{e:#}"
+    );
     let mut clash = u.clone();
     clash["userName"] = json!("other@example.com");
     clash["emails"] = json!([]);
     let (st, e) = scim(&s, reqwest::Method::POST, "/Users", Some(clash)).await;
-    assert_eq!((st, e["scimType"].as_str()), (409, Some("uniqueness")), "{e:#}");
+    assert_eq!(
+        (st, e["scimType"].as_str()),
+        (409, Some("uniqueness")),
+        "{e:#}"
+    );
     // Filter by externalId.
-    let (st, l) = scim(&s, reqwest::Method::GET, "/Users?filter=externalId%20eq%20%22e-1%22", None).await;
+    let (st, l) = scim(
+        &s,
+        reqwest::Method::GET,
+        "/Users?filter=externalId%20eq%20%22e-1%22",
+        None,
+    )
+    .await;
     assert_eq!((st, l["totalResults"].as_u64()), (200, Some(1)), "{l:#}");
 
     // A second user, no mobile: accepted.
@@ -150,17 +178,24 @@ async fn entra_and_okta_shapes_end_to_end() {
     let bob_id = bob["id"].as_str().expect("id").to_owned();
 
     // No mobile: a dead letter naming `mobile`, until one arrives.
-    let store = directory_store::Store::connect(&s.db_url).await.expect("store");
-    let dead = testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
-        let (store, bob_id) = (store.clone(), bob_id.clone());
-        async move {
-            store.outbox_dead_letters(None, 100).await.is_ok_and(|d| {
-                d.iter().any(|e| e.oa_id == bob_id
-                    && e.last_error.as_deref().is_some_and(|m| m.contains("mobile")))
-            })
-        }
-    })
-    .await;
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    let dead =
+        testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            let (store, bob_id) = (store.clone(), bob_id.clone());
+            async move {
+                store.outbox_dead_letters(None, 100).await.is_ok_and(|d| {
+                    d.iter().any(|e| {
+                        e.oa_id == bob_id
+                            && e.last_error
+                                .as_deref()
+                                .is_some_and(|m| m.contains("mobile"))
+                    })
+                })
+            }
+        })
+        .await;
     assert!(dead, "bob's push waits as a dead letter naming the mobile");
     let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -168,12 +203,21 @@ async fn entra_and_okta_shapes_end_to_end() {
     }))).await;
     assert_eq!(st, 200, "{b:#}");
     let http = testkit::http::client();
-    let pushed = testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
-        let (http, sim, bob_id) = (http.clone(), s.sim_base.clone(), bob_id.clone());
-        async move { testkit::sim::state(&http, &sim).await.to_string().contains(&bob_id) }
-    })
-    .await;
-    assert!(pushed, "once the mobile arrives, bob reaches DingTalk by himself");
+    let pushed =
+        testkit::wait::poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            let (http, sim, bob_id) = (http.clone(), s.sim_base.clone(), bob_id.clone());
+            async move {
+                testkit::sim::state(&http, &sim)
+                    .await
+                    .to_string()
+                    .contains(&bob_id)
+            }
+        })
+        .await;
+    assert!(
+        pushed,
+        "once the mobile arrives, bob reaches DingTalk by himself"
+    );
 
     // Entra: capitalised ops, "False" strings, the manager path.
     let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
@@ -189,36 +233,76 @@ async fn entra_and_okta_shapes_end_to_end() {
     assert_eq!(oa["manager"], json!(alice_id));
 
     // Okta: PATCH without path (deactivate), then reactivate.
-    let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {"active": "False"}}]
-    }))).await;
+    let (st, b) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Users/{bob_id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": "False"}}]
+        })),
+    )
+    .await;
     assert_eq!((st, &b["active"]), (200, &json!(false)), "{b:#}");
-    assert_eq!(api_status(&s, &bob_id).await, 404, "leave = delete removes the OA user");
-    let (st, b) = scim(&s, reqwest::Method::PATCH, &format!("/Users/{bob_id}"), Some(json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {"active": true}}]
-    }))).await;
+    assert_eq!(
+        api_status(&s, &bob_id).await,
+        404,
+        "leave = delete removes the OA user"
+    );
+    let (st, b) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Users/{bob_id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": true}}]
+        })),
+    )
+    .await;
     assert_eq!((st, &b["active"]), (200, &json!(true)), "{b:#}");
-    assert_eq!(api_user(&s, &bob_id).await["name"], "Bobby", "re-created under the same id");
+    assert_eq!(
+        api_user(&s, &bob_id).await["name"],
+        "Bobby",
+        "re-created under the same id"
+    );
 
     // Groups → departments: members become memberships.
-    let (st, g) = scim(&s, reqwest::Method::POST, "/Groups", Some(json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Platform",
-        "members": [{"value": alice_id}]
-    }))).await;
+    let (st, g) = scim(
+        &s,
+        reqwest::Method::POST,
+        "/Groups",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Platform",
+            "members": [{"value": alice_id}]
+        })),
+    )
+    .await;
     assert_eq!(st, 201, "{g:#}");
     let gid: i64 = g["id"].as_str().expect("id").parse().expect("numeric");
     let depts: Vec<i64> = api_user(&s, &alice_id).await["departments"]
-        .as_array().expect("departments").iter().map(|m| m["dept"].as_i64().unwrap_or(0)).collect();
+        .as_array()
+        .expect("departments")
+        .iter()
+        .map(|m| m["dept"].as_i64().unwrap_or(0))
+        .collect();
     assert!(depts.contains(&gid), "{depts:?}");
-    let (st, _) = scim(&s, reqwest::Method::PATCH, &format!("/Groups/{gid}"), Some(json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Remove", "path": format!("members[value eq \"{alice_id}\"]")}]
-    }))).await;
+    let (st, _) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Groups/{gid}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Remove", "path": format!("members[value eq \"{alice_id}\"]")}]
+        })),
+    )
+    .await;
     assert_eq!(st, 200);
     let depts: Vec<i64> = api_user(&s, &alice_id).await["departments"]
-        .as_array().expect("departments").iter().map(|m| m["dept"].as_i64().unwrap_or(0)).collect();
+        .as_array()
+        .expect("departments")
+        .iter()
+        .map(|m| m["dept"].as_i64().unwrap_or(0))
+        .collect();
     assert!(!depts.contains(&gid), "{depts:?}");
     s.stop.cancel();
 }
@@ -286,7 +370,13 @@ async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
     let started = std::time::Instant::now();
     let post = reqwest::Method::POST;
     let reqs = (0..USERS)
-        .map(|i| (post.clone(), "/Users".to_owned(), idp_user(i, &format!("Region{}/Team{}", i % 5, i % 4))))
+        .map(|i| {
+            (
+                post.clone(),
+                "/Users".to_owned(),
+                idp_user(i, &format!("Region{}/Team{}", i % 5, i % 4)),
+            )
+        })
         .collect();
     let users = send_all(&s, reqs).await;
     let ids: Vec<String> = users
@@ -298,10 +388,17 @@ async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
         .collect();
     let reqs = (0..GROUPS)
         .map(|g| {
-            let members: Vec<Value> = (0..USERS).filter(|i| i % GROUPS == g).map(|i| json!({"value": ids[i]})).collect();
-            (post.clone(), "/Groups".to_owned(), json!({
+            let members: Vec<Value> = (0..USERS)
+                .filter(|i| i % GROUPS == g)
+                .map(|i| json!({"value": ids[i]}))
+                .collect();
+            (
+                post.clone(),
+                "/Groups".to_owned(),
+                json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": format!("Group {g}"), "members": members}))
+                "displayName": format!("Group {g}"), "members": members}),
+            )
         })
         .collect();
     for (st, v) in send_all(&s, reqs).await {
@@ -325,24 +422,40 @@ async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
         assert_eq!(st, 200, "{v:#}");
     }
     let accepted = started.elapsed();
-    let store = directory_store::Store::connect(&s.db_url).await.expect("store");
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
     testkit::drain::wait_drained(&store, Duration::from_secs(600))
         .await
         .expect("the pusher drains");
     let reached = started.elapsed();
     let deactivated = (0..USERS).filter(|i| i % 10 == 3 && *i < 200).count();
     let in_ding = sim_users(&s).await;
-    assert_eq!(in_ding.len(), before + USERS - deactivated, "every active user, once");
+    assert_eq!(
+        in_ding.len(),
+        before + USERS - deactivated,
+        "every active user, once"
+    );
     println!(
         "SCIM provisioning: {USERS} users + {GROUPS} groups + changes accepted in {accepted:?}; \
          in DingTalk after {reached:?}"
     );
-    let find = |i: usize| in_ding.iter().find(|u| u["userid"] == json!(ids[i])).cloned().unwrap_or(Value::Null);
+    let find = |i: usize| {
+        in_ding
+            .iter()
+            .find(|u| u["userid"] == json!(ids[i]))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(find(10)["name"], "Renamed 10");
     assert_eq!(find(12)["manager_userid"], json!(ids[0]));
 
     // The re-run: every user PUT as the IdP last sent it (active ones), nothing changes.
-    let outbox_before = store.outbox_list(None, None, 100_000).await.expect("outbox").len();
+    let outbox_before = store
+        .outbox_list(None, None, 100_000)
+        .await
+        .expect("outbox")
+        .len();
     let mut rerun = Vec::new();
     for id in &ids {
         let (st, cur) = scim(&s, reqwest::Method::GET, &format!("/Users/{id}"), None).await;
@@ -352,7 +465,10 @@ async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
     for (st, v) in send_all(&s, rerun).await {
         assert_eq!(st, 200, "{v:#}");
     }
-    let outbox_after = store.outbox_list(None, None, 100_000).await.expect("outbox");
+    let outbox_after = store
+        .outbox_list(None, None, 100_000)
+        .await
+        .expect("outbox");
     // Known gap (reported): a handful of users (4 of 1,000 in one run) get a redundant Update
     // on the re-run; the cause is not found yet. What must hold: the re-run creates and deletes
     // nothing, and changes at most a few.
@@ -365,6 +481,10 @@ async fn idp_provisioning_run_reaches_dingtalk_and_a_rerun_changes_nothing() {
         new.iter().all(|e| e.contains("Update")) && new.len() <= USERS / 100,
         "a re-run queues no create or delete, and hardly an update: {new:#?}"
     );
-    assert_eq!(sim_users(&s).await.len(), in_ding.len(), "no duplicate in DingTalk");
+    assert_eq!(
+        sim_users(&s).await.len(),
+        in_ding.len(),
+        "no duplicate in DingTalk"
+    );
     s.stop.cancel();
 }
