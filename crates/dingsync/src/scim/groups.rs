@@ -277,6 +277,13 @@ pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), Scim
         .parse::<i64>()
         .map(OaDeptId)
         .map_err(|_| ScimError::not_found(format!("no Group {id:?}")))?;
+    if dept_id == state.settings.create_under {
+        // Its members would be moved into itself, forever.
+        return Err(ScimError::status(
+            409,
+            "this Group is scim.create_under, where users without a department go; it stays",
+        ));
+    }
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
     loop {
         let page = state
