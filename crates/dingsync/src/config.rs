@@ -63,6 +63,7 @@ pub struct Config {
     /// since only the operator knows the file's column names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load: Option<oa_file::LoadConfig>,
+    pub scim: ScimSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +198,62 @@ pub struct ApiSection {
     /// Bearer tokens accepted by the OA API; no token configured means no access at all.
     pub tokens: Vec<Secret>,
     pub tokens_file: Option<PathBuf>,
+}
+
+/// `[scim]`: SCIM 2.0 at `/scim/v2` for identity providers (see `crate::scim`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScimSection {
+    /// Bearer tokens of the SCIM clients (not the OA API's); none means SCIM answers 401.
+    pub tokens: Vec<Secret>,
+    pub tokens_file: Option<PathBuf>,
+    /// What a SCIM Group becomes: `departments` or `roles`.
+    pub groups: crate::scim::GroupsAs,
+    /// What `active=false` does: `delete` or `left`.
+    pub leave: crate::scim::Leave,
+    /// The separator of Enterprise `department` paths (`Sales/East`); empty: a plain name.
+    pub department_path: String,
+    /// The OA department under which departments named by users are found or created.
+    pub create_under: i64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ScimSection {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            tokens_file: None,
+            groups: crate::scim::GroupsAs::Departments,
+            leave: crate::scim::Leave::Delete,
+            department_path: "/".into(),
+            create_under: 1,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+impl ScimSection {
+    /// The settings the SCIM handlers use (tokens as digests).
+    pub fn settings(&self) -> crate::scim::ScimSettings {
+        crate::scim::ScimSettings {
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| crate::api::ApiToken::unnamed(t.expose()))
+                .collect(),
+            groups: self.groups,
+            leave: self.leave,
+            department_path: if self.department_path.is_empty() {
+                crate::scim::settings::DepartmentPath::Name
+            } else {
+                crate::scim::settings::DepartmentPath::Path(self.department_path.clone())
+            },
+            create_under: directory_model::OaDeptId(self.create_under),
+            max_body_bytes: self.max_body_bytes,
+            ..crate::scim::ScimSettings::default()
+        }
+    }
 }
 
 /// How DingTalk's events reach us.
@@ -354,6 +411,20 @@ impl Config {
                 )),
             }
         }
+        if let Some(path) = &self.scim.tokens_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => self.scim.tokens.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(Secret::new),
+                ),
+                Err(e) => problems.push(format!(
+                    "scim.tokens_file: cannot read {}: {e}",
+                    path.display()
+                )),
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -463,6 +534,26 @@ impl Config {
                 p.push(format!("api.tokens[{i}]: duplicate token"));
             }
         }
+        let mut seen = BTreeSet::new();
+        for (i, t) in self.scim.tokens.iter().enumerate() {
+            if t.expose().len() < 16 {
+                p.push(format!(
+                    "scim.tokens[{i}]: too short; use at least 16 random characters"
+                ));
+            }
+            if !seen.insert(t.expose()) || self.api.tokens.iter().any(|a| a.expose() == t.expose())
+            {
+                p.push(format!(
+                    "scim.tokens[{i}]: duplicate token (SCIM tokens are their own, not the API's)"
+                ));
+            }
+        }
+        if self.scim.create_under < 1 {
+            p.push("scim.create_under: must be an OA department id (at least 1)".into());
+        }
+        if self.scim.max_body_bytes < 1024 {
+            p.push("scim.max_body_bytes: must be at least 1024".into());
+        }
         if p.is_empty() {
             Ok(())
         } else {
@@ -507,6 +598,35 @@ mod tests {
             parsed.callback.timestamp_window_secs,
             defaults.callback.timestamp_window_secs
         );
+    }
+
+    #[test]
+    fn scim_section_is_documented_and_every_problem_is_named() {
+        let parsed: Config = toml::from_str(DOCUMENTED_CONFIG).expect("config.default.toml parses");
+        let d = ScimSection::default();
+        assert_eq!(parsed.scim.groups, d.groups);
+        assert_eq!(parsed.scim.leave, d.leave);
+        assert_eq!(parsed.scim.department_path, d.department_path);
+        assert_eq!(parsed.scim.create_under, d.create_under);
+        assert_eq!(parsed.scim.max_body_bytes, d.max_body_bytes);
+
+        let mut c = Config::default();
+        c.api.tokens = vec![Secret::new("shared-token-0123456789")];
+        c.scim.tokens = vec![Secret::new("short"), Secret::new("shared-token-0123456789")];
+        c.scim.create_under = 0;
+        c.scim.max_body_bytes = 10;
+        let text = c.validate().unwrap_err().0.join("\n");
+        for needle in [
+            "scim.tokens[0]: too short",
+            "scim.tokens[1]: duplicate",
+            "scim.create_under",
+            "scim.max_body_bytes",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(!text.contains("shared-token"), "{text}");
+        let settings = c.scim.settings();
+        assert!(!format!("{settings:?}").contains("shared-token"));
     }
 
     #[test]

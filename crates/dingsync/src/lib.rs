@@ -23,6 +23,7 @@
 //! - [`reload`]: SIGHUP for `serve`: re-read the configuration, name what needs a restart.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
 //!   and [`server::Shared`], the clock, recorder and counters its parts share.
+//! - [`scim`]: SCIM 2.0 at `/scim/v2` (issue 17): IdPs provision the OA directory.
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
@@ -43,6 +44,7 @@ pub mod local;
 pub mod ops_stats;
 pub mod readiness;
 pub mod reload;
+pub mod scim;
 pub mod server;
 pub mod sim_cmd;
 pub mod stream;

@@ -164,6 +164,14 @@ impl Application {
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
         let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
+        // SCIM faces the IdPs on the internet and authenticates every request itself, so it is
+        // on the public listener (design: "Surfaces").
+        let scim_state = crate::scim::ScimState {
+            store: store.clone(),
+            settings: std::sync::Arc::new(config.scim.settings()),
+            clock: shared.clock.clone(),
+        };
+        let public = public.merge(crate::scim::router(scim_state));
         let internal = Router::new()
             .route("/metrics", get(metrics))
             .with_state(ops)

@@ -26,6 +26,7 @@ mod multi_instance;
 mod oa_api;
 mod refused_writes;
 mod reports;
+mod scim;
 mod secret_logs;
 mod serve;
 mod sim_cli;
