@@ -314,10 +314,13 @@ async fn old_contacts_paths_of_dingtalk_sdk_answer_in_their_generation_shape() {
         list["department"],
         json!([{"id": dept, "name": "旧接口部", "parentid": 1, "createDeptGroup": true, "autoAddUser": false}])
     );
+    // dingtalk-sdk sends Python's `True`/`False`.
+    let (_, shallow) = old_get(&sim, "/department/list", &[("fetch_child", "False")]).await;
+    assert_eq!(shallow["department"], list["department"]);
     let (_, deep) = old_get(
         &sim,
         "/department/list",
-        &[("id", "1"), ("fetch_child", "true")],
+        &[("id", "1"), ("fetch_child", "True")],
     )
     .await;
     assert_eq!(deep["department"].as_array().map(Vec::len), Some(2));

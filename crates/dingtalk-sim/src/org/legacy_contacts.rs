@@ -59,7 +59,14 @@ impl Org {
     /// createDeptGroup, autoAddUser}]}`.
     pub fn old_dept_list(&self, p: &Params) -> Outcome<Reply> {
         let id = p.i64("id")?.unwrap_or(ROOT_DEPT);
-        let recursive = p.bool("fetch_child")?.unwrap_or(false);
+        // Python clients send `True`/`False`; DingTalk's Java servers read booleans without
+        // regard to case.
+        let recursive = match p.str("fetch_child").map(|s| s.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(s) if s.is_empty() || s == "false" || s == "0" => false,
+            Some(s) if s == "true" || s == "1" => true,
+            Some(_) => return Err(Rejection::param("fetch_child")),
+        };
         if !self.depts.contains_key(&id) {
             return Err(Rejection::new(60003, "部门不存在"));
         }
