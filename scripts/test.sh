@@ -7,7 +7,7 @@
 #
 # The output of every test, passing ones included, is kept in a log (target/test-output.log, or
 # $DINGSYNC_TEST_LOG) and searched afterwards for the secret values the tests configure (the
-# list in crates/dingsync/tests/support/secrets.rs): a secret in any test's output fails the
+# list in crates/testkit/src/secrets.rs): a secret in any test's output fails the
 # run, even when every test passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ else
 fi
 
 # The quoted values between the BEGIN and END marker lines of the shared list.
-secrets_file=crates/dingsync/tests/support/secrets.rs
+secrets_file=crates/testkit/src/secrets.rs
 mapfile -t secrets < <(sed -n '/BEGIN test secrets/,/END test secrets/p' "$secrets_file" |
   sed -n 's/^[[:space:]]*"\(.*\)",[[:space:]]*$/\1/p')
 if [ "${#secrets[@]}" -lt 5 ]; then

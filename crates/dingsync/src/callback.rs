@@ -4,7 +4,7 @@
 //! encrypted `success` as a failure, retrying twice (after 10 s and 30 s) before parking the
 //! event in its failed list. The receiver's one job is to turn a push into a durable inbox row
 //! *before* saying `success` (invariant 1): if the store is down we answer 503 (locked,
-//! restarting or unreachable, see `ops_stats::is_unavailable`; 500 for any other store
+//! restarting or unreachable, see `StoreError::is_unavailable`; 500 for any other store
 //! failure) and let DingTalk retry, and a crash after the ack loses nothing because the row is already committed. All the
 //! real work – fetching the entity, merging, writing – happens later in the inbox worker, so the
 //! handler stays well inside DingTalk's 1.5–2.5 s deadline.
@@ -52,7 +52,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The text DingTalk requires, encrypted, as the acknowledgement.
 const SUCCESS: &str = "success";
 
-pub use crate::clock::{Clock, system_clock};
+use crate::clock::IntoClock;
+pub use crate::clock::{Clock, SharedClock, system_clock};
+use sync_engine::error_chain;
+use crate::ops_stats::{Site, Unavailable};
 
 /// What the callback route needs; cheap to clone (everything is shared).
 #[derive(Clone)]
@@ -64,7 +67,7 @@ pub struct CallbackState {
     /// How far a push's timestamp may be from now (either way) before it is refused.
     window: Duration,
     /// "Now", for the timestamp window and the reply's `timeStamp`.
-    clock: Clock,
+    clock: SharedClock,
     /// Wakes the apply worker when an event is stored, so it applies it now rather than at its
     /// next poll (which would add up to a second to every change's way into the directory).
     wake: Option<Arc<tokio::sync::Notify>>,
@@ -82,12 +85,17 @@ impl std::fmt::Debug for CallbackState {
 
 impl CallbackState {
     /// Bundles the receiver's dependencies. `window` is `callback.timestamp_window_secs`.
-    pub fn new(crypto: CallbackCrypto, store: Store, window: Duration, clock: Clock) -> Self {
+    pub fn new(
+        crypto: CallbackCrypto,
+        store: Store,
+        window: Duration,
+        clock: impl IntoClock,
+    ) -> Self {
         Self {
             crypto: Arc::new(crypto),
             store,
             window,
-            clock,
+            clock: clock.into_clock(),
             wake: None,
         }
     }
@@ -108,7 +116,7 @@ impl CallbackState {
     pub fn from_config(
         config: &crate::config::Config,
         store: Store,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Result<Option<Self>, CryptoError> {
         let section = &config.callback;
         let (token, aes_key) = (section.token.expose(), section.aes_key.expose());
@@ -184,7 +192,7 @@ impl CallbackError {
             Self::MalformedBody(_) => "malformed_body",
             Self::Crypto(e) => e.reason(),
             Self::MalformedEvent(_) => "malformed_event",
-            Self::Store(e) if crate::ops_stats::is_unavailable(e) => "database_unavailable",
+            Self::Store(e) if e.is_unavailable() => "database_unavailable",
             Self::Store(_) => "store_error",
             Self::Reply(_) => "reply_error",
         }
@@ -200,9 +208,7 @@ impl CallbackError {
             Self::UnreadableBody(rejection) => rejection.status(),
             Self::Crypto(_) => StatusCode::FORBIDDEN,
             // Not stored, and it will pass: DingTalk's retry (10 s, 30 s) or catch-up brings it.
-            Self::Store(e) if crate::ops_stats::is_unavailable(e) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Reply(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -213,15 +219,6 @@ impl IntoResponse for CallbackError {
         let reason = self.reason();
         let status = self.status();
         let chain = error_chain(&self);
-        if let Self::Store(e) = &self
-            && status == StatusCode::SERVICE_UNAVAILABLE
-        {
-            crate::ops_stats::note_unavailable(
-                crate::ops_stats::Site::Callback,
-                crate::ops_stats::error_chain(e),
-                crate::clock::now_ms(),
-            );
-        }
         if status.is_server_error() {
             metrics::counter!("dingsync_callbacks_failed_total", "reason" => reason).increment(1);
             tracing::error!(reason, error = %chain, "callback not acknowledged; DingTalk will retry");
@@ -230,20 +227,14 @@ impl IntoResponse for CallbackError {
             tracing::warn!(reason, error = %chain, "callback rejected");
         }
         // The body names the reason only; details stay in our logs.
-        (status, Json(serde_json::json!({ "error": reason }))).into_response()
+        let mut response = (status, Json(serde_json::json!({ "error": reason }))).into_response();
+        if let Self::Store(e) = &self
+            && status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            Unavailable::mark(&mut response, Site::Callback, e);
+        }
+        response
     }
-}
-
-/// `error: cause: cause…`, so a log line keeps the whole chain.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn receive(
@@ -273,7 +264,7 @@ async fn receive(
     crypto
         .verify_signature(&signature, &timestamp, &nonce, &encrypt)
         .map_err(CallbackError::Crypto)?;
-    let now_ms = (state.clock)();
+    let now_ms = state.clock.now_ms();
     check_timestamp(&timestamp, now_ms, state.window).map_err(CallbackError::Crypto)?;
     let plaintext = crypto.decrypt(&encrypt).map_err(CallbackError::Crypto)?;
     let event = ContactEvent::from_http_json(&plaintext).map_err(CallbackError::MalformedEvent)?;

@@ -17,6 +17,7 @@ use sync_engine::plan::{PlanOptions, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{Clock as _, SystemClock};
 use crate::config::Config;
 use crate::{server, workers};
 
@@ -111,7 +112,7 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     if report.dry_run {
         return Ok(());
     }
-    let now = server::now_ms();
+    let now = SystemClock.now_ms();
     let line = format!(
         // Seconds since the epoch: printable without a date library.
         "unix time {} ({}; {} users created, {} updated)",
@@ -310,7 +311,10 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
         held.len()
     );
     match store.state_get(crate::ops_stats::STATE_KEY).await? {
-        Some(snapshot) => print!("{}", crate::ops_stats::render(&snapshot, server::now_ms())),
+        Some(snapshot) => print!(
+            "{}",
+            crate::ops_stats::render(&snapshot, SystemClock.now_ms())
+        ),
         None => {
             println!("service stats   none yet (`dingsync serve` writes them every few seconds)")
         }
@@ -349,7 +353,7 @@ pub enum DeadLetters {
 
 pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<()> {
     let store = server::open_store(config).await?;
-    let now = server::now_ms();
+    let now = SystemClock.now_ms();
     match cmd {
         DeadLetters::List => {
             let outbox = store

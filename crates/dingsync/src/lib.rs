@@ -2,22 +2,26 @@
 //! the very same application. `main.rs` is only the command line.
 //!
 //! # Layout
-//! - [`bench`]: `dingsync bench`, the benchmarks against the rate limit and the machine (issue 8).
+//! - [`bench`]: `dingsync bench`: mounts the `dingsync-bench` crate's scenarios (issue 8) on the
+//!   real service through [`local::Local`].
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
 //!   the inbox, then acknowledge.
 //! - [`api`]: the OA-facing HTTP API under `/api/v1` (CRUD, change feed, OpenAPI).
-//! - [`clock`]: the wall clock the API, receiver and Stream client take, so tests pin time.
+//! - [`clock`]: the service's one clock (the engine's `Clock`), shared by the engine, the API,
+//!   the receiver and the Stream client, so tests pin time.
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
-//! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults.
+//! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults, as named steps.
+//! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
-//! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped).
+//! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
+//!   and [`server::Shared`], the clock, recorder and counters its parts share.
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
 //! - [`workers`]: the background workers of `serve` (apply, push, catch-up, reconcile).
-//! - [`telemetry`]: the process's Prometheus recorder.
+//! - [`telemetry`]: one service's Prometheus recorder, entered by the service's futures.
 
 pub mod api;
 pub mod bench;
@@ -26,6 +30,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod local;
 pub mod ops_stats;
 pub mod server;
 pub mod sim_cmd;

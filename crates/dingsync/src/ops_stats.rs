@@ -9,21 +9,29 @@
 //! same counters to Prometheus; `status` renders the snapshot ([`render`]).
 //!
 //! Database unavailability is told apart from every other store failure by
-//! [`is_unavailable`]: a locked or busy SQLite, a PostgreSQL connection that was refused, reset
-//! or shut down, or a pool that could not hand out a connection in time. Those are the failures
-//! that pass by themselves, so the OA API answers them with 503 + `Retry-After` and the callback
-//! receiver with 503 (DingTalk then retries), and both count them here ([`note_unavailable`]).
-//! An *outage* is opened by the first such failure and closed by the next successful snapshot
-//! write, which gives its duration to within one tick.
+//! [`StoreError::is_unavailable`]: a locked or busy SQLite, a PostgreSQL connection that was
+//! refused, reset or shut down, or a pool that could not hand out a connection in time. Those
+//! are the failures that pass by themselves, so the OA API answers them with 503 + `Retry-After`
+//! and the callback receiver with 503 (DingTalk then retries). Their error responses carry an
+//! [`Unavailable`] mark, and the service's [`count_unavailable`] layer counts it here
+//! ([`OpsStats::note_unavailable`]) — the error types cannot reach the service's state, the
+//! layer can. An *outage* is opened by the first such failure and closed by the next successful
+//! snapshot write, which gives its duration to within one tick.
 //!
-//! The counters are process-wide statics, like the Prometheus recorder they feed: tests that
-//! start several services in one process see their sum, which no test relies on.
+//! The counters are one service's ([`OpsStats`] lives in the application's state), like the
+//! metrics recorder they feed.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use directory_store::StoreError;
 use serde_json::{Value, json};
 use sync_engine::SyncContext;
+
+use crate::clock::SharedClock;
+use sync_engine::error_chain;
 
 /// The `sync_state` key of the snapshot.
 pub const STATE_KEY: &str = "service.stats";
@@ -75,105 +83,97 @@ struct DbCounters {
     last_error: Option<String>,
 }
 
-static DB: Mutex<DbCounters> = Mutex::new(DbCounters {
-    api: 0,
-    callback: 0,
-    worker: 0,
-    readiness: 0,
-    outage_since_ms: None,
-    outages: 0,
-    last_outage_ms: None,
-    last_error: None,
-});
-
-fn db() -> std::sync::MutexGuard<'static, DbCounters> {
-    // A poisoned lock only means a panic mid-increment elsewhere; the counters stay usable.
-    DB.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// One service's operations counters; cheap to clone (the counters are shared).
+#[derive(Debug, Clone)]
+pub struct OpsStats {
+    /// The database counters, updated by requests and the stats writer alike.
+    db: Arc<Mutex<DbCounters>>,
+    /// "Now", for outages noted from a response.
+    clock: SharedClock,
 }
 
-/// Whether `error` means "the database is (briefly) not there" rather than "this request or
-/// this row is wrong": locked / busy SQLite, a PostgreSQL connection failure or shutdown, a pool
-/// timeout, an I/O error.
-pub fn is_unavailable(error: &StoreError) -> bool {
-    match error {
-        StoreError::Database(e) => sqlx_unavailable(e),
-        _ => false,
-    }
-}
-
-fn sqlx_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        // Not `PoolClosed`: that is this process shutting down, which does not pass.
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // Extended result codes keep the primary code in the low byte:
-                // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
-                let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
-                return matches!(code & 0xff, 5 | 6);
-            }
-            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                // Class 08: connection exception; 57P01-03: the server is shutting down or
-                // starting; 53300: too many connections.
-                let code = pg.code();
-                return code.starts_with("08") || code.starts_with("57P") || code == "53300";
-            }
-            db.message().contains("database is locked")
+impl OpsStats {
+    /// Zeroed counters, dated by `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            db: Arc::default(),
+            clock,
         }
-        _ => false,
+    }
+
+    fn db(&self) -> MutexGuard<'_, DbCounters> {
+        // A poisoned lock only means a panic mid-increment elsewhere; the counters stay usable.
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one unavailability failure at `site` (`message` says what failed) and opens an
+    /// outage if none is open.
+    pub fn note_unavailable(&self, site: Site, message: String, now_ms: i64) {
+        metrics::counter!("dingsync_db_unavailable_total", "site" => site.label()).increment(1);
+        let mut db = self.db();
+        match site {
+            Site::Api => db.api += 1,
+            Site::Callback => db.callback += 1,
+            Site::Worker => db.worker += 1,
+            Site::Readiness => db.readiness += 1,
+        }
+        if db.outage_since_ms.is_none() {
+            db.outage_since_ms = Some(now_ms);
+            metrics::gauge!("dingsync_db_available").set(0.0);
+        }
+        db.last_error = Some(message);
+    }
+
+    /// Closes the open outage, if any, at `now_ms`.
+    fn note_available(&self, now_ms: i64) {
+        let mut db = self.db();
+        if let Some(since) = db.outage_since_ms.take() {
+            db.outages += 1;
+            db.last_outage_ms = Some(now_ms.saturating_sub(since).max(0));
+            metrics::counter!("dingsync_db_outages_total").increment(1);
+            tracing::info!(
+                outage_ms = now_ms.saturating_sub(since).max(0),
+                "the database is available again"
+            );
+        }
+        metrics::gauge!("dingsync_db_available").set(1.0);
     }
 }
 
-/// Counts one unavailability failure at `site` (`message` says what failed) and opens an
-/// outage if none is open.
-pub fn note_unavailable(site: Site, message: String, now_ms: i64) {
-    metrics::counter!("dingsync_db_unavailable_total", "site" => site.label()).increment(1);
-    let mut db = db();
-    match site {
-        Site::Api => db.api += 1,
-        Site::Callback => db.callback += 1,
-        Site::Worker => db.worker += 1,
-        Site::Readiness => db.readiness += 1,
-    }
-    if db.outage_since_ms.is_none() {
-        db.outage_since_ms = Some(now_ms);
-        metrics::gauge!("dingsync_db_available").set(0.0);
-    }
-    db.last_error = Some(message);
+/// The mark an error response carries when the database was unavailable (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// Who answered.
+    pub site: Site,
+    /// The store error's whole chain.
+    pub message: String,
 }
 
-/// Closes the open outage, if any, at `now_ms`.
-fn note_available(now_ms: i64) {
-    let mut db = db();
-    if let Some(since) = db.outage_since_ms.take() {
-        db.outages += 1;
-        db.last_outage_ms = Some(now_ms.saturating_sub(since).max(0));
-        metrics::counter!("dingsync_db_outages_total").increment(1);
-        tracing::info!(
-            outage_ms = now_ms.saturating_sub(since).max(0),
-            "the database is available again"
-        );
+impl Unavailable {
+    /// Marks `response` as answered because the database was away (`error` says how).
+    pub fn mark(response: &mut Response, site: Site, error: &StoreError) {
+        response.extensions_mut().insert(Self {
+            site,
+            message: error_chain(error),
+        });
     }
-    metrics::gauge!("dingsync_db_available").set(1.0);
 }
 
-/// `error: cause: cause…`, for the snapshot and log lines.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// The service-wide layer: counts every response marked [`Unavailable`].
+pub async fn count_unavailable(
+    State(stats): State<OpsStats>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(mark) = response.extensions().get::<Unavailable>() {
+        stats.note_unavailable(mark.site, mark.message.clone(), stats.clock.now_ms());
     }
-    text
+    response
 }
 
 /// The snapshot written to `sync_state`.
-fn snapshot(ctx: &SyncContext, now_ms: i64) -> Value {
+fn snapshot(ctx: &SyncContext, ops: &OpsStats, now_ms: i64) -> Value {
     let stats = ctx.client.stats();
     let endpoints: serde_json::Map<String, Value> = stats
         .endpoints
@@ -194,7 +194,7 @@ fn snapshot(ctx: &SyncContext, now_ms: i64) -> Value {
             )
         })
         .collect();
-    let db = db().clone();
+    let db = ops.db().clone();
     json!({
         "updated_ms": now_ms,
         "pid": std::process::id(),
@@ -242,16 +242,16 @@ fn export(ctx: &SyncContext) {
 /// One tick: exports the counters and writes the snapshot. A write that fails because the
 /// database is away is counted (it *is* the outage); any other failure is logged. Never fails,
 /// so it cannot take the gauge loop down with it.
-pub async fn tick(ctx: &SyncContext) {
+pub async fn tick(ctx: &SyncContext, stats: &OpsStats) {
     export(ctx);
     let now_ms = ctx.clock.now_ms();
-    let value = snapshot(ctx, now_ms).to_string();
+    let value = snapshot(ctx, stats, now_ms).to_string();
     match ctx.store.state_set(STATE_KEY, &value, now_ms).await {
         // The write may have waited for the database for a while: the outage ended when it
         // returned, not when it began.
-        Ok(()) => note_available(ctx.clock.now_ms()),
-        Err(error) if is_unavailable(&error) => {
-            note_unavailable(Site::Worker, error_chain(&error), now_ms);
+        Ok(()) => stats.note_available(ctx.clock.now_ms()),
+        Err(error) if error.is_unavailable() => {
+            stats.note_unavailable(Site::Worker, error_chain(&error), now_ms);
         }
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "could not persist the service stats");
@@ -331,49 +331,6 @@ pub fn render(snapshot_json: &str, now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_timeouts_and_io_are_unavailability_validation_is_not() {
-        assert!(is_unavailable(&StoreError::Database(
-            sqlx::Error::PoolTimedOut
-        )));
-        assert!(is_unavailable(&StoreError::Database(sqlx::Error::Io(
-            std::io::Error::from(std::io::ErrorKind::ConnectionReset)
-        ))));
-        assert!(!is_unavailable(&StoreError::Database(
-            sqlx::Error::RowNotFound
-        )));
-        assert!(!is_unavailable(&StoreError::Database(
-            sqlx::Error::PoolClosed
-        )));
-        assert!(!is_unavailable(&StoreError::SecondRoot));
-    }
-
-    #[tokio::test]
-    async fn a_locked_sqlite_file_is_unavailability() {
-        use sqlx::Connection as _;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
-        let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("open");
-        sqlx::query("CREATE TABLE t (x INTEGER)")
-            .execute(&mut holder)
-            .await
-            .expect("create");
-        sqlx::query("BEGIN EXCLUSIVE")
-            .execute(&mut holder)
-            .await
-            .expect("lock");
-        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("open");
-        sqlx::query("PRAGMA busy_timeout = 0")
-            .execute(&mut other)
-            .await
-            .expect("pragma");
-        let err = sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut other)
-            .await
-            .expect_err("the file is locked");
-        assert!(is_unavailable(&StoreError::Database(err)));
-    }
 
     #[test]
     fn render_names_retries_faults_tokens_and_outages() {

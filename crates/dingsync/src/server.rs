@@ -16,22 +16,54 @@
 //! (`sync_engine::SharedBudget`, in a small pool of its own so a busy directory cannot delay
 //! it) unless `[dingtalk] rate_budget = "local"`; on SQLite (one instance) the budget stays in
 //! the process.
+//!
+//! What every part of one service shares — the clock, the metrics recorder and the operations
+//! counters — is made once in [`Application::build`] as [`Shared`] and handed to each part
+//! through its state; nothing is process-wide, so several services in one process (tests, the
+//! bench) keep their own.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use directory_store::{Backend, DatabaseUrl, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{SharedClock, system_clock};
 use crate::config::{Config, EventsMode, RateBudgetMode};
-use crate::{api, callback, stream, telemetry, workers};
+use sync_engine::error_chain;
+use crate::ops_stats::{self, OpsStats, Site};
+use crate::telemetry::Telemetry;
+use crate::{api, callback, stream, workers};
+
+/// What every part of one service shares (see the module doc); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// "Now" for the engine, the OA API, the receiver, the Stream client and the counters.
+    pub clock: SharedClock,
+    /// The service's metrics recorder, rendered at `/metrics`.
+    pub telemetry: Telemetry,
+    /// The operations counters `dingsync status` reads (see `ops_stats`).
+    pub stats: OpsStats,
+}
+
+impl Shared {
+    /// Fresh counters and recorder on `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            stats: OpsStats::new(clock.clone()),
+            telemetry: Telemetry::new(),
+            clock,
+        }
+    }
+}
 
 /// How long `/readyz` waits for the database before it answers "not ready".
 const READY_DB_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -46,6 +78,8 @@ struct OpsState {
     dingtalk: Option<dingtalk_client::DingTalkClient>,
     /// In Stream mode, the connection's state: not connected means events are not arriving.
     stream: Option<watch::Receiver<stream::StreamStatus>>,
+    /// The probe counts a failed database check; `/metrics` renders the recorder.
+    shared: Shared,
 }
 
 /// A built, bound, not yet running service.
@@ -65,6 +99,8 @@ pub struct Application {
     apply_wake: std::sync::Arc<tokio::sync::Notify>,
     /// This instance's name in claims, leases and rate slots (see the module doc).
     instance: String,
+    /// The clock, recorder and counters every part shares.
+    shared: Shared,
 }
 
 impl std::fmt::Debug for Application {
@@ -85,8 +121,7 @@ impl Application {
         } else {
             Some(dingtalk_client_for(config, &store, &instance).await?)
         };
-        // Install the metrics recorder before any route records into it.
-        telemetry::prometheus();
+        let shared = Shared::new(system_clock());
         let ops_client = dingtalk.clone();
         // In Stream mode the connection is opened when the service runs; readiness follows it.
         let stream_channel = (config.events.mode == EventsMode::Stream)
@@ -95,6 +130,7 @@ impl Application {
             store: store.clone(),
             dingtalk,
             stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
+            shared: shared.clone(),
         };
         let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let mut router = Router::new()
@@ -103,7 +139,7 @@ impl Application {
             .route("/metrics", get(metrics))
             .with_state(ops);
         if let Some(state) =
-            callback::CallbackState::from_config(config, store.clone(), callback::system_clock())
+            callback::CallbackState::from_config(config, store.clone(), shared.clock.clone())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
         {
             router = router.merge(callback::router(state.with_wake(apply_wake.clone())));
@@ -114,7 +150,14 @@ impl Application {
             .iter()
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
-        router = router.merge(api::router(api::ApiState::new(store.clone(), tokens)));
+        let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
+        router = router
+            .merge(api::router(api_state))
+            .layer(from_fn_with_state(
+                shared.stats.clone(),
+                ops_stats::count_unavailable,
+            ))
+            .layer(from_fn_with_state(shared.telemetry.clone(), in_telemetry));
         let addr: SocketAddr = config
             .server
             .listen
@@ -126,6 +169,7 @@ impl Application {
         let sync = ops_client.map(|client| {
             sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
                 .with_actor(format!("dingsync@{instance}"))
+                .with_clock(shared.clock.clone())
         });
         Ok(Self {
             listener,
@@ -137,6 +181,7 @@ impl Application {
             config: config.clone(),
             apply_wake,
             instance,
+            shared,
         })
     }
 
@@ -166,6 +211,7 @@ impl Application {
                 &self.config,
                 &self.instance,
                 self.apply_wake.clone(),
+                &self.shared,
                 &shutdown,
             )),
             _ => None,
@@ -177,12 +223,13 @@ impl Application {
                 &d.client_id,
                 d.client_secret.expose(),
             );
-            tokio::spawn(stream::run(
+            tokio::spawn(self.shared.telemetry.scope(stream::run(
                 cfg,
                 self.store.clone(),
                 shutdown.clone(),
                 status,
-            ))
+                self.shared.clock.clone(),
+            )))
         });
         let stop = shutdown.clone();
         let served = axum::serve(self.listener, self.router)
@@ -343,16 +390,16 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     let mut problems = Vec::new();
     // Bounded: while the database restarts, the pool waits for a connection far longer than a
     // readiness probe should take, and "not ready" is the true answer meanwhile.
-    let probe_started_ms = crate::clock::now_ms();
+    let probe_started_ms = ops.shared.clock.now_ms();
     let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
     let db_problem = match probe {
         Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(crate::ops_stats::error_chain(&e)),
+        Ok(Err(e)) => Some(error_chain(&e)),
         Err(_) => Some(format!("no answer within {READY_DB_PROBE:?}")),
     };
     if let Some(problem) = db_problem {
-        crate::ops_stats::note_unavailable(
-            crate::ops_stats::Site::Readiness,
+        ops.shared.stats.note_unavailable(
+            Site::Readiness,
             problem.clone(),
             // The database has not answered since the probe began.
             probe_started_ms,
@@ -380,11 +427,18 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics() -> String {
-    telemetry::prometheus().render()
+async fn metrics(State(ops): State<OpsState>) -> String {
+    ops.shared.telemetry.render()
 }
 
-pub use crate::clock::now_ms;
+/// The service-wide layer: every request records its metrics into the service's recorder.
+async fn in_telemetry(
+    State(telemetry): State<Telemetry>,
+    request: Request,
+    next: Next,
+) -> Response {
+    telemetry.scope(next.run(request)).await
+}
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,8 @@ use tokio_util::sync::CancellationToken;
 /// The registration path on DingTalk's new API host.
 const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 
-pub use crate::clock::{Clock, system_clock};
+pub use crate::clock::{Clock, IntoClock, SharedClock, system_clock};
+use sync_engine::error_chain;
 
 /// Exponential backoff with jitter between failed sessions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -273,23 +274,16 @@ enum End {
     Disconnect,
 }
 
-/// Runs the stream client until `shutdown`, publishing its state on `status`. Uses the system
-/// clock and an entropy-seeded RNG for jitter; see [`run_with`] to pass them in.
+/// Runs the stream client until `shutdown`, publishing its state on `status`, with the
+/// service's `clock` and an entropy-seeded RNG for jitter; see [`run_with`] to pass the RNG in.
 pub async fn run(
     cfg: StreamConfig,
     store: Store,
     shutdown: CancellationToken,
     status: watch::Sender<StreamStatus>,
+    clock: SharedClock,
 ) {
-    run_with(
-        cfg,
-        store,
-        shutdown,
-        status,
-        system_clock(),
-        StdRng::from_entropy(),
-    )
-    .await;
+    run_with(cfg, store, shutdown, status, clock, StdRng::from_entropy()).await;
 }
 
 /// [`run`] with the clock and the jitter RNG passed in.
@@ -298,7 +292,7 @@ pub async fn run_with(
     store: Store,
     shutdown: CancellationToken,
     status: watch::Sender<StreamStatus>,
-    clock: Clock,
+    clock: impl IntoClock,
     rng: StdRng,
 ) {
     let http = match reqwest::Client::builder()
@@ -308,10 +302,10 @@ pub async fn run_with(
         Ok(http) => http,
         Err(error) => {
             // Only a broken TLS backend fails here; nothing can be received without it.
-            tracing::error!(error = %chain(&error), "stream client cannot build its HTTP client");
+            tracing::error!(error = %error_chain(&error), "stream client cannot build its HTTP client");
             status.send_modify(|s| {
                 s.state = StreamState::Stopped;
-                s.last_error = Some(chain(&error));
+                s.last_error = Some(error_chain(&error));
             });
             return;
         }
@@ -321,7 +315,7 @@ pub async fn run_with(
         store,
         http,
         status,
-        clock,
+        clock: clock.into_clock(),
         rng,
         shutdown,
     };
@@ -338,7 +332,7 @@ struct Client {
     /// Published state.
     status: watch::Sender<StreamStatus>,
     /// `received_at_ms` and status times.
-    clock: Clock,
+    clock: SharedClock,
     /// Backoff jitter.
     rng: StdRng,
     shutdown: CancellationToken,
@@ -372,11 +366,13 @@ impl Client {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let text = chain(&error);
+                    let text = error_chain(&error);
                     metrics::counter!("dingsync_stream_disconnects_total", "reason" => "error")
                         .increment(1);
                     let wait = self.cfg.backoff.delay(failures, &mut self.rng);
-                    let retry_at_ms = (self.clock)()
+                    let retry_at_ms = self
+                        .clock
+                        .now_ms()
                         .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     tracing::warn!(error = %text, failures, ?wait, "stream session failed; backing off");
                     self.status.send_modify(|s| {
@@ -423,7 +419,7 @@ impl Client {
                 .map_err(|_| StreamError::ConnectTimeout(limit))?
                 .map_err(StreamError::Connect)?,
         };
-        let since_ms = (self.clock)();
+        let since_ms = self.clock.now_ms();
         self.status.send_modify(|s| {
             s.state = StreamState::Connected { since_ms };
             s.connections += 1;
@@ -587,7 +583,7 @@ impl Client {
 
     /// Stores one event; `Err` means the store failed and the event must be answered `LATER`.
     async fn store_event(&mut self, headers: &StreamEventHeaders, data: &str) -> Result<(), ()> {
-        let now_ms = (self.clock)();
+        let now_ms = self.clock.now_ms();
         let payload_json = inbox_payload(headers, data);
         let (event_type, dedupe, malformed) = match ContactEvent::from_stream(headers, data) {
             Ok(event) => (
@@ -597,7 +593,7 @@ impl Client {
             ),
             Err(error) => {
                 tracing::warn!(
-                    error = %chain(&error),
+                    error = %error_chain(&error),
                     event_type = headers.event_type.as_deref(),
                     event_id = headers.event_id.as_deref(),
                     "stream event could not be parsed; storing it for the dead-letter list"
@@ -646,7 +642,7 @@ impl Client {
                 metrics::counter!("dingsync_stream_events_total", "outcome" => "deferred")
                     .increment(1);
                 tracing::error!(
-                    error = %chain(&error),
+                    error = %error_chain(&error),
                     event_type,
                     "storing a stream event failed; asking DingTalk to send it later"
                 );
@@ -709,18 +705,6 @@ pub fn inbox_payload(headers: &StreamEventHeaders, data: &str) -> String {
         }
     }
     json!({"stream": {"headers": kept, "data": data}}).to_string()
-}
-
-/// An error and its causes on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

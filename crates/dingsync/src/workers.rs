@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Winner};
+use crate::telemetry::Telemetry;
 
 /// How long a failed worker waits before it starts again.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
@@ -100,10 +101,30 @@ pub fn spawn(
     config: &Config,
     instance: &str,
     apply_wake: Arc<Notify>,
+    shared: &crate::server::Shared,
     cancel: &CancellationToken,
 ) -> JoinSet<()> {
-    let mut set = JoinSet::new();
+    let mut set = Supervisor {
+        tasks: JoinSet::new(),
+        telemetry: shared.telemetry.clone(),
+    };
+    spawn_apply(&mut set, &ctx, config, instance, apply_wake, cancel);
+    let pusher = spawn_push(&mut set, &ctx, config, instance, cancel);
+    spawn_catch_up(&mut set, &ctx, config, instance, cancel);
+    spawn_gauges(&mut set, &ctx, shared.stats.clone(), cancel);
+    spawn_reconcile(&mut set, ctx, config, instance, pusher, cancel);
+    set.tasks
+}
 
+/// The apply worker: applies stored DingTalk events as they arrive (woken by `apply_wake`).
+fn spawn_apply(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    apply_wake: Arc<Notify>,
+    cancel: &CancellationToken,
+) {
     let applier = Arc::new(Applier::new(
         ctx.clone(),
         ApplyOptions {
@@ -114,13 +135,22 @@ pub fn spawn(
         },
     ));
     let wake = apply_wake;
-    supervise(&mut set, "apply", cancel.clone(), move |cancel| {
+    supervise(set, "apply", cancel.clone(), move |cancel| {
         let (applier, wake) = (applier.clone(), wake.clone());
         async move { applier.run(wake, cancel).await.map_err(anyhow::Error::from) }
     });
+}
 
+/// The push worker: sends queued OA changes to DingTalk; returns the pusher reconcile shares.
+fn spawn_push(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    cancel: &CancellationToken,
+) -> Arc<Pusher> {
     let pusher = Arc::new(Pusher::new(
-        &ctx,
+        ctx,
         rand::random(),
         PushConfig {
             worker: format!("{instance}:push"),
@@ -136,12 +166,23 @@ pub fn spawn(
     ));
     {
         let pusher = pusher.clone();
-        supervise(&mut set, "push", cancel.clone(), move |cancel| {
+        supervise(set, "push", cancel.clone(), move |cancel| {
             let pusher = pusher.clone();
             async move { pusher.run(cancel).await.map_err(anyhow::Error::from) }
         });
     }
+    pusher
+}
 
+/// The catch-up worker: fetches the events DingTalk failed to push, once per interval across
+/// all instances.
+fn spawn_catch_up(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    config: &Config,
+    instance: &str,
+    cancel: &CancellationToken,
+) {
     let catchup_every = Duration::from_secs(config.events.catchup_interval_secs);
     {
         let ctx = ctx.clone();
@@ -152,7 +193,7 @@ pub fn spawn(
             min_gap: catchup_every / 2,
             ..ExclusiveJob::new("catch-up")
         };
-        supervise(&mut set, "catch-up", cancel.clone(), move |cancel| {
+        supervise(set, "catch-up", cancel.clone(), move |cancel| {
             let (ctx, holder, job) = (ctx.clone(), holder.clone(), job.clone());
             async move {
                 loop {
@@ -178,14 +219,22 @@ pub fn spawn(
             }
         });
     }
+}
 
+/// The gauges: the operations snapshot and the queue gauges, every [`GAUGE_EVERY`].
+fn spawn_gauges(
+    set: &mut Supervisor,
+    ctx: &SyncContext,
+    stats: crate::ops_stats::OpsStats,
+    cancel: &CancellationToken,
+) {
     {
         let ctx = ctx.clone();
-        supervise(&mut set, "gauges", cancel.clone(), move |cancel| {
-            let ctx = ctx.clone();
+        supervise(set, "gauges", cancel.clone(), move |cancel| {
+            let (ctx, stats) = (ctx.clone(), stats.clone());
             async move {
                 loop {
-                    crate::ops_stats::tick(&ctx).await;
+                    crate::ops_stats::tick(&ctx, &stats).await;
                     export_gauges(&ctx).await?;
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),
@@ -195,7 +244,18 @@ pub fn spawn(
             }
         });
     }
+}
 
+/// The scheduled reconcile (when `sync.reconcile_interval_secs` is not 0), once per interval
+/// across all instances.
+fn spawn_reconcile(
+    set: &mut Supervisor,
+    ctx: SyncContext,
+    config: &Config,
+    instance: &str,
+    pusher: Arc<Pusher>,
+    cancel: &CancellationToken,
+) {
     let reconcile_every = Duration::from_secs(config.sync.reconcile_interval_secs);
     if !reconcile_every.is_zero() {
         let holder = format!("{instance}:reconcile");
@@ -207,7 +267,7 @@ pub fn spawn(
             min_gap: reconcile_every.mul_f64(0.9),
             ..ExclusiveJob::new("reconcile")
         };
-        supervise(&mut set, "reconcile", cancel.clone(), move |cancel| {
+        supervise(set, "reconcile", cancel.clone(), move |cancel| {
             let (ctx, pusher, holder, job) =
                 (ctx.clone(), pusher.clone(), holder.clone(), job.clone());
             async move {
@@ -231,7 +291,6 @@ pub fn spawn(
             }
         });
     }
-    set
 }
 
 /// Counts (and for skips, logs at debug) what became of an exclusive job's round.
@@ -252,13 +311,21 @@ fn count_round<T>(job: &'static str, round: &Round<T>) {
     metrics::counter!("dingsync_job_rounds_total", "job" => job, "outcome" => outcome).increment(1);
 }
 
+/// The workers' tasks, each recording its metrics into the service's [`Telemetry`].
+struct Supervisor {
+    /// The running workers.
+    tasks: JoinSet<()>,
+    /// The service's metrics recorder.
+    telemetry: Telemetry,
+}
+
 /// Runs `work` until it returns `Ok` or `cancel` fires; an error is logged and the work restarted.
-fn supervise<F, Fut>(set: &mut JoinSet<()>, name: &'static str, cancel: CancellationToken, work: F)
+fn supervise<F, Fut>(set: &mut Supervisor, name: &'static str, cancel: CancellationToken, work: F)
 where
     F: Fn(CancellationToken) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    set.spawn(async move {
+    set.tasks.spawn(set.telemetry.scope(async move {
         while !cancel.is_cancelled() {
             match work(cancel.clone()).await {
                 Ok(()) => return,
@@ -277,5 +344,5 @@ where
                 }
             }
         }
-    });
+    }));
 }

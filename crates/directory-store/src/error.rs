@@ -333,6 +333,46 @@ impl StoreError {
             _ => return None,
         })
     }
+
+    /// Whether this failure means "the database is (briefly) not there" rather than "this
+    /// request or this row is wrong": a locked or busy SQLite, a PostgreSQL connection that was
+    /// refused, reset or shut down, a pool that could not hand out a connection in time, an I/O
+    /// error. Those failures pass by themselves, so callers answer them with "retry later"
+    /// (503) instead of a 500, and count them as an outage.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// The driver-level half of [`StoreError::is_unavailable`]: the SQLite and PostgreSQL error
+/// codes that mean "not there right now".
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        // Not `PoolClosed`: that is this process shutting down, which does not pass.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Extended result codes keep the primary code in the low byte:
+                // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
+                let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+                return matches!(code & 0xff, 5 | 6);
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // Class 08: connection exception; 57P01-03: the server is shutting down or
+                // starting; 53300: too many connections.
+                let code = pg.code();
+                return code.starts_with("08") || code.starts_with("57P") || code == "53300";
+            }
+            db.message().contains("database is locked")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -362,5 +402,45 @@ mod tests {
         assert!(e.is_client_error());
         assert_eq!(e.field(), Some("managers[1]"));
         assert!(!StoreError::Database(sqlx::Error::PoolClosed).is_client_error());
+    }
+
+    #[test]
+    fn pool_timeouts_and_io_are_unavailability_validation_is_not() {
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(
+            StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset
+            )))
+            .is_unavailable()
+        );
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(!StoreError::SecondRoot.is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn a_locked_sqlite_file_is_unavailability() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
+        let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .expect("create");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut holder)
+            .await
+            .expect("lock");
+        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut other)
+            .await
+            .expect("pragma");
+        let err = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut other)
+            .await
+            .expect_err("the file is locked");
+        assert!(StoreError::Database(err).is_unavailable());
     }
 }

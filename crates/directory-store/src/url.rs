@@ -82,6 +82,24 @@ impl DatabaseUrl {
             backend: self.backend,
         }
     }
+
+    /// Creates the database this URL names on its server (PostgreSQL; for SQLite, the file).
+    /// For tools that make a throwaway database per run, such as the bench.
+    pub async fn create_database(&self) -> Result<(), StoreError> {
+        use sqlx::migrate::MigrateDatabase as _;
+        sqlx::any::install_default_drivers();
+        sqlx::Any::create_database(&self.raw).await?;
+        Ok(())
+    }
+
+    /// Drops the database this URL names, disconnecting its other sessions first (PostgreSQL;
+    /// for SQLite, deletes the file). The counterpart of [`DatabaseUrl::create_database`].
+    pub async fn drop_database(&self) -> Result<(), StoreError> {
+        use sqlx::migrate::MigrateDatabase as _;
+        sqlx::any::install_default_drivers();
+        sqlx::Any::force_drop_database(&self.raw).await?;
+        Ok(())
+    }
 }
 
 /// Replaces the password in `scheme://user:password@host…` with `***`.

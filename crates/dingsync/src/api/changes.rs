@@ -22,7 +22,9 @@ use super::ApiState;
 use super::departments::DepartmentFields;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, page_limit};
-use super::roles::{AssignmentBody, RoleFields, RoleGroupFields};
+use super::role_assignments::AssignmentBody;
+use super::role_groups::RoleGroupFields;
+use super::roles::RoleFields;
 use super::users::UserFields;
 
 /// Where to read the feed from.

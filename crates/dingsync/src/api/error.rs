@@ -29,6 +29,9 @@ use directory_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use sync_engine::error_chain;
+use crate::ops_stats::{Site, Unavailable};
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -118,6 +121,14 @@ fn summary(fields: &[FieldError]) -> String {
         .join("; ")
 }
 
+/// Maps the store's "no such entity" to the API's 404 for the addressed entity.
+pub fn addressed(e: StoreError, missing: impl FnOnce() -> ApiError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => missing(),
+        other => other.into(),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
@@ -199,7 +210,7 @@ impl ApiError {
     /// The response status and stable code; `None` fields for non-field errors.
     fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
         match self {
-            Self::Store(e) if crate::ops_stats::is_unavailable(e) => (
+            Self::Store(e) if e.is_unavailable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is briefly unavailable (locked, restarting or unreachable); \
@@ -262,32 +273,11 @@ fn internal() -> (StatusCode, &'static str, String, Vec<FieldError>) {
     )
 }
 
-/// The error and all its sources, for the log.
-fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, fields) = self.parts();
-        if let Self::Store(e) = &self
-            && status == StatusCode::SERVICE_UNAVAILABLE
-        {
-            crate::ops_stats::note_unavailable(
-                crate::ops_stats::Site::Api,
-                crate::ops_stats::error_chain(e),
-                crate::clock::now_ms(),
-            );
-        }
         if status.is_server_error() {
-            tracing::error!(error = %cause_chain(&self), "OA API request failed");
+            tracing::error!(error = %error_chain(&self), "OA API request failed");
         } else {
             tracing::debug!(%code, %message, "OA API request refused");
         }
@@ -302,6 +292,11 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if let Self::Store(e) = &self
+            && status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            Unavailable::mark(&mut response, Site::Api, e);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Long enough for a lock or a restart to pass, short enough not to stall the caller.
             response

@@ -191,6 +191,18 @@ where
     }
 }
 
+/// Checks a client-chosen id (role groups, roles): ids start at 1.
+pub fn positive_id(id: Option<i64>) -> Result<(), ApiError> {
+    match id {
+        Some(id) if id < 1 => Err(ApiError::Invalid(vec![FieldError::new(
+            "id",
+            "out_of_range",
+            format!("ids start at 1, got {id}"),
+        )])),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a page size: 1 to 1000, 100 when absent.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {

@@ -23,7 +23,7 @@
 //! - [`extract`]: JSON and query extractors with field-level errors, `If-Match` / `ETag`, the
 //!   body limit.
 //! - [`auth`]: [`ApiToken`] (digest only, redacted) and the bearer middleware.
-//! - [`departments`], [`users`], [`roles`] (role groups, roles, assignments), [`changes`]: the
+//! - [`departments`], [`users`], [`role_groups`], [`roles`], [`role_assignments`], [`changes`]: the
 //!   routes, each with its request and response types.
 //! - [`openapi`]: the OpenAPI document, built from the handlers' annotations by the same router
 //!   that serves them, so the two cannot drift apart.
@@ -39,6 +39,8 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod probe;
+pub mod role_assignments;
+pub mod role_groups;
 pub mod roles;
 pub mod users;
 
@@ -57,7 +59,7 @@ use serde::Serialize;
 pub use auth::{ApiToken, Caller};
 pub use error::ApiError;
 
-pub use crate::clock::{Clock, system_clock};
+pub use crate::clock::{Clock, IntoClock, SharedClock, system_clock};
 
 /// What the OA API needs from the service.
 #[derive(Clone)]
@@ -68,7 +70,7 @@ pub struct ApiState {
     /// OpenAPI document).
     pub tokens: Arc<[ApiToken]>,
     /// Timestamps for writes (the audit log's `at_ms`, `updated_since` filters).
-    pub clock: Clock,
+    pub clock: SharedClock,
 }
 
 impl ApiState {
@@ -81,15 +83,15 @@ impl ApiState {
         }
     }
 
-    /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+    /// Replaces the clock (the service's own; a pinned one in tests).
+    pub fn with_clock(mut self, clock: impl IntoClock) -> Self {
+        self.clock = clock.into_clock();
         self
     }
 
     /// The write context of an OA write by `caller`, stamped now.
     fn write_ctx(&self, caller: &Caller) -> WriteCtx {
-        WriteCtx::oa(caller.actor(), (self.clock)())
+        WriteCtx::oa(caller.actor(), self.clock.now_ms())
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ErrorBody, ErrorDetail, FieldError};
-use super::{ApiState, changes, departments, roles, users};
+use super::{ApiState, changes, departments, role_assignments, role_groups, roles, users};
 
 /// The document's fixed parts; the paths and schemas come from [`routes`].
 #[derive(OpenApi)]
@@ -80,11 +80,14 @@ pub fn routes() -> OpenApiRouter<ApiState> {
             users::update_user,
             users::delete_user
         ))
-        .routes(routes!(roles::list_role_groups, roles::create_role_group))
         .routes(routes!(
-            roles::get_role_group,
-            roles::update_role_group,
-            roles::delete_role_group
+            role_groups::list_role_groups,
+            role_groups::create_role_group
+        ))
+        .routes(routes!(
+            role_groups::get_role_group,
+            role_groups::update_role_group,
+            role_groups::delete_role_group
         ))
         .routes(routes!(roles::list_roles, roles::create_role))
         .routes(routes!(
@@ -92,8 +95,11 @@ pub fn routes() -> OpenApiRouter<ApiState> {
             roles::update_role,
             roles::delete_role
         ))
-        .routes(routes!(roles::list_assignments, roles::create_assignment))
-        .routes(routes!(roles::delete_assignment))
+        .routes(routes!(
+            role_assignments::list_assignments,
+            role_assignments::create_assignment
+        ))
+        .routes(routes!(role_assignments::delete_assignment))
         .routes(routes!(changes::list_changes))
 }
 

@@ -52,10 +52,10 @@ impl Harness {
     }
 
     /// A receiver accepting `owner`, with the given window and clock.
-    async fn start_for(owner: &str, window: Duration, clock: Clock) -> Self {
+    async fn start_for(owner: &str, window: Duration, clock: impl IntoClock) -> Self {
         // Metrics only count, and logs are only captured, once the process-wide recorder and
         // subscriber exist.
-        crate::telemetry::prometheus();
+        process_metrics();
         captured_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(&dir).await;
@@ -184,6 +184,19 @@ async fn inbox_rows(store: &Store) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The process-wide recorder these tests count with: the receiver runs here outside any
+/// service's `Telemetry` scope, so its metrics go to the global recorder, installed once.
+fn process_metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("no other recorder in this test binary");
+        handle
+    })
+}
+
 async fn inbox_len(store: &Store) -> usize {
     inbox_rows(store).await.len()
 }
@@ -191,7 +204,7 @@ async fn inbox_len(store: &Store) -> usize {
 /// The process-wide value of `dingsync_callbacks_rejected_total{reason}` (tests share the
 /// recorder, so callers assert it grew, not an exact value).
 fn rejected_count(reason: &str) -> u64 {
-    let text = crate::telemetry::prometheus().render();
+    let text = process_metrics().render();
     let needle = format!("dingsync_callbacks_rejected_total{{reason=\"{reason}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(needle.as_str()))

@@ -22,7 +22,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{ImportError, ImportPhase, Progress, ProgressSink};
-use crate::convert::ding;
+use crate::translate::ding;
 use crate::policy::Scope;
 
 /// Everything the crawl read.
@@ -130,6 +130,11 @@ pub(crate) async fn crawl(
     Ok(crawl)
 }
 
+/// The tree walk, the department reads and the member listings, each family with up to
+/// `concurrency` calls in flight. One loop drives all three because each feeds the others'
+/// queues as results arrive (a listed child is walked, read and listed next); splitting the
+/// `select!` arms into functions would pass the whole walk state to each, so it stays one
+/// function of about a hundred lines.
 async fn crawl_tree(
     client: &DingTalkClient,
     scope: &Scope,
@@ -234,20 +239,46 @@ async fn crawl_tree(
             },
         }
     }
-    for (id, user) in &mut users {
+    attach_orders(&mut users, orders, &nodes);
+    let depts = in_scope_details(discovered_order, details, &nodes);
+    Ok(Crawl {
+        depts,
+        users,
+        failures,
+        seen_depts: nodes.keys().copied().collect(),
+        members_per_dept,
+        ..Crawl::default()
+    })
+}
+
+/// Gives every listed user the `dept_order_list` gathered from the listings, and drops their
+/// memberships of out-of-scope departments (not the OA directory's business).
+fn attach_orders(
+    users: &mut BTreeMap<DingUserId, User>,
+    mut orders: HashMap<DingUserId, Vec<DeptOrder>>,
+    nodes: &HashMap<DingDeptId, Node>,
+) {
+    for (id, user) in users {
         if let Some(mut list) = orders.remove(id) {
             list.sort_by_key(|o| o.dept_id);
             list.dedup_by_key(|o| o.dept_id);
             user.dept_order_list = Some(list);
         }
-        // Memberships of out-of-scope departments are not the OA directory's business.
         if let Some(depts) = &mut user.dept_id_list {
             depts.retain(|d| nodes.get(d).is_some_and(|n| n.in_scope));
         }
     }
-    // Parents before children: the discovery order of a breadth-first walk. An in-scope
-    // department under an out-of-scope parent hangs from its nearest in-scope ancestor (or the
-    // root), so the OA tree stays connected.
+}
+
+/// The departments to import, parents before children: the discovery order of a
+/// breadth-first walk. An in-scope department under an out-of-scope parent hangs from its
+/// nearest in-scope ancestor (or the root), so the OA tree stays connected.
+fn in_scope_details(
+    discovered_order: Vec<DingDeptId>,
+    mut details: HashMap<DingDeptId, DeptDetail>,
+    nodes: &HashMap<DingDeptId, Node>,
+) -> Vec<DeptDetail> {
+    let root = DingDeptId::ROOT;
     let mut depts = Vec::new();
     for id in discovered_order {
         let in_scope = nodes.get(&id).is_some_and(|n| n.in_scope);
@@ -269,14 +300,7 @@ async fn crawl_tree(
         }
         depts.push(d);
     }
-    Ok(Crawl {
-        depts,
-        users,
-        failures,
-        seen_depts: nodes.keys().copied().collect(),
-        members_per_dept,
-        ..Crawl::default()
-    })
+    depts
 }
 
 type RolePart = (

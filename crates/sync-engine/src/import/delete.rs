@@ -18,7 +18,7 @@ use directory_store::{
 
 use super::{ImportError, ImportReport, Importer, crawl};
 use crate::context::SyncContext;
-use crate::convert::{IdMap, ding};
+use crate::translate::{IdMap, ding};
 
 impl Importer<'_> {
     /// Phase 5, after a complete crawl.
@@ -31,8 +31,6 @@ impl Importer<'_> {
         roles_ok: bool,
         report: &mut ImportReport,
     ) -> Result<(), ImportError> {
-        let ctx = self.ctx;
-        let policy = &ctx.policy.deletions;
         let imported_depts: HashSet<OaDeptId> = crawled
             .depts
             .iter()
@@ -60,114 +58,131 @@ impl Importer<'_> {
             })
             .map(|d| d.id)
             .collect();
+        let already_held = self.already_held().await?;
         let active_users = oa
             .users
             .values()
             .filter(|u| u.state == UserState::Active)
             .count();
-        let hold_users = policy.must_hold(gone_users.len(), active_users);
-        let hold_depts = policy.must_hold(gone_depts.len(), oa.departments.len());
         let wctx = self.write_ctx();
-        let already_held: HashSet<(EntityKind, String)> = if self.options.dry_run {
-            HashSet::new()
-        } else {
-            ctx.store
-                .held_deletions(Some(HoldState::Held))
-                .await?
-                .into_iter()
-                .map(|h| (h.kind, h.oa_id))
-                .collect()
-        };
-        if hold_users {
-            let reason = format!(
-                "import: {} of {} active users missing from DingTalk exceeds the deletion threshold",
-                gone_users.len(),
-                active_users
-            );
-            for u in &gone_users {
-                report.deletions.held += 1;
-                if !self.options.dry_run && !already_held.contains(&(EntityKind::User, u.0.clone()))
-                {
-                    ctx.store
-                        .hold_deletion(
-                            EntityKind::User,
-                            u.as_str(),
-                            Origin::Import,
-                            &reason,
-                            ctx.now_ms(),
-                        )
-                        .await?;
-                }
-            }
-        } else {
+        if !self
+            .hold_if_over(EntityKind::User, &gone_users, active_users, &already_held, report)
+            .await?
+        {
             for u in &gone_users {
                 if !self.options.dry_run {
-                    mark_left(ctx, &wctx, u).await?;
+                    mark_left(self.ctx, &wctx, u).await?;
                 }
             }
             report.deletions.users_left = gone_users;
         }
-        if hold_depts {
-            let reason = format!(
-                "import: {} of {} departments missing from DingTalk exceeds the deletion threshold",
-                gone_depts.len(),
-                oa.departments.len()
-            );
-            for d in &gone_depts {
-                report.deletions.held += 1;
-                if !self.options.dry_run
-                    && !already_held.contains(&(EntityKind::Department, d.to_string()))
-                {
-                    ctx.store
-                        .hold_deletion(
-                            EntityKind::Department,
-                            &d.to_string(),
-                            Origin::Import,
-                            &reason,
-                            ctx.now_ms(),
-                        )
-                        .await?;
-                }
-            }
-        } else {
+        let total_depts = oa.departments.len();
+        if !self
+            .hold_if_over(EntityKind::Department, &gone_depts, total_depts, &already_held, report)
+            .await?
+        {
             if !self.options.dry_run {
-                delete_departments(ctx, &wctx, &gone_depts).await?;
+                delete_departments(self.ctx, &wctx, &gone_depts).await?;
             }
             report.deletions.departments_deleted = gone_depts;
         }
         if roles_ok {
-            let seen_roles: HashSet<DingRoleId> = crawled
-                .role_groups
-                .iter()
-                .flat_map(|g| g.roles.iter().map(|r| ding::role(r.id)))
-                .collect();
-            let seen_groups: HashSet<DingRoleGroupId> = crawled
-                .role_groups
-                .iter()
-                .map(|g| ding::group(g.group_id))
-                .collect();
-            for r in oa.roles.values() {
-                if ids
-                    .ding_role(r.id)
-                    .is_some_and(|d| !seen_roles.contains(&d))
-                {
-                    report.deletions.roles_deleted.push(r.id);
-                    if !self.options.dry_run {
-                        ctx.store.delete_role(&wctx, r.id, None).await?;
-                        ctx.store.id_map_remove(&r.id).await?;
-                    }
+            self.delete_vanished_roles(crawled, ids, oa, report).await?;
+        }
+        Ok(())
+    }
+
+    /// The deletions held for confirmation already (by an earlier run).
+    async fn already_held(&self) -> Result<HashSet<(EntityKind, String)>, StoreError> {
+        if self.options.dry_run {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .ctx
+            .store
+            .held_deletions(Some(HoldState::Held))
+            .await?
+            .into_iter()
+            .map(|h| (h.kind, h.oa_id))
+            .collect())
+    }
+
+    /// Holds every deletion of `gone` for confirmation when they cross the threshold for a
+    /// side of `total`; returns whether they are held.
+    async fn hold_if_over<I: std::fmt::Display>(
+        &self,
+        kind: EntityKind,
+        gone: &[I],
+        total: usize,
+        already_held: &HashSet<(EntityKind, String)>,
+        report: &mut ImportReport,
+    ) -> Result<bool, StoreError> {
+        if !self.ctx.policy.deletions.must_hold(gone.len(), total) {
+            return Ok(false);
+        }
+        let what = match kind {
+            EntityKind::User => "active users",
+            _ => "departments",
+        };
+        let reason = format!(
+            "import: {} of {} {what} missing from DingTalk exceeds the deletion threshold",
+            gone.len(),
+            total
+        );
+        for id in gone {
+            report.deletions.held += 1;
+            let id = id.to_string();
+            if !self.options.dry_run && !already_held.contains(&(kind, id.clone())) {
+                self.ctx
+                    .store
+                    .hold_deletion(kind, &id, Origin::Import, &reason, self.ctx.now_ms())
+                    .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes the linked roles and role groups the (complete) role listing no longer has.
+    async fn delete_vanished_roles(
+        &self,
+        crawled: &crawl::Crawl,
+        ids: &IdMap,
+        oa: &Snapshot,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        let store = &self.ctx.store;
+        let wctx = self.write_ctx();
+        let seen_roles: HashSet<DingRoleId> = crawled
+            .role_groups
+            .iter()
+            .flat_map(|g| g.roles.iter().map(|r| ding::role(r.id)))
+            .collect();
+        let seen_groups: HashSet<DingRoleGroupId> = crawled
+            .role_groups
+            .iter()
+            .map(|g| ding::group(g.group_id))
+            .collect();
+        for r in oa.roles.values() {
+            if ids
+                .ding_role(r.id)
+                .is_some_and(|d| !seen_roles.contains(&d))
+            {
+                report.deletions.roles_deleted.push(r.id);
+                if !self.options.dry_run {
+                    store.delete_role(&wctx, r.id, None).await?;
+                    store.id_map_remove(&r.id).await?;
                 }
             }
-            for g in oa.role_groups.values() {
-                if ids
-                    .ding_group(g.id)
-                    .is_some_and(|d| !seen_groups.contains(&d))
-                {
-                    report.deletions.role_groups_deleted.push(g.id);
-                    if !self.options.dry_run {
-                        ctx.store.delete_role_group(&wctx, g.id, None).await?;
-                        ctx.store.id_map_remove(&g.id).await?;
-                    }
+        }
+        for g in oa.role_groups.values() {
+            if ids
+                .ding_group(g.id)
+                .is_some_and(|d| !seen_groups.contains(&d))
+            {
+                report.deletions.role_groups_deleted.push(g.id);
+                if !self.options.dry_run {
+                    store.delete_role_group(&wctx, g.id, None).await?;
+                    store.id_map_remove(&g.id).await?;
                 }
             }
         }

@@ -24,7 +24,8 @@ use directory_model::{
 };
 use serde::Serialize;
 
-use crate::convert::{IdMap, ding};
+use crate::translate::department::marked_oa_id;
+use crate::translate::{IdMap, ding};
 use crate::policy::MatchKey;
 
 /// How a DingTalk user was recognised as an existing OA user.
@@ -144,7 +145,18 @@ pub fn link_users(
         pending.push((w, d));
     }
 
-    // Index the OA users still free, per key.
+    let index = key_index(oa, &taken, order);
+    let proposals = propose(pending, &index, order, &mut out);
+    settle(proposals, &mut out);
+    out
+}
+
+/// The OA users still free, per key value.
+fn key_index(
+    oa: &BTreeMap<OaUserId, User>,
+    taken: &HashSet<OaUserId>,
+    order: &[MatchKey],
+) -> HashMap<(MatchKey, String), Vec<OaUserId>> {
     let mut index: HashMap<(MatchKey, String), Vec<OaUserId>> = HashMap::new();
     for (id, u) in oa {
         if taken.contains(id) {
@@ -156,8 +168,17 @@ pub fn link_users(
             }
         }
     }
+    index
+}
 
-    // Propose a match per DingTalk user, then refuse OA users proposed more than once.
+/// A proposed OA user (and the key that found it) per DingTalk user, `None` for a new person;
+/// users whose key matched several OA users are reported ambiguous instead.
+fn propose(
+    pending: Vec<(&WireUser, DingUserId)>,
+    index: &HashMap<(MatchKey, String), Vec<OaUserId>>,
+    order: &[MatchKey],
+    out: &mut UserLinks,
+) -> Vec<(DingUserId, Option<(OaUserId, MatchKey)>)> {
     let mut proposals: Vec<(DingUserId, Option<(OaUserId, MatchKey)>)> = Vec::new();
     for (w, d) in pending {
         let mut decided = None;
@@ -187,6 +208,11 @@ pub fn link_users(
             proposals.push((d, decided));
         }
     }
+    proposals
+}
+
+/// Links the proposals, refusing OA users proposed more than once.
+fn settle(proposals: Vec<(DingUserId, Option<(OaUserId, MatchKey)>)>, out: &mut UserLinks) {
     let mut claims: HashMap<OaUserId, usize> = HashMap::new();
     for (_, p) in &proposals {
         if let Some((oa_id, _)) = p {
@@ -219,7 +245,6 @@ pub fn link_users(
             }
         }
     }
-    out
 }
 
 /// Links decided by key, and the DingTalk ids that still need a fresh OA id.
@@ -240,9 +265,18 @@ impl<O, D> Default for KeyedLinks<O, D> {
     }
 }
 
-/// The OA id a `dingsync:<id>` source identifier names.
-fn own_source_identifier(si: Option<&String>) -> Option<OaDeptId> {
-    si?.strip_prefix("dingsync:")?.parse().ok().map(OaDeptId)
+/// The OA root DingTalk's root links to: the one OA department without a parent, if there is
+/// exactly one.
+pub(crate) fn only_root(oa: &BTreeMap<OaDeptId, Department>) -> Option<OaDeptId> {
+    let roots: Vec<OaDeptId> = oa
+        .values()
+        .filter(|x| x.parent.is_none())
+        .map(|x| x.id)
+        .collect();
+    match roots.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
 }
 
 /// Links departments (parents before children in `depts`) to existing OA departments.
@@ -273,17 +307,9 @@ pub fn link_departments(
             continue;
         }
         let candidate = if d == DingDeptId::ROOT {
-            let roots: Vec<OaDeptId> = oa
-                .values()
-                .filter(|x| x.parent.is_none())
-                .map(|x| x.id)
-                .collect();
-            match roots.as_slice() {
-                [one] => Some(*one),
-                _ => None,
-            }
+            only_root(oa)
         } else if let Some(own) =
-            own_source_identifier(w.source_identifier.as_ref()).filter(|id| oa.contains_key(id))
+            marked_oa_id(w.source_identifier.as_deref()).filter(|id| oa.contains_key(id))
         {
             Some(own)
         } else {

@@ -26,13 +26,14 @@
 //! organisation's size requires, and the wall time with what the rate limit allows.
 //!
 //! Files: `crawl` (phase 1), [`link`] (the pure linking decisions of phase 2), this file (the
-//! run, phases 2–4, options, progress and report types), `delete` (phase 5 and approved
-//! deletions), `calls` (the call accounting).
+//! run, phases 2–4, options and progress), `report` (the report types), `delete` (phase 5 and
+//! approved deletions), `calls` (the call accounting).
 
 mod calls;
 mod crawl;
 mod delete;
 pub mod link;
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -48,10 +49,11 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SyncContext;
-use crate::convert::{self, ConvertError, IdMap, ding};
+use crate::translate::{self, ConvertError, IdMap, ding};
 pub use delete::apply_approved_deletions;
 pub(crate) use delete::{delete_departments, mark_left};
 pub use link::{AmbiguousMatch, MatchedBy, SoftMatched};
+pub use report::{CallReport, DeletionReport, ImportReport, KindCounts};
 
 /// The checkpoint and lease name of the import.
 pub const IMPORT_NAME: &str = "import";
@@ -166,99 +168,6 @@ pub enum ImportError {
     Checkpoint(#[source] serde_json::Error),
 }
 
-/// Counts of one entity kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct KindCounts {
-    /// New in OA.
-    pub created: usize,
-    /// Changed in OA.
-    pub updated: usize,
-    /// Already equal.
-    pub unchanged: usize,
-}
-
-impl KindCounts {
-    fn count<T: PartialEq>(&mut self, before: Option<&T>, after: &T) {
-        match before {
-            None => self.created += 1,
-            Some(b) if b == after => self.unchanged += 1,
-            Some(_) => self.updated += 1,
-        }
-    }
-}
-
-/// What the deletion phase did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DeletionReport {
-    /// Deletions were skipped because the crawl was incomplete.
-    pub skipped_incomplete_crawl: bool,
-    /// Users marked left (or that would be, in a dry run).
-    pub users_left: Vec<OaUserId>,
-    /// Departments deleted (or that would be).
-    pub departments_deleted: Vec<OaDeptId>,
-    /// Roles deleted (or that would be).
-    pub roles_deleted: Vec<OaRoleId>,
-    /// Role groups deleted (or that would be).
-    pub role_groups_deleted: Vec<OaRoleGroupId>,
-    /// Deletions held for confirmation because they crossed the threshold.
-    pub held: usize,
-}
-
-/// Calls made against the minimum the organisation requires.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CallReport {
-    /// Attempts per API path (retries included).
-    pub made: BTreeMap<String, u64>,
-    /// The fewest calls per API path that read the same data.
-    pub minimum: BTreeMap<String, u64>,
-    /// Sum of `made`.
-    pub total_made: u64,
-    /// Sum of `minimum`.
-    pub total_minimum: u64,
-    /// Throttle answers seen (should be 0: the budget paces calls).
-    pub throttled: u64,
-    /// The shortest wall time the per-API rate limit allows for the minimum calls, in ms
-    /// (`None` when the client has no limit).
-    pub min_wall_ms: Option<u64>,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    /// Nothing was written.
-    pub dry_run: bool,
-    /// Every call succeeded.
-    pub complete: bool,
-    /// The failed calls, one line each.
-    pub failures: Vec<String>,
-    /// Resumed after this userid (an earlier run was interrupted).
-    pub resumed_after: Option<String>,
-    /// Departments.
-    pub departments: KindCounts,
-    /// Users.
-    pub users: KindCounts,
-    /// Role groups.
-    pub role_groups: KindCounts,
-    /// Roles.
-    pub roles: KindCounts,
-    /// Assignments added and removed.
-    pub assignments_added: usize,
-    /// Assignments removed.
-    pub assignments_removed: usize,
-    /// DingTalk users linked to OA users that existed before.
-    pub soft_matched: Vec<SoftMatched>,
-    /// DingTalk users not imported because their match was ambiguous.
-    pub ambiguous: Vec<AmbiguousMatch>,
-    /// Users listed but gone by the time they were read (they left during the import).
-    pub vanished: usize,
-    /// Deletions.
-    pub deletions: DeletionReport,
-    /// Calls.
-    pub calls: CallReport,
-    /// Wall time, ms.
-    pub wall_ms: u64,
-}
-
 /// What the checkpoint holds between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Checkpoint {
@@ -266,6 +175,16 @@ struct Checkpoint {
     through: Option<String>,
     /// Users at or before `through` whose read failed; a resumed run reads them again.
     failed: Vec<String>,
+}
+
+/// What phase 3 has read so far.
+struct BatchState {
+    /// Every listed user was read.
+    all_read: bool,
+    /// The checkpoint the next batch write saves.
+    checkpoint: Checkpoint,
+    /// Users created, updated, unchanged.
+    counts: KindCounts,
 }
 
 /// Runs a full import; see the module doc.
@@ -328,14 +247,7 @@ impl Importer<'_> {
             dry_run: self.options.dry_run,
             ..ImportReport::default()
         };
-        let checkpoint: Checkpoint = if self.options.dry_run {
-            Checkpoint::default()
-        } else {
-            match ctx.store.checkpoint_get(IMPORT_NAME).await? {
-                Some(text) => serde_json::from_str(&text).map_err(ImportError::Checkpoint)?,
-                None => Checkpoint::default(),
-            }
-        };
+        let checkpoint = self.checkpoint().await?;
         report.resumed_after.clone_from(&checkpoint.through);
 
         // Phase 1: crawl.
@@ -351,68 +263,10 @@ impl Importer<'_> {
         report.failures.clone_from(&crawled.failures);
 
         // Phase 2: link and write departments.
-        self.progress.emit(Progress {
-            phase: ImportPhase::Link,
-            departments: crawled.depts.len(),
-            users_listed: crawled.users.len(),
-            ..Progress::default()
-        });
-        let oa = ctx.store.snapshot().await?;
-        let mut ids = IdMap::load_all(&ctx.store).await?;
-        let user_links = link::link_users(
-            &crawled.users,
-            &oa.users,
-            &ids,
-            &ctx.policy.soft_match.order,
-        );
-        for (d, o) in &user_links.links {
-            ids.insert_user(o.clone(), d.clone());
-        }
-        let dept_links = link::link_departments(&crawled.depts, &oa.departments, &ids);
-        let fresh_depts = self
-            .allocate(EntityKind::Department, dept_links.unlinked.len(), &oa)
+        let (oa, mut ids, user_links) = self.link(&crawled, &mut report).await?;
+        let departments = self
+            .write_departments(&crawled, &ids, &oa, &mut report)
             .await?;
-        let mut new_dept_links: Vec<(OaDeptId, DingDeptId)> = dept_links.matched.clone();
-        for (i, d) in dept_links.unlinked.iter().enumerate() {
-            new_dept_links.push((OaDeptId(fresh_depts + i as i64), *d));
-        }
-        for (o, d) in &new_dept_links {
-            ids.insert_dept(*o, *d);
-        }
-        if !self.options.dry_run {
-            ctx.store
-                .id_map_put_many::<OaUserId>(&user_links.new_links)
-                .await?;
-            ctx.store.id_map_put_many(&new_dept_links).await?;
-        }
-        report.soft_matched = user_links
-            .soft_matched
-            .iter()
-            .filter(|m| oa.users.contains_key(&m.oa))
-            .cloned()
-            .collect();
-        report.ambiguous.clone_from(&user_links.ambiguous);
-
-        let mut depts = Vec::with_capacity(crawled.depts.len());
-        for w in &crawled.depts {
-            let mut w = w.clone();
-            // A manager who is not imported (ambiguous, or outside the scope) cannot be
-            // referenced; the rest of the department still is.
-            if let Some(list) = &mut w.dept_manager_userid_list {
-                list.retain(|u| ids.oa_user(&ding::user(u)).is_some());
-            }
-            let hint = ids
-                .oa_dept(ding::dept(w.dept_id))
-                .and_then(|id| oa.departments.get(&id));
-            let dept = convert::department(&w, &ids, hint)?;
-            report.departments.count(hint, &dept);
-            depts.push(dept);
-        }
-        if !self.options.dry_run {
-            ctx.store
-                .import_departments(&self.write_ctx(), &depts)
-                .await?;
-        }
 
         // Phase 3: users.
         let users_ok = self
@@ -457,21 +311,129 @@ impl Importer<'_> {
             ctx.store.checkpoint_clear(IMPORT_NAME).await?;
         }
 
+        self.finish(&mut report, started, &stats_before, &crawled, departments, &user_links);
+        Ok(report)
+    }
+
+    /// The run's call accounting and wall time, and the last progress report.
+    fn finish(
+        &self,
+        report: &mut ImportReport,
+        started: Instant,
+        stats_before: &dingtalk_client::ClientStats,
+        crawled: &crawl::Crawl,
+        departments: usize,
+        user_links: &link::UserLinks,
+    ) {
         let details = if self.options.user_details {
             user_links.links.len() as u64
         } else {
             0
         };
-        report.calls = calls::call_report(ctx, &stats_before, &crawled, details);
+        report.calls = calls::call_report(self.ctx, stats_before, crawled, details);
         report.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.progress.emit(Progress {
             phase: ImportPhase::Done,
-            departments: depts.len(),
+            departments,
             users_listed: crawled.users.len(),
             users_written: user_links.links.len(),
             users_total: user_links.links.len(),
         });
-        Ok(report)
+    }
+
+    /// Where an interrupted run stopped (nothing in a dry run, which never writes one).
+    async fn checkpoint(&self) -> Result<Checkpoint, ImportError> {
+        if self.options.dry_run {
+            return Ok(Checkpoint::default());
+        }
+        match self.ctx.store.checkpoint_get(IMPORT_NAME).await? {
+            Some(text) => serde_json::from_str(&text).map_err(ImportError::Checkpoint),
+            None => Ok(Checkpoint::default()),
+        }
+    }
+
+    /// Phase 2, linking: the OA directory, the id map with every decided link, and the user
+    /// links (saved unless a dry run).
+    async fn link(
+        &self,
+        crawled: &crawl::Crawl,
+        report: &mut ImportReport,
+    ) -> Result<(Snapshot, IdMap, link::UserLinks), ImportError> {
+        let ctx = self.ctx;
+        self.progress.emit(Progress {
+            phase: ImportPhase::Link,
+            departments: crawled.depts.len(),
+            users_listed: crawled.users.len(),
+            ..Progress::default()
+        });
+        let oa = ctx.store.snapshot().await?;
+        let mut ids = IdMap::load_all(&ctx.store).await?;
+        let user_links = link::link_users(
+            &crawled.users,
+            &oa.users,
+            &ids,
+            &ctx.policy.soft_match.order,
+        );
+        for (d, o) in &user_links.links {
+            ids.insert_user(o.clone(), d.clone());
+        }
+        let dept_links = link::link_departments(&crawled.depts, &oa.departments, &ids);
+        let fresh_depts = self
+            .allocate(EntityKind::Department, dept_links.unlinked.len(), &oa)
+            .await?;
+        let mut new_dept_links: Vec<(OaDeptId, DingDeptId)> = dept_links.matched.clone();
+        for (i, d) in dept_links.unlinked.iter().enumerate() {
+            new_dept_links.push((OaDeptId(fresh_depts + i as i64), *d));
+        }
+        for (o, d) in &new_dept_links {
+            ids.insert_dept(*o, *d);
+        }
+        if !self.options.dry_run {
+            ctx.store
+                .id_map_put_many::<OaUserId>(&user_links.new_links)
+                .await?;
+            ctx.store.id_map_put_many(&new_dept_links).await?;
+        }
+        report.soft_matched = user_links
+            .soft_matched
+            .iter()
+            .filter(|m| oa.users.contains_key(&m.oa))
+            .cloned()
+            .collect();
+        report.ambiguous.clone_from(&user_links.ambiguous);
+        Ok((oa, ids, user_links))
+    }
+
+    /// Phase 2, writing: every crawled department, converted; returns how many.
+    async fn write_departments(
+        &self,
+        crawled: &crawl::Crawl,
+        ids: &IdMap,
+        oa: &Snapshot,
+        report: &mut ImportReport,
+    ) -> Result<usize, ImportError> {
+        let mut depts = Vec::with_capacity(crawled.depts.len());
+        for w in &crawled.depts {
+            let mut w = w.clone();
+            // A manager who is not imported (ambiguous, or outside the scope) cannot be
+            // referenced; the rest of the department still is.
+            if let Some(list) = &mut w.dept_manager_userid_list {
+                list.retain(|u| ids.oa_user(&ding::user(u)).is_some());
+            }
+            let hint = ids
+                .oa_dept(ding::dept(w.dept_id))
+                .and_then(|id| oa.departments.get(&id));
+            let dept = translate::department::from_wire(&w, ids, hint)?;
+            report.departments.count(hint, &dept);
+            depts.push(dept);
+        }
+        if !self.options.dry_run {
+            self.ctx
+                .store
+                .import_departments(&self.write_ctx(), &depts)
+                .await?;
+        }
+        Ok(depts.len())
     }
 
     /// The first of `n` fresh OA ids of `kind` (in a dry run: above everything stored, without
@@ -516,10 +478,13 @@ impl Importer<'_> {
             .collect();
         let total = todo.len();
         let mut written = 0usize;
-        let mut all_read = true;
-        let mut next_checkpoint = Checkpoint {
-            through: checkpoint.through.clone(),
-            failed: Vec::new(),
+        let mut read = BatchState {
+            all_read: true,
+            checkpoint: Checkpoint {
+                through: checkpoint.through.clone(),
+                failed: Vec::new(),
+            },
+            counts: KindCounts::default(),
         };
         let details = self.options.user_details;
         let client = ctx.client.clone();
@@ -542,48 +507,15 @@ impl Importer<'_> {
             })
             .buffered(self.options.concurrency.max(1))
             .chunks(self.options.batch_size.max(1));
-        let mut counts = KindCounts::default();
         loop {
             let batch = tokio::select! {
                 () = self.cancel.cancelled() => return Err(ImportError::Cancelled),
                 batch = fetched.next() => batch,
             };
             let Some(batch) = batch else { break };
-            let mut users: Vec<User> = Vec::with_capacity(batch.len());
-            for (listed_user, result) in batch {
-                let got = match result {
-                    Ok(Some(u)) => u,
-                    Ok(None) => continue,
-                    Err(e) if e.errcode() == Some(ErrCode::USER_NOT_FOUND) => {
-                        report.vanished += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        all_read = false;
-                        report
-                            .failures
-                            .push(format!("reading user {}: {e}", listed_user.userid));
-                        next_checkpoint.failed.push(listed_user.userid.0.clone());
-                        continue;
-                    }
-                };
-                let user = self.convert_user(got, ids, oa)?;
-                counts.count(oa.users.get(&user.id), &user);
-                next_checkpoint.through = Some(listed_user.userid.0.clone());
-                users.push(user);
-            }
+            let users = self.convert_batch(batch, ids, oa, &mut read, report)?;
             written += users.len();
-            if !self.options.dry_run {
-                ctx.store.import_users(&self.write_ctx(), &users).await?;
-                let text =
-                    serde_json::to_string(&next_checkpoint).map_err(ImportError::Checkpoint)?;
-                ctx.store
-                    .checkpoint_set(IMPORT_NAME, &text, ctx.now_ms())
-                    .await?;
-                ctx.store
-                    .lease_acquire(IMPORT_NAME, self.holder, ctx.now_ms(), LEASE_MS)
-                    .await?;
-            }
+            self.write_batch(&users, &read.checkpoint).await?;
             self.progress.emit(Progress {
                 phase: ImportPhase::Users,
                 departments: 0,
@@ -592,8 +524,60 @@ impl Importer<'_> {
                 users_total: total,
             });
         }
-        report.users = counts;
-        Ok(all_read)
+        report.users = read.counts;
+        Ok(read.all_read)
+    }
+
+    /// Converts one batch of read users; records what could not be read.
+    fn convert_batch(
+        &self,
+        batch: Vec<(&WireUser, Result<Option<WireUser>, dingtalk_client::ClientError>)>,
+        ids: &IdMap,
+        oa: &Snapshot,
+        read: &mut BatchState,
+        report: &mut ImportReport,
+    ) -> Result<Vec<User>, ImportError> {
+        let mut users: Vec<User> = Vec::with_capacity(batch.len());
+        for (listed_user, result) in batch {
+            let got = match result {
+                Ok(Some(u)) => u,
+                Ok(None) => continue,
+                Err(e) if e.errcode() == Some(ErrCode::USER_NOT_FOUND) => {
+                    report.vanished += 1;
+                    continue;
+                }
+                Err(e) => {
+                    read.all_read = false;
+                    report
+                        .failures
+                        .push(format!("reading user {}: {e}", listed_user.userid));
+                    read.checkpoint.failed.push(listed_user.userid.0.clone());
+                    continue;
+                }
+            };
+            let user = self.convert_user(got, ids, oa)?;
+            read.counts.count(oa.users.get(&user.id), &user);
+            read.checkpoint.through = Some(listed_user.userid.0.clone());
+            users.push(user);
+        }
+        Ok(users)
+    }
+
+    /// Writes one batch of users, then the checkpoint after it, and renews the lease.
+    async fn write_batch(&self, users: &[User], checkpoint: &Checkpoint) -> Result<(), ImportError> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        ctx.store.import_users(&self.write_ctx(), users).await?;
+        let text = serde_json::to_string(checkpoint).map_err(ImportError::Checkpoint)?;
+        ctx.store
+            .checkpoint_set(IMPORT_NAME, &text, ctx.now_ms())
+            .await?;
+        ctx.store
+            .lease_acquire(IMPORT_NAME, self.holder, ctx.now_ms(), LEASE_MS)
+            .await?;
+        Ok(())
     }
 
     fn convert_user(
@@ -616,7 +600,7 @@ impl Importer<'_> {
         let hint = ids
             .oa_user(&ding::user(&got.userid))
             .and_then(|id| oa.users.get(id));
-        convert::user(&got, ids, hint)
+        translate::user::from_wire(&got, ids, hint)
     }
 
     /// Phase 4. Returns whether the role listing was complete.
@@ -635,6 +619,35 @@ impl Importer<'_> {
         if crawled.role_groups.is_empty() && !crawled.roles_complete {
             return Ok(false);
         }
+        self.link_roles(crawled, ids, oa).await?;
+        let wctx = self.write_ctx();
+        for g in &crawled.role_groups {
+            let group = translate::role::group_from_wire(g, ids)?;
+            report
+                .role_groups
+                .count(oa.role_groups.get(&group.id), &group);
+            if !self.options.dry_run {
+                ctx.store.save_role_group(&wctx, group, Expect::Any).await?;
+            }
+            for r in &g.roles {
+                let role = translate::role::role_from_wire(r, g.group_id, ids)?;
+                report.roles.count(oa.roles.get(&role.id), &role);
+                if !self.options.dry_run {
+                    ctx.store.save_role(&wctx, role, Expect::Any).await?;
+                }
+            }
+        }
+        self.import_assignments(crawled, ids, oa, report).await?;
+        Ok(crawled.roles_complete)
+    }
+    /// Phase 4, linking: every crawled group and role to an OA id (saved unless a dry run).
+    async fn link_roles(
+        &self,
+        crawled: &crawl::Crawl,
+        ids: &mut IdMap,
+        oa: &Snapshot,
+    ) -> Result<(), ImportError> {
+        let ctx = self.ctx;
         let (g_links, r_links) =
             link::link_roles(&crawled.role_groups, &oa.role_groups, &oa.roles, ids);
         let first_g = self
@@ -661,23 +674,19 @@ impl Importer<'_> {
             ctx.store.id_map_put_many(&new_g).await?;
             ctx.store.id_map_put_many(&new_r).await?;
         }
+        Ok(())
+    }
+
+    /// Phase 4, assignments: per role whose member listing succeeded.
+    async fn import_assignments(
+        &self,
+        crawled: &crawl::Crawl,
+        ids: &IdMap,
+        oa: &Snapshot,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        let ctx = self.ctx;
         let wctx = self.write_ctx();
-        for g in &crawled.role_groups {
-            let group = convert::role_group(g, ids)?;
-            report
-                .role_groups
-                .count(oa.role_groups.get(&group.id), &group);
-            if !self.options.dry_run {
-                ctx.store.save_role_group(&wctx, group, Expect::Any).await?;
-            }
-            for r in &g.roles {
-                let role = convert::role(r, g.group_id, ids)?;
-                report.roles.count(oa.roles.get(&role.id), &role);
-                if !self.options.dry_run {
-                    ctx.store.save_role(&wctx, role, Expect::Any).await?;
-                }
-            }
-        }
         // Assignments, per role whose member listing succeeded.
         for (role, members) in &crawled.role_members {
             let Some(oa_role) = ids.oa_role(ding::role(*role)) else {
@@ -710,6 +719,6 @@ impl Importer<'_> {
                 }
             }
         }
-        Ok(crawled.roles_complete)
+        Ok(())
     }
 }

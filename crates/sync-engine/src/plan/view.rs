@@ -6,7 +6,7 @@
 //! plan can diff them field by field against the OA directory and the base; entities it does not
 //! know are kept aside as DingTalk-only (reconcile would create them in OA).
 //!
-//! Translation is [`crate::convert`]'s, the same rules event application uses, with the OA
+//! Translation is [`crate::translate`]'s, the same rules event application uses, with the OA
 //! entity as the hint. `v2/user/list` does not show a user's manager nor their order and title
 //! per department (only `title`, the main department's); convert keeps the hint's order and
 //! titles where DingTalk says nothing, and the manager is copied from OA here, so the plan never
@@ -15,14 +15,14 @@
 
 use std::collections::HashSet;
 
-use dingtalk_client::{ClientError, CrawlOptions, DingTalkClient};
+use dingtalk_client::{ClientError, CrawlOptions, DingTalkClient, OrgSnapshot};
 use dingtalk_proto as wire;
 use directory_model::{DingDeptId, DingUserId, OaUserId, RoleAssignment, Snapshot, User};
 use directory_store::{EntityKind, Store};
 use futures::{StreamExt, TryStreamExt};
 
 use super::PlanError;
-use crate::convert::{self, IdMap};
+use crate::translate::{self, IdMap, ding};
 
 /// DingTalk's built-in role group (负责人, 主管, 主管理员, 子管理员): its roles cannot be renamed,
 /// deleted or assigned through the API, so an unmapped one is not planned for OA.
@@ -81,9 +81,26 @@ pub(crate) async fn dingtalk_view(
         .map_err(|e: ClientError| PlanError::DingTalk(e))?;
 
     let mut ids = IdMap::load_all(store).await?;
-    // Users share their id on both sides (design decision): a DingTalk user the map does not
-    // know is the OA user of the same id, existing or not.
-    // Remember which users the store links: one linked but absent from OA was deleted there.
+    let linked_in_store = link_users_by_id(&crawl, &mut ids);
+    let mut view = DingView::default();
+    // DingTalk's root cannot be changed through the API; compare the OA root with itself.
+    if let Some(root) = ids
+        .oa_dept(DingDeptId::ROOT)
+        .and_then(|r| oa.departments.get(&r))
+    {
+        view.snapshot.departments.insert(root.id, root.clone());
+    }
+    view.add_departments(details, &ids, oa);
+    view.add_users(&crawl, &ids, oa, &linked_in_store);
+    view.add_roles(&crawl, &ids);
+    view.calls = client.stats().total_calls().saturating_sub(calls_before);
+    Ok(view)
+}
+
+/// Users share their id on both sides (design decision): a DingTalk user the map does not
+/// know is the OA user of the same id, existing or not. Returns the users the store links
+/// (one linked but absent from OA was deleted there).
+fn link_users_by_id(crawl: &OrgSnapshot, ids: &mut IdMap) -> HashSet<String> {
     let mut linked_in_store = HashSet::new();
     for userid in crawl.users.keys() {
         let ding = DingUserId::new(userid.as_str());
@@ -93,87 +110,96 @@ pub(crate) async fn dingtalk_view(
             ids.insert_user(OaUserId::new(userid.as_str()), ding);
         }
     }
-    let mut view = DingView::default();
-    // DingTalk's root cannot be changed through the API; compare the OA root with itself.
-    if let Some(root) = ids
-        .oa_dept(DingDeptId::ROOT)
-        .and_then(|r| oa.departments.get(&r))
-    {
-        view.snapshot.departments.insert(root.id, root.clone());
-    }
-    for d in details {
-        let Some(id) = ids.oa_dept(convert::ding::dept(d.dept_id)) else {
-            view.unmapped.push(Unmapped::Department(Box::new(d)));
-            continue;
-        };
-        match convert::department(&d, &ids, oa.departments.get(&id)) {
-            Ok(dept) => {
-                view.snapshot.departments.insert(id, dept);
-            }
-            Err(e) => {
-                view.untranslatable
-                    .push((EntityKind::Department, id.to_string(), e.to_string()))
-            }
-        }
-    }
+    linked_in_store
+}
 
-    for (userid, u) in &crawl.users {
-        let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
-            continue;
-        };
-        let oa_user = oa.users.get(&id);
-        let mut user = match convert::user(u, &ids, oa_user) {
-            Ok(user) => user,
-            Err(e) => {
-                view.untranslatable
-                    .push((EntityKind::User, id.to_string(), e.to_string()));
+impl DingView {
+    /// The crawled departments: mapped ones translated, the others kept aside.
+    fn add_departments(&mut self, details: Vec<wire::dept::DeptDetail>, ids: &IdMap, oa: &Snapshot) {
+        for d in details {
+            let Some(id) = ids.oa_dept(ding::dept(d.dept_id)) else {
+                self.unmapped.push(Unmapped::Department(Box::new(d)));
                 continue;
+            };
+            match translate::department::from_wire(&d, ids, oa.departments.get(&id)) {
+                Ok(dept) => {
+                    self.snapshot.departments.insert(id, dept);
+                }
+                Err(e) => {
+                    self.untranslatable
+                        .push((EntityKind::Department, id.to_string(), e.to_string()))
+                }
             }
-        };
-        // `v2/user/list` does not report the manager: not observable, keep OA's.
-        if u.manager_userid.is_none() {
-            user.manager = oa_user.and_then(|o| o.manager.clone());
-        }
-        if oa_user.is_some() || linked_in_store.contains(userid.as_str()) {
-            view.snapshot.users.insert(id, user);
-        } else {
-            view.new_users.push(user);
         }
     }
 
-    for g in &crawl.role_groups {
-        let mapped_group = ids.oa_group(convert::ding::group(g.group_id));
-        if g.name == BUILTIN_GROUP && mapped_group.is_none() {
-            continue;
-        }
-        match convert::role_group(g, &ids) {
-            Ok(group) => {
-                view.snapshot.role_groups.insert(group.id, group);
-            }
-            Err(_) => view
-                .unmapped
-                .push(Unmapped::RoleGroup(g.group_id, g.name.clone())),
-        }
-        for r in &g.roles {
-            let role = match convert::role(r, g.group_id, &ids) {
-                Ok(role) => role,
-                Err(_) => {
-                    view.unmapped
-                        .push(Unmapped::Role(r.id, r.name.clone(), g.group_id));
+    /// The crawled users, OA's manager kept where the listing does not show one.
+    fn add_users(
+        &mut self,
+        crawl: &OrgSnapshot,
+        ids: &IdMap,
+        oa: &Snapshot,
+        linked_in_store: &HashSet<String>,
+    ) {
+        for (userid, u) in &crawl.users {
+            let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
+                continue;
+            };
+            let oa_user = oa.users.get(&id);
+            let mut user = match translate::user::from_wire(u, ids, oa_user) {
+                Ok(user) => user,
+                Err(e) => {
+                    self.untranslatable
+                        .push((EntityKind::User, id.to_string(), e.to_string()));
                     continue;
                 }
             };
-            for m in crawl.role_members.get(&r.id).into_iter().flatten() {
-                if let Some(user) = ids.oa_user(&DingUserId::new(m.userid.as_str())) {
-                    view.snapshot.assignments.insert(RoleAssignment {
-                        user: user.clone(),
-                        role: role.id,
-                    });
-                }
+            // `v2/user/list` does not report the manager: not observable, keep OA's.
+            if u.manager_userid.is_none() {
+                user.manager = oa_user.and_then(|o| o.manager.clone());
             }
-            view.snapshot.roles.insert(role.id, role);
+            if oa_user.is_some() || linked_in_store.contains(userid.as_str()) {
+                self.snapshot.users.insert(id, user);
+            } else {
+                self.new_users.push(user);
+            }
         }
     }
-    view.calls = client.stats().total_calls().saturating_sub(calls_before);
-    Ok(view)
+
+    /// The crawled role groups, roles and their members.
+    fn add_roles(&mut self, crawl: &OrgSnapshot, ids: &IdMap) {
+        for g in &crawl.role_groups {
+            let mapped_group = ids.oa_group(ding::group(g.group_id));
+            if g.name == BUILTIN_GROUP && mapped_group.is_none() {
+                continue;
+            }
+            match translate::role::group_from_wire(g, ids) {
+                Ok(group) => {
+                    self.snapshot.role_groups.insert(group.id, group);
+                }
+                Err(_) => self
+                    .unmapped
+                    .push(Unmapped::RoleGroup(g.group_id, g.name.clone())),
+            }
+            for r in &g.roles {
+                let role = match translate::role::role_from_wire(r, g.group_id, ids) {
+                    Ok(role) => role,
+                    Err(_) => {
+                        self.unmapped
+                            .push(Unmapped::Role(r.id, r.name.clone(), g.group_id));
+                        continue;
+                    }
+                };
+                for m in crawl.role_members.get(&r.id).into_iter().flatten() {
+                    if let Some(user) = ids.oa_user(&DingUserId::new(m.userid.as_str())) {
+                        self.snapshot.assignments.insert(RoleAssignment {
+                            user: user.clone(),
+                            role: role.id,
+                        });
+                    }
+                }
+                self.snapshot.roles.insert(role.id, role);
+            }
+        }
+    }
 }

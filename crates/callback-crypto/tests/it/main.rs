@@ -1,0 +1,11 @@
+//! callback-crypto's integration tests: the published vectors and the property tests.
+//!
+//! One test binary per crate (issue 14): each former `tests/<name>.rs` is the module `<name>`
+//! here, so a test once run as `--test <name> <test>` is now `--test it <name>::<test>`. One
+//! binary links the crate and its dependencies once instead of once per file. No test needs a
+//! binary of its own: nextest runs every test in its own process, so process-wide state (a
+//! metrics recorder, a tracing default) cannot leak between tests; `.config/nextest.toml`
+//! still runs the heavy modules one at a time.
+
+mod proptests;
+mod vectors;
