@@ -3,7 +3,7 @@
 //! paths that no client can take for a success, `diffInfo`, the fields the generated org and
 //! `department/get` carry, and the `/_sim` route table.
 
-mod common;
+use crate::common;
 
 use common::Sim;
 use dingtalk_sim::SimConfig;
