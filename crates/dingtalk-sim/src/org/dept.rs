@@ -258,7 +258,12 @@ impl Org {
         self.check_permits(&[], &user_permits)?;
         let outer_depts = p.i64_list("outer_permit_depts")?.unwrap_or_default();
         let outer_users = p.str_list("outer_permit_users")?.unwrap_or_default();
-        self.check_permits(&outer_depts, &outer_users)?;
+        // On create each outer list may hold 50 (the create page); only update caps their sum.
+        if outer_depts.len() > MAX_PERMITS || outer_users.len() > MAX_PERMITS {
+            return Err(Rejection::new(600109, "权限列表不合法"));
+        }
+        self.check_permits(&outer_depts, &[])?;
+        self.check_permits(&[], &outer_users)?;
         let source_identifier = p.str("source_identifier").filter(|s| !s.is_empty());
         let flags = [
             p.bool("hide_dept")?,

@@ -570,3 +570,40 @@ async fn token_and_stream_paths_with_another_method_are_unknown_paths() {
     }
     sim.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn create_caps_each_outer_permit_list_at_50_and_update_caps_their_sum() {
+    let sim = Sim::with_org(40, 40).await;
+    let state = sim.state().await;
+    let depts: Vec<String> = state["departments"]
+        .as_array()
+        .expect("departments")
+        .iter()
+        .take(30)
+        .map(|d| d["dept_id"].to_string())
+        .collect();
+    let users: Vec<String> = state["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .take(30)
+        .map(|u| u["userid"].as_str().expect("userid").to_owned())
+        .collect();
+    let (depts, users) = (depts.join(","), users.join(","));
+    let created = sim
+        .ok(
+            "/topapi/v2/department/create",
+            json!({"name": "外部可见", "parent_id": 1, "outer_dept": true,
+                   "outer_permit_depts": depts, "outer_permit_users": users}),
+        )
+        .await;
+    let id = created["result"]["dept_id"].as_i64().expect("dept_id");
+    let code = sim
+        .code(
+            "/topapi/v2/department/update",
+            json!({"dept_id": id, "outer_permit_depts": depts, "outer_permit_users": users}),
+        )
+        .await;
+    assert_eq!(code, 600109);
+    sim.handle.shutdown().await;
+}
