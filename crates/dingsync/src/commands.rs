@@ -12,14 +12,14 @@ use clap::Subcommand;
 use directory_store::{QueueState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use sync_engine::SyncContext;
-use sync_engine::import::{ImportOptions, ImportProgress, ImportReport, Progress};
+use sync_engine::import::{ImportOptions, ImportReport, Progress};
 use sync_engine::plan::{PlanOptions, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock as _, SystemClock};
 use crate::config::Config;
-use crate::{server, workers};
+use crate::{import_progress, server, workers};
 
 /// The sync context the configuration describes.
 pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
@@ -129,24 +129,6 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     Ok(())
 }
 
-/// Progress on a terminal: a spinner with the current phase and counts.
-struct Spinner(ProgressBar);
-
-impl ImportProgress for Spinner {
-    fn report(&self, p: &Progress) {
-        self.0.set_message(progress_line(p));
-    }
-}
-
-/// Progress elsewhere (a service manager, a pipe): one log line per report.
-struct LogLines;
-
-impl ImportProgress for LogLines {
-    fn report(&self, p: &Progress) {
-        tracing::info!(progress = %progress_line(p), "import");
-    }
-}
-
 /// The second half of `dingsync check`: can we reach what the configuration names?
 pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
     let store = Store::connect(config.database.url.expose())
@@ -190,6 +172,8 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     }
     let options = ImportOptions {
         dry_run,
+        // Written (and reported) in hundreds, so progress moves in steps a person can follow.
+        batch_size: 100,
         ..ImportOptions::default()
     };
     let cancel = CancellationToken::new();
@@ -206,12 +190,18 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let report =
-            sync_engine::import::import(&ctx, &options, &Spinner(bar.clone()), &cancel).await;
+        let spinner = import_progress::Spinner::new(bar.clone());
+        let report = sync_engine::import::import(&ctx, &options, &spinner, &cancel).await;
         bar.finish_and_clear();
         report
     } else {
-        sync_engine::import::import(&ctx, &options, &LogLines, &cancel).await
+        let lines = import_progress::LogLines::new(import_progress::LOG_EVERY);
+        let stop = CancellationToken::new();
+        let beat = tokio::spawn(lines.clone().heartbeat(stop.clone()));
+        let report = sync_engine::import::import(&ctx, &options, &lines, &cancel).await;
+        stop.cancel();
+        let _ = beat.await;
+        report
     }
     .context("the import failed (run it again: it resumes from its checkpoint)")?;
     record_import(&ctx.store, &report).await?;

@@ -59,6 +59,10 @@ pub struct Config {
     pub api: ApiSection,
     pub events: EventsSection,
     pub sync: SyncSection,
+    /// `[load]`: how `dingsync load` reads an OA/HR export (the `oa-file` crate); no default,
+    /// since only the operator knows the file's column names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<oa_file::LoadConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,14 +160,30 @@ impl Default for DatabaseSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
+    /// The public listener: what faces DingTalk's pushes (the callback route; SCIM later).
     pub listen: String,
+    /// The internal listener: the OA API, `/metrics` and the OpenAPI document. Empty (the
+    /// default) or equal to `listen` serves everything on `listen`.
+    pub internal_listen: String,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            internal_listen: String::new(),
         }
+    }
+}
+
+impl ServerSection {
+    /// The internal listener's address when it differs from `listen` (the split layout).
+    /// Port 0 ("any free port") on both is two listeners, not one.
+    pub fn split_internal(&self) -> Option<&str> {
+        let internal = self.internal_listen.trim();
+        let split =
+            !internal.is_empty() && (internal != self.listen.trim() || internal.ends_with(":0"));
+        split.then_some(internal)
     }
 }
 
@@ -250,8 +270,8 @@ impl Default for SyncSection {
 }
 
 /// The top-level sections, in the order the documented file lists them.
-pub const SECTIONS: [&str; 7] = [
-    "dingtalk", "callback", "database", "server", "api", "events", "sync",
+pub const SECTIONS: [&str; 8] = [
+    "dingtalk", "callback", "database", "server", "api", "events", "sync", "load",
 ];
 
 /// Everything wrong with a configuration, reported together.
@@ -347,6 +367,19 @@ impl Config {
         }
     }
 
+    /// What is valid but probably not meant: `check` prints these and `serve` logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.api.tokens.is_empty() {
+            w.push(
+                "no OA API token is configured ([api] tokens or tokens_file): every OA API call \
+                 will be refused with 401"
+                    .to_owned(),
+            );
+        }
+        w
+    }
+
     /// Checks every rule at once; what `serve` and `check` run before doing anything.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut p = Vec::new();
@@ -403,6 +436,13 @@ impl Config {
             p.push(format!(
                 "server.listen: not an address:port ({:?})",
                 self.server.listen
+            ));
+        }
+        if let Some(internal) = self.server.split_internal()
+            && internal.parse::<SocketAddr>().is_err()
+        {
+            p.push(format!(
+                "server.internal_listen: not an address:port ({internal:?}); leave it empty to serve everything on server.listen"
             ));
         }
         if !(0.0..=100.0).contains(&self.sync.deletion_max_percent) {
@@ -518,6 +558,23 @@ mod tests {
             assert!(refused.is_err(), "an unknown budget mode is refused");
             Ok(())
         });
+    }
+
+    #[test]
+    fn no_api_token_is_a_warning_and_a_bad_internal_listener_an_error() {
+        let mut c = Config::default();
+        assert!(c.warnings().iter().any(|w| w.contains("no OA API token")));
+        c.api.tokens = vec![Secret::new("0123456789abcdef0123")];
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert_eq!(c.server.split_internal(), None, "one address by default");
+        c.server.internal_listen = c.server.listen.clone();
+        assert_eq!(c.server.split_internal(), None, "the same address is one listener");
+        c.server.listen = "127.0.0.1:0".into();
+        c.server.internal_listen = "127.0.0.1:0".into();
+        assert_eq!(c.server.split_internal(), Some("127.0.0.1:0"), "two free ports");
+        c.server.internal_listen = "nowhere".into();
+        let err = c.validate().expect_err("invalid");
+        assert!(err.to_string().contains("server.internal_listen"), "{err}");
     }
 
     #[test]

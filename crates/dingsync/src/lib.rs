@@ -12,6 +12,10 @@
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults, as named steps.
+//! - [`import_progress`]: the import's progress for a person: a spinner on a terminal, timed
+//!   lines off one.
+//! - [`load_cmd`]: `dingsync load FILE [--dry-run]`, the first load of the OA side from a
+//!   CSV/XLSX export, through the same validation and outbox as the OA API.
 //! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
@@ -30,6 +34,8 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod import_progress;
+pub mod load_cmd;
 pub mod local;
 pub mod ops_stats;
 pub mod server;

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use dingsync::{bench, commands, config, demo, server, sim_cmd};
+use dingsync::{bench, commands, config, demo, load_cmd, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,6 +87,25 @@ enum Command {
     DeadLetters(commands::DeadLetters),
     /// Measure import, events, callbacks, push and the OA API against their bounds.
     Bench(bench::BenchArgs),
+    /// First load of the OA side from a CSV or XLSX export, columns mapped in `[load]`:
+    /// every problem listed as (row, column, reason); written like OA API writes; a re-run
+    /// changes nothing. Exit 1 when the file has problems.
+    Load {
+        /// The export (`.csv` or `.xlsx`).
+        file: PathBuf,
+        /// Validate every row and say what would change, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a shell completion script, generated from this command line (e.g.
+    /// `dingsync completions bash > /etc/bash_completion.d/dingsync`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line
+    /// (`dingsync man > /usr/share/man/man1/dingsync.1`).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -136,9 +155,18 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         Command::Serve => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
+            for warning in cfg.warnings() {
+                tracing::warn!("{warning}");
+            }
             let app = server::Application::build(&cfg).await?;
             // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
             println!("dingsync listening on http://{}", app.local_addr());
+            if app.is_split() {
+                println!(
+                    "dingsync internal listener on http://{} (OA API, /metrics, OpenAPI)",
+                    app.internal_addr()
+                );
+            }
             let shutdown = tokio_util::sync::CancellationToken::new();
             let signal = shutdown.clone();
             tokio::spawn(async move {
@@ -180,10 +208,26 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Load { file, dry_run } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            let clean = load_cmd::run(&cfg, &file, dry_run).await?;
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dingsync", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             println!("configuration is valid");
+            for warning in cfg.warnings() {
+                println!("warning: {warning}");
+            }
             commands::check_reachability(&cfg).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -9,6 +9,11 @@
 //! `/api/v1/...` (the OA API), `/healthz` (the process is up), `/readyz` (the database answers
 //! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
 //!
+//! Listeners: the callback route must face the internet, the OA API, `/metrics` and OpenAPI
+//! should not. `server.internal_listen` (when set and different from `server.listen`) gives the
+//! latter a listener of their own, and `server.listen` then serves only the callback route and
+//! the probes; unset, everything shares `server.listen` as before.
+//!
 //! Several instances (PostgreSQL): each instance names itself once, at build time
 //! ([`instance_id`]: host, pid and a random suffix), and uses that name for its queue claims,
 //! job leases and rate-budget slots, so two instances never mistake each other's claims. The
@@ -86,6 +91,8 @@ struct OpsState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The internal listener and its routes when `server.internal_listen` splits the service.
+    internal: Option<(TcpListener, Router)>,
     store: Store,
     /// Where the Stream client publishes its state (Stream mode only).
     stream_status: Option<watch::Sender<stream::StreamStatus>>,
@@ -133,16 +140,16 @@ impl Application {
             shared: shared.clone(),
         };
         let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
-        let mut router = Router::new()
+        let probes = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .with_state(ops);
+            .with_state(ops.clone());
+        let mut public = probes.clone();
         if let Some(state) =
             callback::CallbackState::from_config(config, store.clone(), shared.clock.clone())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
         {
-            router = router.merge(callback::router(state.with_wake(apply_wake.clone())));
+            public = public.merge(callback::router(state.with_wake(apply_wake.clone())));
         }
         let tokens = config
             .api
@@ -151,21 +158,28 @@ impl Application {
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
         let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
-        router = router
-            .merge(api::router(api_state))
-            .layer(from_fn_with_state(
-                shared.stats.clone(),
-                ops_stats::count_unavailable,
-            ))
-            .layer(from_fn_with_state(shared.telemetry.clone(), in_telemetry));
-        let addr: SocketAddr = config
-            .server
-            .listen
-            .parse()
-            .context("server.listen is not an address")?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let internal = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(ops)
+            .merge(api::router(api_state));
+        let (router, internal) = match config.server.split_internal() {
+            None => (public.merge(internal), None),
+            Some(addr) => (public, Some((addr, probes.merge(internal)))),
+        };
+        let layered = |router: Router| {
+            router
+                .layer(from_fn_with_state(
+                    shared.stats.clone(),
+                    ops_stats::count_unavailable,
+                ))
+                .layer(from_fn_with_state(shared.telemetry.clone(), in_telemetry))
+        };
+        let listener = bind(&config.server.listen, "server.listen").await?;
+        let internal = match internal {
+            Some((addr, router)) => Some((bind(addr, "server.internal_listen").await?, layered(router))),
+            None => None,
+        };
+        let router = layered(router);
         let sync = ops_client.map(|client| {
             sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
                 .with_actor(format!("dingsync@{instance}"))
@@ -174,6 +188,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            internal,
             store,
             stream_status: stream_channel.map(|(tx, _)| tx),
             sync,
@@ -195,6 +210,22 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the OA API, `/metrics` and OpenAPI: the internal listener when the
+    /// service is split, else the one address.
+    pub fn internal_addr(&self) -> SocketAddr {
+        match &self.internal {
+            Some((listener, _)) => listener
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => self.local_addr(),
+        }
+    }
+
+    /// Whether the OA API has a listener of its own (`server.internal_listen`).
+    pub fn is_split(&self) -> bool {
+        self.internal.is_some()
     }
 
     /// The store the service writes to (the demo and tests read it to check results).
@@ -231,11 +262,27 @@ impl Application {
                 self.shared.clock.clone(),
             )))
         });
+        let internal = self.internal.map(|(listener, router)| {
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        });
         let stop = shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
+        let mut served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("the HTTP server failed");
+        shutdown.cancel();
+        if let Some(task) = internal {
+            let outcome = match task.await {
+                Ok(result) => result.context("the internal HTTP server failed"),
+                Err(e) => Err(anyhow::anyhow!("the internal HTTP server stopped: {e}")),
+            };
+            served = served.and(outcome);
+        }
         // The workers finish their current item and release their leases before the store
         // closes; whatever they had claimed is taken over by the next run after the lease.
         shutdown.cancel();
@@ -253,6 +300,17 @@ impl Application {
     pub fn sync_context(&self) -> Option<&sync_engine::SyncContext> {
         self.sync.as_ref()
     }
+}
+
+/// Binds `addr` (the config key `key`), saying which key and why when it cannot.
+async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .trim()
+        .parse()
+        .with_context(|| format!("{key} is not an address"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
 /// The database as configured (`[database] url`, `max_connections`,

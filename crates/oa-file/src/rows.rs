@@ -115,6 +115,12 @@ pub(crate) fn row_user(
             if key == dept_key(config) && !no_dept_problem {
                 continue;
             }
+            // One problem per cell: a cell the reading already refused (a control character)
+            // is not reported again by the model's validation of the same value.
+            let header = cols.header(&key);
+            if problems[before..].iter().any(|p| p.column == header) {
+                continue;
+            }
             let mut bad = |key: &str, reason: String| {
                 problems.push(Problem::new(row.number, cols.header(key), reason));
             };
