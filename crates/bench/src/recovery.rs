@@ -50,6 +50,10 @@ pub struct RecoveryArgs {
 const PARENTS: usize = 3;
 
 /// Runs the scenario.
+///
+/// Over 80 lines on purpose: it reads as the scenario's script (queue, push until the kill,
+/// restart, drain, report) top to bottom, and each step is a few lines of calls; split, the
+/// steps would pass the whole world between them.
 pub async fn run(
     service: &dyn Service,
     args: &RecoveryArgs,

@@ -122,7 +122,12 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects the database (running migrations), builds the routes and binds `server.listen`.
+    /// Connects the database (running migrations), builds the routes and binds `server.listen`
+    /// (and `server.internal_listen`).
+    ///
+    /// Over 80 lines: it is the service's wiring diagram (store, client, shared state, the
+    /// public and internal routers, listeners, workers' context) in build order; each part is
+    /// built by its own module and this only connects them.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let instance = instance_id();
