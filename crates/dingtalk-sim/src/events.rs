@@ -101,9 +101,18 @@ pub struct EventLog {
 
 impl EventLog {
     /// Appends the changes of one call.
+    ///
+    /// Each event gets a time after the previous event's, even within one millisecond: a
+    /// receiver keys a change by type, ids and event time (the failed-push list has no event
+    /// id), so two changes of one user in one millisecond (a profile edit and, from another
+    /// call, its manager leaving) would otherwise read as one change delivered twice.
     pub fn record(&mut self, changes: Vec<Change>, origin: Origin, time_ms: i64) {
         for change in changes {
             let id = self.entries.len() as u64 + 1;
+            let time_ms = self
+                .entries
+                .last()
+                .map_or(time_ms, |last| time_ms.max(last.time_ms + 1));
             self.entries.push(EventRecord {
                 id,
                 change,

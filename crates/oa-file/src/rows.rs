@@ -77,6 +77,12 @@ pub(crate) fn row_user(
     let mut user = User::new(OaUserId::new(id), cols.text(row, "name"), &[]);
     let mobile = cols.text(row, "mobile");
     user.mobile = (!mobile.is_empty()).then(|| Mobile::parse(&mobile));
+    // The model accepts a user without a mobile (an IdP may send it later, and the push waits
+    // as a dead letter naming the field); a first load from the HR system is the source of the
+    // mobile, so a row without one is a problem of the file.
+    if mobile.is_empty() {
+        bad("mobile", "DingTalk requires a mobile number to create a user".to_owned());
+    }
     let opt = |key: &str| Some(cols.text(row, key)).filter(|t| !t.is_empty());
     user.email = opt("email");
     user.job_number = opt("job_number");
