@@ -59,6 +59,8 @@ pub struct Config {
     pub api: ApiSection,
     pub events: EventsSection,
     pub sync: SyncSection,
+    /// The admin console (`/console`), see `admin::config`.
+    pub console: crate::admin::ConsoleSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,8 +252,8 @@ impl Default for SyncSection {
 }
 
 /// The top-level sections, in the order the documented file lists them.
-pub const SECTIONS: [&str; 7] = [
-    "dingtalk", "callback", "database", "server", "api", "events", "sync",
+pub const SECTIONS: [&str; 8] = [
+    "dingtalk", "callback", "database", "server", "api", "events", "sync", "console",
 ];
 
 /// Everything wrong with a configuration, reported together.
@@ -315,6 +317,11 @@ impl Config {
             "callback.aes_key_file",
             &self.callback.aes_key_file,
             &mut self.callback.aes_key,
+        );
+        read(
+            "console.session_key_file",
+            &self.console.session_key_file,
+            &mut self.console.session_key,
         );
         if let Some(path) = &self.api.tokens_file {
             match std::fs::read_to_string(path) {
@@ -419,6 +426,7 @@ impl Config {
                 p.push(format!("api.tokens[{i}]: duplicate token"));
             }
         }
+        p.extend(self.console.problems());
         if p.is_empty() {
             Ok(())
         } else {

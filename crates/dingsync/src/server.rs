@@ -6,7 +6,8 @@
 //! given cancellation token fires. Tests bind port 0 and stop the service when they like.
 //!
 //! Routes: `POST /callbacks/dingtalk` (DingTalk's event push, when `[callback]` is configured),
-//! `/api/v1/...` (the OA API), `/healthz` (the process is up), `/readyz` (the database answers
+//! `/api/v1/...` (the OA API), `/console` and `/api/v1/admin/...` (the admin console, see
+//! [`crate::admin`]), `/healthz` (the process is up), `/readyz` (the database answers
 //! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
 //!
 //! Several instances (PostgreSQL): each instance names itself once, at build time
@@ -171,6 +172,16 @@ impl Application {
                 .with_actor(format!("dingsync@{instance}"))
                 .with_clock(shared.clock.clone())
         });
+        if config.console.enabled {
+            let admin = crate::admin::Admin::new(
+                store.clone(),
+                sync.clone(),
+                stream_channel.as_ref().map(|(_, rx)| rx.clone()),
+                config.clone(),
+                shared.clock.clone(),
+            );
+            router = router.merge(crate::admin::mount(admin, &config.console).await?);
+        }
         Ok(Self {
             listener,
             router,
@@ -232,7 +243,19 @@ impl Application {
             )))
         });
         let stop = shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
+        let pruner = self.config.console.enabled.then(|| {
+            crate::admin::spawn_pruner(
+                self.store.clone(),
+                self.shared.clock.clone(),
+                self.config.console.history_retention_days,
+                shutdown.clone(),
+            )
+        });
+        // Connect-info: the console's sign-in throttle counts failures per client address.
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("the HTTP server failed");
@@ -243,6 +266,9 @@ impl Application {
             while set.join_next().await.is_some() {}
         }
         if let Some(task) = stream_task {
+            let _ = task.await;
+        }
+        if let Some(task) = pruner {
             let _ = task.await;
         }
         self.store.close().await;

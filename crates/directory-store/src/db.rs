@@ -50,6 +50,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate_slots",
         include_str!("../migrations/sqlite/0003_rate_slots.sql"),
     ),
+    (
+        4,
+        "console",
+        include_str!("../migrations/sqlite/0004_console.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -68,6 +73,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "rate_slots",
         include_str!("../migrations/postgres/0003_rate_slots.sql"),
+    ),
+    (
+        4,
+        "console",
+        include_str!("../migrations/postgres/0004_console.sql"),
     ),
 ];
 
