@@ -13,8 +13,7 @@
 #
 # Both suites create and delete real resources: point them at a throwaway directory (scim2-tester
 # also expects a resource it just created on the first page of an unparameterised GET /Users).
-# The protocol layer alone: `cargo run -p scim --example suite_target -- 0` prints a base URL
-# whose token is t0ken.
+# CI runs it against the real service: `cargo nextest run -p dingsync -E 'test(/scim::both/)'`.
 # The virtualenv is made fresh under /tmp with pinned versions (set SCIM_SUITES_VENV to reuse one)
 # and the token is passed through the environment, never on a command line other users can see.
 set -euo pipefail

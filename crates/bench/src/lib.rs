@@ -31,6 +31,7 @@
 //!   load.
 //! - [`push`]: OA API writes pushed to DingTalk, against the rate-limit bound.
 //! - [`api`]: OA API reads and writes.
+//! - [`recovery`]: a push backlog drained after the pusher was killed in the middle of it.
 
 pub mod api;
 pub mod callbacks;
@@ -38,6 +39,7 @@ pub mod events;
 pub mod import;
 pub mod load;
 pub mod push;
+pub mod recovery;
 pub mod rig;
 pub mod service;
 pub mod stats;
@@ -91,6 +93,8 @@ pub enum Scenario {
     Push(push::PushArgs),
     /// OA API reads and writes per second with p99.
     Api(api::ApiArgs),
+    /// A push backlog after the pusher was killed mid-push: time to drain, calls per entity.
+    Recovery(recovery::RecoveryArgs),
 }
 
 /// Reads a URL that may carry a password into a [`Secret`], so `Debug` never shows it.
@@ -240,6 +244,7 @@ pub async fn run_scenario<S: ServerUrl>(
         Scenario::Callbacks(a) => callbacks::run(service, a, db).await?,
         Scenario::Push(a) => push::run(service, a, db).await?,
         Scenario::Api(a) => api::run(service, a, db).await?,
+        Scenario::Recovery(a) => recovery::run(service, a, db).await?,
     };
     Ok(report.finish())
 }

@@ -12,14 +12,14 @@ use clap::Subcommand;
 use directory_store::{QueueState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use sync_engine::SyncContext;
-use sync_engine::import::{ImportOptions, ImportProgress, ImportReport, Progress};
+use sync_engine::import::{ImportOptions, ImportReport, Progress};
 use sync_engine::plan::{PlanOptions, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock as _, SystemClock};
 use crate::config::Config;
-use crate::{server, workers};
+use crate::{import_progress, server, workers};
 
 /// The sync context the configuration describes.
 pub async fn context(config: &Config) -> anyhow::Result<SyncContext> {
@@ -114,9 +114,8 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     }
     let now = SystemClock.now_ms();
     let line = format!(
-        // Seconds since the epoch: printable without a date library.
-        "unix time {} ({}; {} users created, {} updated)",
-        now / 1000,
+        "{} ({}; {} users created, {} updated)",
+        rfc3339(now),
         if report.complete {
             "complete"
         } else {
@@ -129,21 +128,58 @@ pub async fn record_import(store: &Store, report: &ImportReport) -> anyhow::Resu
     Ok(())
 }
 
-/// Progress on a terminal: a spinner with the current phase and counts.
-struct Spinner(ProgressBar);
+/// A moment as RFC 3339 in UTC, to the second (`2026-12-07T15:48:45Z`).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms after the epoch"),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
 
-impl ImportProgress for Spinner {
-    fn report(&self, p: &Progress) {
-        self.0.set_message(progress_line(p));
+/// The last-import line as `status` prints it. Lines written before dates were recorded start
+/// `unix time N`; they are shown with the date too.
+pub fn last_import_line(stored: &str) -> String {
+    let Some(rest) = stored.strip_prefix("unix time ") else {
+        return stored.to_owned();
+    };
+    let (secs, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    match secs.parse::<i64>() {
+        Ok(secs) => format!("{} {tail}", rfc3339(secs.saturating_mul(1000)))
+            .trim_end()
+            .to_owned(),
+        Err(_) => stored.to_owned(),
     }
 }
 
-/// Progress elsewhere (a service manager, a pipe): one log line per report.
-struct LogLines;
+/// The warning for an import that DingTalk throttled: the configured rate is above what
+/// DingTalk grants this app, so every throttle cost a back-off (issue 18 B6).
+pub fn throttle_warning(report: &ImportReport, qps: u32) -> Option<String> {
+    (report.calls.throttled >= 3).then(|| {
+        format!(
+            "DingTalk throttled {} call(s) (errcode 90018): dingtalk.qps = {qps} is above what \
+             DingTalk grants this app; lower it (try {}) so the import stops backing off",
+            report.calls.throttled,
+            (qps / 2).max(1)
+        )
+    })
+}
 
-impl ImportProgress for LogLines {
-    fn report(&self, p: &Progress) {
-        tracing::info!(progress = %progress_line(p), "import");
+/// What to do about a failed token fetch: a refused secret and an unreachable host need
+/// different fixes, so they say different things (issue 18).
+pub fn token_failure_hint(e: &dingtalk_client::ClientError) -> &'static str {
+    use dingtalk_client::ClientError as E;
+    match e {
+        E::Auth { .. } => {
+            "DingTalk refused the app credentials: check dingtalk.client_id and \
+             dingtalk.client_secret (developer console > your app > Credentials)"
+        }
+        E::Transport { .. } | E::Timeout { .. } => {
+            "the host did not answer: check dingtalk.base_url, DNS, proxies and the firewall"
+        }
+        E::Http { .. } | E::Decode { .. } => {
+            "the host answered, but not as DingTalk does: check dingtalk.base_url"
+        }
+        _ => "check the dingtalk settings and that the host is reachable",
     }
 }
 
@@ -161,17 +197,16 @@ pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
             )
         })?;
     let (depts, users) = store.counts().await?;
-    println!("database: ok ({depts} departments, {users} users in the directory)");
+    crate::outln!("database: ok ({depts} departments, {users} users in the directory)");
     let client = server::dingtalk_client(config)?;
-    client.ensure_token().await.with_context(|| {
-        format!(
-            "cannot get a DingTalk access token from {}: check dingtalk.client_id and \
-             dingtalk.client_secret (developer console > your app > Credentials), and that the \
-             host is reachable",
+    if let Err(e) = client.ensure_token().await {
+        let hint = token_failure_hint(&e);
+        return Err(anyhow::Error::new(e).context(format!(
+            "cannot get a DingTalk access token from {}: {hint}",
             config.dingtalk.base_url
-        )
-    })?;
-    println!("dingtalk: token ok ({})", config.dingtalk.base_url);
+        )));
+    }
+    crate::outln!("dingtalk: token ok ({})", config.dingtalk.base_url);
     let root = client
         .dept_get(dingtalk_proto::DingDeptId::ROOT)
         .await
@@ -179,10 +214,12 @@ pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
             "got a token but cannot read the root department: grant the app the \
                   contacts permission (qyapi_manage_addresslist) and set its contacts scope",
         )?;
-    println!("dingtalk: root department {:?} readable", root.name);
+    crate::outln!("dingtalk: root department {:?} readable", root.name);
     Ok(())
 }
 
+/// Runs an import and prints its summary. An import that did not finish (a DingTalk list that
+/// failed, users missing) is an error, so scripts and service managers see it (issue 18 B6).
 pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let ctx = context(config).await?;
     if !dry_run {
@@ -190,6 +227,8 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     }
     let options = ImportOptions {
         dry_run,
+        // Written (and reported) in hundreds, so progress moves in steps a person can follow.
+        batch_size: 100,
         ..ImportOptions::default()
     };
     let cancel = CancellationToken::new();
@@ -206,17 +245,65 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let report =
-            sync_engine::import::import(&ctx, &options, &Spinner(bar.clone()), &cancel).await;
+        let spinner = import_progress::Spinner::new(bar.clone());
+        let report = sync_engine::import::import(&ctx, &options, &spinner, &cancel).await;
         bar.finish_and_clear();
         report
     } else {
-        sync_engine::import::import(&ctx, &options, &LogLines, &cancel).await
-    }
-    .context("the import failed (run it again: it resumes from its checkpoint)")?;
+        let lines = import_progress::LogLines::new(import_progress::LOG_EVERY);
+        let stop = CancellationToken::new();
+        let beat = tokio::spawn(lines.clone().heartbeat(stop.clone()));
+        let report = sync_engine::import::import(&ctx, &options, &lines, &cancel).await;
+        stop.cancel();
+        let _ = beat.await;
+        report
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(sync_engine::import::ImportError::Busy) => {
+            return Err(lease_held(&ctx.store).await);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("the import failed (run it again: it resumes from its checkpoint)"));
+        }
+    };
     record_import(&ctx.store, &report).await?;
-    print!("{}", import_summary(&report));
+    crate::out!("{}", import_summary(&report));
+    if let Some(warning) = throttle_warning(&report, config.dingtalk.qps) {
+        tracing::warn!("{warning}");
+        crate::outln!("  warning: {warning}");
+    }
+    if !report.complete {
+        anyhow::bail!(
+            "the import is INCOMPLETE ({} failure(s) above; nothing was deleted): fix the cause \
+             and run it again, it resumes from its checkpoint",
+            report.failures.len()
+        );
+    }
     Ok(())
+}
+
+/// The error for an import refused because another holds the lease: who holds it, until when,
+/// and how to take over.
+async fn lease_held(store: &Store) -> anyhow::Error {
+    let holder = store
+        .lease_holder(sync_engine::import::IMPORT_NAME)
+        .await
+        .ok()
+        .flatten();
+    match holder {
+        Some((holder, until_ms)) => anyhow::anyhow!(
+            "another import holds the import lease: {holder}, until {} (UTC). Wait for it to \
+             finish; if that process is gone (on another host or container), its lease runs \
+             out at that time and the import can be run again then",
+            rfc3339(until_ms)
+        ),
+        None => anyhow::anyhow!(
+            "another import held the import lease a moment ago and has released it; run the \
+             import again"
+        ),
+    }
 }
 
 /// Frees the import lease when its holder is an import on this host that was killed, so that
@@ -240,9 +327,9 @@ pub async fn plan_cmd(config: &Config, json: bool) -> anyhow::Result<bool> {
         .await
         .context("cannot compute the plan")?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+        crate::outln!("{}", serde_json::to_string_pretty(&plan.to_json())?);
     } else {
-        print!("{}", plan.render_table());
+        crate::out!("{}", plan.render_table());
     }
     Ok(plan.items.is_empty())
 }
@@ -252,7 +339,7 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
     let plan = plan(&ctx, PlanOptions::default())
         .await
         .context("cannot compute the plan")?;
-    print!("{}", plan.render_table());
+    crate::out!("{}", plan.render_table());
     if plan.items.is_empty() {
         return Ok(());
     }
@@ -260,7 +347,7 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
     let report = reconcile(&ctx, &pusher, &plan, yes)
         .await
         .context("reconcile failed")?;
-    println!(
+    crate::outln!(
         "applied {} change(s); {} held deletion(s) skipped{}; {} failed",
         report.applied,
         report.skipped_held,
@@ -272,7 +359,7 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
         report.failed.len()
     );
     for failure in &report.failed {
-        println!("  failed: {failure}");
+        crate::outln!("  failed: {failure}");
     }
     if !report.failed.is_empty() {
         anyhow::bail!("{} change(s) could not be applied", report.failed.len());
@@ -289,38 +376,44 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     let held = store
         .held_deletions(Some(directory_store::HoldState::Held))
         .await?;
-    println!("database        {}", store.url());
-    println!("directory       {depts} departments, {users} users");
-    println!(
+    crate::outln!("database        {}", store.url());
+    crate::outln!("directory       {depts} departments, {users} users");
+    crate::outln!(
         "last import     {}",
         store
             .state_get("import.last_finished")
             .await?
-            .unwrap_or_else(|| "never".into())
+            .map_or_else(|| "never".into(), |line| last_import_line(&line))
     );
-    println!(
+    crate::outln!(
         "inbox           {} waiting, {} in progress, {} dead letters",
-        inbox.pending, inbox.claimed, inbox.dead
+        inbox.pending,
+        inbox.claimed,
+        inbox.dead
     );
-    println!(
+    crate::outln!(
         "outbox          {} waiting, {} in progress, {} dead letters",
-        outbox.pending, outbox.claimed, outbox.dead
+        outbox.pending,
+        outbox.claimed,
+        outbox.dead
     );
-    println!(
+    crate::outln!(
         "held deletions  {} (confirm with `dingsync reconcile --yes`)",
         held.len()
     );
     match store.state_get(crate::ops_stats::STATE_KEY).await? {
-        Some(snapshot) => print!(
+        Some(snapshot) => crate::out!(
             "{}",
             crate::ops_stats::render(&snapshot, SystemClock.now_ms())
         ),
         None => {
-            println!("service stats   none yet (`dingsync serve` writes them every few seconds)")
+            crate::outln!(
+                "service stats   none yet (`dingsync serve` writes them every few seconds)"
+            )
         }
     }
     for dead in store.outbox_dead_letters(None, 20).await? {
-        println!(
+        crate::outln!(
             "  dead letter #{} {} {}: {}",
             dead.id,
             dead.kind,
@@ -361,10 +454,10 @@ pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<(
                 .await?;
             let inbox = store.inbox_list(Some(QueueState::Dead), None, 1000).await?;
             if outbox.is_empty() && inbox.is_empty() {
-                println!("no dead letters");
+                crate::outln!("no dead letters");
             }
             for d in outbox {
-                println!(
+                crate::outln!(
                     "outbox #{:<6} {} {} after {} attempt(s): {}",
                     d.id,
                     d.kind,
@@ -374,7 +467,7 @@ pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<(
                 );
             }
             for d in inbox {
-                println!(
+                crate::outln!(
                     "inbox  #{:<6} {} after {} attempt(s): {}",
                     d.id,
                     d.event_type,
@@ -389,7 +482,7 @@ pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<(
             } else {
                 store.outbox_retry_dead(id, now).await?
             }
-            println!("dead letter #{id} queued again");
+            crate::outln!("dead letter #{id} queued again");
         }
         DeadLetters::Drop { id, inbox } => {
             if inbox {
@@ -397,7 +490,7 @@ pub async fn dead_letters(config: &Config, cmd: DeadLetters) -> anyhow::Result<(
             } else {
                 store.outbox_drop_dead(id).await?
             }
-            println!("dead letter #{id} dropped");
+            crate::outln!("dead letter #{id} dropped");
         }
     }
     Ok(())

@@ -59,6 +59,11 @@ pub struct Config {
     pub api: ApiSection,
     pub events: EventsSection,
     pub sync: SyncSection,
+    /// `[load]`: how `dingsync load` reads an OA/HR export (the `oa-file` crate); no default,
+    /// since only the operator knows the file's column names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<oa_file::LoadConfig>,
+    pub scim: ScimSection,
     /// The admin console (`/console`), see `admin::config`.
     pub console: crate::admin::ConsoleSection,
 }
@@ -77,6 +82,9 @@ pub struct DingTalkSection {
     /// Where that budget is kept: shared through the database (every instance together stays
     /// within `qps`) or in this process only.
     pub rate_budget: RateBudgetMode,
+    /// How long DingTalk may be unreachable before `/readyz` says "not ready" (a blip or a
+    /// DingTalk restart should not take the service out of a load balancer).
+    pub ready_grace_secs: u64,
 }
 
 /// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
@@ -102,6 +110,7 @@ impl Default for DingTalkSection {
             corp_id: String::new(),
             qps: 20,
             rate_budget: RateBudgetMode::Auto,
+            ready_grace_secs: 30,
         }
     }
 }
@@ -158,14 +167,30 @@ impl Default for DatabaseSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
+    /// The public listener: what faces DingTalk's pushes (the callback route; SCIM later).
     pub listen: String,
+    /// The internal listener: the OA API, `/metrics` and the OpenAPI document. Empty (the
+    /// default) or equal to `listen` serves everything on `listen`.
+    pub internal_listen: String,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            internal_listen: String::new(),
         }
+    }
+}
+
+impl ServerSection {
+    /// The internal listener's address when it differs from `listen` (the split layout).
+    /// Port 0 ("any free port") on both is two listeners, not one.
+    pub fn split_internal(&self) -> Option<&str> {
+        let internal = self.internal_listen.trim();
+        let split =
+            !internal.is_empty() && (internal != self.listen.trim() || internal.ends_with(":0"));
+        split.then_some(internal)
     }
 }
 
@@ -175,6 +200,62 @@ pub struct ApiSection {
     /// Bearer tokens accepted by the OA API; no token configured means no access at all.
     pub tokens: Vec<Secret>,
     pub tokens_file: Option<PathBuf>,
+}
+
+/// `[scim]`: SCIM 2.0 at `/scim/v2` for identity providers (see `crate::scim`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScimSection {
+    /// Bearer tokens of the SCIM clients (not the OA API's); none means SCIM answers 401.
+    pub tokens: Vec<Secret>,
+    pub tokens_file: Option<PathBuf>,
+    /// What a SCIM Group becomes: `departments` or `roles`.
+    pub groups: crate::scim::GroupsAs,
+    /// What `active=false` does: `delete` or `left`.
+    pub leave: crate::scim::Leave,
+    /// The separator of Enterprise `department` paths (`Sales/East`); empty: a plain name.
+    pub department_path: String,
+    /// The OA department under which departments named by users are found or created.
+    pub create_under: i64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ScimSection {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            tokens_file: None,
+            groups: crate::scim::GroupsAs::Departments,
+            leave: crate::scim::Leave::Delete,
+            department_path: "/".into(),
+            create_under: 1,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+impl ScimSection {
+    /// The settings the SCIM handlers use (tokens as digests).
+    pub fn settings(&self) -> crate::scim::ScimSettings {
+        crate::scim::ScimSettings {
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| crate::api::ApiToken::unnamed(t.expose()))
+                .collect(),
+            groups: self.groups,
+            leave: self.leave,
+            department_path: if self.department_path.is_empty() {
+                crate::scim::settings::DepartmentPath::Name
+            } else {
+                crate::scim::settings::DepartmentPath::Path(self.department_path.clone())
+            },
+            create_under: directory_model::OaDeptId(self.create_under),
+            max_body_bytes: self.max_body_bytes,
+            ..crate::scim::ScimSettings::default()
+        }
+    }
 }
 
 /// How DingTalk's events reach us.
@@ -252,8 +333,8 @@ impl Default for SyncSection {
 }
 
 /// The top-level sections, in the order the documented file lists them.
-pub const SECTIONS: [&str; 8] = [
-    "dingtalk", "callback", "database", "server", "api", "events", "sync", "console",
+pub const SECTIONS: [&str; 9] = [
+    "dingtalk", "callback", "database", "server", "api", "events", "sync", "load", "console",
 ];
 
 /// Everything wrong with a configuration, reported together.
@@ -337,6 +418,20 @@ impl Config {
                 )),
             }
         }
+        if let Some(path) = &self.scim.tokens_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => self.scim.tokens.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(Secret::new),
+                ),
+                Err(e) => problems.push(format!(
+                    "scim.tokens_file: cannot read {}: {e}",
+                    path.display()
+                )),
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -354,7 +449,23 @@ impl Config {
         }
     }
 
+    /// What is valid but probably not meant: `check` prints these and `serve` logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.api.tokens.is_empty() {
+            w.push(
+                "no OA API token is configured ([api] tokens or tokens_file): every OA API call \
+                 will be refused with 401"
+                    .to_owned(),
+            );
+        }
+        w
+    }
+
     /// Checks every rule at once; what `serve` and `check` run before doing anything.
+    ///
+    /// Longer than 80 lines on purpose: it is the one list of cross-key rules, one short
+    /// `if` per rule, so a reader finds every rule in one place.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut p = Vec::new();
         let d = &self.dingtalk;
@@ -412,6 +523,13 @@ impl Config {
                 self.server.listen
             ));
         }
+        if let Some(internal) = self.server.split_internal()
+            && internal.parse::<SocketAddr>().is_err()
+        {
+            p.push(format!(
+                "server.internal_listen: not an address:port ({internal:?}); leave it empty to serve everything on server.listen"
+            ));
+        }
         if !(0.0..=100.0).contains(&self.sync.deletion_max_percent) {
             p.push("sync.deletion_max_percent: must be between 0 and 100".into());
         }
@@ -425,6 +543,26 @@ impl Config {
             if !seen.insert(t.expose()) {
                 p.push(format!("api.tokens[{i}]: duplicate token"));
             }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, t) in self.scim.tokens.iter().enumerate() {
+            if t.expose().len() < 16 {
+                p.push(format!(
+                    "scim.tokens[{i}]: too short; use at least 16 random characters"
+                ));
+            }
+            if !seen.insert(t.expose()) || self.api.tokens.iter().any(|a| a.expose() == t.expose())
+            {
+                p.push(format!(
+                    "scim.tokens[{i}]: duplicate token (SCIM tokens are their own, not the API's)"
+                ));
+            }
+        }
+        if self.scim.create_under < 1 {
+            p.push("scim.create_under: must be an OA department id (at least 1)".into());
+        }
+        if self.scim.max_body_bytes < 1024 {
+            p.push("scim.max_body_bytes: must be at least 1024".into());
         }
         p.extend(self.console.problems());
         if p.is_empty() {
@@ -471,6 +609,35 @@ mod tests {
             parsed.callback.timestamp_window_secs,
             defaults.callback.timestamp_window_secs
         );
+    }
+
+    #[test]
+    fn scim_section_is_documented_and_every_problem_is_named() {
+        let parsed: Config = toml::from_str(DOCUMENTED_CONFIG).expect("config.default.toml parses");
+        let d = ScimSection::default();
+        assert_eq!(parsed.scim.groups, d.groups);
+        assert_eq!(parsed.scim.leave, d.leave);
+        assert_eq!(parsed.scim.department_path, d.department_path);
+        assert_eq!(parsed.scim.create_under, d.create_under);
+        assert_eq!(parsed.scim.max_body_bytes, d.max_body_bytes);
+
+        let mut c = Config::default();
+        c.api.tokens = vec![Secret::new("shared-token-0123456789")];
+        c.scim.tokens = vec![Secret::new("short"), Secret::new("shared-token-0123456789")];
+        c.scim.create_under = 0;
+        c.scim.max_body_bytes = 10;
+        let text = c.validate().unwrap_err().0.join("\n");
+        for needle in [
+            "scim.tokens[0]: too short",
+            "scim.tokens[1]: duplicate",
+            "scim.create_under",
+            "scim.max_body_bytes",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(!text.contains("shared-token"), "{text}");
+        let settings = c.scim.settings();
+        assert!(!format!("{settings:?}").contains("shared-token"));
     }
 
     #[test]
@@ -526,6 +693,23 @@ mod tests {
             assert!(refused.is_err(), "an unknown budget mode is refused");
             Ok(())
         });
+    }
+
+    #[test]
+    fn no_api_token_is_a_warning_and_a_bad_internal_listener_an_error() {
+        let mut c = Config::default();
+        assert!(c.warnings().iter().any(|w| w.contains("no OA API token")));
+        c.api.tokens = vec![Secret::new("0123456789abcdef0123")];
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert_eq!(c.server.split_internal(), None, "one address by default");
+        c.server.internal_listen = c.server.listen.clone();
+        assert_eq!(c.server.split_internal(), None, "the same address is one listener");
+        c.server.listen = "127.0.0.1:0".into();
+        c.server.internal_listen = "127.0.0.1:0".into();
+        assert_eq!(c.server.split_internal(), Some("127.0.0.1:0"), "two free ports");
+        c.server.internal_listen = "nowhere".into();
+        let err = c.validate().expect_err("invalid");
+        assert!(err.to_string().contains("server.internal_listen"), "{err}");
     }
 
     #[test]

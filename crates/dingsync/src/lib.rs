@@ -14,16 +14,24 @@
 //! - [`commands`]: the one-shot commands (import, plan, reconcile, status, dead-letters).
 //! - [`config`]: the TOML + environment configuration, validated all at once, secrets redacted.
 //! - [`demo`]: `dingsync demo`, both-way sync end to end on embedded defaults, as named steps.
+//! - [`import_progress`]: the import's progress for a person: a spinner on a terminal, timed
+//!   lines off one.
+//! - [`load_cmd`]: `dingsync load FILE [--dry-run]`, the first load of the OA side from a
+//!   CSV/XLSX export, through the same validation and outbox as the OA API.
 //! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
+//! - [`readiness`]: DingTalk's reachability for `/readyz`, with a grace period.
+//! - [`reload`]: SIGHUP for `serve`: re-read the configuration, name what needs a restart.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
 //!   and [`server::Shared`], the clock, recorder and counters its parts share.
+//! - [`scim`]: SCIM 2.0 at `/scim/v2` (issue 17): IdPs provision the OA directory.
 //! - [`sim_cmd`]: `dingsync sim`, the standalone DingTalk simulator.
 //! - [`stream`]: Stream mode, the outbound WebSocket alternative to the callback: register,
 //!   connect, store each event in the inbox, then acknowledge; reconnect with backoff.
 //! - [`workers`]: the background workers of `serve` (apply, push, catch-up, reconcile).
 //! - [`telemetry`]: one service's Prometheus recorder, entered by the service's futures.
+//! - [`term`]: the one escape of unprintable characters every CLI line goes through.
 
 pub mod admin;
 pub mod api;
@@ -33,10 +41,16 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod import_progress;
+pub mod load_cmd;
 pub mod local;
 pub mod ops_stats;
+pub mod readiness;
+pub mod reload;
+pub mod scim;
 pub mod server;
 pub mod sim_cmd;
 pub mod stream;
 pub mod telemetry;
+pub mod term;
 pub mod workers;

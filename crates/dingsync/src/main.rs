@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use dingsync::{bench, commands, config, demo, server, sim_cmd};
+use dingsync::{bench, commands, config, demo, load_cmd, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,7 +57,7 @@ enum Command {
     /// DingTalk token and read the root department, saying what to fix when something fails.
     Check,
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
-    /// or Ctrl-C.
+    /// or Ctrl-C; SIGHUP re-reads the configuration and names what needs a restart.
     Serve,
     /// See both-way sync in one command: a simulated DingTalk, a temporary SQLite directory, the
     /// service, changes on both sides, and a summary. Exits 0 only if both sides converged.
@@ -87,6 +87,25 @@ enum Command {
     DeadLetters(commands::DeadLetters),
     /// Measure import, events, callbacks, push and the OA API against their bounds.
     Bench(bench::BenchArgs),
+    /// First load of the OA side from a CSV or XLSX export, columns mapped in `[load]`:
+    /// every problem listed as (row, column, reason); written like OA API writes; a re-run
+    /// changes nothing. Exit 1 when the file has problems.
+    Load {
+        /// The export (`.csv` or `.xlsx`).
+        file: PathBuf,
+        /// Validate every row and say what would change, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a shell completion script, generated from this command line (e.g.
+    /// `dingsync completions bash > /etc/bash_completion.d/dingsync`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line
+    /// (`dingsync man > /usr/share/man/man1/dingsync.1`).
+    Man,
     /// Manage the admin console's users.
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -135,6 +154,8 @@ fn main() -> ExitCode {
     }
 }
 
+/// Dispatches one command line. Longer than 80 lines on purpose: one arm per subcommand, each
+/// a call into `commands`/`demo`/`sim_cmd`, so the whole CLI surface reads in one place.
 async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sim(args) => sim_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -172,9 +193,19 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         Command::Serve => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
+            for warning in cfg.warnings() {
+                tracing::warn!("{warning}");
+            }
             let app = server::Application::build(&cfg).await?;
+            dingsync::reload::install(cfg.clone(), config_path.clone())?;
             // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
             println!("dingsync listening on http://{}", app.local_addr());
+            if app.is_split() {
+                println!(
+                    "dingsync internal listener on http://{} (OA API, /metrics, OpenAPI)",
+                    app.internal_addr()
+                );
+            }
             let shutdown = tokio_util::sync::CancellationToken::new();
             let signal = shutdown.clone();
             tokio::spawn(async move {
@@ -216,10 +247,26 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Load { file, dry_run } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            let clean = load_cmd::run(&cfg, &file, dry_run).await?;
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dingsync", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check => {
             let cfg = config::Config::load(config_path.as_deref())?;
             cfg.validate()?;
             println!("configuration is valid");
+            for warning in cfg.warnings() {
+                println!("warning: {warning}");
+            }
             commands::check_reachability(&cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -250,15 +297,20 @@ async fn wait_for_stop_signal() {
     }
 }
 
-/// One clear line, plus the cause chain with `-v`.
+/// One clear line, plus the cause chain with `-v`; escaped, since a cause can quote a name or
+/// DingTalk's text (see [`dingsync::term`]).
 fn report_error(err: &anyhow::Error, verbose: u8) {
-    eprintln!("error: {err}");
+    use dingsync::term::escape_unprintable as esc;
+    eprintln!("error: {}", esc(&err.to_string()));
     if verbose > 0 {
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            eprintln!("  caused by: {}", esc(&cause.to_string()));
         }
-    } else if err.chain().nth(1).is_some() {
-        eprintln!("  (run with -v for the cause chain)");
+    } else if let Some(root) = err.chain().skip(1).last() {
+        // The root cause tells a refused password from a closed port; the middle of the chain
+        // is for -v.
+        eprintln!("  cause: {}", esc(&root.to_string()));
+        eprintln!("  (run with -v for the whole cause chain)");
     }
 }
 
@@ -270,8 +322,12 @@ fn init_logging(format: LogFormat, verbose: u8, quiet: bool) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes only for a person at a terminal: in a journal, a file or a pipe they are
+    // noise that breaks grep (issue 18).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

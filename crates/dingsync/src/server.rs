@@ -10,6 +10,11 @@
 //! [`crate::admin`]), `/healthz` (the process is up), `/readyz` (the database answers
 //! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
 //!
+//! Listeners: the callback route must face the internet, the OA API, `/metrics` and OpenAPI
+//! should not. `server.internal_listen` (when set and different from `server.listen`) gives the
+//! latter a listener of their own, and `server.listen` then serves only the callback route and
+//! the probes; unset, everything shares `server.listen` as before.
+//!
 //! Several instances (PostgreSQL): each instance names itself once, at build time
 //! ([`instance_id`]: host, pid and a random suffix), and uses that name for its queue claims,
 //! job leases and rate-budget slots, so two instances never mistake each other's claims. The
@@ -41,6 +46,7 @@ use crate::clock::{SharedClock, system_clock};
 use crate::config::{Config, EventsMode, RateBudgetMode};
 use sync_engine::error_chain;
 use crate::ops_stats::{self, OpsStats, Site};
+use crate::readiness::Verdict;
 use crate::telemetry::Telemetry;
 use crate::{api, callback, stream, workers};
 
@@ -77,6 +83,8 @@ struct OpsState {
     /// Probed by `/readyz` when credentials are configured (a token proves DingTalk is reachable
     /// and the credentials are right).
     dingtalk: Option<dingtalk_client::DingTalkClient>,
+    /// The streak of failed DingTalk probes, judged against the grace period.
+    reachability: crate::readiness::Reachability,
     /// In Stream mode, the connection's state: not connected means events are not arriving.
     stream: Option<watch::Receiver<stream::StreamStatus>>,
     /// The probe counts a failed database check; `/metrics` renders the recorder.
@@ -87,6 +95,8 @@ struct OpsState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The internal listener and its routes when `server.internal_listen` splits the service.
+    internal: Option<(TcpListener, Router)>,
     store: Store,
     /// Where the Stream client publishes its state (Stream mode only).
     stream_status: Option<watch::Sender<stream::StreamStatus>>,
@@ -113,7 +123,12 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects the database (running migrations), builds the routes and binds `server.listen`.
+    /// Connects the database (running migrations), builds the routes and binds `server.listen`
+    /// (and `server.internal_listen`).
+    ///
+    /// Over 80 lines: it is the service's wiring diagram (store, client, shared state, the
+    /// public and internal routers, listeners, workers' context) in build order; each part is
+    /// built by its own module and this only connects them.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let instance = instance_id();
@@ -130,20 +145,23 @@ impl Application {
         let ops = OpsState {
             store: store.clone(),
             dingtalk,
+            reachability: crate::readiness::Reachability::new(std::time::Duration::from_secs(
+                config.dingtalk.ready_grace_secs,
+            )),
             stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
             shared: shared.clone(),
         };
         let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
-        let mut router = Router::new()
+        let probes = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .with_state(ops);
+            .with_state(ops.clone());
+        let mut public = probes.clone();
         if let Some(state) =
             callback::CallbackState::from_config(config, store.clone(), shared.clock.clone())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
         {
-            router = router.merge(callback::router(state.with_wake(apply_wake.clone())));
+            public = public.merge(callback::router(state.with_wake(apply_wake.clone())));
         }
         let tokens = config
             .api
@@ -152,26 +170,24 @@ impl Application {
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
         let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
-        router = router
-            .merge(api::router(api_state))
-            .layer(from_fn_with_state(
-                shared.stats.clone(),
-                ops_stats::count_unavailable,
-            ))
-            .layer(from_fn_with_state(shared.telemetry.clone(), in_telemetry));
-        let addr: SocketAddr = config
-            .server
-            .listen
-            .parse()
-            .context("server.listen is not an address")?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        // SCIM faces the IdPs on the internet and authenticates every request itself, so it is
+        // on the public listener (design: "Surfaces").
+        let scim_state = crate::scim::ScimState {
+            store: store.clone(),
+            settings: std::sync::Arc::new(config.scim.settings()),
+            clock: shared.clock.clone(),
+        };
+        let public = public.merge(crate::scim::router(scim_state));
         let sync = ops_client.map(|client| {
             sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
                 .with_actor(format!("dingsync@{instance}"))
                 .with_clock(shared.clock.clone())
         });
+        let mut internal = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(ops)
+            .merge(api::router(api_state));
+        // The console is for administrators: on the internal listener (with the OA API).
         if config.console.enabled {
             let admin = crate::admin::Admin::new(
                 store.clone(),
@@ -180,11 +196,30 @@ impl Application {
                 config.clone(),
                 shared.clock.clone(),
             );
-            router = router.merge(crate::admin::mount(admin, &config.console).await?);
+            internal = internal.merge(crate::admin::mount(admin, &config.console).await?);
         }
+        let (router, internal) = match config.server.split_internal() {
+            None => (public.merge(internal), None),
+            Some(addr) => (public, Some((addr, probes.merge(internal)))),
+        };
+        let layered = |router: Router| {
+            router
+                .layer(from_fn_with_state(
+                    shared.stats.clone(),
+                    ops_stats::count_unavailable,
+                ))
+                .layer(from_fn_with_state(shared.telemetry.clone(), in_telemetry))
+        };
+        let listener = bind(&config.server.listen, "server.listen").await?;
+        let internal = match internal {
+            Some((addr, router)) => Some((bind(addr, "server.internal_listen").await?, layered(router))),
+            None => None,
+        };
+        let router = layered(router);
         Ok(Self {
             listener,
             router,
+            internal,
             store,
             stream_status: stream_channel.map(|(tx, _)| tx),
             sync,
@@ -206,6 +241,22 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the OA API, `/metrics` and OpenAPI: the internal listener when the
+    /// service is split, else the one address.
+    pub fn internal_addr(&self) -> SocketAddr {
+        match &self.internal {
+            Some((listener, _)) => listener
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => self.local_addr(),
+        }
+    }
+
+    /// Whether the OA API has a listener of its own (`server.internal_listen`).
+    pub fn is_split(&self) -> bool {
+        self.internal.is_some()
     }
 
     /// The store the service writes to (the demo and tests read it to check results).
@@ -242,6 +293,15 @@ impl Application {
                 self.shared.clock.clone(),
             )))
         });
+        let internal = self.internal.map(|(listener, router)| {
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        });
         let stop = shutdown.clone();
         let pruner = self.config.console.enabled.then(|| {
             crate::admin::spawn_pruner(
@@ -255,10 +315,18 @@ impl Application {
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
+        let mut served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("the HTTP server failed");
+        shutdown.cancel();
+        if let Some(task) = internal {
+            let outcome = match task.await {
+                Ok(result) => result.context("the internal HTTP server failed"),
+                Err(e) => Err(anyhow::anyhow!("the internal HTTP server stopped: {e}")),
+            };
+            served = served.and(outcome);
+        }
         // The workers finish their current item and release their leases before the store
         // closes; whatever they had claimed is taken over by the next run after the lease.
         shutdown.cancel();
@@ -279,6 +347,17 @@ impl Application {
     pub fn sync_context(&self) -> Option<&sync_engine::SyncContext> {
         self.sync.as_ref()
     }
+}
+
+/// Binds `addr` (the config key `key`), saying which key and why when it cannot.
+async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .trim()
+        .parse()
+        .with_context(|| format!("{key} is not an address"))?;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| listen_error(addr, e))
 }
 
 /// The database as configured (`[database] url`, `max_connections`,
@@ -408,6 +487,29 @@ fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
     cfg
 }
 
+/// Why `serve` cannot listen, and what to do: a busy port names the address and how to find
+/// its holder (issue 18: it used to say only "cannot listen").
+pub fn listen_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    let advice = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{addr} is already in use by another process (another `dingsync serve`?); see which \
+             with `ss -ltnp 'sport = :{}'`, stop it, or set server.listen to a free address",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on {addr}: ports below 1024 need privileges; set \
+             server.listen to a port above 1024"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine; set server.listen to one of its addresses \
+             or 0.0.0.0",
+            addr.ip()
+        ),
+        _ => format!("check server.listen ({addr})"),
+    };
+    anyhow::Error::new(e).context(format!("cannot listen on {addr}: {advice}"))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -417,7 +519,18 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     // Bounded: while the database restarts, the pool waits for a connection far longer than a
     // readiness probe should take, and "not ready" is the true answer meanwhile.
     let probe_started_ms = ops.shared.clock.now_ms();
-    let probe = tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()).await;
+    // The DingTalk probe runs beside the database probe, so one slow answer (a shared rate
+    // budget waiting on a restarting database) cannot hide the other's failure.
+    let dingtalk_probe = async {
+        match &ops.dingtalk {
+            Some(client) => Some(ops.reachability.probe(client, probe_started_ms).await),
+            None => None,
+        }
+    };
+    let (probe, dingtalk) = tokio::join!(
+        tokio::time::timeout(READY_DB_PROBE, ops.store.inbox_depth()),
+        dingtalk_probe
+    );
     let db_problem = match probe {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(error_chain(&e)),
@@ -432,10 +545,11 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         );
         problems.push(format!("database: {problem}"));
     }
-    if let Some(client) = &ops.dingtalk
-        && let Err(e) = client.ensure_token().await
-    {
-        problems.push(format!("dingtalk: {e}"));
+    let mut notes = Vec::new();
+    match dingtalk {
+        None | Some(Verdict::Reachable) => {}
+        Some(Verdict::Degraded(note)) => notes.push(note),
+        Some(Verdict::NotReady(problem)) => problems.push(problem),
     }
     if let Some(stream) = &ops.stream {
         let status = stream.borrow().clone();
@@ -447,7 +561,10 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
         }
     }
     if problems.is_empty() {
-        (StatusCode::OK, "ready".to_owned())
+        let body = std::iter::once("ready".to_owned())
+            .chain(notes)
+            .collect::<Vec<_>>();
+        (StatusCode::OK, body.join("\n"))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
     }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 #[derive(Debug, Args)]
+#[command(after_help = dingtalk_sim::admin_routes_help())]
 pub struct SimArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9000")]
@@ -112,6 +113,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     println!(
         "  curl -s -X POST \"{base}/topapi/v2/department/listsub?access_token=$TOKEN\" -H 'Content-Type: application/json' -d '{{\"dept_id\":1}}'"
     );
+    print!("{}", dingtalk_sim::admin_routes_help());
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c()
         .await

@@ -5,7 +5,14 @@
 //! `result` and always add a `request_id`; the legacy oapi paths (`/role/add_role` and friends)
 //! put their fields at the top level and carry no `request_id`. A few topapi endpoints
 //! (`getrolegroup`, `getrole`) also put their payload at the top level; [`Reply`] says which.
-//! The envelopes themselves are built in `envelope`.
+//! The envelopes themselves are built in `envelope`. The paths of the generation before topapi v2
+//! that `dingtalk-sdk` 1.3.8 calls (`/department/list`, `/user/get`, …) are legacy-family routes
+//! too, some of them read with GET (`org::legacy_contacts`).
+//!
+//! Not simulated, so answered as unknown paths (HTTP 404): `/router/rest`, the old TOP router
+//! `dingtalk-sdk` sends its `dingtalk.corp.role.*` calls to (no current DingTalk page documents
+//! it, and the facts are silent; its roles have topapi equivalents), and the other old paths
+//! (`/department/update`, `/user/update`, `/user/delete`, `/department/get`, …).
 
 use crate::envelope::{Family, Reply};
 use crate::error::Outcome;
@@ -20,6 +27,8 @@ pub type Handler = fn(&mut Org, &Params) -> Outcome<Reply>;
 pub struct Route {
     pub family: Family,
     pub handler: Handler,
+    /// Called with GET (the old contacts reads); every other business path takes POST.
+    pub get: bool,
 }
 
 /// The endpoint at `path`, or `None` when DingTalk has no such path.
@@ -28,12 +37,21 @@ pub fn route(path: &str) -> Option<Route> {
         Some(Route {
             family: Family::Top,
             handler,
+            get: false,
         })
     };
     let legacy = |handler: Handler| {
         Some(Route {
             family: Family::Legacy,
             handler,
+            get: false,
+        })
+    };
+    let legacy_get = |handler: Handler| {
+        Some(Route {
+            family: Family::Legacy,
+            handler,
+            get: true,
         })
     };
     match path {
@@ -54,6 +72,7 @@ pub fn route(path: &str) -> Option<Route> {
         "/topapi/user/listid" => top(|o, p| o.user_listid(p)),
         "/topapi/user/listsimple" => top(|o, p| o.user_listsimple(p)),
         "/topapi/user/count" => top(|o, p| o.user_count(p)),
+        "/topapi/user/getbyunionid" => top(|o, p| o.user_getbyunionid(p)),
         "/topapi/role/list" => top(|o, p| o.role_list(p)),
         "/topapi/role/deleterole" => top(|o, p| o.role_delete(p)),
         "/topapi/role/getrolegroup" => top(|o, p| o.role_getrolegroup(p)),
@@ -64,6 +83,13 @@ pub fn route(path: &str) -> Option<Route> {
         "/role/add_role_group" => legacy(|o, p| o.role_add_group(p)),
         "/role/add_role" => legacy(|o, p| o.role_add(p)),
         "/role/update_role" => legacy(|o, p| o.role_update(p)),
+        // The generation before topapi v2 (`org::legacy_contacts`).
+        "/department/list" => legacy_get(|o, p| o.old_dept_list(p)),
+        "/department/create" => legacy(|o, p| o.old_dept_create(p)),
+        "/user/get" => legacy_get(|o, p| o.old_user_get(p)),
+        "/user/simplelist" => legacy_get(|o, p| o.old_user_simplelist(p)),
+        "/user/list" => legacy_get(|o, p| o.old_user_list(p)),
+        "/user/create" => legacy(|o, p| o.old_user_create(p)),
         _ => None,
     }
 }

@@ -15,13 +15,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::api::{self, Route};
-use crate::callback_delivery;
 use crate::envelope::{Family, bad_gateway, error_body, json_response, success_body};
 use crate::error::Rejection;
 use crate::events::Origin;
 use crate::gateway::{self, CallOutcome, Fault, Pass, TokenCheck};
 use crate::params::Params;
 use crate::state::{Shared, lock};
+use crate::{callback_delivery, new_api};
 
 /// Delays the answer by the current `latency_ms` (a real wait: it models the network).
 pub(crate) async fn add_latency(
@@ -79,6 +79,9 @@ pub(crate) async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Re
     let endpoint = match (api::route(&path), callback_delivery::api::method_of(&path)) {
         (Some(route), _) => Endpoint::Business(route),
         (None, Some(method)) => Endpoint::Callback(method),
+        (None, None) if path.starts_with("/v1.0/") => {
+            return new_api::call(&shared, &parts, &body).await;
+        }
         (None, None) => return unknown_path(&shared, &path),
     };
     let call = Call {
@@ -141,6 +144,7 @@ impl Call<'_> {
     ) -> Result<Params, Box<Response>> {
         let wanted = match endpoint {
             Endpoint::Callback(method) => method.clone(),
+            Endpoint::Business(route) if route.get => Method::GET,
             Endpoint::Business(_) => Method::POST,
         };
         if *method != wanted {
@@ -228,7 +232,10 @@ impl Call<'_> {
 }
 
 /// The answer to a path DingTalk does not have: errcode 22 naming the TOP method for a
-/// `/topapi/` path, a plain 404 body otherwise.
+/// `/topapi/` path, a 404 body otherwise. The 404 body comes with HTTP **404**, not the 200 the
+/// probe saw on real DingTalk: a client that only checks the HTTP status (the new SDKs do) must
+/// never take a path the simulator does not have for a success (issue 18). (`/v1.0/` paths get
+/// the new API's 404 in `new_api`.)
 fn unknown_path(shared: &Shared, path: &str) -> Response {
     let (family, body) = if path.starts_with("/topapi/") {
         let method = api::top_method_name(path);
@@ -248,6 +255,10 @@ fn unknown_path(shared: &Shared, path: &str) -> Response {
             json!({"errcode": 404, "errmsg": "请求的URI地址不存在"}),
         )
     };
+    let status = match family {
+        Family::Top => StatusCode::OK,
+        Family::Legacy => StatusCode::NOT_FOUND,
+    };
     shared.record_call(path, CallOutcome::Error);
-    json_response(StatusCode::OK, family, body)
+    json_response(status, family, body)
 }

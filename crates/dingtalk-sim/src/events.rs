@@ -54,9 +54,8 @@ impl EventRecord {
 /// The business fields of a change, in the lowerCamel names of DingTalk's newer payloads.
 pub fn change_data(change: &Change) -> Value {
     match change {
-        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
-            json!({"userId": ids})
-        }
+        Change::UserModify(ids, diff) => json!({"userId": ids, "diffInfo": diff}),
+        Change::UserAdd(ids) | Change::UserLeave(ids) => json!({"userId": ids}),
         Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
             json!({"deptId": ids})
         }

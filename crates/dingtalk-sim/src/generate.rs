@@ -12,7 +12,9 @@
 //! characters, unique mobiles and emails, at most 100 departments per user), which the tests
 //! check by re-validating a generated org. Mobiles and job numbers come from an injective
 //! function of the user's index, so uniqueness needs no lookup; 100,000 users take about a
-//! second and some 100 MB.
+//! second and some 100 MB. Some users carry a `telephone` (unique, from the job number), an
+//! `org_email` and a `remark`, chosen from the index without drawing from the RNG, so a seed
+//! still gives the same ids, names and memberships as before these fields existed.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -21,6 +23,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 
 use crate::org::{BUILTIN_ROLES, Dept, Org, ROOT_DEPT, Role, RoleGroup, User};
+
+/// Remarks some users carry (`remark`, free text up to 2000 characters).
+const REMARKS: &[&str] = &["试用期", "外派", "兼职", "Remote"];
 
 /// Deepest level the generator creates (DingTalk allows more; real orgs rarely go deeper).
 pub const MAX_GEN_DEPTH: usize = 8;
@@ -196,13 +201,13 @@ fn generate_users(org: &mut Org, rng: &mut StdRng, count: usize, dept_ids: &[i64
             state_code: "86".to_owned(),
             mobile,
             hide_mobile: false,
-            telephone: None,
+            telephone: (i % 7 == 3).then(|| format!("0571-8{job:07}")),
             job_number: Some(format!("{job}")),
             title: Some(TITLES[rng.gen_range(0..TITLES.len())].to_owned()),
             email,
-            org_email: None,
+            org_email: (i % 5 == 1).then(|| format!("{job}@corp.dingsim.example.com")),
             work_place: rng.gen_ratio(1, 2).then(|| "杭州".to_owned()),
-            remark: None,
+            remark: (i % 9 == 4).then(|| REMARKS[i % REMARKS.len()].to_owned()),
             dept_ids: depts,
             dept_order,
             dept_title: BTreeMap::new(),

@@ -22,7 +22,12 @@
 //! `api.dingtalk.com`):
 //! - `GET /gettoken?appkey&appsecret` (or `corpid&corpsecret`), `POST /v1.0/oauth2/accessToken`;
 //! - `POST /topapi/v2/department/{listsub,listsubid,get,create,update,delete,listparentbydept,listparentbyuser}`;
-//! - `POST /topapi/v2/user/{list,get,create,update,delete,getbymobile}`, `POST /topapi/user/{listid,listsimple,count}`;
+//! - `POST /topapi/v2/user/{list,get,create,update,delete,getbymobile}`,
+//!   `POST /topapi/user/{listid,listsimple,count,getbyunionid}`;
+//! - the generation before topapi v2 that `dingtalk-sdk` 1.3.8 calls: `GET /department/list`,
+//!   `POST /department/create`, `GET /user/{get,simplelist,list}`, `POST /user/create`;
+//! - the new API's contact lookups (`x-acs-dingtalk-access-token` header):
+//!   `POST /v1.0/contact/{users,departments}/search`, `GET /v1.0/contact/empLeaveRecords`;
 //! - `POST /topapi/role/{list,deleterole,getrolegroup,getrole,addrolesforemps,removerolesforemps,simplelist}`,
 //!   `POST /role/{add_role_group,add_role,update_role}`;
 //! - `POST /call_back/{register_call_back,update_call_back}`,
@@ -31,6 +36,11 @@
 //! - Stream mode (`api.dingtalk.com`): `POST /v1.0/gateway/connections/open` (credentials and
 //!   subscriptions → endpoint + single-use ticket), then the WebSocket `GET /connect?ticket=…`.
 //!
+//! Any other path (or a known path with another method) answers HTTP **404** — `{"errcode":404}`
+//! on oapi paths, `{"code":"InvalidAction.NotFound"}` on `/v1.0/` paths; an unknown `/topapi/`
+//! method keeps DingTalk's `errcode 22` — so no client can take a path the simulator lacks for
+//! a success.
+//!
 //! Every change, through the API or `/_sim`, becomes a contacts event that is pushed (encrypted
 //! and signed) to the subscribed callback URL, or sent over Stream, or both (the `delivery`
 //! setting); see `callback_delivery` and `stream` for the rules. (The HTTP channel is called
@@ -38,41 +48,9 @@
 //! changes to DingTalk; the `/_sim/push...` route names stay as they were.)
 //!
 //! # Admin routes (`/_sim`, no token; JSON in and out)
-//! | route | what |
-//! |---|---|
-//! | `GET /_sim/state` | the whole org: departments, users, departed userids, role groups, roles, memberships |
-//! | `GET /_sim/calls` | per-API call counts (`calls`, `ok`, `errors`, `throttled` = 90018, `faulted`) and totals |
-//! | `POST /_sim/calls/reset` | zero the counts |
-//! | `GET /_sim/settings`, `POST /_sim/settings` | read / change `qps`, `latency_ms`, `fault_rate`, `token_ttl_secs`, `slow_answer_ms` (test knobs; the defaults are DingTalk's: 20 calls/s per API, no faults, 7200 s tokens, slow answers past the 3 s gateway timeout) |
-//! | `POST /_sim/tokens/expire` | every issued access token stops working now |
-//! | `GET /_sim/events[?after=N]` | every change so far as a contacts event (`id`, `event_type`, `origin`, `time_ms`, `data`) |
-//! | `POST /_sim/depts` | create a department (body as `department/create`) |
-//! | `PATCH /_sim/depts/{id}` | change or move a department (body as `department/update`) |
-//! | `DELETE /_sim/depts/{id}` | remove a department |
-//! | `POST /_sim/users` | add a user (body as `v2/user/create`) |
-//! | `PATCH /_sim/users/{userid}` | change a user (body as `v2/user/update`; `dept_id_list` moves them) |
-//! | `DELETE /_sim/users/{userid}` | the user leaves the org |
-//! | `POST /_sim/users/{userid}/rehire` | a user who left comes back (optional `dept_id_list`) |
-//! | `POST /_sim/role-groups` | add a role group (`{"name"}`) |
-//! | `POST /_sim/roles` | add a role (`{"roleName","groupId"}`) |
-//! | `PATCH /_sim/roles/{id}` | rename a role (`{"roleName"}`) |
-//! | `DELETE /_sim/roles/{id}` | delete a role |
-//! | `POST /_sim/roles/assign`, `POST /_sim/roles/unassign` | `{"roleIds","userIds"}` as `addrolesforemps` / `removerolesforemps` |
-//! | `GET /_sim/callback` | the current callback subscription (kind, url, tags; no secrets) |
-//! | `POST /_sim/callback` | set the console-configured callback `{"url","token","aes_key","call_back_tag"?}` (owner key = client id); fires `check_url` first |
-//! | `DELETE /_sim/callback` | remove the subscription (either kind) |
-//! | `POST /_sim/callback/check_url` | fire `check_url` at the subscribed URL now; answers `{"acked", "error"?}` |
-//! | `GET /_sim/push-settings`, `POST /_sim/push-settings` | `dialect` (`legacy`/`new`), `msg_signature`, `timeout_ms`, `retry_scale`, `duplicate_rate`, `delay_ms`, `reorder_window_ms` |
-//! | `GET /_sim/pushes` | every push attempt (`push_id`, `event_id`, `event_type`, `attempt`, `duplicate`, `acked`, `error`, `plaintext`), `in_flight`, `failed_unread` |
-//! | `POST /_sim/pushes/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been pushed to a final outcome |
-//! | `GET /_sim/stream` | Stream: settings, registrations, connections, every delivery attempt with its ack (`message_id`, `event_id`, `connection_id`, `attempt`, `outcome`, `ack_code`, `ack_status`), pings, stray upstream messages |
-//! | `GET /_sim/stream/settings`, `POST /_sim/stream/settings` | `delivery` (`http`/`stream`/`both`), `redeliver_after_ms`, `disconnect_grace_ms`, `ticket_ttl_ms`, `ping_interval_ms`, `disconnect_after_ms` (periodic load-balancing `disconnect`; 0 = off), `duplicate_rate` (send an acked event once more) |
-//! | `POST /_sim/stream/disconnect` | send SYSTEM `disconnect` to every connection (or `{"connection": id}`), close its TCP after the grace |
-//! | `POST /_sim/stream/drop` | close every connection's TCP (or `{"connection": id}`) at once, no close frame |
-//! | `POST /_sim/stream/stall` | leave the connection(s) open but silent both ways (a half-open TCP connection; not even WebSocket pings are answered) |
-//! | `POST /_sim/stream/ping` | send a SYSTEM `ping` now (all, or `{"connection": id}`) |
-//! | `POST /_sim/stream/tickets/expire` | every unused ticket stops working |
-//! | `POST /_sim/stream/wait[?timeout_ms=N]` | answers `{"idle":true}` once every event has been acknowledged over Stream |
+//! Listed, with what each does, in one table: [`admin_routes`] (printed by `dingsync sim --help`
+//! and the start banner, [`admin_routes_help`]). They read and change the org, the call counts,
+//! the settings, the event log, the callback subscription and pushes, and Stream.
 //!
 //! A write answers `{"errcode":0,...}` with HTTP 200, or HTTP 422 with DingTalk's
 //! `{"errcode","errmsg"}` when a rule refuses it.
@@ -104,7 +82,10 @@
 //!      families (TOP, legacy oapi, the new API's errors, the gateway's 502).
 //!    - `org`: the org and every business rule, shared by the API and the admin routes so both
 //!      obey the same rules — `dept`, `role`, and users as `user` (writes), `user_fields` (the
-//!      field rules create and update share) and `user_read` (get, list, count).
+//!      field rules create and update share), `user_read` (get, list, count) and `user_diff`
+//!      (the `diffInfo` of a modify event); `legacy_contacts` serves the pre-v2 paths with the
+//!      same rules.
+//!    - `admin_routes`: the table of the `/_sim` routes (docs, `--help`, banner).
 //!    - `generate`: the deterministic sample-org generator.
 //!    - `gateway`: tokens, the rate limit, faults, request ids, call counts (plain state; the
 //!      instant and the RNG are passed in).
@@ -122,6 +103,8 @@
 //!    - `call`: the trip of one DingTalk business call through the gateway, and the latency
 //!      layer.
 //!    - `token_routes`: `/gettoken` and `/v1.0/oauth2/accessToken`.
+//!    - `new_api`: the other `/v1.0/` paths (the header token, the new API's errors, the contact
+//!      searches, and `leave_records`).
 //!    - `admin`: the `/_sim` routes for the org, calls, settings and events (and the small
 //!      helpers every `/_sim` route answers with).
 //!    - `callback_delivery`: the HTTP event push to a subscribed callback URL — `pusher` (the
@@ -132,6 +115,7 @@
 //! 4. `server`: only assembles the router from the route modules; `lib.rs` starts it all.
 
 mod admin;
+mod admin_routes;
 mod api;
 mod call;
 mod callback_delivery;
@@ -145,6 +129,7 @@ mod events;
 mod gateway;
 mod generate;
 mod lock;
+mod new_api;
 mod org;
 mod params;
 mod server;
@@ -161,6 +146,7 @@ use rand::rngs::StdRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::admin_routes::{AdminRoute, admin_routes, admin_routes_help};
 pub use crate::clock::Clock;
 pub use crate::config::{Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;

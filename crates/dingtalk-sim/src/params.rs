@@ -81,6 +81,11 @@ impl Params {
     }
 
     /// Sets one parameter (used when a route carries an id in its path).
+    /// The value as given, if any (for renaming a parameter between API generations).
+    pub fn raw(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).filter(|v| !v.is_null())
+    }
+
     pub fn insert(&mut self, name: &str, value: Value) {
         self.values.insert(name.to_owned(), value);
     }

@@ -17,10 +17,19 @@ use crate::{admin, callback_delivery, stream};
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     // Every DingTalk answer (success, error, throttle or fault) waits `latency_ms`; the admin
     // routes do not.
+    // A known path called with another method is, to DingTalk's gateway, a path it does not
+    // have: it falls through to the business-call fallback's unknown-path answer (HTTP 404 with
+    // DingTalk's body) instead of an empty 405.
     let dingtalk = Router::new()
-        .route("/gettoken", get(get_token))
-        .route("/v1.0/oauth2/accessToken", post(new_token))
-        .route("/v1.0/gateway/connections/open", post(stream::routes::open))
+        .route("/gettoken", get(get_token).fallback(dingtalk_call))
+        .route(
+            "/v1.0/oauth2/accessToken",
+            post(new_token).fallback(dingtalk_call),
+        )
+        .route(
+            "/v1.0/gateway/connections/open",
+            post(stream::routes::open).fallback(dingtalk_call),
+        )
         .fallback(dingtalk_call)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),

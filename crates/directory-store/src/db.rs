@@ -52,8 +52,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         4,
+        "scim_resources",
+        include_str!("../migrations/sqlite/0004_scim_resources.sql"),
+    ),
+    (
+        5,
         "console",
-        include_str!("../migrations/sqlite/0004_console.sql"),
+        include_str!("../migrations/sqlite/0005_console.sql"),
     ),
 ];
 
@@ -76,8 +81,13 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         4,
+        "scim_resources",
+        include_str!("../migrations/postgres/0004_scim_resources.sql"),
+    ),
+    (
+        5,
         "console",
-        include_str!("../migrations/postgres/0004_console.sql"),
+        include_str!("../migrations/postgres/0005_console.sql"),
     ),
 ];
 

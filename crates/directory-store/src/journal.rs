@@ -109,6 +109,10 @@ pub struct WriteCtx {
     /// mirrored from DingTalk, which is taken as it is (refusing it would only make the two
     /// sides drift further apart).
     pub check_rules: bool,
+    /// Whether the entity keeps its version. Only for what dingsync records for itself on an
+    /// OA entity (the department's `source_identifier` marker before its first push): the OA
+    /// client's `ETag` (the version) must stay valid across it (issue 18, B8).
+    pub keep_version: bool,
 }
 
 impl WriteCtx {
@@ -121,6 +125,7 @@ impl WriteCtx {
             enqueue: true,
             record_base: false,
             check_rules: true,
+            keep_version: false,
         }
     }
 
@@ -134,6 +139,7 @@ impl WriteCtx {
             enqueue: false,
             record_base: true,
             check_rules: false,
+            keep_version: false,
         }
     }
 
@@ -157,6 +163,7 @@ impl WriteCtx {
             enqueue: false,
             record_base: false,
             check_rules: false,
+            keep_version: false,
         }
     }
 
@@ -175,6 +182,12 @@ impl WriteCtx {
     /// Overrides whether validation and the referential rules apply.
     pub fn with_check_rules(mut self, check_rules: bool) -> Self {
         self.check_rules = check_rules;
+        self
+    }
+
+    /// Overrides whether the entity keeps its version (see [`WriteCtx::keep_version`]).
+    pub fn with_keep_version(mut self, keep_version: bool) -> Self {
+        self.keep_version = keep_version;
         self
     }
 

@@ -48,6 +48,8 @@
 //! - [`held_deletions`]: deletions held for an operator ([`HeldDeletion`], [`HoldState`]).
 //! - `checkpoints`: import positions and the key/value sync state.
 //! - `leases`: named leases, so one instance imports or reconciles at a time.
+//! - [`scim_resources`]: what SCIM clients sent for the users and groups they provision
+//!   ([`ScimResource`]), beside the OA entities they map to.
 //! - [`slots`]: named counting semaphores timed by the database's clock ([`SlotTake`]), the
 //!   mechanism behind the rate budget that several instances share.
 //!
@@ -74,6 +76,7 @@ pub mod journal;
 mod leases;
 pub mod outbox;
 mod rows;
+pub mod scim_resources;
 pub mod slots;
 pub mod url;
 
@@ -93,5 +96,6 @@ pub use inbox::{InboxEvent, InboxPut, NewInboxEvent};
 pub use journal::{Op, Origin, WriteCtx};
 pub use outbox::OutboxEntry;
 pub use rows::Versioned;
+pub use scim_resources::{ScimResource, ScimWrite};
 pub use slots::SlotTake;
 pub use url::{Backend, DatabaseUrl};

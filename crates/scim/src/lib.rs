@@ -24,8 +24,10 @@
 //! - [`meta`]: `meta`, locations, weak-ETag versions and `If-Match`.
 //! - [`error`]: [`ScimError`], the RFC 7644 §3.12 error body and status.
 //! - [`attr_path`], [`json_keys`]: attribute paths and case-insensitive JSON member access.
-//! - `examples/suite_target.rs`: an in-memory server over this crate (axum, dev-only) that
-//!   `scripts/scim-suites.sh` runs scim2-tester and scim-sanity against; both pass.
+//!
+//! The service (`dingsync::scim`) serves this crate at `/scim/v2`; its test
+//! `scim::both_conformance_suites_pass_against_the_real_service` runs `scripts/scim-suites.sh`
+//! (scim2-tester and scim-sanity's strict probe) against it.
 //!
 //! # How the service plugs in (phase 2)
 //! The service keeps its own model (OA users, departments, roles) and converts at the edge:

@@ -114,11 +114,17 @@ pub async fn require_token(
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         });
+    let none_configured = state.tokens.is_empty();
     let Some(presented) = presented else {
-        return Err(ApiError::Unauthorized { presented: false });
+        return Err(ApiError::Unauthorized {
+            presented: false,
+            none_configured,
+        });
     };
-    let token = authenticate(&state.tokens, &presented)
-        .ok_or(ApiError::Unauthorized { presented: true })?;
+    let token = authenticate(&state.tokens, &presented).ok_or(ApiError::Unauthorized {
+        presented: true,
+        none_configured,
+    })?;
     request.extensions_mut().insert(Caller {
         name: token.name().to_owned(),
     });

@@ -101,6 +101,9 @@ pub enum ApiError {
     Unauthorized {
         /// Whether a token was presented (then it is `invalid_token` per RFC 6750).
         presented: bool,
+        /// Whether the service has no token configured at all (then no token can work, and
+        /// the answer says so instead of inviting the caller to try another).
+        none_configured: bool,
     },
     /// The body is larger than the limit (413).
     #[error("request body larger than {limit} bytes")]
@@ -241,10 +244,19 @@ impl ApiError {
                 "this path does not accept this method; see /api/v1/openapi.json".to_owned(),
                 Vec::new(),
             ),
-            Self::Unauthorized { .. } => (
+            Self::Unauthorized {
+                none_configured, ..
+            } => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "send a valid API token as `Authorization: Bearer <token>`".to_owned(),
+                if *none_configured {
+                    "no OA API token is configured on this service, so every call is refused; \
+                     the administrator sets [api] tokens or tokens_file (or \
+                     DINGSYNC_API__TOKENS) and restarts"
+                        .to_owned()
+                } else {
+                    "send a valid API token as `Authorization: Bearer <token>`".to_owned()
+                },
                 Vec::new(),
             ),
             Self::PayloadTooLarge { limit } => (
@@ -303,7 +315,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
-        if let Self::Unauthorized { presented } = self {
+        if let Self::Unauthorized { presented, .. } = self {
             let challenge = if presented {
                 r#"Bearer realm="dingsync", error="invalid_token""#
             } else {

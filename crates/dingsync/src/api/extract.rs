@@ -8,7 +8,9 @@
 //! by axum's `DefaultBodyLimit` layer (see `mod.rs`); reading past it surfaces here as a 413.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -171,8 +173,9 @@ pub fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-/// A path parameter; one that does not parse (a department id that is not a number) names
-/// nothing that exists, so it is a 404 in the API's JSON shape rather than axum's plain text.
+/// A path parameter. One that does not parse (`/departments/abc`: an id that is not a number)
+/// is a malformed request, not a missing entity: 400 `bad_request` naming the parameter and the
+/// type it must have, in the API's JSON shape rather than axum's plain-text 404 (issue 18).
 #[derive(Debug, Clone)]
 pub struct ApiPath<T>(pub T);
 
@@ -184,11 +187,80 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned());
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|r| ApiError::NotFound(format!("no such entity: {}", r.body_text())))
+            .map_err(|r| path_rejection(r, route.as_deref()))
     }
+}
+
+/// The API's answer to a path that axum could not decode into the handler's parameters.
+/// `route` (`/api/v1/departments/{id}`) names the parameter when axum does not: it reports a
+/// route's only parameter without its name.
+fn path_rejection(rejection: PathRejection, route: Option<&str>) -> ApiError {
+    let PathRejection::FailedToDeserializePathParams(failed) = &rejection else {
+        return ApiError::NotFound(format!("no such entity: {}", rejection.body_text()));
+    };
+    let (param, value, expected) = match failed.kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => (key.clone(), value, *expected_type),
+        ErrorKind::ParseErrorAtIndex {
+            index,
+            value,
+            expected_type,
+        } => (
+            route_params(route)
+                .nth(*index)
+                .map_or_else(|| format!("path[{index}]"), str::to_owned),
+            value,
+            *expected_type,
+        ),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => (
+            only_param(route).unwrap_or("path").to_owned(),
+            value,
+            *expected_type,
+        ),
+        _ => return ApiError::NotFound(format!("no such entity: {}", rejection.body_text())),
+    };
+    let wanted = if expected_type_is_integer(expected) {
+        "an integer id"
+    } else {
+        expected
+    };
+    ApiError::BadRequest(FieldError::new(
+        param,
+        "invalid_type",
+        format!("must be {wanted}, got {value:?}"),
+    ))
+}
+
+/// The names of a route's `{parameters}`, in order.
+fn route_params(route: Option<&str>) -> impl Iterator<Item = &str> {
+    route
+        .unwrap_or("")
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The name of a route's only `{parameter}`, if it has exactly one.
+fn only_param(route: Option<&str>) -> Option<&str> {
+    let mut params = route_params(route);
+    let first = params.next()?;
+    params.next().is_none().then_some(first)
+}
+
+fn expected_type_is_integer(name: &str) -> bool {
+    matches!(name, "i64" | "i32" | "u32" | "u64" | "usize")
 }
 
 /// Checks a client-chosen id (role groups, roles): ids start at 1.

@@ -32,6 +32,7 @@
 //!   target and the CI property test.
 
 pub mod auth;
+mod builtin_roles;
 pub mod changes;
 pub mod departments;
 pub mod error;

@@ -8,11 +8,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use directory_model::{OaRoleId, OaUserId, RoleAssignment};
-use directory_store::{AssignmentQuery, Outcome};
+use directory_model::{OaRoleId, OaUserId, RoleAssignment, validate_role_assignment};
+use directory_store::{AssignmentQuery, EntityKind, Outcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::builtin_roles::{self, refuse};
 use super::error::{ApiError, ErrorBody, FieldError, addressed};
 use super::extract::{ApiJson, ApiPath, ApiQuery, page_limit};
 use super::{ApiState, Caller, Paged, next_link, page_response};
@@ -74,6 +75,7 @@ pub async fn create_assignment(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> Result<(StatusCode, Json<AssignmentBody>), ApiError> {
+    not_builtin(&state, &body.user, body.role).await?;
     let ctx = state.write_ctx(&caller);
     let outcome = state
         .store
@@ -107,6 +109,7 @@ pub async fn delete_assignment(
     Extension(caller): Extension<Caller>,
     ApiPath((role, user)): ApiPath<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
+    not_builtin(&state, &user, role).await?;
     let ctx = state.write_ctx(&caller);
     let outcome = state
         .store
@@ -123,6 +126,21 @@ pub async fn delete_assignment(
         )));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses giving or taking one of DingTalk's built-in roles (422 `built_in` on `role`).
+async fn not_builtin(state: &ApiState, user: &str, role: i64) -> Result<(), ApiError> {
+    let Some((role, group)) = builtin_roles::role_and_group(state, OaRoleId(role)).await? else {
+        return Ok(());
+    };
+    let assignment = RoleAssignment {
+        user: OaUserId::new(user),
+        role: role.id,
+    };
+    refuse(
+        EntityKind::RoleAssignment,
+        validate_role_assignment(&assignment, &role, &group),
+    )
 }
 
 /// Lists role assignments by (role, user).

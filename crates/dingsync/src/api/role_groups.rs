@@ -7,11 +7,15 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use directory_model::{OaRoleGroupId, RoleGroup, validate_role_group};
+use directory_model::{
+    OaRoleGroupId, RoleGroup, validate_role_group, validate_role_group_change,
+    validate_role_group_deletion,
+};
 use directory_store::{EntityKind, Expect, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::builtin_roles::{self, refuse};
 use super::error::{ApiError, ErrorBody, addressed};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit, positive_id};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, retry_if_stale};
@@ -113,6 +117,10 @@ pub async fn create_role_group(
         id: OaRoleGroupId(body.id.unwrap_or(0)),
         name: body.name,
     };
+    refuse(
+        EntityKind::RoleGroup,
+        validate_role_group_change(None, &group),
+    )?;
     if body.id.is_none() {
         validate_role_group(&group).map_err(|source| StoreError::Invalid {
             kind: EntityKind::RoleGroup,
@@ -189,10 +197,14 @@ pub async fn update_role_group(
             .get_role_group(OaRoleGroupId(id))
             .await?
             .ok_or_else(|| group_not_found(id))?;
-        let mut group = current.entity;
+        let mut group = current.entity.clone();
         if let Some(name) = &patch.name {
             group.name.clone_from(name);
         }
+        refuse(
+            EntityKind::RoleGroup,
+            validate_role_group_change(Some(&current.entity), &group),
+        )?;
         let expect = Expect::Version(expected.unwrap_or(current.version));
         let saved = state
             .store
@@ -229,6 +241,9 @@ pub async fn delete_role_group(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match(&headers)?;
+    if let Some(group) = builtin_roles::group(&state, OaRoleGroupId(id)).await? {
+        refuse(EntityKind::RoleGroup, validate_role_group_deletion(&group))?;
+    }
     let ctx = state.write_ctx(&caller);
     state
         .store

@@ -7,11 +7,14 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use directory_model::{OaRoleGroupId, OaRoleId, Role, validate_role};
+use directory_model::{
+    OaRoleGroupId, OaRoleId, Role, validate_role, validate_role_change, validate_role_deletion,
+};
 use directory_store::{EntityKind, Expect, RoleQuery, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::builtin_roles::{self, refuse};
 use super::error::{ApiError, ErrorBody, addressed};
 use super::extract::{ApiJson, ApiPath, ApiQuery, if_match, non_null, page_limit, positive_id};
 use super::{ApiState, Caller, Paged, entity_response, next_link, page_response, retry_if_stale};
@@ -125,6 +128,12 @@ pub async fn create_role(
         group: OaRoleGroupId(body.group),
         name: body.name,
     };
+    if let Some(group) = builtin_roles::group(&state, role.group).await? {
+        refuse(
+            EntityKind::Role,
+            validate_role_change(None, (&role, &group)),
+        )?;
+    }
     if body.id.is_none() {
         validate_role(&role).map_err(|source| StoreError::Invalid {
             kind: EntityKind::Role,
@@ -199,12 +208,20 @@ pub async fn update_role(
             .get_role(OaRoleId(id))
             .await?
             .ok_or_else(|| role_not_found(id))?;
-        let mut role = current.entity;
+        let mut role = current.entity.clone();
         if let Some(group) = patch.group {
             role.group = OaRoleGroupId(group);
         }
         if let Some(name) = &patch.name {
             role.name.clone_from(name);
+        }
+        let old_group = builtin_roles::group(state, current.entity.group).await?;
+        if let Some(new_group) = builtin_roles::group(state, role.group).await? {
+            let before = old_group.as_ref().map(|g| (&current.entity, g));
+            refuse(
+                EntityKind::Role,
+                validate_role_change(before, (&role, &new_group)),
+            )?;
         }
         let expect = Expect::Version(expected.unwrap_or(current.version));
         let saved = state
@@ -242,6 +259,9 @@ pub async fn delete_role(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match(&headers)?;
+    if let Some((role, group)) = builtin_roles::role_and_group(&state, OaRoleId(id)).await? {
+        refuse(EntityKind::Role, validate_role_deletion(&role, &group))?;
+    }
     let ctx = state.write_ctx(&caller);
     state
         .store

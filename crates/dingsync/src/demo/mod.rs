@@ -21,7 +21,7 @@ use dingsync_bench::rig::{DbChoice, Rig, RigOptions, start_sim};
 use directory_model::{DingDeptId, OaDeptId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use sync_engine::import::{ImportOptions, ImportProgress, Progress};
+use sync_engine::import::ImportOptions;
 use tokio_util::sync::CancellationToken;
 
 use sides::{Admin, Oa};
@@ -75,15 +75,6 @@ impl Narrator {
     }
     fn done(&self, text: impl AsRef<str>) {
         println!("           ✓ {}", text.as_ref());
-    }
-}
-
-struct Bar(ProgressBar);
-
-impl ImportProgress for Bar {
-    fn report(&self, p: &Progress) {
-        self.0.set_message(crate::commands::progress_line(p));
-        self.0.tick();
     }
 }
 
@@ -221,8 +212,8 @@ impl<'a> Demo<'a> {
         bar.enable_steady_tick(Duration::from_millis(120));
         let ctx = &self.rig.ctx;
         let never = CancellationToken::new();
-        let report =
-            sync_engine::import::import(ctx, &ImportOptions::default(), &Bar(bar.clone()), &never)
+        let spinner = crate::import_progress::Spinner::new(bar.clone());
+        let report = sync_engine::import::import(ctx, &ImportOptions::default(), &spinner, &never)
                 .await
                 .context("the full import failed")?;
         bar.finish_and_clear();
@@ -576,9 +567,16 @@ async fn summary(rig: &Rig, started: Instant) -> anyhow::Result<()> {
 
 /// One summary line: a label, the OA figure and, where it has one, DingTalk's.
 fn row(label: &str, oa: &dyn std::fmt::Display, dingtalk: Option<&dyn std::fmt::Display>) {
+    println!("{}", row_text(label, oa, dingtalk));
+}
+
+/// The line [`row`] prints. Each figure is made a string before it is padded: a JSON value's
+/// `Display` ignores width, which is how the DingTalk column once came out ragged.
+fn row_text(label: &str, oa: &dyn std::fmt::Display, dingtalk: Option<&dyn std::fmt::Display>) -> String {
+    let oa = oa.to_string();
     match dingtalk {
-        Some(dingtalk) => println!("  {label:<28} {oa:>12} {dingtalk:>12}"),
-        None => println!("  {label:<28} {oa:>12}"),
+        Some(dingtalk) => format!("  {label:<28} {oa:>12} {:>12}", dingtalk.to_string()),
+        None => format!("  {label:<28} {oa:>12}"),
     }
 }
 
@@ -597,5 +595,21 @@ where
             bail!("timed out after {}s waiting for {what}", timeout.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::row_text;
+
+    #[test]
+    fn summary_columns_line_up_whatever_the_figure_type() {
+        let header = row_text("", &"OA", Some(&"DingTalk"));
+        let json = serde_json::json!({"n": 2001});
+        let from_json = row_text("users", &2001, Some(&json["n"]));
+        let plain = row_text("departments", &"12 / 0", None);
+        assert_eq!(header.chars().count(), from_json.chars().count(), "{header:?} vs {from_json:?}");
+        assert!(from_json.ends_with("         2001"), "{from_json:?}");
+        assert_eq!(plain.chars().count() + 13, header.chars().count(), "{plain:?}");
     }
 }

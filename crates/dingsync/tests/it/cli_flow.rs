@@ -6,6 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The callback secrets the flow configures and subscribes the simulator with (as the README).
+const CALLBACK_TOKEN: &str = "newcomertoken";
+const CALLBACK_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -16,9 +20,14 @@ impl Drop for Running {
 }
 
 /// Spawns the binary and returns it with the first stdout line containing `marker`.
-fn spawn_until(args: &[&str], envs: &[(&str, String)], marker: &str) -> (Running, String) {
+fn spawn_until(
+    args: &[&str],
+    envs: &[(&str, String)],
+    marker: &str,
+    stderr: Stdio,
+) -> (Running, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dingsync"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.args(args).stdout(Stdio::piped()).stderr(stderr);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -79,6 +88,7 @@ fn init_check_serve_against_the_simulator() {
         ],
         &[],
         "listening on",
+        Stdio::null(),
     );
     let sim_url = url_in(&banner);
 
@@ -101,6 +111,8 @@ fn init_check_serve_against_the_simulator() {
             ("DINGSYNC_DINGTALK__CLIENT_SECRET", secret.to_owned()),
             ("DINGSYNC_DATABASE__URL", db.clone()),
             ("DINGSYNC_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+            ("DINGSYNC_CALLBACK__TOKEN", CALLBACK_TOKEN.to_owned()),
+            ("DINGSYNC_CALLBACK__AES_KEY", CALLBACK_AES_KEY.to_owned()),
         ]
     };
 
@@ -116,6 +128,12 @@ fn init_check_serve_against_the_simulator() {
     let ok = run(&["check", "--config", config_arg], &env(secret));
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("root department"), "{}", text(&ok));
+    // Valid, but no OA API token: every OA call would be refused, so check says so.
+    assert!(
+        text(&ok).contains("warning: no OA API token is configured"),
+        "{}",
+        text(&ok)
+    );
 
     let wrong = "wrong-secret-for-the-flow-test";
     let bad = run(&["check", "--config", config_arg], &env(wrong));
@@ -127,10 +145,12 @@ fn init_check_serve_against_the_simulator() {
         text(&bad)
     );
 
+    let serve_log = dir.path().join("serve.log");
     let (serve, line) = spawn_until(
         &["serve", "--config", config_arg],
         &env(secret),
         "dingsync listening on",
+        Stdio::from(std::fs::File::create(&serve_log).expect("log file")),
     );
     let base = url_in(&line);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -144,6 +164,27 @@ fn init_check_serve_against_the_simulator() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(ready, Some(200));
+    let refused = reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/users"))
+        .bearer_auth("some-token-the-oa-system-was-given")
+        .send()
+        .expect("api");
+    assert_eq!(refused.status().as_u16(), 401);
+    let body = refused.text().expect("body");
+    assert!(body.contains("no OA API token is configured"), "{body}");
+    // The README's step: subscribe the simulator to the callback URL. The simulator sends
+    // check_url first and refuses the subscription unless dingsync answers it correctly.
+    let subscribed = reqwest::blocking::Client::new()
+        .post(format!("{sim_url}/_sim/callback"))
+        .header("Content-Type", "application/json")
+        .body(format!(
+            r#"{{"url":"{base}/callbacks/dingtalk","token":"{CALLBACK_TOKEN}","aes_key":"{CALLBACK_AES_KEY}"}}"#
+        ))
+        .send()
+        .expect("subscribe");
+    assert!(subscribed.status().is_success(), "{:?}", subscribed.text());
+    let log = std::fs::read_to_string(&serve_log).expect("serve log");
+    assert!(log.contains("no OA API token is configured"), "{log}");
 
     // SIGTERM is how service managers stop us: the service finishes and exits 0.
     let mut serve = serve;

@@ -111,3 +111,19 @@ fn sim_refuses_a_bad_fault_rate_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--fault-rate"), "{stderr}");
 }
+
+#[test]
+fn sim_help_and_banner_list_every_admin_route() {
+    let help = Command::new(env!("CARGO_BIN_EXE_dingsync"))
+        .args(["sim", "--help"])
+        .output()
+        .expect("run");
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    let (_sim, banner) = start_sim(&["--users", "10"]);
+    for route in dingtalk_sim::admin_routes() {
+        let line = format!("{} {}", route.method, route.path);
+        assert!(help.contains(&line), "--help lacks {line}:\n{help}");
+        assert!(banner.contains(&line), "the banner lacks {line}:\n{banner}");
+    }
+}

@@ -7,7 +7,9 @@
 //!   milliseconds (as real pushes carry it), `UserId`/`DeptId`/`UserIdList`/`LabelIdList`
 //!   business fields, `OptStaffId` when an administrator made the change;
 //! - **new** (console-configured HTTP push): `EventType`, `EventTime` (number), `CorpId`,
-//!   `BizId`, `eventId`, `timeStamp` (string) plus lowerCamel business fields.
+//!   `BizId`, `eventId`, `timeStamp` (string) plus lowerCamel business fields (the same as
+//!   Stream's `data`, so `user_modify_org` carries `diffInfo`, see `org::user_diff`; the legacy
+//!   dialect has no such field).
 //!
 //! `label_conf_modify` carries its before/after roles as arrays of JSON-encoded *strings*, as
 //! observed. Failed-list entries follow the documented example (`{"call_back_tag", "event_time",
@@ -61,7 +63,7 @@ fn legacy_plaintext(change: &Change, meta: &Meta<'_>) -> Value {
     m.insert("CorpId".into(), json!(meta.corp_id));
     m.insert("EventType".into(), json!(event_type));
     match change {
-        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+        Change::UserAdd(ids) | Change::UserModify(ids, _) | Change::UserLeave(ids) => {
             m.insert("UserId".into(), json!(ids));
             if let Some(op) = meta.operator {
                 m.insert("OptStaffId".into(), json!(op));
@@ -112,7 +114,11 @@ fn new_plaintext(change: &Change, meta: &Meta<'_>) -> Value {
     m.insert("eventId".into(), json!(meta.event_id));
     m.insert("timeStamp".into(), json!(meta.time_ms.to_string()));
     match change {
-        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+        Change::UserModify(ids, diff) => {
+            m.insert("userId".into(), json!(ids));
+            m.insert("diffInfo".into(), diff.clone());
+        }
+        Change::UserAdd(ids) | Change::UserLeave(ids) => {
             m.insert("userId".into(), json!(ids));
         }
         Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
@@ -148,7 +154,7 @@ fn new_plaintext(change: &Change, meta: &Meta<'_>) -> Value {
 pub fn failed_entry(change: &Change, corp_id: &str, time_ms: i64) -> Value {
     let tag = change.event_type();
     let (key, data) = match change {
-        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+        Change::UserAdd(ids) | Change::UserModify(ids, _) | Change::UserLeave(ids) => {
             (tag, json!({"userid": ids, "corpid": corp_id}))
         }
         Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
@@ -190,6 +196,18 @@ mod tests {
             event_id: "c7c7120f2c07419aebdba0318c8",
             operator: Some("manager164"),
         }
+    }
+
+    #[test]
+    fn new_dialect_user_modify_carries_diff_info_and_legacy_does_not() {
+        let diff = json!({"userid": "u1", "prev": {"name": "a"}, "curr": {"name": "b"}});
+        let change = Change::UserModify(vec!["u1".into()], diff.clone());
+        assert_eq!(plaintext(&change, &meta(), Dialect::New)["diffInfo"], diff);
+        assert!(
+            plaintext(&change, &meta(), Dialect::Legacy)
+                .get("diffInfo")
+                .is_none()
+        );
     }
 
     #[test]

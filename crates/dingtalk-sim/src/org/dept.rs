@@ -113,6 +113,9 @@ impl Org {
         put_opt(&mut m, "source_identifier", d.source_identifier.as_deref());
         m.insert("create_dept_group".into(), json!(d.create_dept_group));
         m.insert("auto_add_user".into(), json!(d.auto_add_user));
+        if d.create_dept_group {
+            m.insert("dept_group_chat_id".into(), json!(group_chat_id(d.id)));
+        }
         m.insert("from_union_org".into(), json!(false));
         m.insert("order".into(), json!(d.order));
         m.insert(
@@ -255,7 +258,12 @@ impl Org {
         self.check_permits(&[], &user_permits)?;
         let outer_depts = p.i64_list("outer_permit_depts")?.unwrap_or_default();
         let outer_users = p.str_list("outer_permit_users")?.unwrap_or_default();
-        self.check_permits(&outer_depts, &outer_users)?;
+        // On create each outer list may hold 50 (the create page); only update caps their sum.
+        if outer_depts.len() > MAX_PERMITS || outer_users.len() > MAX_PERMITS {
+            return Err(Rejection::new(600109, "权限列表不合法"));
+        }
+        self.check_permits(&outer_depts, &[])?;
+        self.check_permits(&[], &outer_users)?;
         let source_identifier = p.str("source_identifier").filter(|s| !s.is_empty());
         let flags = [
             p.bool("hide_dept")?,
@@ -536,6 +544,22 @@ impl DeptUpdate {
             }
         }
     }
+}
+
+/// The id of the department's group chat (`dept_group_chat_id`), for a department created (or
+/// updated) with `create_dept_group`: `chat` and 32 hex digits, derived from the department id so
+/// it is stable for the department's life and needs no stored state. A department without a
+/// group has no such field, as DingTalk omits empty fields.
+pub(crate) fn group_chat_id(dept: i64) -> String {
+    // SplitMix64 of the id, twice: distinct departments get distinct chats.
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let id = dept.unsigned_abs();
+    format!("chat{:016x}{:016x}", mix(id), mix(!id))
 }
 
 #[cfg(test)]

@@ -28,8 +28,10 @@
 //!   a simulator never does.
 
 pub(crate) mod dept;
+pub(crate) mod legacy_contacts;
 pub(crate) mod role;
 pub(crate) mod user;
+mod user_diff;
 pub(crate) mod user_fields;
 mod user_read;
 
@@ -192,7 +194,8 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     UserAdd(Vec<String>),
-    UserModify(Vec<String>),
+    /// The users changed, and the event's `diffInfo` (see `user_diff`); one user per event.
+    UserModify(Vec<String>, Value),
     UserLeave(Vec<String>),
     DeptCreate(Vec<i64>),
     DeptModify(Vec<i64>),
@@ -218,7 +221,7 @@ impl Change {
     pub fn event_type(&self) -> &'static str {
         match self {
             Change::UserAdd(_) => "user_add_org",
-            Change::UserModify(_) => "user_modify_org",
+            Change::UserModify(..) => "user_modify_org",
             Change::UserLeave(_) => "user_leave_org",
             Change::DeptCreate(_) => "org_dept_create",
             Change::DeptModify(_) => "org_dept_modify",

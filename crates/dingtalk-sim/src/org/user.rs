@@ -9,7 +9,7 @@ use super::user_fields::{
     MAX_DEPTS_PER_USER, apply_fields, check_pairs_within, check_userid, dedup, mobile_key,
     parse_mobile, user_not_found,
 };
-use super::{Change, Org, User};
+use super::{Change, Org, User, user_diff};
 use crate::envelope::Reply;
 use crate::error::{Outcome, Rejection};
 use crate::params::Params;
@@ -167,6 +167,7 @@ impl Org {
         check_pairs_within(&fields.dept_order, &dept_ids, "dept_order_list")?;
         check_pairs_within(&fields.dept_title, &dept_ids, "dept_title_list")?;
 
+        let before = current.clone();
         let mut user = current.clone();
         let old_email = user.email.clone();
         let old_telephone = user.telephone.clone();
@@ -204,8 +205,9 @@ impl Org {
                 self.telephones.insert(t.clone(), userid.clone());
             }
         }
+        let diff = user_diff::diff_info(&before, &user);
         self.users.insert(userid.clone(), user);
-        self.changes.push(Change::UserModify(vec![userid]));
+        self.changes.push(Change::UserModify(vec![userid], diff));
         Ok(Reply::Nothing)
     }
 
@@ -222,11 +224,15 @@ impl Org {
             .filter(|u| u.manager_userid.as_deref() == Some(userid.as_str()))
             .map(|u| u.userid.clone())
             .collect();
+        let mut report_changes = Vec::new();
         for r in &reports {
             let seq = self.next_seq();
             if let Some(u) = self.users.get_mut(r) {
+                let before = u.clone();
                 u.manager_userid = None;
                 u.modify_seq = seq;
+                let diff = user_diff::diff_info(&before, u);
+                report_changes.push(Change::UserModify(vec![r.clone()], diff));
             }
         }
         for d in self.depts.values_mut() {
@@ -237,9 +243,7 @@ impl Org {
         user.roles.clear();
         self.departed.insert(userid.clone(), user);
         self.changes.push(Change::UserLeave(vec![userid]));
-        if !reports.is_empty() {
-            self.changes.push(Change::UserModify(reports));
-        }
+        self.changes.extend(report_changes);
         Ok(Reply::Nothing)
     }
 

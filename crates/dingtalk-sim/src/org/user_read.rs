@@ -1,5 +1,11 @@
-//! User reads (`topapi/v2/user/{get,list,getbymobile}`, `topapi/user/{listid,listsimple,count}`):
-//! the detail and list shapes, member order within a department, and paging.
+//! User reads (`topapi/v2/user/{get,list,getbymobile}`,
+//! `topapi/user/{listid,listsimple,count,getbyunionid}`): the detail and list shapes, member
+//! order within a department, and paging.
+//!
+//! `getbyunionid` (`{unionid}` → `result: {contact_type, userid}`, `contact_type` 0 for an
+//! employee) is not in the facts file; its shape follows DingTalk's page for it, and an unknown
+//! or departed unionid answers 60121 like `getbymobile`'s not-found (a choice: the facts do not
+//! give its error table).
 
 use serde_json::{Map, Value, json};
 
@@ -12,6 +18,23 @@ use crate::params::Params;
 /// Largest `size` of `v2/user/list` and `user/listsimple`.
 const MAX_LIST_SIZE: i64 = 100;
 
+/// The user's `avatar` URL. DingTalk omits the field for the default avatar, and a user sets a
+/// picture in the app (the API cannot), so only users who have logged in (`active`) can have
+/// one; of those, three in four do, chosen from the unionid so it is stable and needs no stored
+/// state. The URL has DingTalk's media shape.
+pub(super) fn avatar(u: &User) -> Option<String> {
+    let pick = u
+        .unionid
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    (u.active && pick % 4 != 0).then(|| {
+        format!(
+            "https://static-legacy.dingtalk.com/media/lADP{}_240_240.jpg",
+            u.unionid
+        )
+    })
+}
+
 impl Org {
     /// `topapi/v2/user/get`.
     pub fn user_get(&self, p: &Params) -> Outcome<Reply> {
@@ -21,7 +44,7 @@ impl Org {
     }
 
     /// Whether the user manages the department.
-    fn leads(&self, user: &User, dept: i64) -> bool {
+    pub(super) fn leads(&self, user: &User, dept: i64) -> bool {
         self.depts
             .get(&dept)
             .is_some_and(|d| d.manager_userids.contains(&user.userid))
@@ -87,6 +110,9 @@ impl Org {
         m.insert("state_code".into(), json!(u.state_code));
         m.insert("mobile".into(), json!(u.mobile));
         m.insert("hide_mobile".into(), json!(u.hide_mobile));
+        if let Some(avatar) = avatar(u) {
+            m.insert("avatar".into(), json!(avatar));
+        }
         put_opt(&mut m, "telephone", u.telephone.as_deref());
         put_opt(&mut m, "job_number", u.job_number.as_deref());
         put_opt(&mut m, "title", u.title.as_deref());
@@ -112,7 +138,7 @@ impl Org {
     }
 
     /// Members of a department, in the order `order_field` asks for.
-    fn ordered_members(&self, dept: i64, order_field: &str) -> Vec<&User> {
+    pub(super) fn ordered_members(&self, dept: i64, order_field: &str) -> Vec<&User> {
         let mut members: Vec<&User> = self
             .depts
             .get(&dept)
@@ -249,5 +275,18 @@ impl Org {
             .get(&mobile_key(&cc, &number))
             .ok_or_else(user_not_found)?;
         Ok(Reply::Result(json!({ "userid": userid })))
+    }
+
+    /// `topapi/user/getbyunionid`: current employees only.
+    pub fn user_getbyunionid(&self, p: &Params) -> Outcome<Reply> {
+        let unionid = p.req_str("unionid")?;
+        let user = self
+            .users
+            .values()
+            .find(|u| u.unionid == unionid)
+            .ok_or_else(user_not_found)?;
+        Ok(Reply::Result(
+            json!({ "contact_type": 0, "userid": user.userid }),
+        ))
     }
 }

@@ -36,7 +36,10 @@ pub(crate) fn event_data(change: &Change, time_ms: i64) -> Value {
         items.iter().map(|v| Value::String(v.to_string())).collect()
     };
     match change {
-        Change::UserAdd(ids) | Change::UserModify(ids) | Change::UserLeave(ids) => {
+        Change::UserModify(ids, diff) => {
+            json!({"timeStamp": time_stamp, "userId": ids, "diffInfo": diff})
+        }
+        Change::UserAdd(ids) | Change::UserLeave(ids) => {
             json!({"timeStamp": time_stamp, "userId": ids})
         }
         Change::DeptCreate(ids) | Change::DeptModify(ids) | Change::DeptRemove(ids) => {
@@ -183,6 +186,16 @@ mod tests {
             connection_id: "conn-1",
             now_ms: 1_693_221_579_964,
         }
+    }
+
+    #[test]
+    fn user_modify_data_carries_diff_info() {
+        let diff = json!({"userid": "u1", "prev": {"name": "a"}, "curr": {"name": "b"}});
+        let data = event_data(&Change::UserModify(vec!["u1".into()], diff.clone()), 5);
+        assert_eq!(
+            data,
+            json!({"timeStamp": "5", "userId": ["u1"], "diffInfo": diff})
+        );
     }
 
     #[test]

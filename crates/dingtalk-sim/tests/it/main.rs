@@ -10,6 +10,7 @@
 mod admin;
 mod common;
 mod departments;
+mod fidelity;
 mod gateway;
 mod pushes;
 mod roles;

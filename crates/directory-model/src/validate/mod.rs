@@ -307,12 +307,11 @@ pub fn validate_user(user: &User) -> Result<(), ValidationErrors> {
             );
         }
     }
+    // No mobile is accepted: identity providers often send none (issue 17). DingTalk needs one
+    // to create the user, so the pusher holds such a user as a dead letter naming `mobile`, and
+    // the update that brings a mobile pushes it.
     match &user.mobile {
-        None => c.push(
-            "mobile",
-            Rule::Required,
-            "DingTalk requires a mobile number",
-        ),
+        None => {}
         Some(m) if !is_well_formed_mobile(m) => c.push(
             "mobile",
             Rule::Malformed,

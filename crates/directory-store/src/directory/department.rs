@@ -147,7 +147,7 @@ pub(crate) async fn save_department_in(
     if ctx.enforce_rules() {
         check_department_rules(conn, &dept).await?;
     }
-    let version = next_version(current.as_ref());
+    let version = next_version(ctx, current.as_ref());
     write_departments(conn, &[(&dept, version)], ctx.now_ms).await?;
     let reads = department_reads(&dept, current.as_ref().map(|c| &c.entity));
     record_saved(conn, ctx, kind, id, dept, current.as_ref(), reads).await

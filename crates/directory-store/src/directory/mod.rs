@@ -151,8 +151,12 @@ async fn unchanged<T: Serialize + PartialEq + Clone>(
 }
 
 /// The version a save over `current` writes.
-fn next_version<T>(current: Option<&Versioned<T>>) -> i64 {
-    current.map_or(1, |c| c.version + 1)
+fn next_version<T>(ctx: &WriteCtx, current: Option<&Versioned<T>>) -> i64 {
+    match current {
+        Some(c) if ctx.keep_version => c.version,
+        Some(c) => c.version + 1,
+        None => 1,
+    }
 }
 
 /// Records the save of `entity` (already written at [`next_version`]) over `current`, as a
@@ -194,7 +198,7 @@ async fn record_saved<T: Serialize>(
         },
         value: Versioned {
             entity,
-            version: next_version(current),
+            version: next_version(ctx, current),
             updated_at_ms: ctx.now_ms,
         },
         audit_seq: Some(audit_seq),

@@ -46,7 +46,7 @@ async fn save_role_group_in(
         .push(", ")
         .bind(group.name.as_str())
         .push(", ")
-        .bind(next_version(current.as_ref()))
+        .bind(next_version(ctx, current.as_ref()))
         .push(", ")
         .bind(ctx.now_ms)
         .push(
@@ -110,7 +110,7 @@ async fn save_role_in(
         .push(", ")
         .bind(role.name.as_str())
         .push(", ")
-        .bind(next_version(current.as_ref()))
+        .bind(next_version(ctx, current.as_ref()))
         .push(", ")
         .bind(ctx.now_ms)
         .push(

@@ -5,7 +5,7 @@
 
 use dingtalk_proto::{ErrCode, dept::DeptDetail};
 use directory_model::{Department, DingDeptId, DingUserId, OaDeptId};
-use directory_store::{EntityKind, StoreError};
+use directory_store::{DeptQuery, EntityKind, Expect, StoreError, UserQuery};
 
 use super::lock::Held;
 use super::{Applied, Applier, ApplyError, Boxed, deeper, is_code};
@@ -57,6 +57,9 @@ impl Applier {
             let wire = match self.ctx.client.dept_get(ding::wire_dept(id)).await {
                 Ok(w) => w,
                 Err(e) if is_code(&e, ErrCode::DEPT_NOT_FOUND) => {
+                    if let Some(oa) = known {
+                        self.gone_contents(oa, depth, held).await?;
+                    }
                     return self.dept_gone(known).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -113,6 +116,76 @@ impl Applier {
             writes: 1,
             ..Applied::default()
         })
+    }
+
+    /// Before OA mirrors DingTalk's deletion of `oa_id`: DingTalk deletes only an empty
+    /// department (60005, 60006), so whatever OA still has in it is either stale or OA's own
+    /// change not pushed yet, and cascading the deletion over it would delete in OA what
+    /// DingTalk still has. The mapped sub-departments and members are first brought to
+    /// DingTalk's state (an administrator's move out is applied); a sub-department that OA
+    /// itself moved in is then moved up to the nearest surviving ancestor, as the cascade does
+    /// with members, and pushed. (Found by the convergence property test, issue 18: a move
+    /// delivered but not applied, then the old parent deleted, left a user in a department OA
+    /// had cascaded away; an OA move under a department DingTalk deleted lost the department
+    /// in OA only.)
+    async fn gone_contents(
+        &self,
+        oa_id: OaDeptId,
+        depth: u32,
+        held: &Held,
+    ) -> Result<(), ApplyError> {
+        let store = &self.ctx.store;
+        let next = deeper(depth, EntityKind::Department, &oa_id)?;
+        let children = store
+            .list_departments(&DeptQuery {
+                parent: Some(oa_id),
+                limit: 1000,
+                ..DeptQuery::default()
+            })
+            .await?
+            .items;
+        let members = store
+            .list_users(&UserQuery {
+                department: Some(oa_id),
+                limit: 1000,
+                ..UserQuery::default()
+            })
+            .await?
+            .items;
+        for u in members {
+            if let Some(ding) = store.ding_id_of(&u.entity.id).await? {
+                self.user(ding, next, held).await?;
+            }
+        }
+        let up = match store.get_department(oa_id).await?.and_then(|d| d.entity.parent) {
+            Some(parent) => self.nearest_surviving(parent).await?,
+            None => return Ok(()),
+        };
+        for child in children {
+            let Some(ding) = store.ding_id_of(&child.entity.id).await? else {
+                continue;
+            };
+            self.dept(ding, next, held).await?;
+            let Some(now) = store.get_department(child.entity.id).await? else {
+                continue;
+            };
+            if now.entity.parent != Some(oa_id) {
+                continue;
+            }
+            let mut moved = now.entity;
+            moved.parent = Some(up);
+            let wctx = self.write_ctx().with_record_base(false);
+            match store
+                .save_department(&wctx, moved.clone(), Expect::Version(now.version))
+                .await
+            {
+                Ok(_) => self.queue_push(&moved).await?,
+                // Changed meanwhile: the cascade decides, as before.
+                Err(StoreError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Whether the department's chain of ancestors is in the policy's scope.

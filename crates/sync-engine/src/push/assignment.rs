@@ -1,7 +1,7 @@
 //! How a role assignment is pushed: DingTalk is made to match whether the OA directory holds
 //! the assignment *now*, so its create and delete entries are both idempotent and order-proof.
 
-use directory_model::RoleAssignment;
+use directory_model::{BUILTIN_ROLE_GROUP, OaRoleId, RoleAssignment, is_builtin_role};
 use directory_store::{AssignmentQuery, EntityKind, StoreError};
 
 use super::Pusher;
@@ -23,6 +23,13 @@ impl Pusher {
             .await?
             .items
             .is_empty();
+        if let Some(name) = self.builtin_role_name(a.role).await? {
+            // The user's deletion took their roles out of DingTalk with them.
+            if !held && self.store.get_user(&a.user).await?.is_none() {
+                return Ok(Step::Done);
+            }
+            return Ok(Step::Dead(builtin_refusal(&name)));
+        }
         let Some(role) = self.store.ding_id_of(&a.role).await? else {
             if held {
                 return self
@@ -60,4 +67,30 @@ impl Pusher {
             .await?;
         Ok(Step::Done)
     }
+}
+
+impl Pusher {
+    /// The name of role `id` if it is one of DingTalk's built-in roles (its group is 默认).
+    pub(super) async fn builtin_role_name(
+        &self,
+        id: OaRoleId,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(role) = self.store.get_role(id).await? else {
+            return Ok(None);
+        };
+        let Some(group) = self.store.get_role_group(role.entity.group).await? else {
+            return Ok(None);
+        };
+        Ok(is_builtin_role(&role.entity, &group.entity).then_some(role.entity.name))
+    }
+}
+
+/// The dead letter of an entry for a built-in role: no API call can change one, so DingTalk
+/// is not asked (it would answer 23004 on every retry).
+pub(super) fn builtin_refusal(name: &str) -> String {
+    format!(
+        "{name} is one of DingTalk's built-in roles (group {BUILTIN_ROLE_GROUP}); no API call \
+         can assign, remove or change it (DingTalk answers 23004), so it is not sent: change \
+         it in DingTalk's admin console, or undo it in OA and drop this dead letter"
+    )
 }

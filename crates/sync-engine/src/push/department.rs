@@ -11,7 +11,7 @@ use directory_store::{EntityKind, Expect, Op, OutboxEntry, StoreError, WriteCtx}
 use super::step::{Flow, Step, is_code, prior_attempt_may_have_succeeded};
 use super::{Failpoint, Pusher};
 use crate::translate::department::{
-    DeptRefs, create_request, needs_manager_update, source_marker, update_request,
+    DeptRefs, create_request, marked_oa_id, needs_manager_update, source_marker, update_request,
 };
 use crate::translate::ding;
 
@@ -111,11 +111,13 @@ impl Pusher {
         let id = dept.id;
         if dept.source_identifier.is_none() {
             // The OA side holds the marker too, so that the base (what both sides hold) equals
-            // DingTalk's department and the echo event is a no-op.
+            // DingTalk's department and the echo event is a no-op. The marker is dingsync's own
+            // bookkeeping, so the version stays: the ETag the OA client got from its create
+            // must still be good for its next update (issue 18, B8).
             dept.source_identifier = Some(source_marker(id));
             let mut marked = oa_dept;
             marked.source_identifier = Some(source_marker(id));
-            let ctx = WriteCtx::reconcile("pusher", self.clock.now_ms());
+            let ctx = WriteCtx::reconcile("pusher", self.clock.now_ms()).with_keep_version(true);
             match self
                 .store
                 .save_department(&ctx, marked, Expect::Version(version))
@@ -272,9 +274,17 @@ impl Pusher {
         Ok(Step::wait(refused.to_string()))
     }
 
-    /// Finds a department this pusher may already have created under `parent`: the child
-    /// carrying our marker, else the child with the same name (DingTalk refuses duplicate
-    /// sibling names, so that one is the only candidate a create could clash with).
+    /// Finds a department this pusher may already have created under `parent`, in at most two
+    /// calls: the parent's listing (the child carrying our marker, if the listing reports
+    /// markers), else the one child with the same name — DingTalk keeps names unique among
+    /// siblings, so that is the only child a create of ours could have made or clash with —
+    /// whose details say whose it is. It is adopted unless it carries another department's
+    /// marker.
+    ///
+    /// Reading every sibling's details to find the marker (as this did before) cost one call
+    /// per sibling per retried create: ~7,600 `department/get`s for 135 creates after a kill -9
+    /// (issue 18, B1). What that gave up: a department OA renamed between a create DingTalk
+    /// accepted and its retry is not found by name, and is created again beside the first.
     async fn find_department(
         &self,
         dept: &Department,
@@ -291,21 +301,18 @@ impl Pusher {
         {
             return Ok(Some(ding::dept(c.dept_id)));
         }
-        // `listsub` need not report source identifiers; read the details of the candidates.
-        let same_name = children.iter().find(|c| c.name == dept.name);
-        for c in same_name
-            .into_iter()
-            .chain(children.iter().filter(|c| c.name != dept.name))
-        {
-            if c.source_identifier.is_some() {
-                continue;
-            }
-            let detail = self.client.dept_get(c.dept_id).await?;
-            if detail.source_identifier.as_deref() == Some(marker.as_str()) {
-                return Ok(Some(ding::dept(c.dept_id)));
-            }
-        }
-        Ok(same_name.map(|c| ding::dept(c.dept_id)))
+        let Some(same_name) = children.iter().find(|c| c.name == dept.name) else {
+            return Ok(None);
+        };
+        let theirs = match &same_name.source_identifier {
+            Some(other) => Some(other.clone()),
+            None => self.client.dept_get(same_name.dept_id).await?.source_identifier,
+        };
+        // Another OA department's marker: not ours to adopt (the create's clash is reported).
+        let ours = theirs
+            .as_deref()
+            .is_none_or(|t| t == marker || marked_oa_id(Some(t)).is_none());
+        Ok(ours.then(|| ding::dept(same_name.dept_id)))
     }
 
     async fn delete_department(

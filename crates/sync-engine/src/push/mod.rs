@@ -213,8 +213,14 @@ impl Pusher {
             claimed: entries.len(),
             ..PushReport::default()
         };
+        // An entry not started by three quarters of the lease goes back unstarted: pushing it
+        // past the lease could overlap another worker's take-over (issue 18, B1).
+        let start_by = now.saturating_add(lease_ms - lease_ms / 4);
         let results: Vec<(OutboxEntry, Step)> = futures::stream::iter(entries)
             .map(|entry| async move {
+                if self.clock.now_ms() >= start_by {
+                    return (entry, Step::Unstarted);
+                }
                 let step = match self.push_entry(&entry).await {
                     Ok(step) => step,
                     // A store failure in the middle of a push: the entry is retried; the
@@ -282,6 +288,7 @@ impl Pusher {
                 report.dead_lettered += 1;
                 return Ok(());
             }
+            Step::Unstarted => (now, "not started within its claim's lease".to_owned()),
             Step::Done | Step::Crash(_) => return Ok(()),
         };
         self.store
@@ -376,6 +383,7 @@ impl Pusher {
             Step::Done => Ok(()),
             Step::Retry { error, .. } | Step::Dead(error) | Step::Blocked(error) => Err(error),
             Step::Crash(point) => Err(format!("failpoint {point:?}")),
+            Step::Unstarted => Err("not started".to_owned()),
         })
     }
 

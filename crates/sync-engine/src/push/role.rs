@@ -23,6 +23,9 @@ impl Pusher {
         let Some(current) = self.store.get_role(id).await? else {
             return Ok(Step::Done);
         };
+        if let Some(name) = self.builtin_role_name(id).await? {
+            return Ok(Step::Dead(super::assignment::builtin_refusal(&name)));
+        }
         let (role, base) = self.with_base(current.entity).await?;
         let Some(group_ding) = self.store.ding_id_of(&role.group).await? else {
             return self

@@ -26,6 +26,9 @@ pub(super) enum Step {
     Blocked(String),
     /// A failpoint fired: leave the entry claimed, as a crashed process would.
     Crash(Failpoint),
+    /// Not attempted: its round ran too close to the claim's lease end. It is ready again at
+    /// once, for whichever worker claims it next.
+    Unstarted,
 }
 
 /// Either the value a push goes on with, or the step it stops at.

@@ -144,6 +144,14 @@ impl Pusher {
                     CreateOutcome::Stop(step) => Ok(step),
                 };
             }
+            // The create answered 60102 yet the userid is not found: DingTalk keeps the id
+            // of a user who was deleted, and the OA user re-created under it needs another.
+            Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::DEPT_NOT_FOUND]) => {
+                return Ok(Step::wait(format!("a department is gone in DingTalk: {e}")));
+            }
+            Err(e) if !mapped && is_not_found(&e) => {
+                return self.create_under_new_userid(entry, user, userid, refs, &e).await;
+            }
             Err(e) => return Ok(Step::from_client(&e)),
         }
         self.store
@@ -258,6 +266,12 @@ impl Pusher {
             Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::USERID_EXISTS]) => {
                 Ok(CreateOutcome::Exists)
             }
+            // A department the request names was deleted in DingTalk; its deletion event moves
+            // the user in OA, and the retry sends that (found by the convergence property test,
+            // issue 18: the create was a dead letter at once).
+            Err(e) if is_code(&e, &[dingtalk_proto::ErrCode::DEPT_NOT_FOUND]) => Ok(
+                CreateOutcome::Stop(Step::wait(format!("a department is gone in DingTalk: {e}"))),
+            ),
             // The manager named in the request left DingTalk; its leave event clears OA's
             // manager and the retry creates the user without one.
             Err(e) if refs.manager.is_some() && is_not_found(&e) => Ok(CreateOutcome::Stop(
@@ -265,6 +279,68 @@ impl Pusher {
             )),
             Err(e) => Ok(CreateOutcome::Stop(Step::from_client(&e))),
         }
+    }
+
+    /// Creates `user`, whose own userid DingTalk keeps for a deleted user (a user deleted in OA
+    /// and created again with the same id: DingTalk has no API to re-hire them, and refuses the
+    /// id with 60102 while `user/get` and `user/update` answer 60121), under `<id>.2`, `<id>.3`…
+    /// The id map holds the new userid from then on. A candidate that exists and no other OA
+    /// user owns is our own earlier attempt (a crash after DingTalk accepted it) and is
+    /// adopted, so a retry never creates a second user (issue 18, B2).
+    async fn create_under_new_userid(
+        &self,
+        entry: &OutboxEntry,
+        user: &User,
+        held: &DingUserId,
+        refs: &UserRefs,
+        refused: &dingtalk_client::ClientError,
+    ) -> Result<Step, StoreError> {
+        if refs.manager.is_some()
+            && self
+                .client
+                .user_get(&ding::wire_user(held))
+                .await
+                .is_ok()
+        {
+            // The 60121 was about the manager the request names, not the user.
+            return Ok(Step::wait(format!(
+                "the manager is not in DingTalk (left?): {refused}"
+            )));
+        }
+        for n in 2..=MAX_REISSUE {
+            let candidate = reissued_userid(held, n);
+            let other_owner = self.store.oa_id_of::<OaUserId>(&candidate).await?;
+            if other_owner.as_ref().is_some_and(|o| o != &user.id)
+                || self
+                    .store
+                    .get_user(&OaUserId::new(candidate.as_str()))
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            match self.create_user(entry, user, &candidate, refs).await? {
+                CreateOutcome::Created => return Ok(Step::Done),
+                CreateOutcome::Stop(step) => return Ok(step),
+                CreateOutcome::Exists => {
+                    match self.client.user_get(&ding::wire_user(&candidate)).await {
+                        Ok(_) => {
+                            return Box::pin(
+                                self.update_user(entry, user, &candidate, refs, None, true),
+                            )
+                            .await;
+                        }
+                        // Held by another deleted user too: the next candidate.
+                        Err(e) if is_not_found(&e) => {}
+                        Err(e) => return Ok(Step::from_client(&e)),
+                    }
+                }
+            }
+        }
+        Ok(Step::Dead(format!(
+            "DingTalk keeps userid {held} and {} more for deleted users: {refused}",
+            MAX_REISSUE - 1
+        )))
     }
 
     /// Removes a user from DingTalk; `forget` also drops the mapping and base (the OA user is
@@ -321,5 +397,33 @@ impl Pusher {
             }
         }
         Ok(false)
+    }
+}
+
+/// Userids tried for one OA user whose own DingTalk keeps for a deleted user.
+const MAX_REISSUE: usize = 9;
+
+/// The `n`th userid for an OA user whose own userid `held` DingTalk keeps: `<held>.<n>`, the
+/// stem shortened so the whole fits DingTalk's 64 characters.
+fn reissued_userid(held: &DingUserId, n: usize) -> DingUserId {
+    let suffix = format!(".{n}");
+    let mut stem = held.as_str().to_owned();
+    while stem.len() + suffix.len() > 64 {
+        stem.pop();
+    }
+    DingUserId::new(format!("{stem}{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reissued_userids_fit_dingtalks_limit() {
+        assert_eq!(reissued_userid(&DingUserId::new("alice"), 2).as_str(), "alice.2");
+        let long = DingUserId::new("x".repeat(64));
+        let id = reissued_userid(&long, 3);
+        assert_eq!(id.as_str().len(), 64);
+        assert!(id.as_str().ends_with(".3"));
     }
 }

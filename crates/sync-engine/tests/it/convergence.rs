@@ -1089,6 +1089,71 @@ fn a_fixed_mixed_history_converges() {
     }
 }
 
+/// Runs one fixed history and fails with its log.
+fn run_fixed(history: &[Op]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Err(e) = rt.block_on(run(history)) {
+        panic!("{e}");
+    }
+}
+
+/// Issue 18, first history (shrunk from a `PROPTEST_CASES=400` run): a DingTalk-side
+/// department deletion after a delivered move and rename left the plan with
+/// `~ OA user … departments, main_department`.
+#[test]
+fn regression_ding_delete_dept_after_move_and_rename() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Ding(MoveDept { dept: 2, parent: 0 }),
+        Op::Ding(RenameDept { dept: 10 }),
+        Op::Sync(Step::Deliver {
+            shuffle: Some(7_586_448_365_115_698_834),
+            twice: false,
+        }),
+        Op::Ding(DeleteDept {
+            dept: 1,
+            cascade: false,
+        }),
+    ]);
+}
+
+/// Issue 18, second history: OA creates under a pushed department, moves it, and DingTalk
+/// deletes a department; the sides ended `department count: DingTalk 4 vs OA 3`.
+#[test]
+fn regression_ding_delete_dept_under_oa_creates() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Oa(CreateDept { parent: 2 }),
+        Op::Sync(Step::Push),
+        Op::Oa(CreateDept { parent: 4 }),
+        Op::Oa(CreateDept { parent: 4 }),
+        Op::Oa(MoveDept { dept: 0, parent: 4 }),
+        Op::Ding(DeleteDept {
+            dept: 3,
+            cascade: false,
+        }),
+    ]);
+}
+
+/// Found by the long run of issue 18 (1,000 cases): an OA user created in a department while
+/// DingTalk deletes that department (after a user there left).
+#[test]
+fn regression_oa_user_created_in_a_department_dingtalk_deletes() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Oa(CreateUser { dept: 3 }),
+        Op::Ding(DeleteUser { user: 11 }),
+        Op::Ding(DeleteDept {
+            dept: 2,
+            cascade: false,
+        }),
+        Op::Sync(Step::Push),
+    ]);
+}
+
 /// The strategy's lists are read as the test expects (guards against a silent change of the
 /// simulator's state shape making every pick "nothing to pick").
 #[test]

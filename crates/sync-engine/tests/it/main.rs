@@ -23,6 +23,8 @@ mod plan;
 mod postgres;
 mod push;
 mod push_bench;
+mod push_identity;
+mod recovery;
 mod pushes;
 mod safety_nets;
 mod shared_budget;

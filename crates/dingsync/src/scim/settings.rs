@@ -1,0 +1,75 @@
+//! The `[scim]` section as the handlers use it: tokens as digests (never the text), and the
+//! mapping choices — what a Group is, what `active=false` does, where departments named by the
+//! Enterprise `department` string live.
+
+use directory_model::OaDeptId;
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiToken;
+
+/// What a SCIM Group becomes in the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupsAs {
+    /// A department; members are memberships.
+    #[default]
+    Departments,
+    /// A role; members are role assignments (not served yet: Groups answer 501).
+    Roles,
+}
+
+/// What `active=false` does to the OA user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Leave {
+    /// Delete the OA user (and so the DingTalk user); the SCIM resource stays, inactive, so
+    /// `active=true` re-creates the same user under the same id.
+    #[default]
+    Delete,
+    /// Keep the OA user with state `left`.
+    Left,
+}
+
+/// How the Enterprise `department` string names a department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepartmentPath {
+    /// A path from `create_under` split on this separator (`Sales/East`); a one-part path is a
+    /// plain name.
+    Path(String),
+    /// One department name under `create_under`, taken whole.
+    Name,
+}
+
+/// The `[scim]` settings, resolved.
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    /// Accepted bearer tokens (digests); empty means SCIM is off (401 for everything).
+    pub tokens: Vec<ApiToken>,
+    /// What a Group is.
+    pub groups: GroupsAs,
+    /// What `active=false` does.
+    pub leave: Leave,
+    /// How the Enterprise `department` string is read.
+    pub department_path: DepartmentPath,
+    /// Where users without a department go, and under which department the ones named by the
+    /// Enterprise `department` string (and Groups without a parent) are found or created.
+    pub create_under: OaDeptId,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest page a list returns.
+    pub max_results: usize,
+}
+
+impl Default for ScimSettings {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            groups: GroupsAs::Departments,
+            leave: Leave::Delete,
+            department_path: DepartmentPath::Path("/".into()),
+            create_under: OaDeptId(1),
+            max_body_bytes: 1 << 20,
+            max_results: 1000,
+        }
+    }
+}

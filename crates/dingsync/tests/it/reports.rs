@@ -1,0 +1,316 @@
+//! How dingsync reports itself (issue 18): `/readyz` follows DingTalk's reachability with a
+//! grace period; SIGHUP does not end `serve`; logs carry no colour codes off a terminal; a busy
+//! port is named with what to do; `status` prints dates; CLI output escapes terminal controls.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dingsync::config::{Config, Secret};
+use dingsync::server::Application;
+use tokio_util::sync::CancellationToken;
+
+fn config(dir: &tempfile::TempDir, sim: &dingtalk_sim::SimHandle) -> Config {
+    let mut c = Config::default();
+    c.dingtalk.base_url = sim.base_url();
+    c.dingtalk.client_id = sim.config().client_id.clone();
+    c.dingtalk.client_secret = Secret::new(sim.config().client_secret.clone());
+    c.database.url = Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("d.db").display()
+    ));
+    c.server.listen = "127.0.0.1:0".into();
+    c
+}
+
+async fn readyz(http: &reqwest::Client, base: &str) -> (u16, String) {
+    let r = http
+        .get(format!("{base}/readyz"))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("readyz");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn readiness_follows_dingtalk_with_a_grace_period_and_says_why() {
+    let sim = testkit::sim::start_org(10, 2, 7).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&dir, &sim);
+    cfg.dingtalk.ready_grace_secs = 2;
+    let app = Application::build(&cfg).await.expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let http = reqwest::Client::new();
+    assert_eq!(readyz(&http, &base).await, (200, "ready".to_owned()));
+
+    // DingTalk goes away; the token stays cached, so only a real call can tell.
+    sim.shutdown().await;
+    let (status, body) = readyz(&http, &base).await;
+    assert_eq!(status, 200, "within the grace period: {body}");
+    assert!(body.starts_with("ready\ndingtalk: failing since"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = readyz(&http, &base).await;
+        if status != 200 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(status, 503, "not ready after the grace period: {body}");
+    assert!(
+        body.contains("dingtalk: unreachable since") && body.contains("grace period"),
+        "{body}"
+    );
+    stop.cancel();
+    task.await.expect("join").expect("clean stop");
+}
+
+fn dingsync(args: &[&str], config: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dingsync"));
+    cmd.args(args).arg("--config").arg(config);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DINGSYNC_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn write_config(dir: &tempfile::TempDir, cfg: &Config) -> std::path::PathBuf {
+    let path = dir.path().join("dingsync.toml");
+    std::fs::write(&path, toml::to_string(cfg).expect("toml")).expect("write config");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_keeps_serve_running_and_logs_are_plain_off_a_terminal() {
+    let sim = testkit::sim::start_org(10, 2, 8).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&dir, &sim);
+    let path = write_config(&dir, &cfg);
+    let log = dir.path().join("serve.log");
+    let mut child = dingsync(&["serve"], &path)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("listening on"))
+    })
+    .await
+    .expect("join")
+    .expect("serve printed its address");
+    let base = line.split_whitespace().last().expect("url").to_owned();
+    let pid = child.id().to_string();
+
+    // An edit the running service cannot apply live, then SIGHUP.
+    cfg.dingtalk.qps = 5;
+    write_config(&dir, &cfg);
+    let hup = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "SIGHUP ended serve"
+    );
+    let health = reqwest::get(format!("{base}/healthz"))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("SIGHUP") || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        text.contains("changed: [dingtalk]") && text.contains("restart"),
+        "the reload names what needs a restart:\n{text}"
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join");
+    assert!(
+        status.expect("wait").success(),
+        "SIGTERM still stops cleanly"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("INFO"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_port_is_named_with_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let sim = testkit::sim::start_org(5, 1, 9).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&dir, &sim);
+    cfg.server.listen = addr.to_string();
+    let path = write_config(&dir, &cfg);
+    let out = dingsync(&["serve"], &path).output().expect("run serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let first = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    assert!(
+        first.contains(&format!("cannot listen on {addr}"))
+            && first.contains("already in use")
+            && first.contains("server.listen"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cause:"),
+        "the cause is shown without -v: {stderr}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_and_an_unreachable_host_say_different_things() {
+    let sim = testkit::sim::start_org(5, 1, 10).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&dir, &sim);
+    cfg.dingtalk.client_secret = Secret::new("wrong-secret-0123456789");
+    let path = write_config(&dir, &cfg);
+    let out = dingsync(&["check"], &path).output().expect("run check");
+    let wrong = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(wrong.contains("refused the app credentials"), "{wrong}");
+    assert!(
+        !wrong.contains("wrong-secret-0123456789"),
+        "the secret leaked: {wrong}"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let mut cfg = config(&dir, &sim);
+    cfg.dingtalk.base_url = format!("http://127.0.0.1:{port}");
+    let path = write_config(&dir, &cfg);
+    let out = dingsync(&["check"], &path).output().expect("run check");
+    let gone = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(
+        gone.contains("did not answer") && gone.contains("dingtalk.base_url"),
+        "{gone}"
+    );
+    assert!(!gone.contains("refused the app credentials"), "{gone}");
+    sim.shutdown().await;
+}
+
+/// A department whose name carries terminal controls (as DingTalk or an old OA write could
+/// leave one) with a dead-lettered push whose error quotes it, and an import recorded the way
+/// older versions wrote it.
+async fn hostile_directory(url: &str) {
+    use directory_model::{Department, OaDeptId};
+    use directory_store::{Expect, Store, WriteCtx};
+    let store = Store::connect(url).await.expect("open the database");
+    let now = 1_796_161_275_000;
+    let dept = Department {
+        id: OaDeptId(1),
+        name: "Evil\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}gpj".into(),
+        parent: None,
+        order: 0,
+        managers: Vec::new(),
+        source_identifier: None,
+        hide: false,
+        outer: false,
+    };
+    let ctx = WriteCtx::import("test", now).with_enqueue(true);
+    store
+        .save_department(&ctx, dept, Expect::Any)
+        .await
+        .expect("save");
+    let claimed = store
+        .outbox_claim("test", now, 60_000, 10)
+        .await
+        .expect("claim");
+    let entry = claimed.first().expect("an outbox entry");
+    store
+        .outbox_dead_letter(
+            entry.id,
+            "test",
+            "DingTalk 60001 for \"Evil\u{1b}[2J\u{0}\"",
+            now,
+        )
+        .await
+        .expect("dead-letter");
+    store
+        .state_set(
+            "import.last_finished",
+            "unix time 1796161275 (complete; 3 users created, 0 updated)",
+            now,
+        )
+        .await
+        .expect("state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_output_escapes_terminal_controls_and_status_prints_dates() {
+    let sim = testkit::sim::start_org(5, 1, 11).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&dir, &sim);
+    hostile_directory(cfg.database.url.expose()).await;
+    let path = write_config(&dir, &cfg);
+    for args in [&["dead-letters", "list"][..], &["status"], &["plan"]] {
+        let out = dingsync(args, &path).output().expect("run dingsync");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let raw = |c: char| stdout.contains(c) || stderr.contains(c);
+        for c in ['\u{1b}', '\u{7}', '\u{0}', '\u{202e}'] {
+            assert!(!raw(c), "{args:?} printed {c:?} raw:\n{stdout}\n{stderr}");
+        }
+        if args[0] != "plan" || out.status.code() == Some(3) {
+            assert!(
+                stdout.contains("\\u{1b}"),
+                "{args:?} shows the escape:\n{stdout}\n{stderr}"
+            );
+        }
+        if args[0] == "status" {
+            assert!(stdout.contains("2026-12-01T21:41:15Z"), "{stdout}");
+            assert!(!stdout.contains("unix time"), "{stdout}");
+        }
+    }
+    sim.shutdown().await;
+}
+
+/// A DingTalk that grants far less than the configured qps: the import cannot finish, says so,
+/// exits non-zero, and warns that `dingtalk.qps` is above what DingTalk grants (issue 18 B6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_import_exits_non_zero_and_names_the_qps() {
+    use crate::support::faults::{Rig, RigOptions};
+    let rig = Rig::start(RigOptions::new(0xB6)).await;
+    rig.sim_settings(serde_json::json!({"qps": 1, "fault_rate": 0.6}))
+        .await;
+    let (code, text) = rig.cli(&["import"]).await;
+    assert!(text.contains("INCOMPLETE"), "{text}");
+    assert_ne!(code, Some(0), "an incomplete import exited 0:\n{text}");
+    assert!(
+        text.contains("90018") && text.contains("dingtalk.qps"),
+        "{text}"
+    );
+}
