@@ -64,6 +64,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load: Option<oa_file::LoadConfig>,
     pub scim: ScimSection,
+    /// The admin console (`/console`), see `admin::config`.
+    pub console: crate::admin::ConsoleSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,8 +333,8 @@ impl Default for SyncSection {
 }
 
 /// The top-level sections, in the order the documented file lists them.
-pub const SECTIONS: [&str; 8] = [
-    "dingtalk", "callback", "database", "server", "api", "events", "sync", "load",
+pub const SECTIONS: [&str; 9] = [
+    "dingtalk", "callback", "database", "server", "api", "events", "sync", "load", "console",
 ];
 
 /// Everything wrong with a configuration, reported together.
@@ -396,6 +398,11 @@ impl Config {
             "callback.aes_key_file",
             &self.callback.aes_key_file,
             &mut self.callback.aes_key,
+        );
+        read(
+            "console.session_key_file",
+            &self.console.session_key_file,
+            &mut self.console.session_key,
         );
         if let Some(path) = &self.api.tokens_file {
             match std::fs::read_to_string(path) {
@@ -557,6 +564,7 @@ impl Config {
         if self.scim.max_body_bytes < 1024 {
             p.push("scim.max_body_bytes: must be at least 1024".into());
         }
+        p.extend(self.console.problems());
         if p.is_empty() {
             Ok(())
         } else {

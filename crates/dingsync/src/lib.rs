@@ -2,6 +2,8 @@
 //! the very same application. `main.rs` is only the command line.
 //!
 //! # Layout
+//! - [`admin`]: the admin console's backend over the store, the engine and the service's
+//!   state, mounted by `serve` at `/console` (issue 16).
 //! - [`bench`]: `dingsync bench`: mounts the `dingsync-bench` crate's scenarios (issue 8) on the
 //!   real service through [`local::Local`].
 //! - [`callback`]: `POST /callbacks/dingtalk`, DingTalk's event push: verify, decrypt, store in
@@ -31,6 +33,7 @@
 //! - [`telemetry`]: one service's Prometheus recorder, entered by the service's futures.
 //! - [`term`]: the one escape of unprintable characters every CLI line goes through.
 
+pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod callback;

@@ -106,6 +106,26 @@ enum Command {
     /// Print the man page (roff), generated from this command line
     /// (`dingsync man > /usr/share/man/man1/dingsync.1`).
     Man,
+    /// Manage the admin console's users.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsoleCommand {
+    /// Add a console user (or set an existing one's role and password). There is no default
+    /// account; the password is stored as an argon2 hash.
+    AddUser {
+        /// The sign-in name.
+        name: String,
+        /// Read the password from the first line of stdin instead of asking for it.
+        #[arg(long)]
+        password_stdin: bool,
+        /// `viewer` sees everything but secrets; `operator` may also approve, retry, drop,
+        /// apply and start runs.
+        #[arg(long, value_parser = ["viewer", "operator"], default_value = "viewer")]
+        role: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,6 +159,22 @@ fn main() -> ExitCode {
 async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sim(args) => sim_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Console(ConsoleCommand::AddUser {
+            name,
+            password_stdin,
+            role,
+        }) => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            dingsync::admin::users::check_name(&name)?;
+            let role = console::Role::from_label(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role: use viewer or operator"))?;
+            let password = dingsync::admin::users::read_password(password_stdin)?;
+            let store = server::open_store(&cfg).await?;
+            let now = dingsync::clock::system_clock().now_ms();
+            dingsync::admin::users::add_user(&store, &name, role, &password, now).await?;
+            println!("console user {name} saved with role {}", role.label());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Init { path, force } => {
             if path.exists() && !force {
                 anyhow::bail!(

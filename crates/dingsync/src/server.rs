@@ -6,7 +6,8 @@
 //! given cancellation token fires. Tests bind port 0 and stop the service when they like.
 //!
 //! Routes: `POST /callbacks/dingtalk` (DingTalk's event push, when `[callback]` is configured),
-//! `/api/v1/...` (the OA API), `/healthz` (the process is up), `/readyz` (the database answers
+//! `/api/v1/...` (the OA API), `/console` and `/api/v1/admin/...` (the admin console, see
+//! [`crate::admin`]), `/healthz` (the process is up), `/readyz` (the database answers
 //! and, when DingTalk credentials are set, a token can be had), `/metrics` (Prometheus).
 //!
 //! Listeners: the callback route must face the internet, the OA API, `/metrics` and OpenAPI
@@ -177,10 +178,26 @@ impl Application {
             clock: shared.clock.clone(),
         };
         let public = public.merge(crate::scim::router(scim_state));
-        let internal = Router::new()
+        let sync = ops_client.map(|client| {
+            sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
+                .with_actor(format!("dingsync@{instance}"))
+                .with_clock(shared.clock.clone())
+        });
+        let mut internal = Router::new()
             .route("/metrics", get(metrics))
             .with_state(ops)
             .merge(api::router(api_state));
+        // The console is for administrators: on the internal listener (with the OA API).
+        if config.console.enabled {
+            let admin = crate::admin::Admin::new(
+                store.clone(),
+                sync.clone(),
+                stream_channel.as_ref().map(|(_, rx)| rx.clone()),
+                config.clone(),
+                shared.clock.clone(),
+            );
+            internal = internal.merge(crate::admin::mount(admin, &config.console).await?);
+        }
         let (router, internal) = match config.server.split_internal() {
             None => (public.merge(internal), None),
             Some(addr) => (public, Some((addr, probes.merge(internal)))),
@@ -199,11 +216,6 @@ impl Application {
             None => None,
         };
         let router = layered(router);
-        let sync = ops_client.map(|client| {
-            sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
-                .with_actor(format!("dingsync@{instance}"))
-                .with_clock(shared.clock.clone())
-        });
         Ok(Self {
             listener,
             router,
@@ -284,13 +296,26 @@ impl Application {
         let internal = self.internal.map(|(listener, router)| {
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                axum::serve(listener, router)
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
                     .with_graceful_shutdown(async move { stop.cancelled().await })
                     .await
             })
         });
         let stop = shutdown.clone();
-        let mut served = axum::serve(self.listener, self.router)
+        let pruner = self.config.console.enabled.then(|| {
+            crate::admin::spawn_pruner(
+                self.store.clone(),
+                self.shared.clock.clone(),
+                self.config.console.history_retention_days,
+                shutdown.clone(),
+            )
+        });
+        // Connect-info: the console's sign-in throttle counts failures per client address.
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let mut served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("the HTTP server failed");
@@ -309,6 +334,9 @@ impl Application {
             while set.join_next().await.is_some() {}
         }
         if let Some(task) = stream_task {
+            let _ = task.await;
+        }
+        if let Some(task) = pruner {
             let _ = task.await;
         }
         self.store.close().await;

@@ -35,9 +35,9 @@ pub struct AuditRecord {
     pub after: Option<serde_json::Value>,
 }
 
-const AUDIT_COLS: &str = "seq, at_ms, actor, origin, kind, oa_id, op, before_json, after_json";
+pub(crate) const AUDIT_COLS: &str = "seq, at_ms, actor, origin, kind, oa_id, op, before_json, after_json";
 
-fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let seq: i64 = row.try_get("seq")?;
     let corrupt = corrupt_row("audit", seq);
     let origin: String = row.try_get("origin")?;

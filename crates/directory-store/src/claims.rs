@@ -50,7 +50,7 @@ impl QueueState {
     }
 
     /// The text stored in `state` columns.
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Claimed => "claimed",
@@ -82,7 +82,7 @@ pub(crate) struct QueueTable {
 
 impl QueueTable {
     /// The row columns, each prefixed with `prefix` (`"outbox."`), comma-separated.
-    fn select_list(self, prefix: &str) -> String {
+    pub(crate) fn select_list(self, prefix: &str) -> String {
         self.cols
             .iter()
             .map(|c| format!("{prefix}{c}"))

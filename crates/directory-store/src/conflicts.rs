@@ -38,7 +38,7 @@ pub struct ConflictRecord {
     pub at_ms: i64,
 }
 
-const CONFLICT_COLS: &str =
+pub(crate) const CONFLICT_COLS: &str =
     "id, kind, oa_id, field, base_json, oa_json, dingtalk_json, winner, at_ms";
 
 fn side_text(side: Side) -> &'static str {
@@ -48,7 +48,7 @@ fn side_text(side: Side) -> &'static str {
     }
 }
 
-fn conflict_from_row(row: &AnyRow) -> Result<ConflictRecord, StoreError> {
+pub(crate) fn conflict_from_row(row: &AnyRow) -> Result<ConflictRecord, StoreError> {
     let id: i64 = row.try_get("id")?;
     let corrupt = corrupt_row("conflicts", id);
     let kind: String = row.try_get("kind")?;

@@ -55,6 +55,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim_resources",
         include_str!("../migrations/sqlite/0004_scim_resources.sql"),
     ),
+    (
+        5,
+        "console",
+        include_str!("../migrations/sqlite/0005_console.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -78,6 +83,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "scim_resources",
         include_str!("../migrations/postgres/0004_scim_resources.sql"),
+    ),
+    (
+        5,
+        "console",
+        include_str!("../migrations/postgres/0005_console.sql"),
     ),
 ];
 

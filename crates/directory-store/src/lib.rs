@@ -43,6 +43,8 @@
 //! - `base`: base snapshots, the base of the three-way merge.
 //! - [`audit`]: the audit log read back as a change feed ([`AuditRecord`]).
 //! - [`conflicts`]: merge conflicts, for operators and in the audit log ([`ConflictRecord`]).
+//! - [`console`]: the admin console's users, run history, timeline sources, audit search,
+//!   conflict decisions and history pruning.
 //! - [`held_deletions`]: deletions held for an operator ([`HeldDeletion`], [`HoldState`]).
 //! - `checkpoints`: import positions and the key/value sync state.
 //! - `leases`: named leases, so one instance imports or reconciles at a time.
@@ -63,6 +65,7 @@ pub mod batch;
 mod checkpoints;
 mod claims;
 pub mod conflicts;
+pub mod console;
 mod db;
 pub mod directory;
 pub mod error;
@@ -81,6 +84,7 @@ pub use audit::AuditRecord;
 pub use batch::BatchReport;
 pub use claims::{QueueDepth, QueueState};
 pub use conflicts::ConflictRecord;
+pub use console::{AuditSearch, ConsoleUserRow, OperatorActionRecord, RunRecord, RunStart};
 pub use db::{Store, StoreOptions};
 pub use directory::{
     AssignmentQuery, DeleteReport, DeptQuery, Expect, Outcome, Page, RoleQuery, Saved, UserQuery,

@@ -74,7 +74,7 @@ pub struct OutboxEntry {
 }
 
 /// The outbox table and the columns of an [`OutboxEntry`].
-const OUTBOX: QueueTable = QueueTable {
+pub(crate) const OUTBOX: QueueTable = QueueTable {
     name: "outbox",
     cols: &[
         "id",
@@ -103,7 +103,7 @@ const OUTBOX_UNBLOCKED: &str = " AND NOT EXISTS (SELECT 1 FROM outbox_keys k \
 /// Ids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 
-fn outbox_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
+pub(crate) fn outbox_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
     let id: i64 = row.try_get("id")?;
     let corrupt = corrupt_row("outbox", id);
     let kind: String = row.try_get("kind")?;

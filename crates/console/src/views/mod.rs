@@ -31,4 +31,4 @@ pub use object::{
 pub use overview::{ApiBudget, Backlog, EventChannel, Overview, TokenState};
 pub use plan::{FieldChange, PlanEntry, PlanGroup, PlanOp, PlanView};
 pub use runs::{LogLine, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts};
-pub use settings::{Setting, SettingSource, SettingValue, SettingsView};
+pub use settings::{Setting, SettingSource, SettingValue, SettingsView, key_is_secret};

@@ -104,11 +104,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             rig.base
         );
         println!("  curl -s {}/_sim/calls", rig.sim.base_url());
+        print_console_login(&rig).await?;
         println!("Press Ctrl-C to stop.");
         tokio::signal::ctrl_c().await?;
     }
     rig.shutdown().await?;
     Ok(converged)
+}
+
+/// Creates the demo's console operator with a random password and prints the console's URL
+/// and that login (there is no default account; this one lives only in the demo's database).
+async fn print_console_login(rig: &Rig) -> anyhow::Result<()> {
+    let password: String = {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        (0..20).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect()
+    };
+    let now = crate::clock::system_clock().now_ms();
+    crate::admin::users::add_user(&rig.store, "demo", console::Role::Operator, &password, now)
+        .await?;
+    println!("  admin console: {}/console  (user demo, password {password})", rig.base);
+    Ok(())
 }
 
 /// The simulator with the sample organization, then the service on a temporary SQLite

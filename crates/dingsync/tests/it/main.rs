@@ -13,6 +13,7 @@ mod bench;
 mod callback_load;
 mod cli_flow;
 mod common;
+mod console;
 mod crash_anywhere;
 mod crash_intake;
 mod demo;

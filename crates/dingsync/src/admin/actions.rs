@@ -1,0 +1,341 @@
+//! `perform`: every operator action, checked against the current state and written to the
+//! operator audit log with the console user's name — refused and failed attempts too, so
+//! the log shows what was tried, not only what worked.
+
+use console::BackendError;
+use console::views::{ActionOutcome, Actor, DeletionDecision, ObjectKind, OperatorAction};
+use directory_model::OaUserId;
+use directory_store::{EntityKind, Op, OperatorActionRecord};
+use sync_engine::plan::{Target, reconcile};
+use sync_engine::push::{PushConfig, Pusher};
+use sync_engine::{Applier, ApplyOptions, ImportOptions};
+use tokio_util::sync::CancellationToken;
+
+use super::object::entity_kind;
+use super::runs::{Recorder, Summary};
+use super::{Admin, internal, plan};
+
+pub async fn perform(
+    admin: &Admin,
+    actor: &Actor,
+    action: &OperatorAction,
+) -> Result<ActionOutcome, BackendError> {
+    let result = dispatch(admin, actor, action).await;
+    let (kind, oa_id) = subject(admin, action).await;
+    let outcome = match &result {
+        Ok(done) => done.message.clone(),
+        Err(BackendError::Internal(_)) => "failed: the service could not complete it".to_owned(),
+        Err(refused) => format!("refused: {refused}"),
+    };
+    admin
+        .store
+        .operator_action_record(&OperatorActionRecord {
+            id: 0,
+            at_ms: admin.now_ms(),
+            actor: actor.name.clone(),
+            kind,
+            oa_id,
+            action: action.describe(),
+            outcome,
+        })
+        .await
+        .map_err(internal)?;
+    result
+}
+
+/// The object an action concerns, for its audit record and the object's timeline.
+async fn subject(admin: &Admin, action: &OperatorAction) -> (Option<String>, Option<String>) {
+    let of = |kind: EntityKind, id: &str| (Some(kind.as_str().to_owned()), Some(id.to_owned()));
+    match action {
+        OperatorAction::PushNow { kind, id } | OperatorAction::Refetch { kind, id } => {
+            of(entity_kind(*kind), id)
+        }
+        OperatorAction::DecideDeletion { hold, entry, .. } => {
+            let id: i64 = entry.as_deref().unwrap_or(hold).parse().unwrap_or(-1);
+            let holds = admin.store.held_deletions(None).await.unwrap_or_default();
+            holds
+                .iter()
+                .find(|h| h.id == id)
+                .map_or((None, None), |h| of(h.kind, &h.oa_id))
+        }
+        OperatorAction::RetryDeadLetter { dead_letter }
+        | OperatorAction::DropDeadLetter { dead_letter } => {
+            let id: i64 = dead_letter.parse().unwrap_or(-1);
+            match admin.store.outbox_get(id).await {
+                Ok(Some(entry)) => of(entry.kind, &entry.oa_id),
+                _ => (None, None),
+            }
+        }
+        OperatorAction::AcceptConflict { conflict } | OperatorAction::ApplyOtherSide { conflict } => {
+            let id: i64 = conflict.parse().unwrap_or(-1);
+            match admin.store.conflict_get(id).await {
+                Ok(Some(c)) => of(c.kind, &c.oa_id),
+                _ => (None, None),
+            }
+        }
+        _ => (None, None),
+    }
+}
+
+fn number(field: &str, text: &str) -> Result<i64, BackendError> {
+    text.parse().map_err(|_| BackendError::Invalid {
+        field: field.to_owned(),
+        message: format!("{text:?} is not a number"),
+    })
+}
+
+fn done(message: impl Into<String>) -> Result<ActionOutcome, BackendError> {
+    Ok(ActionOutcome {
+        message: message.into(),
+    })
+}
+
+async fn dispatch(
+    admin: &Admin,
+    actor: &Actor,
+    action: &OperatorAction,
+) -> Result<ActionOutcome, BackendError> {
+    let store = &admin.store;
+    let now = admin.now_ms();
+    match action {
+        OperatorAction::PushNow { kind, id } => push_now(admin, *kind, id).await,
+        OperatorAction::Refetch { kind, id } => refetch(admin, *kind, id).await,
+        OperatorAction::DecideDeletion {
+            hold,
+            entry,
+            decision,
+        } => {
+            let id = number("entry", entry.as_deref().unwrap_or(hold))?;
+            let approve = *decision == DeletionDecision::Approve;
+            let by = format!("console:{}", actor.name);
+            store
+                .resolve_held_deletion(id, approve, &by, now)
+                .await
+                .map_err(|e| match e.is_client_error() {
+                    true => BackendError::Refused(format!("held deletion {id} is no longer waiting")),
+                    false => internal(e),
+                })?;
+            if !approve {
+                return done(format!("held deletion {id} rejected; nothing is deleted"));
+            }
+            let applied = match &admin.sync {
+                Some(sync) => sync_engine::import::apply_approved_deletions(sync)
+                    .await
+                    .map_err(internal)?,
+                None => 0,
+            };
+            done(format!("held deletion {id} approved; {applied} deletion(s) applied"))
+        }
+        OperatorAction::AcceptConflict { conflict } => {
+            let id = number("conflict", conflict)?;
+            if !store.conflict_decide(id, &actor.name, now).await.map_err(internal)? {
+                return Err(BackendError::Refused(format!("conflict {id} was already decided")));
+            }
+            done(format!("conflict {id}: the merge's result stays"))
+        }
+        OperatorAction::ApplyOtherSide { .. } => Err(BackendError::Refused(
+            "applying the other side's value is not available yet: edit the field through the \
+             OA API, and the change syncs like any other"
+                .to_owned(),
+        )),
+        OperatorAction::LinkSoftMatch { .. } | OperatorAction::CreateFromSoftMatch { .. } => {
+            Err(BackendError::Refused(
+                "ambiguous soft matches are decided by the next import for now".to_owned(),
+            ))
+        }
+        OperatorAction::RetryDeadLetter { dead_letter } => {
+            let id = number("dead_letter", dead_letter)?;
+            store.outbox_retry_dead(id, now).await.map_err(refused_or_internal)?;
+            let pushed = drain_pushes(admin).await;
+            done(format!("dead letter {id} queued again{pushed}"))
+        }
+        OperatorAction::DropDeadLetter { dead_letter } => {
+            let id = number("dead_letter", dead_letter)?;
+            store.outbox_drop_dead(id).await.map_err(refused_or_internal)?;
+            done(format!("dead letter {id} dropped"))
+        }
+        OperatorAction::ApplyPlan {
+            entries,
+            confirm_deletions,
+        } => apply_plan(admin, actor, entries.as_deref(), *confirm_deletions).await,
+        OperatorAction::StartImport => start_import(admin, actor).await,
+    }
+}
+
+fn refused_or_internal(e: directory_store::StoreError) -> BackendError {
+    if e.is_client_error() {
+        BackendError::Refused(e.to_string())
+    } else {
+        internal(e)
+    }
+}
+
+/// Pushes what is queued now, so a retried dead letter's result shows at once.
+async fn drain_pushes(admin: &Admin) -> String {
+    let Some(sync) = &admin.sync else {
+        return String::new();
+    };
+    let pusher = Pusher::new(sync, rand::random(), PushConfig::default());
+    match pusher.drain().await {
+        Ok(report) => format!("; pushed: {report:?}"),
+        Err(e) => format!("; the push failed: {}", sync_engine::error_chain(&e)),
+    }
+}
+
+async fn push_now(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutcome, BackendError> {
+    let sync = admin.sync()?;
+    let pusher = Pusher::new(sync, rand::random(), PushConfig::default());
+    match pusher
+        .push_now(entity_kind(kind), id, Op::Update)
+        .await
+        .map_err(internal)?
+    {
+        Ok(()) => done(format!("{} {id} pushed to DingTalk", kind.label())),
+        Err(why) => Err(BackendError::Refused(format!("DingTalk refused: {why}"))),
+    }
+}
+
+async fn refetch(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutcome, BackendError> {
+    let sync = admin.sync()?;
+    let applier = Applier::new(sync.clone(), ApplyOptions::default());
+    match kind {
+        ObjectKind::User => {
+            let ding = store_ding_user(admin, id).await?;
+            applier.sync_user(ding, 0).await.map_err(internal)?;
+        }
+        ObjectKind::Department => {
+            let oa: i64 = number("id", id)?;
+            let ding = admin
+                .store
+                .ding_id_of(&directory_model::OaDeptId(oa))
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| BackendError::Refused(format!("department {id} is not linked")))?;
+            applier.sync_dept(ding, 0).await.map_err(internal)?;
+        }
+        ObjectKind::Role => applier.sync_roles().await.map(|_| ()).map_err(internal)?,
+    }
+    done(format!("{} {id} re-fetched from DingTalk and merged", kind.label()))
+}
+
+async fn store_ding_user(admin: &Admin, id: &str) -> Result<directory_model::DingUserId, BackendError> {
+    admin
+        .store
+        .ding_id_of(&OaUserId::new(id))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| BackendError::Refused(format!("user {id} is not linked to DingTalk")))
+}
+
+async fn apply_plan(
+    admin: &Admin,
+    actor: &Actor,
+    selection: Option<&[String]>,
+    confirm: bool,
+) -> Result<ActionOutcome, BackendError> {
+    let sync = admin.sync()?;
+    let current = plan::current(admin).await?;
+    if current.items.iter().any(|i| i.held) && !confirm {
+        return Err(BackendError::Refused(
+            "this plan deletes more than the threshold allows; tick the confirmation to apply \
+             its deletions too (like reconcile --yes)"
+                .to_owned(),
+        ));
+    }
+    let mut run = Recorder::start(admin, "reconcile", &format!("console:{}", actor.name)).await?;
+    let pusher = Pusher::new(sync, rand::random(), PushConfig::default());
+    let mut failures = Vec::new();
+    let mut applied = 0usize;
+    match selection {
+        None => match reconcile(sync, &pusher, &current, confirm).await {
+            Ok(report) => {
+                applied = report.applied;
+                failures = report.failed;
+            }
+            Err(e) => failures.push(sync_engine::error_chain(&e)),
+        },
+        Some(ids) => {
+            for (index, item) in current.items.iter().enumerate() {
+                if !ids.contains(&plan::entry_id(&current, index)) {
+                    continue;
+                }
+                let (Target::DingTalk, Some(oa_id)) = (item.target, item.oa_id.as_deref()) else {
+                    failures.push(format!(
+                        "{} {}: OA-side entries are applied with the whole plan",
+                        item.kind.as_str(),
+                        item.name
+                    ));
+                    continue;
+                };
+                let op = match item.action {
+                    sync_engine::plan::Action::Create => Op::Create,
+                    sync_engine::plan::Action::Update => Op::Update,
+                    sync_engine::plan::Action::Delete => Op::Delete,
+                };
+                match pusher.push_now(item.kind, oa_id, op).await.map_err(internal)? {
+                    Ok(()) => applied += 1,
+                    Err(why) => failures.push(format!("{} {oa_id}: {why}", item.kind.as_str())),
+                }
+            }
+        }
+    }
+    run.log(admin, "info", format!("applied {applied} change(s)"));
+    for f in &failures {
+        run.log(admin, "error", f.clone());
+    }
+    let summary = Summary::default();
+    let id = run.id();
+    run.finish(admin, &summary, &failures, None).await?;
+    if failures.is_empty() {
+        done(format!("applied {applied} change(s) (run {id})"))
+    } else {
+        done(format!(
+            "applied {applied} change(s); {} failed (run {id}): {}",
+            failures.len(),
+            failures.join("; ")
+        ))
+    }
+}
+
+async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, BackendError> {
+    let sync = admin.sync()?.clone();
+    let run = Recorder::start(admin, "import", &format!("console:{}", actor.name)).await?;
+    let id = run.id();
+    let admin = admin.clone();
+    // The engine's import future is not `Send` (higher-ranked borrows inside it), so it runs
+    // on a thread of its own, driven by this runtime's handle.
+    let handle = tokio::runtime::Handle::current();
+    std::thread::spawn(move || handle.block_on(async move {
+        let mut run = run;
+        let result = sync_engine::import(
+            &sync,
+            &ImportOptions::default(),
+            &sync_engine::import::NoProgress,
+            &CancellationToken::new(),
+        )
+        .await;
+        let (summary, failures, fatal) = match result {
+            Ok(report) => {
+                run.log(&admin, "info", crate::commands::import_summary(&report));
+                let summary = Summary {
+                    counts: vec![console::views::SideCounts {
+                        side: console::views::Side::Oa,
+                        created: (report.users.created + report.departments.created) as u64,
+                        changed: (report.users.updated + report.departments.updated) as u64,
+                        deleted: 0,
+                        held: 0,
+                        failed: report.failures.len() as u64,
+                    }],
+                    dingtalk_calls: report.calls.total_made,
+                    throttles: report.calls.throttled,
+                };
+                (summary, report.failures, None)
+            }
+            Err(e) => (Summary::default(), Vec::new(), Some(sync_engine::error_chain(&e))),
+        };
+        if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
+            tracing::warn!(error = %e, "could not record the import run");
+        }
+    }));
+    done(format!("import started (run {id}); follow it on the runs page"))
+}

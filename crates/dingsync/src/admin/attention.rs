@@ -1,0 +1,144 @@
+//! `/console/attention`: everything waiting for a person — held deletions, undecided
+//! conflicts, ambiguous soft matches of the last import, and dead letters with the entries
+//! they block.
+
+use console::BackendError;
+use console::views::{
+    Attention, BlockedEntry, ConflictItem, DeadLetterItem, HeldDeletion, HeldDeletionGroup,
+    ObjectKind, Side,
+};
+use directory_store::{EntityKind, HoldState, Origin, QueueState};
+
+use super::time::format_ms;
+use super::{Admin, internal};
+
+/// Dead letters and conflicts shown at most.
+const LIST_CAP: u32 = 500;
+
+pub fn object_kind(kind: EntityKind) -> ObjectKind {
+    match kind {
+        EntityKind::Department => ObjectKind::Department,
+        EntityKind::Role | EntityKind::RoleGroup => ObjectKind::Role,
+        EntityKind::User | EntityKind::RoleAssignment => ObjectKind::User,
+    }
+}
+
+pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
+    let store = &admin.store;
+    let held = store.held_deletions(Some(HoldState::Held)).await.map_err(internal)?;
+    let conflicts = store.conflicts_undecided_count().await.map_err(internal)?;
+    let outbox = store.outbox_depth().await.map_err(internal)?;
+    let inbox = store.inbox_depth().await.map_err(internal)?;
+    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead) as u64)
+}
+
+pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
+    let store = &admin.store;
+    let mut holds = Vec::new();
+    for hold in store.held_deletions(Some(HoldState::Held)).await.map_err(internal)? {
+        // Each held deletion is its own hold here: the store holds them one by one.
+        let side = match hold.origin {
+            // A deletion that came from OA would delete in DingTalk, and the other way round.
+            Origin::Oa => Side::DingTalk,
+            _ => Side::Oa,
+        };
+        holds.push(HeldDeletionGroup {
+            hold_id: hold.id.to_string(),
+            reason: hold.reason.clone(),
+            created_at: format_ms(hold.created_at_ms),
+            entries: vec![HeldDeletion {
+                entry_id: hold.id.to_string(),
+                kind: object_kind(hold.kind),
+                object_id: hold.oa_id.clone(),
+                name: hold.oa_id.clone(),
+                side,
+            }],
+        });
+    }
+    let conflicts = store
+        .conflicts_undecided(LIST_CAP)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|c| {
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            let (result, rule) = match c.winner {
+                directory_model::Side::Oa => (text(&c.oa), "OA won (conflict_winner = oa)"),
+                directory_model::Side::DingTalk => {
+                    (text(&c.dingtalk), "DingTalk won (conflict_winner = dingtalk)")
+                }
+            };
+            ConflictItem {
+                id: c.id.to_string(),
+                kind: object_kind(c.kind),
+                object_id: c.oa_id.clone(),
+                name: c.oa_id.clone(),
+                field: c.field.clone(),
+                base: text(&c.base),
+                oa: text(&c.oa),
+                dingtalk: text(&c.dingtalk),
+                result,
+                rule: rule.to_owned(),
+            }
+        })
+        .collect();
+    Ok(Attention {
+        holds,
+        conflicts,
+        soft_matches: Vec::new(),
+        dead_letters: dead_letters(admin).await?,
+    })
+}
+
+async fn dead_letters(admin: &Admin) -> Result<Vec<DeadLetterItem>, BackendError> {
+    let store = &admin.store;
+    let dead = store
+        .outbox_list(Some(QueueState::Dead), None, LIST_CAP)
+        .await
+        .map_err(internal)?;
+    let pending = store
+        .outbox_list(Some(QueueState::Pending), None, LIST_CAP)
+        .await
+        .map_err(internal)?;
+    let mut items = Vec::new();
+    for d in dead {
+        let error = d.last_error.clone().unwrap_or_else(|| "no answer recorded".to_owned());
+        // Later changes of the same object wait behind its dead letter (dependency order).
+        let blocked = pending
+            .iter()
+            .filter(|p| p.kind == d.kind && p.oa_id == d.oa_id && p.id > d.id)
+            .map(|p| BlockedEntry {
+                id: p.id.to_string(),
+                kind: object_kind(p.kind),
+                object_id: p.oa_id.clone(),
+                operation: p.op.as_str().to_owned(),
+            })
+            .collect();
+        items.push(DeadLetterItem {
+            id: d.id.to_string(),
+            kind: object_kind(d.kind),
+            object_id: d.oa_id.clone(),
+            name: d.oa_id.clone(),
+            operation: d.op.as_str().to_owned(),
+            errcode: errcode(&error),
+            errmsg: error,
+            attempts: d.attempts.max(0) as u32,
+            last_attempt_at: format_ms(d.next_attempt_at_ms),
+            blocked,
+        });
+    }
+    Ok(items)
+}
+
+fn errcode(error: &str) -> i64 {
+    error
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .skip_while(|w| *w != "errcode")
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0)
+}

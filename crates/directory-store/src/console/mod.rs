@@ -1,0 +1,20 @@
+//! What the admin console (issue 16) reads and writes beyond the directory: its users, the
+//! run history, one object's timeline sources, the audit search, conflict decisions and the
+//! background pruning of old history. Each concern is one file:
+//! - `users`: console users (name, role, argon2 PHC string) — the store never sees a password.
+//! - `runs`: imports, reconciles and catch-ups with their outcome, counts and log lines.
+//! - `actions`: operator actions with the console user's name (the console's audit log).
+//! - `tree`: member counts for the department tree.
+//! - `history`: per-object outbox entries and conflicts for the timeline, the audit search,
+//!   conflict decisions and pruning.
+
+mod actions;
+mod history;
+mod runs;
+mod tree;
+mod users;
+
+pub use actions::OperatorActionRecord;
+pub use history::AuditSearch;
+pub use runs::{RunRecord, RunStart};
+pub use users::ConsoleUserRow;
