@@ -357,7 +357,7 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{key} is not an address"))?;
     TcpListener::bind(addr)
         .await
-        .map_err(|e| listen_error(addr, e))
+        .map_err(|e| listen_error(addr, key, e))
 }
 
 /// The database as configured (`[database] url`, `max_connections`,
@@ -489,23 +489,23 @@ fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
 
 /// Why `serve` cannot listen, and what to do: a busy port names the address and how to find
 /// its holder (issue 18: it used to say only "cannot listen").
-pub fn listen_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+pub fn listen_error(addr: SocketAddr, key: &str, e: std::io::Error) -> anyhow::Error {
     let advice = match e.kind() {
         std::io::ErrorKind::AddrInUse => format!(
             "{addr} is already in use by another process (another `dingsync serve`?); see which \
-             with `ss -ltnp 'sport = :{}'`, stop it, or set server.listen to a free address",
+             with `ss -ltnp 'sport = :{}'`, stop it, or set {key} to a free address",
             addr.port()
         ),
         std::io::ErrorKind::PermissionDenied => format!(
             "not allowed to listen on {addr}: ports below 1024 need privileges; set \
-             server.listen to a port above 1024"
+             {key} to a port above 1024"
         ),
         std::io::ErrorKind::AddrNotAvailable => format!(
-            "{} is not an address of this machine; set server.listen to one of its addresses \
+            "{} is not an address of this machine; set {key} to one of its addresses \
              or 0.0.0.0",
             addr.ip()
         ),
-        _ => format!("check server.listen ({addr})"),
+        _ => format!("check {key} ({addr})"),
     };
     anyhow::Error::new(e).context(format!("cannot listen on {addr}: {advice}"))
 }
