@@ -77,7 +77,7 @@ pub async fn search(admin: &Admin, query: &AuditQuery) -> Result<AuditPage, Back
             ));
         }
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     let truncated = entries.len() > PAGE;
     entries.truncate(PAGE);
     Ok(AuditPage {

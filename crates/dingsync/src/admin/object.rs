@@ -226,7 +226,7 @@ pub async fn timeline(admin: &Admin, kind: EntityKind, id: &str) -> Result<Vec<T
             ),
         ));
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     Ok(entries.into_iter().map(|(_, e)| e).collect())
 }
 
