@@ -240,7 +240,7 @@ async fn crawl_tree(
         }
     }
     attach_orders(&mut users, orders, &nodes);
-    let depts = in_scope_details(discovered_order, details, &nodes);
+    let depts = in_scope_details(discovered_order, details, &nodes, &mut failures);
     Ok(Crawl {
         depts,
         users,
@@ -273,13 +273,20 @@ fn attach_orders(
 /// The departments to import, parents before children: the discovery order of a
 /// breadth-first walk. An in-scope department under an out-of-scope parent hangs from its
 /// nearest in-scope ancestor (or the root), so the OA tree stays connected.
+///
+/// A department whose parent could not be read is left out with its whole subtree (and a
+/// failure recorded): hanging it elsewhere would move it in OA, and writing it would reference
+/// a parent the OA directory may not have. The crawl is incomplete anyway; the next import
+/// takes the subtree.
 fn in_scope_details(
     discovered_order: Vec<DingDeptId>,
     mut details: HashMap<DingDeptId, DeptDetail>,
     nodes: &HashMap<DingDeptId, Node>,
+    failures: &mut Vec<String>,
 ) -> Vec<DeptDetail> {
     let root = DingDeptId::ROOT;
     let mut depts = Vec::new();
+    let mut included: HashSet<DingDeptId> = HashSet::new();
     for id in discovered_order {
         let in_scope = nodes.get(&id).is_some_and(|n| n.in_scope);
         if id != root && !in_scope {
@@ -296,8 +303,16 @@ fn in_scope_details(
                 }
                 parent = nodes.get(&p).and_then(|n| n.parent);
             }
-            d.parent_id = Some(parent.unwrap_or(root));
+            let parent = parent.unwrap_or(root);
+            if !included.contains(&parent) {
+                failures.push(format!(
+                    "department {id} not imported: its parent {parent} could not be read"
+                ));
+                continue;
+            }
+            d.parent_id = Some(parent);
         }
+        included.insert(id);
         depts.push(d);
     }
     depts
@@ -344,4 +359,57 @@ async fn crawl_roles(client: &DingTalkClient, concurrency: usize) -> RolePart {
         }
     }
     (groups, members, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(id: i64) -> DeptDetail {
+        serde_json::from_value(serde_json::json!({"dept_id": id, "name": format!("d{id}")}))
+            .expect("a department detail")
+    }
+
+    /// Root 1 → 2 → 3, and 1 → 4; the detail of 2 was not read.
+    fn tree() -> (Vec<DingDeptId>, HashMap<DingDeptId, Node>) {
+        let node = |parent: Option<i64>| Node {
+            parent: parent.map(DingDeptId),
+            in_scope: true,
+        };
+        let nodes = HashMap::from([
+            (DingDeptId(1), node(None)),
+            (DingDeptId(2), node(Some(1))),
+            (DingDeptId(3), node(Some(2))),
+            (DingDeptId(4), node(Some(1))),
+        ]);
+        ((1..=4).map(DingDeptId).collect(), nodes)
+    }
+
+    #[test]
+    fn a_department_whose_parent_was_not_read_is_left_out_with_its_subtree() {
+        let (order, nodes) = tree();
+        let details = HashMap::from([
+            (DingDeptId(1), detail(1)),
+            (DingDeptId(3), detail(3)),
+            (DingDeptId(4), detail(4)),
+        ]);
+        let mut failures = Vec::new();
+        let depts = in_scope_details(order, details, &nodes, &mut failures);
+        let ids: Vec<i64> = depts.iter().map(|d| d.dept_id.0).collect();
+        assert_eq!(ids, vec![1, 4]);
+        assert_eq!(depts[1].parent_id, Some(DingDeptId(1)));
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("department 3") && failures[0].contains("parent 2"));
+    }
+
+    #[test]
+    fn every_department_read_is_kept_under_its_parent() {
+        let (order, nodes) = tree();
+        let details: HashMap<_, _> = (1..=4).map(|i| (DingDeptId(i), detail(i))).collect();
+        let mut failures = Vec::new();
+        let depts = in_scope_details(order, details, &nodes, &mut failures);
+        assert_eq!(depts.len(), 4);
+        assert_eq!(depts[2].parent_id, Some(DingDeptId(2)));
+        assert!(failures.is_empty());
+    }
 }

@@ -555,7 +555,14 @@ impl Importer<'_> {
                     continue;
                 }
             };
-            let user = self.convert_user(got, ids, oa)?;
+            let Some(user) = self.convert_user(got, ids, oa)? else {
+                read.all_read = false;
+                report.failures.push(format!(
+                    "user {} not imported: none of its departments could be read",
+                    listed_user.userid
+                ));
+                continue;
+            };
             read.counts.count(oa.users.get(&user.id), &user);
             read.checkpoint.through = Some(listed_user.userid.0.clone());
             users.push(user);
@@ -580,14 +587,20 @@ impl Importer<'_> {
         Ok(())
     }
 
+    /// The read user as an OA user, or `None` when none of its departments was imported (a
+    /// user is never written department-less because a department read failed).
     fn convert_user(
         &self,
         mut got: WireUser,
         ids: &IdMap,
         oa: &Snapshot,
-    ) -> Result<User, ConvertError> {
+    ) -> Result<Option<User>, ConvertError> {
         if let Some(depts) = &mut got.dept_id_list {
+            let had = !depts.is_empty();
             depts.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
+            if had && depts.is_empty() {
+                return Ok(None);
+            }
         }
         if got
             .manager_userid
@@ -600,7 +613,7 @@ impl Importer<'_> {
         let hint = ids
             .oa_user(&ding::user(&got.userid))
             .and_then(|id| oa.users.get(id));
-        translate::user::from_wire(&got, ids, hint)
+        translate::user::from_wire(&got, ids, hint).map(Some)
     }
 
     /// Phase 4. Returns whether the role listing was complete.
