@@ -75,11 +75,8 @@ impl Applier {
             let (ids, wire, managers) = self.dept_ids(oa_id, id, wire, depth, held).await?;
             total.add(managers);
             let current = store.get_department(oa_id).await?;
-            let mut converted = translate::department::from_wire(
-                &wire,
-                &ids,
-                current.as_ref().map(|c| &c.entity),
-            )?;
+            let mut converted =
+                translate::department::from_wire(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
             // A parent OA deleted (its deletion still queued): the nearest surviving ancestor,
             // and DingTalk is told, as for users in `rehome_from_deleted`.
             let mut rehomed = false;
@@ -157,7 +154,11 @@ impl Applier {
                 self.user(ding, next, held).await?;
             }
         }
-        let up = match store.get_department(oa_id).await?.and_then(|d| d.entity.parent) {
+        let up = match store
+            .get_department(oa_id)
+            .await?
+            .and_then(|d| d.entity.parent)
+        {
             Some(parent) => self.nearest_surviving(parent).await?,
             None => return Ok(()),
         };

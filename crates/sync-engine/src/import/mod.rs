@@ -311,7 +311,14 @@ impl Importer<'_> {
             ctx.store.checkpoint_clear(IMPORT_NAME).await?;
         }
 
-        self.finish(&mut report, started, &stats_before, &crawled, departments, &user_links);
+        self.finish(
+            &mut report,
+            started,
+            &stats_before,
+            &crawled,
+            departments,
+            &user_links,
+        );
         Ok(report)
     }
 
@@ -531,7 +538,10 @@ impl Importer<'_> {
     /// Converts one batch of read users; records what could not be read.
     fn convert_batch(
         &self,
-        batch: Vec<(&WireUser, Result<Option<WireUser>, dingtalk_client::ClientError>)>,
+        batch: Vec<(
+            &WireUser,
+            Result<Option<WireUser>, dingtalk_client::ClientError>,
+        )>,
         ids: &IdMap,
         oa: &Snapshot,
         read: &mut BatchState,
@@ -571,7 +581,11 @@ impl Importer<'_> {
     }
 
     /// Writes one batch of users, then the checkpoint after it, and renews the lease.
-    async fn write_batch(&self, users: &[User], checkpoint: &Checkpoint) -> Result<(), ImportError> {
+    async fn write_batch(
+        &self,
+        users: &[User],
+        checkpoint: &Checkpoint,
+    ) -> Result<(), ImportError> {
         if self.options.dry_run {
             return Ok(());
         }

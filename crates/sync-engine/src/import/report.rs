@@ -100,4 +100,3 @@ pub struct ImportReport {
     /// Wall time, ms.
     pub wall_ms: u64,
 }
-

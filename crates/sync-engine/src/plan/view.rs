@@ -115,7 +115,12 @@ fn link_users_by_id(crawl: &OrgSnapshot, ids: &mut IdMap) -> HashSet<String> {
 
 impl DingView {
     /// The crawled departments: mapped ones translated, the others kept aside.
-    fn add_departments(&mut self, details: Vec<wire::dept::DeptDetail>, ids: &IdMap, oa: &Snapshot) {
+    fn add_departments(
+        &mut self,
+        details: Vec<wire::dept::DeptDetail>,
+        ids: &IdMap,
+        oa: &Snapshot,
+    ) {
         for d in details {
             let Some(id) = ids.oa_dept(ding::dept(d.dept_id)) else {
                 self.unmapped.push(Unmapped::Department(Box::new(d)));
@@ -125,10 +130,11 @@ impl DingView {
                 Ok(dept) => {
                     self.snapshot.departments.insert(id, dept);
                 }
-                Err(e) => {
-                    self.untranslatable
-                        .push((EntityKind::Department, id.to_string(), e.to_string()))
-                }
+                Err(e) => self.untranslatable.push((
+                    EntityKind::Department,
+                    id.to_string(),
+                    e.to_string(),
+                )),
             }
         }
     }

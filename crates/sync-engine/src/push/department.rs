@@ -306,7 +306,12 @@ impl Pusher {
         };
         let theirs = match &same_name.source_identifier {
             Some(other) => Some(other.clone()),
-            None => self.client.dept_get(same_name.dept_id).await?.source_identifier,
+            None => {
+                self.client
+                    .dept_get(same_name.dept_id)
+                    .await?
+                    .source_identifier
+            }
         };
         // Another OA department's marker: not ours to adopt (the create's clash is reported).
         let ours = theirs
@@ -399,11 +404,7 @@ impl Pusher {
             return Ok(());
         };
         for m in members {
-            let Some(oa) = self
-                .store
-                .oa_id_of::<OaUserId>(&ding::user(&m))
-                .await?
-            else {
+            let Some(oa) = self.store.oa_id_of::<OaUserId>(&ding::user(&m)).await? else {
                 continue;
             };
             let Some(user) = self.store.get_user(&oa).await? else {
