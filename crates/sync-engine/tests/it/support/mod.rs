@@ -52,7 +52,9 @@ impl World {
     /// A simulator started with `config`, an empty directory holding only the root department
     /// (mapped to DingTalk's department 1), and a client.
     pub async fn start(config: SimConfig) -> World {
-        Self::start_on(Db::Sqlite, config).await.unwrap()
+        Self::start_on(Db::Sqlite, config)
+            .await
+            .expect("SQLite is always available")
     }
 
     /// Like [`World::start`] on the chosen database; `None` (with a note) when PostgreSQL is
@@ -60,7 +62,7 @@ impl World {
     pub async fn start_on(db: Db, config: SimConfig) -> Option<World> {
         let db = TempDb::on(db).await?;
         let sim = testkit::sim::start(config).await;
-        let client = DingTalkClient::new(client_config(&sim)).unwrap();
+        let client = DingTalkClient::new(client_config(&sim)).expect("a client for the simulator");
         Some(Self::assemble(db, sim, client).await)
     }
 
@@ -77,11 +79,11 @@ impl World {
                 directory_model::Department::new(OaDeptId(1), "Acme", None),
             )
             .await
-            .unwrap();
+            .expect("the root department is written");
         store
             .id_map_put(&OaDeptId(1), &DingDeptId::ROOT)
             .await
-            .unwrap();
+            .expect("the root department is mapped");
         World {
             sim,
             store,
