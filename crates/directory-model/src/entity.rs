@@ -47,7 +47,30 @@ entity_fields!(Department,
     }
 );
 
+/// The prefix of the marker a department created by dingsync carries in `source_identifier`.
+const MARKER_PREFIX: &str = "dingsync:";
+
+/// The marker a department created by dingsync carries in `source_identifier`:
+/// `dingsync:<oa id>`, so that a retried create finds the department it already created.
+pub fn source_marker(id: OaDeptId) -> String {
+    format!("{MARKER_PREFIX}{id}")
+}
+
+/// The OA id a `dingsync:<id>` source identifier names, if it is one.
+pub fn marked_oa_id(source_identifier: Option<&str>) -> Option<OaDeptId> {
+    source_identifier?
+        .strip_prefix(MARKER_PREFIX)?
+        .parse()
+        .ok()
+        .map(OaDeptId)
+}
+
 impl Department {
+    /// Whether `source_identifier` is dingsync's own marker for this department.
+    pub fn carries_own_marker(&self) -> bool {
+        marked_oa_id(self.source_identifier.as_deref()) == Some(self.id)
+    }
+
     /// The same department with managers sorted, for comparisons where DingTalk may list them
     /// in another order than the OA system did.
     pub fn normalized(mut self) -> Self {

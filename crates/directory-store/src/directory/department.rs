@@ -13,7 +13,7 @@ use super::{
 };
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
-use crate::journal::{WriteCtx, dep_key};
+use crate::journal::{Origin, WriteCtx, dep_key};
 use crate::rows::{count, load_department, load_user, write_departments};
 
 /// How many departments a subtree may hold before the data is declared corrupt.
@@ -141,6 +141,7 @@ pub(crate) async fn save_department_in(
     let id = dept.id.to_string();
     let current = load_department(conn, dept.id).await?;
     check_expect(kind, &id, current.as_ref().map(|c| c.version), expect)?;
+    let dept = keep_own_marker(ctx, current.as_ref().map(|c| &c.entity), dept);
     if let Some(same) = unchanged(conn, ctx, kind, &id, current.as_ref(), &dept).await? {
         return Ok(same);
     }
@@ -151,6 +152,27 @@ pub(crate) async fn save_department_in(
     write_departments(conn, &[(&dept, version)], ctx.now_ms).await?;
     let reads = department_reads(&dept, current.as_ref().map(|c| &c.entity));
     record_saved(conn, ctx, kind, id, dept, current.as_ref(), reads).await
+}
+
+/// An OA write that leaves `source_identifier` empty keeps dingsync's own `dingsync:<id>`
+/// marker. The marker is dingsync's bookkeeping, written without a new version (B8) so the
+/// client's `ETag` stays good; an OA client that read the department just before the marker
+/// was written would otherwise erase it with its next update, and the push of that update
+/// would clear it in DingTalk too (seen in `multi_instance`). Another value replaces it.
+fn keep_own_marker(
+    ctx: &WriteCtx,
+    current: Option<&Department>,
+    mut dept: Department,
+) -> Department {
+    if ctx.origin == Origin::Oa
+        && dept.source_identifier.is_none()
+        && let Some(current) = current
+        && current.carries_own_marker()
+    {
+        dept.source_identifier
+            .clone_from(&current.source_identifier);
+    }
+    dept
 }
 
 /// Deletes one department row (no rule checks) and records it.

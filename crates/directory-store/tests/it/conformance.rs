@@ -194,6 +194,41 @@ mod cases {
         );
     }
 
+    /// dingsync's own `dingsync:<id>` marker, written without a new version before the first
+    /// push, survives an OA update that read the department before it and leaves the field
+    /// empty; another value from OA replaces it (a race `multi_instance` found).
+    pub async fn an_oa_update_keeps_dingsyncs_own_marker(store: Store) {
+        small_tree(&store).await;
+        let read = store.get_department(OaDeptId(2)).await.unwrap().unwrap();
+        let mut marked = read.entity.clone();
+        marked.source_identifier = Some("dingsync:2".into());
+        let pusher = WriteCtx::reconcile("pusher", T0).with_keep_version(true);
+        store.update_department(&pusher, marked, None).await.unwrap();
+        // The OA client's stale read, renamed, with the version it read (still current).
+        let mut renamed = read.entity.clone();
+        renamed.name = "Research".into();
+        store
+            .update_department(&oa(), renamed.clone(), Some(read.version))
+            .await
+            .unwrap();
+        let got = store.get_department(OaDeptId(2)).await.unwrap().unwrap();
+        assert_eq!(got.entity.name, "Research");
+        assert_eq!(got.entity.source_identifier.as_deref(), Some("dingsync:2"));
+        // Another department's marker or any other value from OA is OA's to set.
+        renamed.source_identifier = Some("hr-42".into());
+        store.update_department(&oa(), renamed, None).await.unwrap();
+        let got = store.get_department(OaDeptId(2)).await.unwrap().unwrap();
+        assert_eq!(got.entity.source_identifier.as_deref(), Some("hr-42"));
+        // A marker naming another department is not kept.
+        let mut other = got.entity.clone();
+        other.source_identifier = Some("dingsync:3".into());
+        store.update_department(&oa(), other.clone(), None).await.unwrap();
+        other.source_identifier = None;
+        store.update_department(&oa(), other, None).await.unwrap();
+        let got = store.get_department(OaDeptId(2)).await.unwrap().unwrap();
+        assert_eq!(got.entity.source_identifier, None);
+    }
+
     pub async fn department_refusals_change_nothing(store: Store) {
         small_tree(&store).await;
         store
@@ -1850,6 +1885,7 @@ mod cases {
 
 conformance!(
     department_crud_versions_and_noop,
+    an_oa_update_keeps_dingsyncs_own_marker,
     department_refusals_change_nothing,
     cascade_delete_moves_members_and_orders_the_outbox,
     user_refusals_change_nothing,

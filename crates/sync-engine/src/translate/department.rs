@@ -9,22 +9,7 @@ use directory_model::{Department, DingDeptId, OaDeptId, OaUserId};
 
 use super::{ConvertError, IdMap, align, ding, text};
 
-/// The prefix of the marker a department created by dingsync carries in `source_identifier`.
-const MARKER_PREFIX: &str = "dingsync:";
-
-/// The marker a department created by dingsync carries in `source_identifier`.
-pub fn source_marker(id: OaDeptId) -> String {
-    format!("{MARKER_PREFIX}{id}")
-}
-
-/// The OA id a `dingsync:<id>` source identifier names, if it is one.
-pub fn marked_oa_id(source_identifier: Option<&str>) -> Option<OaDeptId> {
-    source_identifier?
-        .strip_prefix(MARKER_PREFIX)?
-        .parse()
-        .ok()
-        .map(OaDeptId)
-}
+pub use directory_model::entity::{marked_oa_id, source_marker};
 
 /// A DingTalk department (`department/get`) as an OA department. DingTalk's root has no parent.
 pub fn from_wire(
