@@ -25,6 +25,7 @@ mod load;
 mod packaging;
 mod multi_instance;
 mod oa_api;
+mod one_shot_budget;
 mod refused_writes;
 mod reports;
 mod scim;
