@@ -327,7 +327,8 @@ pub async fn plan_cmd(config: &Config, json: bool) -> anyhow::Result<bool> {
         .await
         .context("cannot compute the plan")?;
     if json {
-        crate::outln!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+        let json = serde_json::to_string_pretty(&plan.to_json())?;
+        println!("{}", crate::term::escape_json(&json));
     } else {
         crate::out!("{}", plan.render_table());
     }

@@ -91,7 +91,9 @@ pub struct DingTalkSection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RateBudgetMode {
-    /// Shared through the database on PostgreSQL (several instances), local on SQLite.
+    /// Shared through the database, whatever the backend: on PostgreSQL with the other
+    /// instances, on SQLite between `serve` and a one-shot command (`import`, `plan`,
+    /// `reconcile`) run beside it, which would otherwise each allow `qps` (issue 18).
     #[default]
     Auto,
     /// In this process only: right for one instance; with several, each would allow `qps`.

@@ -20,8 +20,9 @@
 //! job leases and rate-budget slots, so two instances never mistake each other's claims. The
 //! DingTalk client draws on the rate budget shared through the database
 //! (`sync_engine::SharedBudget`, in a small pool of its own so a busy directory cannot delay
-//! it) unless `[dingtalk] rate_budget = "local"`; on SQLite (one instance) the budget stays in
-//! the process.
+//! it) unless `[dingtalk] rate_budget = "local"`. On SQLite too: there is one instance, but a
+//! one-shot command run beside it (`import`, `plan`, `reconcile`) is a second process calling
+//! DingTalk for the same app, and with a budget each the two drew 90018s (issue 18).
 //!
 //! What every part of one service shares — the clock, the metrics recorder and the operations
 //! counters — is made once in [`Application::build`] as [`Shared`] and handed to each part
@@ -428,11 +429,12 @@ pub fn holder_is_dead_local_process(holder: &str) -> bool {
 }
 
 /// Whether the configuration asks for the rate budget shared through the database.
-pub fn shares_budget(config: &Config, backend: Backend) -> bool {
+/// Both backends hold rate slots, so `auto` shares on either (the backend is taken for a
+/// backend that could not).
+pub fn shares_budget(config: &Config, _backend: Backend) -> bool {
     match config.dingtalk.rate_budget {
         RateBudgetMode::Local => false,
-        RateBudgetMode::Shared => true,
-        RateBudgetMode::Auto => backend == Backend::Postgres,
+        RateBudgetMode::Shared | RateBudgetMode::Auto => true,
     }
 }
 
@@ -590,9 +592,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_budget_is_shared_on_postgres_unless_forced_local() {
+    fn the_budget_is_shared_on_both_backends_unless_forced_local() {
         let mut config = Config::default();
         assert!(shares_budget(&config, Backend::Postgres));
+        assert!(shares_budget(&config, Backend::Sqlite));
+        config.dingtalk.rate_budget = RateBudgetMode::Local;
         assert!(!shares_budget(&config, Backend::Sqlite));
         config.dingtalk.rate_budget = RateBudgetMode::Local;
         assert!(!shares_budget(&config, Backend::Postgres));

@@ -12,6 +12,10 @@
 //! U+2066–U+2069). Each becomes `\u{…}` (ESC is `\u{1b}`), which is what Rust's `{:?}` shows, so
 //! a name can be copied back out of the output and recognised. Everything else, CJK included,
 //! passes unchanged.
+//!
+//! JSON output (`plan --json`) goes through [`escape_json`] instead: `\u{…}` is not a JSON
+//! escape, and serde_json writes C1 controls and bidi controls raw, so these become JSON's own
+//! `\uXXXX`, which a JSON reader decodes back to the same character.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -31,6 +35,24 @@ pub fn escape_unprintable(text: &str) -> Cow<'_, str> {
     for c in text.chars() {
         if is_unprintable(c) {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Serialized JSON with every unprintable character (see the module docs) written as JSON's
+/// `\uXXXX`. Outside strings serialized JSON is ASCII, so only string contents change, and
+/// every unprintable character is in the Basic Multilingual Plane (one `\uXXXX` each).
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(is_unprintable) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if is_unprintable(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
         }
@@ -68,6 +90,14 @@ mod tests {
             escape_unprintable("x\u{202e}gpj.exe\u{2066}y\u{200f}"),
             "x\\u{202e}gpj.exe\\u{2066}y\\u{200f}"
         );
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "name": "a\u{1b}b\u{9b}c\u{202e}d\u{7f}e负责人"
+        }))
+        .unwrap_or_default();
+        let escaped = escape_json(&json);
+        assert!(!escaped.chars().any(is_unprintable), "{escaped}");
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap_or_default();
+        assert_eq!(back["name"], "a\u{1b}b\u{9b}c\u{202e}d\u{7f}e负责人");
         let plain = "负责人 alice\tbob\nnext line";
         assert!(matches!(escape_unprintable(plain), Cow::Borrowed(s) if s == plain));
     }

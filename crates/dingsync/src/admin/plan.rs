@@ -29,6 +29,16 @@ pub fn entry_id(plan: &Plan, index: usize) -> String {
     )
 }
 
+/// A planned field value as the console shows it: strings as they are (the page escapes
+/// them), absent as "(none)", anything else as compact JSON.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(none)".into(),
+        other => other.to_string(),
+    }
+}
+
 pub async fn plan_view(admin: &Admin) -> Result<PlanView, BackendError> {
     let plan = current(admin).await?;
     let mut groups: Vec<PlanGroup> = Vec::new();
@@ -46,13 +56,18 @@ pub async fn plan_view(admin: &Admin) -> Result<PlanView, BackendError> {
         let changes = item
             .fields
             .iter()
-            .map(|field| FieldChange {
-                field: field.clone(),
-                old: None,
-                new: item
-                    .conflicts
-                    .contains(field)
-                    .then(|| "conflict: winner's value".into()),
+            .map(|field| {
+                let values = item.changes.iter().find(|c| &c.field == field);
+                let new = values.map(|c| shown(&c.new));
+                FieldChange {
+                    field: field.clone(),
+                    old: values.map(|c| shown(&c.old)),
+                    new: match (item.conflicts.contains(field), new) {
+                        (true, Some(v)) => Some(format!("{v} (conflict: winner's value)")),
+                        (true, None) => Some("conflict: winner's value".into()),
+                        (false, v) => v,
+                    },
+                }
             })
             .collect();
         let entry = PlanEntry {

@@ -24,6 +24,7 @@ mod listeners;
 mod load;
 mod multi_instance;
 mod oa_api;
+mod one_shot_budget;
 mod packaging;
 mod refused_writes;
 mod reports;

@@ -295,6 +295,29 @@ async fn cli_output_escapes_terminal_controls_and_status_prints_dates() {
             assert!(!stdout.contains("unix time"), "{stdout}");
         }
     }
+    // `plan --json` stays JSON: C1 and bidi controls become JSON's own escapes, not `\u{…}`.
+    let out = dingsync(&["plan", "--json"], &path)
+        .output()
+        .expect("run dingsync");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for c in ['\u{1b}', '\u{7}', '\u{0}', '\u{202e}'] {
+        assert!(
+            !stdout.contains(c),
+            "plan --json printed {c:?} raw:\n{stdout}"
+        );
+    }
+    let plan: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("plan --json is not JSON ({e}):\n{stdout}"));
+    let names: Vec<&str> = plan["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Evil\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}gpj"),
+        "{names:?}"
+    );
     sim.shutdown().await;
 }
 

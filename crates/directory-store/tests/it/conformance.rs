@@ -203,7 +203,10 @@ mod cases {
         let mut marked = read.entity.clone();
         marked.source_identifier = Some("dingsync:2".into());
         let pusher = WriteCtx::reconcile("pusher", T0).with_keep_version(true);
-        store.update_department(&pusher, marked, None).await.unwrap();
+        store
+            .update_department(&pusher, marked, None)
+            .await
+            .unwrap();
         // The OA client's stale read, renamed, with the version it read (still current).
         let mut renamed = read.entity.clone();
         renamed.name = "Research".into();
@@ -222,7 +225,10 @@ mod cases {
         // A marker naming another department is not kept.
         let mut other = got.entity.clone();
         other.source_identifier = Some("dingsync:3".into());
-        store.update_department(&oa(), other.clone(), None).await.unwrap();
+        store
+            .update_department(&oa(), other.clone(), None)
+            .await
+            .unwrap();
         other.source_identifier = None;
         store.update_department(&oa(), other, None).await.unwrap();
         let got = store.get_department(OaDeptId(2)).await.unwrap().unwrap();

@@ -6,7 +6,7 @@ use directory_model::{MergePolicy, Side, Snapshot, User, UserState, merge};
 use directory_store::{EntityKind, Store, StoreError};
 
 use super::view::{self, DingView, Unmapped};
-use super::{Action, Plan, PlanError, PlanItem, PlanOptions, Target, Totals};
+use super::{Action, FieldChange, Plan, PlanError, PlanItem, PlanOptions, Target, Totals};
 use crate::context::SyncContext;
 use crate::kind::{KindVisitor, SyncedKind, assignment_key, for_each_kind};
 use crate::policy::{DeletionThreshold, Policy};
@@ -226,6 +226,18 @@ fn field_names<T: SyncedKind>(fields: &[T::Field]) -> Vec<String> {
         .collect()
 }
 
+/// Every field of `fields` with its value in `old` (the target side now) and in `new`.
+fn field_changes<T: SyncedKind>(fields: &[T::Field], old: &T, new: &T) -> Vec<FieldChange> {
+    fields
+        .iter()
+        .map(|f| FieldChange {
+            field: T::field_name(*f).to_owned(),
+            old: old.field_json(*f),
+            new: new.field_json(*f),
+        })
+        .collect()
+}
+
 fn problems<T: SyncedKind>(entity: &T) -> Vec<String> {
     match entity.validate() {
         Ok(()) => Vec::new(),
@@ -277,17 +289,19 @@ fn plan_kind<T: SyncedKind>(
                 conflicts,
             } => {
                 let conflicts = field_names::<T>(&conflicts);
-                if !to_oa.is_empty() {
+                if let (false, Some(o)) = (to_oa.is_empty(), o) {
                     items.push(PlanItem {
                         fields: field_names::<T>(&to_oa),
+                        changes: field_changes(&to_oa, o, &merged),
                         conflicts: conflicts.clone(),
                         ..item(Target::Oa, Action::Update, &merged)
                     });
                     writes.insert(merged.id().clone(), merged.clone());
                 }
-                if !to_dingtalk.is_empty() {
+                if let (false, Some(d)) = (to_dingtalk.is_empty(), d) {
                     items.push(PlanItem {
                         fields: field_names::<T>(&to_dingtalk),
+                        changes: field_changes(&to_dingtalk, d, &merged),
                         conflicts,
                         problems: problems(&merged),
                         ..item(Target::DingTalk, Action::Update, &merged)

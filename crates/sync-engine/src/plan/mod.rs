@@ -94,6 +94,9 @@ pub struct PlanItem {
     pub name: String,
     /// The fields that change (updates).
     pub fields: Vec<String>,
+    /// Each field of `fields`, in the same order, with the value the target side holds now
+    /// and the value the change writes (updates; empty otherwise).
+    pub changes: Vec<FieldChange>,
     /// Fields both sides changed differently; the winner's value is planned.
     pub conflicts: Vec<String>,
     /// What validation says about the state this item would write (a real run refuses it).
@@ -119,11 +122,27 @@ impl PlanItem {
             ding_id: None,
             name,
             fields: Vec::new(),
+            changes: Vec::new(),
             conflicts: Vec::new(),
             problems: Vec::new(),
             held: false,
         }
     }
+}
+
+/// One field of an update: what the target side holds now and what the change writes.
+///
+/// Values are the entity's JSON (ids are OA ids on both sides, see `view`). Entities carry no
+/// credentials, so nothing is redacted here; unprintable characters reach the administrator
+/// only through the CLI's escaping (the table) or JSON's own (`--json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// The field's snake_case name (as in `fields`).
+    pub field: String,
+    /// The target side's value now.
+    pub old: serde_json::Value,
+    /// The value the change writes.
+    pub new: serde_json::Value,
 }
 
 /// Counts per side, for the summary line.

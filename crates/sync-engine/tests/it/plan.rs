@@ -148,6 +148,32 @@ async fn plan_shows_exactly_the_injected_drift_and_reconcile_converges() {
     );
     assert!(!p.deletions_held);
     assert!(table.contains("Platform Team"), "{table}");
+    // Every changed field with the target side's value now and the value the change writes.
+    let changes: Vec<(String, serde_json::Value, serde_json::Value)> = p
+        .items
+        .iter()
+        .flat_map(|i| &i.changes)
+        .map(|c| (c.field.clone(), c.old.clone(), c.new.clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (s("order"), json!(3), json!(8)),
+            (s("name"), json!("Platform"), json!("Platform Team")),
+            (s("job_number"), json!(null), json!("E100")),
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains(r#"order: 3 → 8 (conflict: order)"#)
+            && table.contains(r#"name: "Platform" → "Platform Team""#)
+            && table.contains(r#"job_number: (none) → "E100""#),
+        "{table}"
+    );
+    assert_eq!(
+        p.to_json()["items"][1]["changes"][0]["new"],
+        "Platform Team"
+    );
     assert_eq!(p.to_json()["items"].as_array().unwrap().len(), 4);
 
     let report = reconcile(&w.ctx(), &w.pusher(), &p, false).await.unwrap();
