@@ -202,6 +202,31 @@ const ADMIN_ROUTES: &[AdminRoute] = &[
         path: "/_sim/stream/wait[?timeout_ms=N]",
         what: "answers {\"idle\":true} once every event has been acknowledged over Stream",
     },
+    AdminRoute {
+        method: "GET",
+        path: "/_sim/orgs",
+        what: "every organization (corp) the simulator serves: org, corp_id, client_id, corp_name, admin prefix (no secrets)",
+    },
+    AdminRoute {
+        method: "GET",
+        path: "/_sim/orgs/{n}/state",
+        what: "each route above except /_sim/orgs and /_sim/unions also exists as /_sim/orgs/{n}/... and acts on org n (/_sim/... is org 0)",
+    },
+    AdminRoute {
+        method: "GET",
+        path: "/_sim/unions",
+        what: "the trunk/branch links (上下级组织): trunk, branch, parent_dept_id",
+    },
+    AdminRoute {
+        method: "POST",
+        path: "/_sim/unions",
+        what: "link {\"trunk\",\"branch\",\"parent_dept_id\"?}: the branch's departments and members are copied into the trunk (read-only there, from_union_org / union_emp_ext)",
+    },
+    AdminRoute {
+        method: "DELETE",
+        path: "/_sim/unions",
+        what: "unlink {\"trunk\",\"branch\"}: the trunk's copies of the branch are removed",
+    },
 ];
 
 /// Every `/_sim` route (no token; JSON in and out).

@@ -73,6 +73,9 @@ pub fn route(path: &str) -> Option<Route> {
         "/topapi/user/listsimple" => top(|o, p| o.user_listsimple(p)),
         "/topapi/user/count" => top(|o, p| o.user_count(p)),
         "/topapi/user/getbyunionid" => top(|o, p| o.user_getbyunionid(p)),
+        // 上下级组织 (`org::union`): the corps linked below / above this one.
+        "/topapi/org/union/branch/get" => top(|o, _| Ok(Reply::Result(o.union_branches()))),
+        "/topapi/org/union/trunk/get" => top(|o, _| Ok(Reply::Result(o.union_trunks()))),
         "/topapi/role/list" => top(|o, p| o.role_list(p)),
         "/topapi/role/deleterole" => top(|o, p| o.role_delete(p)),
         "/topapi/role/getrolegroup" => top(|o, p| o.role_getrolegroup(p)),

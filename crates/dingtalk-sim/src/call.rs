@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -25,7 +26,7 @@ use crate::{callback_delivery, new_api};
 
 /// Delays the answer by the current `latency_ms` (a real wait: it models the network).
 pub(crate) async fn add_latency(
-    State(shared): State<Arc<Shared>>,
+    Extension(shared): Extension<Arc<Shared>>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -64,7 +65,10 @@ enum Endpoint {
 }
 
 /// Every other path: the DingTalk business endpoints.
-pub(crate) async fn dingtalk_call(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+pub(crate) async fn dingtalk_call(
+    Extension(shared): Extension<Arc<Shared>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let Ok(body) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {

@@ -47,6 +47,10 @@ pub struct SimConfig {
     /// How long a "slow answer" fault waits before answering; DingTalk's gateway times out at
     /// 3 s, so the default is past that.
     pub slow_answer: Duration,
+    /// How many organizations (corps) the simulator serves (at least 1). Org 0 is the one the
+    /// fields above describe; org `n > 0` is derived from it by [`SimConfig::for_org`] (its own
+    /// credentials, corp id, name and seed; the same sizes and knobs).
+    pub orgs: usize,
 }
 
 impl Default for SimConfig {
@@ -65,6 +69,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(7200),
             dup_dept_name_errcode: 60008,
             slow_answer: Duration::from_millis(3500),
+            orgs: 1,
         }
     }
 }
@@ -85,6 +90,7 @@ impl fmt::Debug for SimConfig {
             .field("token_ttl", &self.token_ttl)
             .field("dup_dept_name_errcode", &self.dup_dept_name_errcode)
             .field("slow_answer", &self.slow_answer)
+            .field("orgs", &self.orgs)
             .finish()
     }
 }
@@ -109,12 +115,49 @@ impl SimConfig {
                 "client_id, client_secret and corp_id must not be empty".to_owned(),
             ));
         }
+        if !(1..=MAX_ORGS).contains(&self.orgs) {
+            return Err(SimError::InvalidConfig(format!(
+                "orgs must be within 1..={MAX_ORGS}, got {}",
+                self.orgs
+            )));
+        }
         if self.token_ttl.is_zero() {
             return Err(SimError::InvalidConfig(
                 "token_ttl must be positive".to_owned(),
             ));
         }
         Ok(())
+    }
+}
+
+/// The most organizations one simulator serves (DingTalk allows 300 branches per trunk; a
+/// simulator with more corps than this is a typo, and each corp runs its own tasks).
+pub const MAX_ORGS: usize = 64;
+
+impl SimConfig {
+    /// The configuration of org `index`: org 0 is `self`; org `n > 0` appends `n` to the client
+    /// id, client secret and corp id (`dingsimclientid` → `dingsimclientid2`), names the corp
+    /// `<corp_name> <n>`, and takes its own seed, so its generated ids, tokens and request ids
+    /// differ from org 0's while the sizes and knobs are the same. Ids of different corps may
+    /// still coincide, as DingTalk's do (they are only unique within a corp).
+    pub fn for_org(&self, index: usize) -> SimConfig {
+        if index == 0 {
+            return SimConfig {
+                orgs: 1,
+                ..self.clone()
+            };
+        }
+        SimConfig {
+            client_id: format!("{}{index}", self.client_id),
+            client_secret: format!("{}{index}", self.client_secret),
+            corp_id: format!("{}{index}", self.corp_id),
+            corp_name: format!("{} {index}", self.corp_name),
+            seed: self
+                .seed
+                .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            orgs: 1,
+            ..self.clone()
+        }
     }
 }
 
@@ -214,6 +257,29 @@ mod tests {
         };
         assert!(bad_code.validate().is_err());
         assert!(SimConfig::default().validate().is_ok());
+        let no_orgs = SimConfig {
+            orgs: 0,
+            ..SimConfig::default()
+        };
+        assert!(no_orgs.validate().is_err());
+    }
+
+    #[test]
+    fn derived_orgs_have_their_own_credentials_and_seed() {
+        let base = SimConfig {
+            orgs: 3,
+            ..SimConfig::default()
+        };
+        let zero = base.for_org(0);
+        assert_eq!(zero.client_id, base.client_id);
+        assert_eq!(zero.seed, base.seed);
+        let two = base.for_org(2);
+        assert_eq!(two.client_id, "dingsimclientid2");
+        assert_eq!(two.corp_id, "dingsimcorpid2");
+        assert_ne!(two.client_secret, base.client_secret);
+        assert_ne!(two.seed, base.seed);
+        assert_ne!(two.corp_name, base.corp_name);
+        assert_eq!(two.orgs, 1);
     }
 
     #[test]

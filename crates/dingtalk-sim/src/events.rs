@@ -16,6 +16,8 @@ pub enum Origin {
     Api,
     /// A `/_sim` administrator action (someone in the DingTalk admin console).
     Admin,
+    /// DingTalk copying a branch corp's change into this (trunk) corp (`org::union`).
+    Union,
 }
 
 impl Origin {
@@ -23,6 +25,7 @@ impl Origin {
         match self {
             Origin::Api => "api",
             Origin::Admin => "admin",
+            Origin::Union => "union",
         }
     }
 }

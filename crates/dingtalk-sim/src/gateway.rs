@@ -76,6 +76,14 @@ impl TokenStore {
         }
     }
 
+    /// Whether `token` is the one this store issued (expired or not): the fleet routes a call
+    /// to the corp whose token it carries, which then judges it.
+    pub fn holds(&self, token: &str) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|(current, _)| current == token.trim())
+    }
+
     /// Makes every issued token invalid now.
     pub fn expire_all(&mut self) {
         self.current = None;

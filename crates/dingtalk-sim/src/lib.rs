@@ -35,6 +35,16 @@
 //!
 //! - Stream mode (`api.dingtalk.com`): `POST /v1.0/gateway/connections/open` (credentials and
 //!   subscriptions → endpoint + single-use ticket), then the WebSocket `GET /connect?ticket=…`.
+//! - 上下级组织: `POST /topapi/org/union/{branch,trunk}/get` (the corps linked below / above).
+//!
+//! # Several organizations
+//! [`SimConfig::orgs`] corps share the one address, as every corp shares DingTalk's hosts: the
+//! credentials, token or Stream ticket a request carries decide which corp answers it, so a token
+//! of one corp never reaches another's data (see `fleet`). Each corp has its own credentials
+//! ([`SimConfig::for_org`]), ids, token, rate limits and settings, event log, callback
+//! subscription and Stream gateway; `/_sim/orgs/{n}/...` administers corp `n`, and
+//! [`SimHandle::org`] is its handle. Trunk/branch links (`POST /_sim/unions`) copy a branch's
+//! departments and members into the trunk, read-only there (see `org::union`).
 //!
 //! Any other path (or a known path with another method) answers HTTP **404** — `{"errcode":404}`
 //! on oapi paths, `{"code":"InvalidAction.NotFound"}` on `/v1.0/` paths; an unknown `/topapi/`
@@ -84,7 +94,7 @@
 //!      obey the same rules — `dept`, `role`, and users as `user` (writes), `user_fields` (the
 //!      field rules create and update share), `user_read` (get, list, count) and `user_diff`
 //!      (the `diffInfo` of a modify event); `legacy_contacts` serves the pre-v2 paths with the
-//!      same rules.
+//!      same rules; `union` is the trunk's read-only copy of a branch corp.
 //!    - `admin_routes`: the table of the `/_sim` routes (docs, `--help`, banner).
 //!    - `generate`: the deterministic sample-org generator.
 //!    - `gateway`: tokens, the rate limit, faults, request ids, call counts (plain state; the
@@ -95,11 +105,14 @@
 //!    - `callback_delivery::{subscription, settings, payload, send, hub}` and
 //!      `stream::{settings, frames, machine, hub}`: each channel's state and rules, with no
 //!      reference to the shared state.
-//! 2. `state`: `Shared`, what every request and task holds (config, clock, org, gateway, event
+//! 2. `state`: `Shared`, what every request and task of one corp holds (config, clock, org, gateway, event
 //!    log, the two channels' hubs), and the steps more than one route takes on it (request id,
 //!    call count, gateway verdict, token issue and check, running an operation and recording
 //!    its events).
-//! 3. Routes and tasks, each importing `state` and leaves:
+//!    `fleet` sits on it: every corp's `Shared`, which corp a request is for, and the
+//!    trunk/branch links and their copying.
+//! 3. Routes and tasks, each importing `state` (and `fleet`) and leaves:
+//!    - `fleet_admin`: `/_sim/orgs` and `/_sim/unions`.
 //!    - `call`: the trip of one DingTalk business call through the gateway, and the latency
 //!      layer.
 //!    - `token_routes`: `/gettoken` and `/v1.0/oauth2/accessToken`.
@@ -126,6 +139,8 @@ mod config;
 mod envelope;
 mod error;
 mod events;
+mod fleet;
+mod fleet_admin;
 mod gateway;
 mod generate;
 mod lock;
@@ -148,31 +163,86 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::admin_routes::{AdminRoute, admin_routes, admin_routes_help};
 pub use crate::clock::Clock;
-pub use crate::config::{Settings, SettingsPatch, SimConfig};
+pub use crate::config::{MAX_ORGS, Settings, SettingsPatch, SimConfig};
 pub use crate::error::SimError;
 pub use crate::stream::{Delivery, StreamSettings, StreamSettingsPatch};
 
 use crate::events::EventLog;
+use crate::fleet::Fleet;
 use crate::gateway::{CallStats, RateLimiter, TokenStore};
 use crate::state::{Gate, Shared};
 
 /// A running simulator. Dropping it without [`SimHandle::shutdown`] leaves the server running
 /// until the runtime stops.
+///
+/// Its methods that take no org act on org 0 (the only one unless [`SimConfig::orgs`] is more);
+/// [`SimHandle::org`] gives the same for any org.
 #[derive(Debug)]
 pub struct SimHandle {
     /// Where the simulator listens.
     addr: SocketAddr,
-    /// Shared state, so the handle can report on it.
-    shared: Arc<Shared>,
+    /// Every corp's shared state.
+    fleet: Arc<Fleet>,
+    /// The configuration it was started with.
+    config: SimConfig,
     /// Stops the server when cancelled.
     stop: CancellationToken,
     /// The server task, awaited on shutdown so the port is free afterwards.
     task: JoinHandle<()>,
 }
 
+/// One organization (corp) of a running simulator.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgHandle<'a> {
+    base_url: &'a SocketAddr,
+    shared: &'a Arc<Shared>,
+}
+
+impl OrgHandle<'_> {
+    /// Which org this is (0 = the first).
+    pub fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// This org's configuration: its credentials, corp id and name (see [`SimConfig::for_org`]).
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// `http://127.0.0.1:<port>/_sim/orgs/<n>`: the prefix of this org's admin routes (every
+    /// `/_sim/...` route of [`admin_routes`] that acts on one org exists under it).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/_sim/orgs/{}", self.base_url, self.shared.index)
+    }
+
+    /// Counts of the org's entities right now.
+    pub fn counts(&self) -> serde_json::Value {
+        lock::lock(&self.shared.org).counts()
+    }
+
+    /// [`SimHandle::wait_pushes_idle`] for this org.
+    pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
+        callback_delivery::pusher::wait_idle(self.shared, timeout).await
+    }
+
+    /// [`SimHandle::set_stream_settings`] for this org.
+    pub fn set_stream_settings(
+        &self,
+        patch: &StreamSettingsPatch,
+    ) -> Result<StreamSettings, String> {
+        stream::dispatcher::apply_settings(self.shared, patch)
+    }
+
+    /// [`SimHandle::wait_stream_idle`] for this org.
+    pub async fn wait_stream_idle(&self, timeout: std::time::Duration) -> bool {
+        stream::dispatcher::wait_idle(self.shared, timeout).await
+    }
+}
+
 impl SimHandle {
     /// `http://127.0.0.1:<port>`: what a client uses in place of `https://oapi.dingtalk.com`
-    /// (and of `https://api.dingtalk.com`).
+    /// (and of `https://api.dingtalk.com`). Every org is served there; the credentials decide
+    /// which one a client talks to.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -182,32 +252,56 @@ impl SimHandle {
         self.addr
     }
 
-    /// The configuration it was started with (run-time changes are in `/_sim/settings`).
+    /// The configuration it was started with (org 0's; run-time changes are in
+    /// `/_sim/settings`).
     pub fn config(&self) -> &SimConfig {
-        &self.shared.config
+        &self.config
     }
 
-    /// Counts of the org's entities right now.
+    /// How many orgs it serves.
+    pub fn orgs(&self) -> usize {
+        self.fleet.corps.len()
+    }
+
+    /// Org `index`, or `None` past the last.
+    pub fn org(&self, index: usize) -> Option<OrgHandle<'_>> {
+        self.fleet.corps.get(index).map(|shared| OrgHandle {
+            base_url: &self.addr,
+            shared,
+        })
+    }
+
+    /// Org 0.
+    fn first(&self) -> OrgHandle<'_> {
+        OrgHandle {
+            base_url: &self.addr,
+            shared: &self.fleet.corps[0],
+        }
+    }
+
+    /// Counts of org 0's entities right now.
     pub fn counts(&self) -> serde_json::Value {
-        lock::lock(&self.shared.org).counts()
+        self.first().counts()
     }
 
     /// Waits until every recorded event has been pushed to a final outcome (acknowledged, or
     /// failed after its retries), or `timeout` passes; returns whether it became idle. This is
     /// the drain a test calls before checking what its receiver got.
     pub async fn wait_pushes_idle(&self, timeout: std::time::Duration) -> bool {
-        callback_delivery::pusher::wait_idle(&self.shared, timeout).await
+        self.first().wait_pushes_idle(timeout).await
     }
 
-    /// Stops accepting connections, lets in-flight answers finish, stops the pusher (pending
-    /// retries are abandoned) and waits for all of it.
+    /// Stops accepting connections, lets in-flight answers finish, stops every org's pusher
+    /// (pending retries are abandoned) and waits for all of it.
     pub async fn shutdown(self) {
         self.stop.cancel();
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "simulator task ended abnormally");
         }
-        self.shared.hub.worker.wait_stopped().await;
-        self.shared.stream.worker.wait_stopped().await;
+        for corp in &self.fleet.corps {
+            corp.hub.worker.wait_stopped().await;
+            corp.stream.worker.wait_stopped().await;
+        }
     }
 
     /// Changes the Stream settings (as `POST /_sim/stream/settings` does), e.g. to deliver
@@ -217,13 +311,13 @@ impl SimHandle {
         &self,
         patch: &StreamSettingsPatch,
     ) -> Result<StreamSettings, String> {
-        stream::dispatcher::apply_settings(&self.shared, patch)
+        self.first().set_stream_settings(patch)
     }
 
     /// Waits until every recorded event has been acknowledged over Stream, or `timeout`
     /// passes; returns whether that happened. Only meaningful while `delivery` includes Stream.
     pub async fn wait_stream_idle(&self, timeout: std::time::Duration) -> bool {
-        stream::dispatcher::wait_idle(&self.shared, timeout).await
+        self.first().wait_stream_idle(timeout).await
     }
 }
 
@@ -246,27 +340,48 @@ pub async fn start_with_clock(
 ) -> Result<SimHandle, SimError> {
     config.validate()?;
     let addr = listener.local_addr().map_err(SimError::Listener)?;
-    let org = generate_org(&config).await?;
     let stop = CancellationToken::new();
-    let seed = config.seed;
-    let shared = Arc::new(Shared {
-        gate: Mutex::new(Gate {
-            settings: Settings::from_config(&config),
-            tokens: TokenStore::default(),
-            limiter: RateLimiter::default(),
-            stats: CallStats::default(),
-            rng: StdRng::seed_from_u64(seed.wrapping_add(0x9E37_79B9)),
-        }),
-        org: Mutex::new(org),
-        events: Mutex::new(EventLog::default()),
-        hub: callback_delivery::hub::Hub::new(seed, stop.clone())?,
-        stream: stream::hub::StreamHub::new(seed, stop.clone()),
-        clock,
-        config,
+    // Everything fallible first (generation, the pushers' HTTP clients), then the fleet.
+    let mut parts = Vec::with_capacity(config.orgs);
+    for index in 0..config.orgs {
+        let corp = config.for_org(index);
+        let mut org = generate_org(&corp).await?;
+        org.corp_id = corp.corp_id.clone();
+        let hub = callback_delivery::hub::Hub::new(corp.seed, stop.clone())?;
+        parts.push((corp, org, hub));
+    }
+    let fleet = Arc::new_cyclic(|weak| Fleet {
+        corps: parts
+            .into_iter()
+            .enumerate()
+            .map(|(index, (corp, org, hub))| {
+                let seed = corp.seed;
+                Arc::new(Shared {
+                    index,
+                    fleet: weak.clone() as std::sync::Weak<dyn state::Propagate>,
+                    gate: Mutex::new(Gate {
+                        settings: Settings::from_config(&corp),
+                        tokens: TokenStore::default(),
+                        limiter: RateLimiter::default(),
+                        stats: CallStats::default(),
+                        rng: StdRng::seed_from_u64(seed.wrapping_add(0x9E37_79B9)),
+                    }),
+                    org: Mutex::new(org),
+                    events: Mutex::new(EventLog::default()),
+                    hub,
+                    stream: stream::hub::StreamHub::new(seed, stop.clone()),
+                    clock: clock.clone(),
+                    config: corp,
+                })
+            })
+            .collect(),
+        unions: Mutex::new(Vec::new()),
     });
-    callback_delivery::pusher::spawn_pusher(Arc::clone(&shared));
-    stream::dispatcher::spawn_dispatcher(Arc::clone(&shared));
-    let app = server::router(Arc::clone(&shared));
+    for corp in &fleet.corps {
+        callback_delivery::pusher::spawn_pusher(Arc::clone(corp));
+        stream::dispatcher::spawn_dispatcher(Arc::clone(corp));
+    }
+    let app = server::router(Arc::clone(&fleet));
     let signal = stop.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -276,10 +391,11 @@ pub async fn start_with_clock(
             tracing::error!(%error, "simulator server failed");
         }
     });
-    tracing::info!(%addr, "DingTalk simulator listening");
+    tracing::info!(%addr, orgs = config.orgs, "DingTalk simulator listening");
     Ok(SimHandle {
         addr,
-        shared,
+        fleet,
+        config,
         stop,
         task,
     })

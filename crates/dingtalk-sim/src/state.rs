@@ -5,7 +5,7 @@
 //! gateway, the event log, the two channels' hubs, the clock) and nothing that handles a
 //! request, so every route module can import it without an import circle.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -22,10 +22,17 @@ use crate::stream::hub::StreamHub;
 /// Route modules lock through here; the leaf is `crate::lock`.
 pub(crate) use crate::lock::lock;
 
-/// State shared by every request.
+/// The state of one organization (corp), shared by every request routed to it. (A simulator
+/// serving several corps holds one per corp in its `Fleet`; with one corp, this is all of it.)
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// The configuration the simulator started with (credentials, corp id, seed).
+    /// Which corp of the fleet this is (0 = the first, the one `/_sim/...` acts on).
+    pub index: usize,
+    /// The fleet, to copy this corp's changes into its trunks (`org::union`); weak, because the
+    /// fleet owns this state, and a trait so this floor does not import the one above it.
+    pub fleet: Weak<dyn Propagate>,
+    /// This corp's configuration (credentials, corp id, seed), derived by
+    /// `SimConfig::for_org`.
     pub config: SimConfig,
     /// Where every time the simulator reads comes from (see `clock`).
     pub clock: Clock,
@@ -39,6 +46,12 @@ pub(crate) struct Shared {
     pub hub: Hub,
     /// Stream mode: tickets, connections and the event dispatcher.
     pub stream: StreamHub,
+}
+
+/// What a corp's state asks of the fleet above it after a change: copy corp `index` into the
+/// corps it is a branch of (`fleet::Fleet` implements it).
+pub(crate) trait Propagate: std::fmt::Debug + Send + Sync {
+    fn propagate(&self, index: usize);
 }
 
 /// The gateway's mutable state.
@@ -101,22 +114,33 @@ impl Shared {
     }
 
     /// Runs an operation under the org lock and records its changes as events (stamped with
-    /// the clock's time), then wakes both event channels.
+    /// the clock's time), then wakes both event channels, and copies the changes into the
+    /// corps this one is a branch of.
     pub(crate) fn run<T>(
         &self,
         op: impl FnOnce(&mut Org) -> Outcome<T>,
         origin: Origin,
     ) -> Outcome<T> {
+        let (result, changed) = self.run_here(op, origin);
+        if changed && let Some(fleet) = self.fleet.upgrade() {
+            fleet.propagate(self.index);
+        }
+        result
+    }
+
+    /// [`Shared::run`] without the copy into trunks; also says whether anything changed.
+    pub(crate) fn run_here<T>(&self, op: impl FnOnce(&mut Org) -> T, origin: Origin) -> (T, bool) {
         let (result, changes) = {
             let mut org = lock(&self.org);
             let result = op(&mut org);
             (result, org.take_changes())
         };
-        if !changes.is_empty() {
+        let changed = !changes.is_empty();
+        if changed {
             lock(&self.events).record(changes, origin, self.clock.wall_ms());
             self.hub.worker.wake();
             self.stream.worker.wake();
         }
-        result
+        (result, changed)
     }
 }

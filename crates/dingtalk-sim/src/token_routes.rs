@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ use crate::params::Params;
 use crate::state::Shared;
 
 /// `GET /gettoken?appkey=&appsecret=` (also the older `corpid`/`corpsecret` pair).
-pub(crate) async fn get_token(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+pub(crate) async fn get_token(Extension(shared): Extension<Arc<Shared>>, uri: Uri) -> Response {
     const PATH: &str = "/gettoken";
     let params = Params::parse(uri.query(), None, b"").unwrap_or_default();
     let Some(pass) = shared.gate_pass(PATH) else {
@@ -69,7 +69,7 @@ fn check_oapi_credentials(shared: &Shared, params: &Params) -> Result<(), (i64, 
 
 /// `POST /v1.0/oauth2/accessToken` with JSON `{appKey, appSecret}`.
 pub(crate) async fn new_token(
-    State(shared): State<Arc<Shared>>,
+    Extension(shared): Extension<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -116,7 +116,7 @@ impl Org {
         if d.create_dept_group {
             m.insert("dept_group_chat_id".into(), json!(group_chat_id(d.id)));
         }
-        m.insert("from_union_org".into(), json!(false));
+        self.union_dept_fields(d.id, &mut m);
         m.insert("order".into(), json!(d.order));
         m.insert(
             "group_contain_sub_dept".into(),
@@ -166,7 +166,15 @@ impl Org {
         let list: Vec<Value> = self
             .sorted_children(id)
             .into_iter()
-            .map(Self::dept_brief)
+            .map(|d| {
+                let mut item = Self::dept_brief(d);
+                if self.union_depts.contains_key(&d.id)
+                    && let Value::Object(m) = &mut item
+                {
+                    m.insert("from_union_org".into(), json!(true));
+                }
+                item
+            })
             .collect();
         Ok(Reply::Result(Value::Array(list)))
     }
@@ -236,6 +244,7 @@ impl Org {
         let name = p.req_str("name")?;
         let parent_id = p.req_i64("parent_id")?;
         check_dept_name(&name)?;
+        self.refuse_union_dept(parent_id)?;
         let parent_depth = self
             .depth(parent_id)
             .filter(|_| self.depts.contains_key(&parent_id))
@@ -306,12 +315,14 @@ impl Org {
             return Err(Rejection::new(60018, "根部门不能修改"));
         }
         let current = self.depts.get(&id).ok_or_else(not_found)?;
+        self.refuse_union_dept(id)?;
         let force: BTreeSet<String> = p
             .str_list("force_update_fields")?
             .unwrap_or_default()
             .into_iter()
             .collect();
         let (name, parent) = self.checked_name_and_parent(id, current, p)?;
+        self.refuse_union_dept(parent)?;
         let update = self.read_dept_update(current, p, &force, name)?;
         self.move_dept(id, current.parent_id, parent);
         let Some(d) = self.depts.get_mut(&id) else {
@@ -453,6 +464,7 @@ impl Org {
             return Err(Rejection::new(60007, "根部门不能删除"));
         }
         let d = self.depts.get(&id).ok_or_else(not_found)?;
+        self.refuse_union_dept(id)?;
         if !d.children.is_empty() {
             return Err(Rejection::new(60006, "该部门下存在子部门，无法删除"));
         }

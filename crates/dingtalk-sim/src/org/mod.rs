@@ -30,6 +30,7 @@
 pub(crate) mod dept;
 pub(crate) mod legacy_contacts;
 pub(crate) mod role;
+pub(crate) mod union;
 pub(crate) mod user;
 mod user_diff;
 pub(crate) mod user_fields;
@@ -264,6 +265,16 @@ pub struct Org {
     pub(crate) dup_dept_name_code: i64,
     /// Changes made since the server last drained them.
     pub(crate) changes: Vec<Change>,
+    /// The corp's CorpId (`union_emp_ext` names it); set by whoever builds the org.
+    pub(crate) corp_id: String,
+    /// Trunk departments copied from a branch corp, by trunk id (see `union`).
+    pub(crate) union_depts: BTreeMap<i64, union::UnionDept>,
+    /// Trunk users copied from a branch corp, by trunk userid.
+    pub(crate) union_users: BTreeMap<String, union::UnionUser>,
+    /// Corps linked below this one (`topapi/org/union/branch/get`).
+    pub(crate) branches: Vec<union::LinkedCorp>,
+    /// Corps this one is linked below (`topapi/org/union/trunk/get`).
+    pub(crate) trunks: Vec<union::LinkedCorp>,
 }
 
 impl Org {
@@ -286,6 +297,11 @@ impl Org {
             rng: StdRng::seed_from_u64(seed ^ 0x5EED_0D1D_7A1C),
             dup_dept_name_code,
             changes: Vec::new(),
+            corp_id: String::new(),
+            union_depts: BTreeMap::new(),
+            union_users: BTreeMap::new(),
+            branches: Vec::new(),
+            trunks: Vec::new(),
         };
         let group = org.next_label_id();
         org.groups.insert(

@@ -155,6 +155,7 @@ impl Org {
         if !self.users.contains_key(&userid) {
             return Err(user_not_found());
         }
+        self.refuse_union_user(&userid)?;
         let fields = self.user_fields(p, Some(&userid))?;
         let ext_append = p.i64("ext_attrs_update_mode")? == Some(1);
         let Some(current) = self.users.get(&userid) else {
@@ -214,6 +215,7 @@ impl Org {
     /// `topapi/v2/user/delete`: the user leaves the org.
     pub fn user_delete(&mut self, p: &Params) -> Outcome<Reply> {
         let userid = p.req_str("userid")?;
+        self.refuse_union_user(&userid)?;
         let Some(mut user) = self.detach_user(&userid) else {
             return Err(user_not_found());
         };

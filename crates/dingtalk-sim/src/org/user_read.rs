@@ -98,6 +98,7 @@ impl Org {
         m.insert("real_authed".into(), json!(u.active));
         m.insert("senior".into(), json!(u.senior));
         put_opt(&mut m, "login_email", u.login_email.as_deref());
+        self.union_user_fields(u, &mut m);
         Value::Object(m)
     }
 

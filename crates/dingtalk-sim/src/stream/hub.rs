@@ -26,6 +26,11 @@ impl StreamHub {
         }
     }
 
+    /// Whether this corp issued `ticket` and it is still unused.
+    pub(crate) fn holds_ticket(&self, ticket: &str) -> bool {
+        lock(&self.state).holds_ticket(ticket)
+    }
+
     /// Whether the HTTP pusher should push (the `delivery` setting).
     pub(crate) fn delivers_http(&self) -> bool {
         lock(&self.state).settings.delivery.http()

@@ -238,6 +238,12 @@ impl StreamState {
         ticket
     }
 
+    /// Whether this corp issued `ticket` and it is still unused (the fleet routes `/connect`
+    /// by it).
+    pub(crate) fn holds_ticket(&self, ticket: &str) -> bool {
+        self.tickets.contains_key(ticket)
+    }
+
     /// Takes a ticket for a connection; `None` when unknown, used or expired.
     pub(super) fn redeem(&mut self, ticket: &str, now: Instant) -> Option<Ticket> {
         match self.tickets.remove(ticket) {

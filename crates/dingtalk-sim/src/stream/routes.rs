@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,7 +25,7 @@ use crate::state::{Shared, lock};
 
 /// `POST /v1.0/gateway/connections/open`.
 pub(crate) async fn open(
-    State(shared): State<Arc<Shared>>,
+    Extension(shared): Extension<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -96,7 +97,7 @@ pub(crate) struct ConnectQuery {
 
 /// `GET /connect?ticket=…`: redeems the ticket and upgrades to a WebSocket.
 pub(crate) async fn connect(
-    State(shared): State<Arc<Shared>>,
+    Extension(shared): Extension<Arc<Shared>>,
     Query(q): Query<ConnectQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {

@@ -466,7 +466,10 @@ async fn every_admin_route_in_the_table_is_served() {
     assert!(routes.len() > 30);
     for route in routes {
         let path = route.path.split('[').next().unwrap_or(route.path);
-        let path = path.replace("{id}", "1").replace("{userid}", "nobody");
+        let path = path
+            .replace("{id}", "1")
+            .replace("{userid}", "nobody")
+            .replace("{n}", "0");
         let path = if path.contains("wait") {
             format!("{path}?timeout_ms=10")
         } else {

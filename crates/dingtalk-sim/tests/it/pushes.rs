@@ -18,13 +18,13 @@ use rand::rngs::StdRng;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "receivertoken1";
-const AES_KEY: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
+pub(crate) const TOKEN: &str = "receivertoken1";
+pub(crate) const AES_KEY: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
 const IDLE: Duration = Duration::from_secs(30);
 
 /// How the receiver answers business events (`check_url` is always acknowledged).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Ack,
     /// Answer the encrypted text "fail" instead of "success".
     WrongText,
@@ -34,11 +34,11 @@ enum Mode {
     FailFirst(usize),
 }
 
-struct Receiver {
+pub(crate) struct Receiver {
     crypto: CallbackCrypto,
     mode: Mutex<Mode>,
     /// Every decrypted business event that was acknowledged, in arrival order.
-    inbox: Mutex<Vec<Value>>,
+    pub(crate) inbox: Mutex<Vec<Value>>,
     /// Every request's query parameters and decrypted text, acknowledged or not.
     seen: Mutex<Vec<(HashMap<String, String>, Value)>>,
     rng: Mutex<StdRng>,
@@ -104,7 +104,7 @@ async fn receive(
 }
 
 /// Starts a receiver whose frames must end in `owner_key`; returns it and its URL.
-async fn receiver(owner_key: &str, mode: Mode) -> (Arc<Receiver>, String) {
+pub(crate) async fn receiver(owner_key: &str, mode: Mode) -> (Arc<Receiver>, String) {
     let rx = Arc::new(Receiver {
         crypto: CallbackCrypto::new(TOKEN, AES_KEY, owner_key).expect("crypto"),
         mode: Mutex::new(mode),
