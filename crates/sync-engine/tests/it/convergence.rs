@@ -1154,6 +1154,28 @@ fn regression_oa_user_created_in_a_department_dingtalk_deletes() {
     ]);
 }
 
+/// Found by a 1,000-case run in issue 18 (case 995): OA creates a department under one that
+/// DingTalk has just deleted; DingTalk answered the create 60004 and it was a dead letter at
+/// once instead of waiting for the deletion's event.
+#[test]
+fn regression_oa_create_under_a_department_dingtalk_deleted() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Oa(MoveDept { dept: 2, parent: 4 }),
+        Op::Oa(DeleteDept {
+            dept: 3,
+            cascade: true,
+        }),
+        Op::Sync(Step::Push),
+        Op::Ding(DeleteDept {
+            dept: 2,
+            cascade: false,
+        }),
+        Op::Oa(CreateDept { parent: 1 }),
+        Op::Sync(Step::Push),
+    ]);
+}
+
 /// The strategy's lists are read as the test expects (guards against a silent change of the
 /// simulator's state shape making every pick "nothing to pick").
 #[test]
