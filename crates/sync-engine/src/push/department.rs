@@ -49,6 +49,10 @@ impl Pusher {
         if ding.is_none() && entry.attempts > 1 {
             ding = match self.find_department(&dept, refs.parent).await {
                 Ok(found) => found,
+                // Listing the parent's children: the parent is gone from DingTalk.
+                Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => {
+                    return Ok(parent_gone(id, &e));
+                }
                 Err(e) => return Ok(Step::from_client(&e)),
             };
         }
@@ -166,6 +170,9 @@ impl Pusher {
                 Ok(match self.find_department(dept, refs.parent).await {
                     Ok(Some(found)) => Flow::Continue(found),
                     Ok(None) => Flow::Break(Step::from_client(&e)),
+                    Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => {
+                        Flow::Break(parent_gone(id, &e))
+                    }
                     Err(e) => Flow::Break(Step::from_client(&e)),
                 })
             }
@@ -452,7 +459,7 @@ impl Pusher {
 }
 
 /// An update entry for a neighbour of `entry`'s entity, pushed in the same attempt.
-/// DingTalk answered 60004: the parent OA named was deleted in DingTalk while OA created or
+/// DingTalk answered 60004 (or 60003 to the listing of the parent's children): the parent OA named was deleted in DingTalk while OA created or
 /// moved `id` under it. Waiting, not a dead letter: the deletion's event is on its way and its
 /// application changes the OA side, after which the retry pushes the current state; only if
 /// that never happens does the entry become a dead letter (found by the convergence property

@@ -209,6 +209,13 @@ proptest! {
         // A shrink step is a whole run (≈0.1–0.5 s); this bounds a failing case's shrinking
         // to a few minutes at worst while still reaching a minimal history in practice.
         max_shrink_iters: 400,
+        // Saved failures live next to this file. The default (`SourceParallel`) looks for a
+        // `main.rs` upwards and, since the tests became modules of `tests/it/main.rs`, used
+        // `tests/proptest-regressions/convergence.txt`, so the seeds saved here were no longer
+        // replayed.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 
@@ -1172,6 +1179,8 @@ fn regression_oa_create_under_a_department_dingtalk_deleted() {
             cascade: false,
         }),
         Op::Oa(CreateDept { parent: 1 }),
+        Op::Sync(Step::Push),
+        // The retry looks the department up among the parent's children: 60003.
         Op::Sync(Step::Push),
     ]);
 }
