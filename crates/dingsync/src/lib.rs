@@ -22,7 +22,7 @@
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
 //! - [`readiness`]: DingTalk's reachability for `/readyz`, with a grace period.
-//! - [`reload`]: SIGHUP for `serve`: re-read the configuration, name what needs a restart.
+//! - [`reload`]: SIGHUP for `serve`: re-read the configuration, apply the API tokens live, name what needs a restart.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
 //!   and [`server::Shared`], the clock, recorder and counters its parts share.
 //! - [`scim`]: SCIM 2.0 at `/scim/v2` (issue 17): IdPs provision the OA directory.

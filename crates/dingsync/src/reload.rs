@@ -1,82 +1,170 @@
-//! SIGHUP for `dingsync serve`: re-read the configuration, say what changed and what that
-//! needs, and keep serving.
+//! SIGHUP for `dingsync serve`: re-read the configuration, apply what can change live, name
+//! every other changed key as needing a restart, and keep serving.
 //!
 //! Why: `kill -HUP` is how administrators and service managers (`systemctl reload`) ask a daemon
 //! to pick up its configuration, and the default action of SIGHUP ends the process, so it used
-//! to stop `serve` at once, dropping in-flight work (issue 18 B9). Handling the signal is what
-//! keeps the service up; re-reading the file tells the administrator whether their edit is even
-//! valid before they restart.
+//! to stop `serve` at once, dropping in-flight work (issue 18 B9). Handling the signal keeps the
+//! service up; re-reading the file tells the administrator whether their edit is even valid
+//! before they restart.
 //!
-//! What is applied live: nothing yet. The pieces built from the configuration (the API's token
-//! list, the DingTalk client's budget, the workers' thresholds, the listener) are built once
-//! at start, so each changed section is named in a warning with "restart to apply". A file
-//! that does not load or validate is reported and the running configuration stays.
+//! What is applied live ([`LIVE_KEYS`]): `api.tokens`, the OA API's accepted tokens (adding a
+//! client's token or revoking a leaked one must not wait for a restart); a request checks the
+//! list current when it arrives. Everything else is built once at start (the listeners, the
+//! database pool, the DingTalk client and its budget, the workers' schedules and deletion
+//! thresholds, the callback keys, SCIM), so each changed key is named in a warning with
+//! "restart to apply", and until then the service keeps the old value. The log level is not in
+//! the configuration (it comes from `-v` / `RUST_LOG` at start). A file that does not load or
+//! validate is reported with the keys its errors name, and the running configuration stays.
+//! Only key names are logged, never values (tokens and secrets are keys too).
 
 use std::path::PathBuf;
 
+use crate::api::{ApiToken, TokenList};
 use crate::config::Config;
 
-/// The top-level sections of the configuration whose values differ between `old` and `new`.
-pub fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+/// The keys a SIGHUP applies without a restart.
+pub const LIVE_KEYS: &[&str] = &["api.tokens"];
+
+/// What one SIGHUP did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The file did not load or validate; nothing changed. The error names the keys.
+    Invalid(String),
+    /// The file is valid: keys applied live and keys that need a restart.
+    Valid {
+        live: Vec<String>,
+        restart: Vec<String>,
+    },
+}
+
+impl Reload {
+    /// The log line, and whether it is a warning.
+    pub fn line(&self) -> (bool, String) {
+        match self {
+            Reload::Invalid(e) => (
+                true,
+                format!(
+                    "SIGHUP: the configuration does not load, so nothing changes and the service \
+                     keeps running as it is: {e}"
+                ),
+            ),
+            Reload::Valid { live, restart } if live.is_empty() && restart.is_empty() => (
+                false,
+                "SIGHUP: configuration re-read; nothing changed".to_owned(),
+            ),
+            Reload::Valid { live, restart } => {
+                let mut line = "SIGHUP: configuration re-read and valid".to_owned();
+                if !live.is_empty() {
+                    line.push_str(&format!("; applied live: [{}]", live.join(", ")));
+                }
+                if !restart.is_empty() {
+                    line.push_str(&format!(
+                        "; need a restart of `dingsync serve` to take effect (the service keeps \
+                         the old values until then): [{}]",
+                        restart.join(", ")
+                    ));
+                }
+                (!restart.is_empty(), line)
+            }
+        }
+    }
+}
+
+/// The dotted keys (`dingtalk.qps`, `api.tokens`) whose values differ between `old` and `new`:
+/// tables are followed, anything else (lists included) compared whole.
+pub fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
     let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
         return Vec::new();
     };
-    let sections = [
-        "dingtalk", "callback", "database", "server", "api", "events", "sync",
-    ];
-    sections
-        .into_iter()
-        .filter(|s| old.get(s) != new.get(s))
-        .collect()
+    let mut keys = Vec::new();
+    diff_keys("", &old, &new, &mut keys);
+    keys
 }
 
-/// What one SIGHUP does: the log lines it results in, as (is_warning, text).
-pub fn on_hangup(running: &Config, path: Option<&std::path::Path>) -> (bool, String) {
+fn diff_keys(
+    prefix: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let null = Value::Null;
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                diff_keys(
+                    &path,
+                    a.get(k).unwrap_or(&null),
+                    b.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (a, b) if a != b => out.push(prefix.to_owned()),
+        _ => {}
+    }
+}
+
+/// The top-level sections of the configuration whose values differ between `old` and `new`.
+pub fn changed_sections(old: &Config, new: &Config) -> Vec<String> {
+    let mut sections: Vec<String> = changed_keys(old, new)
+        .into_iter()
+        .map(|k| k.split('.').next().unwrap_or_default().to_owned())
+        .collect();
+    sections.dedup();
+    sections
+}
+
+/// One SIGHUP: re-reads `path`; when valid applies the [`LIVE_KEYS`] to `tokens` and to
+/// `running` (so the next SIGHUP compares with what is in effect) and names the other changed
+/// keys; when not, changes nothing.
+pub fn on_hangup(
+    running: &mut Config,
+    path: Option<&std::path::Path>,
+    tokens: &TokenList,
+) -> Reload {
     let loaded = Config::load(path)
         .map_err(anyhow::Error::from)
         .and_then(|c| {
             c.validate()?;
             Ok(c)
         });
-    match loaded {
-        Err(e) => (
-            true,
-            format!(
-                "SIGHUP: the configuration does not load, so nothing changes and the service \
-                 keeps running as it is: {e:#}"
-            ),
-        ),
-        Ok(new) => {
-            let changed = changed_sections(running, &new);
-            if changed.is_empty() {
-                (
-                    false,
-                    "SIGHUP: configuration re-read; nothing changed".to_owned(),
-                )
-            } else {
-                (
-                    true,
-                    format!(
-                        "SIGHUP: configuration re-read and valid; changed: [{}]. These take \
-                         effect after a restart of `dingsync serve` (none is reloaded live); \
-                         the service keeps running with the old values",
-                        changed.join(", ")
-                    ),
-                )
-            }
-        }
+    let new = match loaded {
+        Err(e) => return Reload::Invalid(format!("{e:#}")),
+        Ok(new) => new,
+    };
+    let (live, restart): (Vec<String>, Vec<String>) = changed_keys(running, &new)
+        .into_iter()
+        .partition(|k| LIVE_KEYS.contains(&k.as_str()));
+    if live.iter().any(|k| k == "api.tokens") {
+        tokens.replace(
+            new.api
+                .tokens
+                .iter()
+                .map(|t| ApiToken::unnamed(t.expose()))
+                .collect(),
+        );
+        running.api.tokens = new.api.tokens.clone();
     }
+    Reload::Valid { live, restart }
 }
 
 /// Installs the SIGHUP handler (at once, so a HUP right after start cannot end the process)
 /// and answers every SIGHUP with [`on_hangup`] until the process ends.
 #[cfg(unix)]
-pub fn install(running: Config, path: Option<PathBuf>) -> std::io::Result<()> {
+pub fn install(running: Config, path: Option<PathBuf>, tokens: TokenList) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
+        let mut running = running;
         while hangups.recv().await.is_some() {
-            match on_hangup(&running, path.as_deref()) {
+            match on_hangup(&mut running, path.as_deref(), &tokens).line() {
                 (true, line) => tracing::warn!("{line}"),
                 (false, line) => tracing::info!("{line}"),
             }
@@ -87,7 +175,11 @@ pub fn install(running: Config, path: Option<PathBuf>) -> std::io::Result<()> {
 
 /// Elsewhere there is no SIGHUP.
 #[cfg(not(unix))]
-pub fn install(_running: Config, _path: Option<PathBuf>) -> std::io::Result<()> {
+pub fn install(
+    _running: Config,
+    _path: Option<PathBuf>,
+    _tokens: TokenList,
+) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -96,14 +188,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn changed_sections_are_named() {
+    fn changed_keys_are_named_and_sorted_into_live_and_restart() {
         let old = Config::default();
         let mut new = old.clone();
-        assert!(changed_sections(&old, &new).is_empty());
+        assert!(changed_keys(&old, &new).is_empty());
         new.dingtalk.qps = 7;
         new.api
             .tokens
             .push(crate::config::Secret::new("a-new-token-0123456789"));
-        assert_eq!(changed_sections(&old, &new), vec!["dingtalk", "api"]);
+        assert_eq!(changed_keys(&old, &new), vec!["api.tokens", "dingtalk.qps"]);
+        assert_eq!(changed_sections(&old, &new), vec!["api", "dingtalk"]);
+        let line = Reload::Valid {
+            live: vec!["api.tokens".into()],
+            restart: vec!["dingtalk.qps".into()],
+        }
+        .line();
+        assert!(line.0, "a key that needs a restart is a warning");
+        assert!(
+            line.1.contains("applied live: [api.tokens]") && line.1.contains("[dingtalk.qps]"),
+            "{}",
+            line.1
+        );
+        assert!(!line.1.contains("a-new-token"), "{}", line.1);
     }
 }

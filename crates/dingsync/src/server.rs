@@ -113,6 +113,8 @@ pub struct Application {
     instance: String,
     /// The clock, recorder and counters every part shares.
     shared: Shared,
+    /// The OA API's accepted tokens, which SIGHUP replaces live (`crate::reload`).
+    api_tokens: api::TokenList,
 }
 
 impl std::fmt::Debug for Application {
@@ -171,6 +173,7 @@ impl Application {
             .map(|t| api::ApiToken::unnamed(t.expose()))
             .collect();
         let api_state = api::ApiState::new(store.clone(), tokens).with_clock(shared.clock.clone());
+        let api_tokens = api_state.tokens.clone();
         // SCIM faces the IdPs on the internet and authenticates every request itself, so it is
         // on the public listener (design: "Surfaces").
         let scim_state = crate::scim::ScimState {
@@ -231,7 +234,13 @@ impl Application {
             apply_wake,
             instance,
             shared,
+            api_tokens,
         })
+    }
+
+    /// The OA API's token list, for a configuration reload to replace.
+    pub fn api_tokens(&self) -> api::TokenList {
+        self.api_tokens.clone()
     }
 
     /// The bound port (useful when `server.listen` asked for port 0).

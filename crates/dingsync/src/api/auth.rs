@@ -7,6 +7,7 @@
 //! timing tells an attacker nothing about how much of a guess was right.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -58,6 +59,36 @@ impl fmt::Debug for ApiToken {
             .field("name", &self.name)
             .field("digest", &"<redacted>")
             .finish()
+    }
+}
+
+/// The accepted tokens, shared by every clone of the API's state and replaced as a whole when
+/// `serve` reloads its configuration on SIGHUP (see `crate::reload`): a request checks the list
+/// that is current when it arrives.
+#[derive(Clone, Default)]
+pub struct TokenList(Arc<RwLock<Arc<[ApiToken]>>>);
+
+impl TokenList {
+    /// A list holding `tokens`.
+    pub fn new(tokens: Vec<ApiToken>) -> Self {
+        Self(Arc::new(RwLock::new(tokens.into())))
+    }
+
+    /// The tokens accepted now.
+    pub fn current(&self) -> Arc<[ApiToken]> {
+        // A poisoned lock still holds a whole list (replacing is one assignment).
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Accepts `tokens` from now on, instead of the list before.
+    pub fn replace(&self, tokens: Vec<ApiToken>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = tokens.into();
+    }
+}
+
+impl fmt::Debug for TokenList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.current().iter()).finish()
     }
 }
 
@@ -114,14 +145,15 @@ pub async fn require_token(
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         });
-    let none_configured = state.tokens.is_empty();
+    let tokens = state.tokens.current();
+    let none_configured = tokens.is_empty();
     let Some(presented) = presented else {
         return Err(ApiError::Unauthorized {
             presented: false,
             none_configured,
         });
     };
-    let token = authenticate(&state.tokens, &presented).ok_or(ApiError::Unauthorized {
+    let token = authenticate(&tokens, &presented).ok_or(ApiError::Unauthorized {
         presented: true,
         none_configured,
     })?;

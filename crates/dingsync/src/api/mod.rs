@@ -57,7 +57,7 @@ use axum::{Extension, Json};
 use directory_store::{Store, StoreError, WriteCtx};
 use serde::Serialize;
 
-pub use auth::{ApiToken, Caller};
+pub use auth::{ApiToken, Caller, TokenList};
 pub use error::ApiError;
 
 pub use crate::clock::{Clock, IntoClock, SharedClock, system_clock};
@@ -68,8 +68,8 @@ pub struct ApiState {
     /// The OA directory: every read and write goes through it.
     pub store: Store,
     /// The accepted bearer tokens; empty means nobody gets in (401 for everything but the
-    /// OpenAPI document).
-    pub tokens: Arc<[ApiToken]>,
+    /// OpenAPI document). Replaced live on SIGHUP.
+    pub tokens: TokenList,
     /// Timestamps for writes (the audit log's `at_ms`, `updated_since` filters).
     pub clock: SharedClock,
 }
@@ -79,7 +79,7 @@ impl ApiState {
     pub fn new(store: Store, tokens: Vec<ApiToken>) -> Self {
         Self {
             store,
-            tokens: tokens.into(),
+            tokens: TokenList::new(tokens),
             clock: system_clock(),
         }
     }

@@ -84,11 +84,34 @@ fn write_config(dir: &tempfile::TempDir, cfg: &Config) -> std::path::PathBuf {
     path
 }
 
+const OLD_TOKEN: &str = "reload-old-token-0123456789";
+const NEW_TOKEN: &str = "reload-new-token-9876543210";
+
+/// Sends SIGHUP to `pid` and waits until the log holds `n` SIGHUP lines; returns the log.
+async fn hangup(pid: &str, log: &std::path::Path, n: usize) -> String {
+    let hup = Command::new("kill")
+        .args(["-HUP", pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches("SIGHUP:").count() >= n || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGHUP (issue 18 B9) on a real child process: the OA API's tokens are replaced live, a key
+/// that needs a restart is named, a file that does not validate changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_keeps_serve_running_and_logs_are_plain_off_a_terminal() {
     let sim = testkit::sim::start_org(10, 2, 8).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(&dir, &sim);
+    cfg.api.tokens = vec![Secret::new(OLD_TOKEN)];
     let path = write_config(&dir, &cfg);
     let log = dir.path().join("serve.log");
     let mut child = dingsync(&["serve"], &path)
@@ -110,15 +133,27 @@ async fn sighup_keeps_serve_running_and_logs_are_plain_off_a_terminal() {
     let base = line.split_whitespace().last().expect("url").to_owned();
     let pid = child.id().to_string();
 
-    // An edit the running service cannot apply live, then SIGHUP.
+    let http = reqwest::Client::new();
+    let api = |token: &'static str| {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/users"));
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("api")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(api(OLD_TOKEN).await, 200);
+    assert_eq!(api(NEW_TOKEN).await, 401);
+
+    // A token replaced (applied live) and a key that needs a restart, then SIGHUP.
+    cfg.api.tokens = vec![Secret::new(NEW_TOKEN)];
     cfg.dingtalk.qps = 5;
     write_config(&dir, &cfg);
-    let hup = Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = hangup(&pid, &log, 1).await;
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "SIGHUP ended serve"
@@ -127,18 +162,34 @@ async fn sighup_keeps_serve_running_and_logs_are_plain_off_a_terminal() {
         .await
         .expect("healthz");
     assert_eq!(health.status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("SIGHUP") || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
     assert!(
-        text.contains("changed: [dingtalk]") && text.contains("restart"),
-        "the reload names what needs a restart:\n{text}"
+        text.contains("applied live: [api.tokens]")
+            && text.contains("restart")
+            && text.contains("[dingtalk.qps]"),
+        "the reload names what it applied and what needs a restart, by key:\n{text}"
     );
+    assert!(!text.contains(NEW_TOKEN), "a token in the log:\n{text}");
+    assert_eq!(api(NEW_TOKEN).await, 200, "the new token works at once");
+    assert_eq!(
+        api(OLD_TOKEN).await,
+        401,
+        "the old token is revoked at once"
+    );
+
+    // A file that does not validate: named by key, and the running configuration stays.
+    let mut bad = cfg.clone();
+    bad.dingtalk.qps = 0;
+    bad.api.tokens = vec![Secret::new(OLD_TOKEN)];
+    write_config(&dir, &bad);
+    let text = hangup(&pid, &log, 2).await;
+    assert!(
+        text.contains("does not load") && text.contains("dingtalk.qps"),
+        "{text}"
+    );
+    assert!(child.try_wait().expect("try_wait").is_none());
+    assert_eq!(api(NEW_TOKEN).await, 200, "the old configuration stays");
+    assert_eq!(api(OLD_TOKEN).await, 401);
+
     let term = Command::new("kill")
         .args(["-TERM", &pid])
         .status()

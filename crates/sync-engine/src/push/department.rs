@@ -49,6 +49,10 @@ impl Pusher {
         if ding.is_none() && entry.attempts > 1 {
             ding = match self.find_department(&dept, refs.parent).await {
                 Ok(found) => found,
+                // Listing the parent's children: the parent is gone from DingTalk.
+                Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => {
+                    return Ok(parent_gone(id, &e));
+                }
                 Err(e) => return Ok(Step::from_client(&e)),
             };
         }
@@ -166,8 +170,17 @@ impl Pusher {
                 Ok(match self.find_department(dept, refs.parent).await {
                     Ok(Some(found)) => Flow::Continue(found),
                     Ok(None) => Flow::Break(Step::from_client(&e)),
+                    Err(e) if is_code(&e, &[wire::ErrCode::DEPT_NOT_FOUND]) => {
+                        Flow::Break(parent_gone(id, &e))
+                    }
                     Err(e) => Flow::Break(Step::from_client(&e)),
                 })
+            }
+            // An administrator deleted the parent in DingTalk after OA created this department
+            // under it. The parent's deletion event, once applied, settles the OA side (see
+            // `parent_gone`); the retry then pushes what OA holds by then.
+            Err(e) if is_code(&e, &[wire::ErrCode::PARENT_DEPT_NOT_FOUND]) => {
+                Ok(Flow::Break(parent_gone(id, &e)))
             }
             Err(e) => Ok(Flow::Break(Step::from_client(&e))),
         }
@@ -204,6 +217,9 @@ impl Pusher {
             }
             Err(e) if is_code(&e, &[wire::ErrCode::DEPT_CYCLE]) => {
                 self.yield_move_to_dingtalk(id, ding, &e).await
+            }
+            Err(e) if is_code(&e, &[wire::ErrCode::PARENT_DEPT_NOT_FOUND]) => {
+                Ok(parent_gone(id, &e))
             }
             Err(e) => Ok(Step::from_client(&e)),
         }
@@ -444,6 +460,18 @@ impl Pusher {
 }
 
 /// An update entry for a neighbour of `entry`'s entity, pushed in the same attempt.
+/// DingTalk answered 60004 (or 60003 to the listing of the parent's children): the parent OA named was deleted in DingTalk while OA created or
+/// moved `id` under it. Waiting, not a dead letter: the deletion's event is on its way and its
+/// application changes the OA side, after which the retry pushes the current state; only if
+/// that never happens does the entry become a dead letter (found by the convergence property
+/// test, issue 18: OA created a department under one DingTalk had just deleted, and the create
+/// was a dead letter at once).
+fn parent_gone(id: OaDeptId, e: &dingtalk_client::ClientError) -> Step {
+    Step::wait(format!(
+        "the parent of department {id} no longer exists in DingTalk: {e}"
+    ))
+}
+
 fn update_entry(entry: &OutboxEntry, kind: EntityKind, oa_id: String) -> OutboxEntry {
     let mut update = entry.clone();
     update.kind = kind;

@@ -209,6 +209,13 @@ proptest! {
         // A shrink step is a whole run (≈0.1–0.5 s); this bounds a failing case's shrinking
         // to a few minutes at worst while still reaching a minimal history in practice.
         max_shrink_iters: 400,
+        // Saved failures live next to this file. The default (`SourceParallel`) looks for a
+        // `main.rs` upwards and, since the tests became modules of `tests/it/main.rs`, used
+        // `tests/proptest-regressions/convergence.txt`, so the seeds saved here were no longer
+        // replayed.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 
@@ -1150,6 +1157,30 @@ fn regression_oa_user_created_in_a_department_dingtalk_deletes() {
             dept: 2,
             cascade: false,
         }),
+        Op::Sync(Step::Push),
+    ]);
+}
+
+/// Found by a 1,000-case run in issue 18 (case 995): OA creates a department under one that
+/// DingTalk has just deleted; DingTalk answered the create 60004 and it was a dead letter at
+/// once instead of waiting for the deletion's event.
+#[test]
+fn regression_oa_create_under_a_department_dingtalk_deleted() {
+    use Edit::*;
+    run_fixed(&[
+        Op::Oa(MoveDept { dept: 2, parent: 4 }),
+        Op::Oa(DeleteDept {
+            dept: 3,
+            cascade: true,
+        }),
+        Op::Sync(Step::Push),
+        Op::Ding(DeleteDept {
+            dept: 2,
+            cascade: false,
+        }),
+        Op::Oa(CreateDept { parent: 1 }),
+        Op::Sync(Step::Push),
+        // The retry looks the department up among the parent's children: 60003.
         Op::Sync(Step::Push),
     ]);
 }
