@@ -90,7 +90,7 @@ impl Fleet {
     }
 
     fn find(&self, pred: impl Fn(&Shared) -> bool) -> Option<&Arc<Shared>> {
-        self.corps.iter().find(|c| pred(&***c))
+        self.corps.iter().find(|c| pred(c))
     }
 
     /// Declares `branch` a branch of `trunk`, its copy under trunk department `parent_dept_id`,

@@ -59,18 +59,16 @@ struct LinkBody {
     parent_dept_id: Option<i64>,
 }
 
-fn link_body(body: &Bytes) -> Result<LinkBody, Response> {
+fn link_body(body: &Bytes) -> Result<LinkBody, String> {
     serde_json::from_slice(body).map_err(|e| {
-        bad_request(&format!(
-            "the body must be {{\"trunk\": n, \"branch\": m, \"parent_dept_id\"?: id}}: {e}"
-        ))
+        format!("the body must be {{\"trunk\": n, \"branch\": m, \"parent_dept_id\"?: id}}: {e}")
     })
 }
 
 async fn link(State(fleet): FleetState, body: Bytes) -> Response {
     let body = match link_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return bad_request(&error),
     };
     let link = UnionLink {
         trunk: body.trunk,
@@ -86,7 +84,7 @@ async fn link(State(fleet): FleetState, body: Bytes) -> Response {
 async fn unlink(State(fleet): FleetState, body: Bytes) -> Response {
     let body = match link_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(error) => return bad_request(&error),
     };
     match fleet.unlink(body.trunk, body.branch) {
         Ok(link) => axum::Json(json!({"errcode": 0, "removed": link})).into_response(),

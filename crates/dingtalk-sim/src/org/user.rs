@@ -279,6 +279,9 @@ impl Org {
                 if ids.iter().any(|d| !self.depts.contains_key(d)) {
                     return Err(Rejection::new(60003, "部门不存在"));
                 }
+                for d in &ids {
+                    self.refuse_union_dept(*d)?;
+                }
                 dedup(ids)
             }
             None => {

@@ -192,6 +192,22 @@ async fn branch_members_appear_in_the_trunk_and_cannot_be_edited_there() {
         )
         .await;
     assert_eq!((status, body["errcode"].clone()), (422, json!(60011)));
+    // Nor can the trunk's administrator bring someone back into a copied department.
+    trunk
+        .ok("/topapi/v2/user/delete", json!({"userid": "t1"}))
+        .await;
+    let (status, body) = trunk
+        .admin(
+            Method::POST,
+            "/users/t1/rehire",
+            Some(json!({"dept_id_list": copy_sales.to_string()})),
+        )
+        .await;
+    assert_eq!((status, body["errcode"].clone()), (422, json!(60011)));
+    let (status, body) = trunk
+        .admin(Method::POST, "/users/t1/rehire", Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // Branch changes follow into the trunk before the branch's call answers.
     let events_before = trunk.admin(Method::GET, "/events", None).await.1["events"]
