@@ -32,6 +32,7 @@
 mod build;
 mod reconcile;
 mod render;
+mod scoped;
 mod view;
 
 use dingtalk_client::ClientError;
