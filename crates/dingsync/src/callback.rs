@@ -54,8 +54,8 @@ const SUCCESS: &str = "success";
 
 use crate::clock::IntoClock;
 pub use crate::clock::{Clock, SharedClock, system_clock};
-use sync_engine::error_chain;
 use crate::ops_stats::{Site, Unavailable};
+use sync_engine::error_chain;
 
 /// What the callback route needs; cheap to clone (everything is shared).
 #[derive(Clone)]

@@ -717,10 +717,18 @@ mod tests {
         assert!(c.warnings().is_empty(), "{:?}", c.warnings());
         assert_eq!(c.server.split_internal(), None, "one address by default");
         c.server.internal_listen = c.server.listen.clone();
-        assert_eq!(c.server.split_internal(), None, "the same address is one listener");
+        assert_eq!(
+            c.server.split_internal(),
+            None,
+            "the same address is one listener"
+        );
         c.server.listen = "127.0.0.1:0".into();
         c.server.internal_listen = "127.0.0.1:0".into();
-        assert_eq!(c.server.split_internal(), Some("127.0.0.1:0"), "two free ports");
+        assert_eq!(
+            c.server.split_internal(),
+            Some("127.0.0.1:0"),
+            "two free ports"
+        );
         c.server.internal_listen = "nowhere".into();
         let err = c.validate().expect_err("invalid");
         assert!(err.to_string().contains("server.internal_listen"), "{err}");

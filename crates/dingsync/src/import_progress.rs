@@ -194,7 +194,10 @@ mod tests {
         assert!(!link.contains("0/0"), "{link}");
         assert!(view.update(&snap(ImportPhase::Users, 0, 1000, 100, 1000)));
         let users = view.line();
-        assert!(users.contains("100/1000 written (41 departments)"), "{users}");
+        assert!(
+            users.contains("100/1000 written (41 departments)"),
+            "{users}"
+        );
         assert!(!view.update(&snap(ImportPhase::Users, 0, 1000, 200, 1000)));
         assert!(view.update(&snap(ImportPhase::Roles, 0, 0, 0, 0)));
         assert!(view.update(&snap(ImportPhase::Done, 41, 1000, 1000, 1000)));

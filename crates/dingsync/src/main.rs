@@ -259,10 +259,19 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         Command::Load { file, dry_run } => {
             let cfg = config::Config::load(config_path.as_deref())?;
             let clean = load_cmd::run(&cfg, &file, dry_run).await?;
-            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "dingsync", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dingsync",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {

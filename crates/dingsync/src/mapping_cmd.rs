@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use directory_model::{Department, DingDeptId, DingUserId, FieldAccess, OaDeptId, OaUserId};
+use sync_engine::SyncContext;
 use sync_engine::approval;
 use sync_engine::translate::{self, IdMap, ding};
-use sync_engine::SyncContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -121,7 +121,11 @@ pub enum MappingCmd {
     /// rules it matches.
     Test {
         /// A user, by OA id (= DingTalk userid).
-        #[arg(long, conflicts_with = "department", required_unless_present = "department")]
+        #[arg(
+            long,
+            conflicts_with = "department",
+            required_unless_present = "department"
+        )]
         user: Option<String>,
         /// A department, by OA id.
         #[arg(long)]
@@ -133,9 +137,7 @@ pub enum MappingCmd {
 pub async fn run(config: &Config, cmd: MappingCmd) -> anyhow::Result<()> {
     let ctx = crate::commands::context(config).await?;
     match cmd {
-        MappingCmd::Test {
-            user: Some(id), ..
-        } => test_user(&ctx, &id).await,
+        MappingCmd::Test { user: Some(id), .. } => test_user(&ctx, &id).await,
         MappingCmd::Test {
             department: Some(id),
             ..
@@ -226,7 +228,10 @@ async fn test_department(ctx: &SyncContext, id: OaDeptId) -> anyhow::Result<()> 
     if oa.is_none() && wire.is_none() {
         anyhow::bail!("department {id}: neither OA nor DingTalk has it");
     }
-    crate::outln!("department {id}   (mapping {})", approval::fingerprint_of(rules));
+    crate::outln!(
+        "department {id}   (mapping {})",
+        approval::fingerprint_of(rules)
+    );
     if let Some(oa) = &oa {
         crate::outln!("\nOA -> DingTalk");
         match rules.department_to_dingtalk(oa) {
@@ -281,20 +286,25 @@ fn fields_table<E: FieldAccess>(before: &E, after: &E) {
     }
 }
 
-fn scope_lines(
-    section: &str,
-    decision: Result<mapping::ScopeDecision, mapping::MapError>,
-) {
+fn scope_lines(section: &str, decision: Result<mapping::ScopeDecision, mapping::MapError>) {
     match decision {
         Ok(d) => {
             crate::outln!(
                 "  [{section}]: {}",
-                if d.included { "IN scope" } else { "OUT of scope" }
+                if d.included {
+                    "IN scope"
+                } else {
+                    "OUT of scope"
+                }
             );
             for r in d.rules {
                 crate::outln!(
                     "    {} {}",
-                    if r.matched { "matches    " } else { "NOT matched" },
+                    if r.matched {
+                        "matches    "
+                    } else {
+                        "NOT matched"
+                    },
                     r.name
                 );
             }

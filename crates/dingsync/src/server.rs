@@ -44,11 +44,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, system_clock};
 use crate::config::{Config, EventsMode, RateBudgetMode};
-use sync_engine::error_chain;
 use crate::ops_stats::{self, OpsStats, Site};
 use crate::readiness::Verdict;
 use crate::telemetry::Telemetry;
 use crate::{api, callback, stream, workers};
+use sync_engine::error_chain;
 
 /// What every part of one service shares (see the module doc); cheap to clone.
 #[derive(Debug, Clone)]
@@ -212,7 +212,9 @@ impl Application {
         };
         let listener = bind(&config.server.listen, "server.listen").await?;
         let internal = match internal {
-            Some((addr, router)) => Some((bind(addr, "server.internal_listen").await?, layered(router))),
+            Some((addr, router)) => {
+                Some((bind(addr, "server.internal_listen").await?, layered(router)))
+            }
             None => None,
         };
         let router = layered(router);

@@ -282,8 +282,13 @@ fn spawn_reconcile(
         };
         let gate = crate::mapping_cmd::Gate::new(&ctx);
         supervise(set, "reconcile", cancel.clone(), move |cancel| {
-            let (ctx, pusher, holder, job, gate) =
-                (ctx.clone(), pusher.clone(), holder.clone(), job.clone(), gate.clone());
+            let (ctx, pusher, holder, job, gate) = (
+                ctx.clone(),
+                pusher.clone(),
+                holder.clone(),
+                job.clone(),
+                gate.clone(),
+            );
             async move {
                 if !gate.wait(&cancel).await? {
                     return Ok(());

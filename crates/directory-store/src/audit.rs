@@ -35,7 +35,8 @@ pub struct AuditRecord {
     pub after: Option<serde_json::Value>,
 }
 
-pub(crate) const AUDIT_COLS: &str = "seq, at_ms, actor, origin, kind, oa_id, op, before_json, after_json";
+pub(crate) const AUDIT_COLS: &str =
+    "seq, at_ms, actor, origin, kind, oa_id, op, before_json, after_json";
 
 pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let seq: i64 = row.try_get("seq")?;

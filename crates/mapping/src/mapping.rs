@@ -193,6 +193,22 @@ impl Mapping {
         &self.departments.policy
     }
 
+    /// User fields some rule writes, in either direction (`extension` when an extension rule
+    /// exists): what a changed mapping can change.
+    pub fn user_mapped_fields(&self) -> BTreeSet<UserField> {
+        let k = &self.users;
+        let mut out: BTreeSet<UserField> = k
+            .to_dingtalk
+            .iter()
+            .chain(&k.to_oa)
+            .map(|s| s.target)
+            .collect();
+        if !k.ext_to_dingtalk.is_empty() || !k.ext_to_oa.is_empty() {
+            out.insert(UserField::Extension);
+        }
+        out
+    }
+
     /// User fields whose mapped value is written only when the user is created.
     pub fn user_create_only(&self) -> &BTreeSet<UserField> {
         &self.users.create_only

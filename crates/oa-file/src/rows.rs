@@ -81,7 +81,10 @@ pub(crate) fn row_user(
     // as a dead letter naming the field); a first load from the HR system is the source of the
     // mobile, so a row without one is a problem of the file.
     if mobile.is_empty() {
-        bad("mobile", "DingTalk requires a mobile number to create a user".to_owned());
+        bad(
+            "mobile",
+            "DingTalk requires a mobile number to create a user".to_owned(),
+        );
     }
     let opt = |key: &str| Some(cols.text(row, key)).filter(|t| !t.is_empty());
     user.email = opt("email");

@@ -80,7 +80,7 @@ pub use apply::{Applier, ApplyError, ApplyOptions};
 pub use catchup::catch_up;
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use error_chain::error_chain;
-pub use translate::{ConvertError, IdMap};
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
 pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};
 pub use shared_budget::SharedBudget;
+pub use translate::{ConvertError, IdMap};

@@ -97,6 +97,24 @@ impl Rules {
         })
     }
 
+    /// Like [`Rules::user_to_oa`] while a change of the rules waits for approval: DingTalk's
+    /// values of every mapped field are taken as the previous mapping's output, not as edits,
+    /// so they read back as OA's (the approval re-sends them through the new mapping).
+    pub fn user_to_oa_pending(
+        &self,
+        ding: User,
+        hint: Option<&User>,
+        expected: Option<User>,
+    ) -> Result<User, MapError> {
+        let mut out = self.user_to_oa(ding, hint, expected)?;
+        if let (Some(l), Some(h)) = (&self.0, hint) {
+            for f in l.mapping.user_mapped_fields() {
+                out.copy_field(h, f);
+            }
+        }
+        Ok(out)
+    }
+
     /// OA's values for a DingTalk department read in the model's shape.
     pub fn department_to_oa(
         &self,
@@ -142,7 +160,10 @@ impl Rules {
     }
 
     /// DingTalk's values for an OA department.
-    pub fn department_to_dingtalk(&self, dept: &Department) -> Result<Mapped<Department>, MapError> {
+    pub fn department_to_dingtalk(
+        &self,
+        dept: &Department,
+    ) -> Result<Mapped<Department>, MapError> {
         match &self.0 {
             Some(l) => l.mapping.department_to_dingtalk(dept),
             None => Ok(identity(dept.clone())),
@@ -152,7 +173,11 @@ impl Rules {
     /// The user update to send and the base to compare it with, both in DingTalk's values, with
     /// every `on_create` field set equal in both (an optional one empty, so that it is neither
     /// sent nor cleared: DingTalk keeps what it has).
-    pub fn user_update(&self, user: &User, base: Option<&User>) -> Result<ForUpdate<User>, MapError> {
+    pub fn user_update(
+        &self,
+        user: &User,
+        base: Option<&User>,
+    ) -> Result<ForUpdate<User>, MapError> {
         let now = self.user_to_dingtalk(user)?;
         let mut base = base
             .map(|b| self.user_to_dingtalk(b).map(|m| m.entity))
@@ -211,17 +236,23 @@ impl Rules {
 
     /// Whether OA departments are filtered by a predicate.
     pub fn scopes_oa_departments(&self) -> bool {
-        self.0.as_ref().is_some_and(|l| l.scope.scopes_oa_departments())
+        self.0
+            .as_ref()
+            .is_some_and(|l| l.scope.scopes_oa_departments())
     }
 
     /// Whether DingTalk users are filtered by a predicate.
     pub fn scopes_dingtalk_users(&self) -> bool {
-        self.0.as_ref().is_some_and(|l| l.scope.scopes_dingtalk_users())
+        self.0
+            .as_ref()
+            .is_some_and(|l| l.scope.scopes_dingtalk_users())
     }
 
     /// Whether DingTalk departments are filtered by a predicate.
     pub fn scopes_dingtalk_departments(&self) -> bool {
-        self.0.as_ref().is_some_and(|l| l.scope.scopes_dingtalk_departments())
+        self.0
+            .as_ref()
+            .is_some_and(|l| l.scope.scopes_dingtalk_departments())
     }
 
     /// Whether an OA user is synced into DingTalk.
@@ -269,9 +300,10 @@ impl Rules {
         ancestors: &[DingDeptId],
     ) -> Result<bool, MapError> {
         match &self.0 {
-            Some(l) if l.scope.scopes_dingtalk_departments() => {
-                Ok(l.scope.includes_dingtalk_department(dept, ancestors)?.included)
-            }
+            Some(l) if l.scope.scopes_dingtalk_departments() => Ok(l
+                .scope
+                .includes_dingtalk_department(dept, ancestors)?
+                .included),
             _ => Ok(true),
         }
     }
@@ -370,7 +402,11 @@ mod tests {
     }
 
     fn user() -> User {
-        let mut u = User::new(OaUserId::new("zs"), "Zhang San", &[OaDeptId(2), OaDeptId(3)]);
+        let mut u = User::new(
+            OaUserId::new("zs"),
+            "Zhang San",
+            &[OaDeptId(2), OaDeptId(3)],
+        );
         u.job_number = Some("1042".into());
         u.mobile = Some(Mobile::mainland("18513027676"));
         u.departments[0].title = Some("T01".into());
@@ -445,7 +481,11 @@ mod tests {
         let back = r.user_to_oa(ding, Some(&oa), expected).unwrap();
         assert_eq!(back.job_number.as_deref(), Some("2001"), "inverse applied");
         assert_eq!(back.extension.get("grade").map(String::as_str), Some("P6"));
-        assert_eq!(back.departments[0].title.as_deref(), Some("T01"), "one way: OA's code kept");
+        assert_eq!(
+            back.departments[0].title.as_deref(),
+            Some("T01"),
+            "one way: OA's code kept"
+        );
         assert_eq!(back.remark, None, "on_create: OA's value kept");
     }
 
@@ -455,7 +495,11 @@ mod tests {
         let oa = user();
         let up = r.user_update(&oa, Some(&oa)).unwrap();
         assert_eq!(up.now.remark, None, "not sent");
-        assert_eq!(up.base.as_ref().unwrap().remark, None, "so not cleared either");
+        assert_eq!(
+            up.base.as_ref().unwrap().remark,
+            None,
+            "so not cleared either"
+        );
         assert_eq!(up.now.job_number.as_deref(), Some("E1042"));
         let created = r.user_to_dingtalk(&oa).unwrap().entity;
         assert_eq!(created.remark.as_deref(), Some("welcome"), "sent on create");
@@ -493,14 +537,22 @@ mod tests {
         );
         let mut u = user();
         assert!(r.oa_user_in_scope(&u, &[]).unwrap());
-        u.extension.insert("employment_type".into(), "contractor".into());
+        u.extension
+            .insert("employment_type".into(), "contractor".into());
         assert!(!r.oa_user_in_scope(&u, &[]).unwrap());
-        assert!(r.dingtalk_user_in_scope(&u, &[]).unwrap(), "no to_oa user rule");
+        assert!(
+            r.dingtalk_user_in_scope(&u, &[]).unwrap(),
+            "no to_oa user rule"
+        );
         let d = Department::new(OaDeptId(9), "Sub", Some(OaDeptId(1)));
-        assert!(!r
-            .dingtalk_department_in_scope(&d, &[DingDeptId(9), DingDeptId(42), DingDeptId(1)])
-            .unwrap());
-        assert!(r.dingtalk_department_in_scope(&d, &[DingDeptId(9), DingDeptId(1)]).unwrap());
+        assert!(
+            !r.dingtalk_department_in_scope(&d, &[DingDeptId(9), DingDeptId(42), DingDeptId(1)])
+                .unwrap()
+        );
+        assert!(
+            r.dingtalk_department_in_scope(&d, &[DingDeptId(9), DingDeptId(1)])
+                .unwrap()
+        );
         assert!(r.scopes_oa_users() && r.scopes_dingtalk_departments());
         assert!(!r.scopes_dingtalk_users() && !r.scopes_oa_departments());
     }
@@ -516,7 +568,10 @@ mod tests {
         assert!(drift.contains(&UserField::JobNumber), "{drift:?}");
         assert!(drift.contains(&UserField::Departments));
         assert!(drift.contains(&UserField::Extension));
-        assert!(!drift.contains(&UserField::Remark), "on_create never drifts");
+        assert!(
+            !drift.contains(&UserField::Remark),
+            "on_create never drifts"
+        );
         assert!(r.user_drift(&expected, &expected).is_empty());
     }
 }

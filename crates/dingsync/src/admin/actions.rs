@@ -66,7 +66,8 @@ async fn subject(admin: &Admin, action: &OperatorAction) -> (Option<String>, Opt
                 _ => (None, None),
             }
         }
-        OperatorAction::AcceptConflict { conflict } | OperatorAction::ApplyOtherSide { conflict } => {
+        OperatorAction::AcceptConflict { conflict }
+        | OperatorAction::ApplyOtherSide { conflict } => {
             let id: i64 = conflict.parse().unwrap_or(-1);
             match admin.store.conflict_get(id).await {
                 Ok(Some(c)) => of(c.kind, &c.oa_id),
@@ -112,7 +113,9 @@ async fn dispatch(
                 .resolve_held_deletion(id, approve, &by, now)
                 .await
                 .map_err(|e| match e.is_client_error() {
-                    true => BackendError::Refused(format!("held deletion {id} is no longer waiting")),
+                    true => {
+                        BackendError::Refused(format!("held deletion {id} is no longer waiting"))
+                    }
                     false => internal(e),
                 })?;
             if !approve {
@@ -124,12 +127,20 @@ async fn dispatch(
                     .map_err(internal)?,
                 None => 0,
             };
-            done(format!("held deletion {id} approved; {applied} deletion(s) applied"))
+            done(format!(
+                "held deletion {id} approved; {applied} deletion(s) applied"
+            ))
         }
         OperatorAction::AcceptConflict { conflict } => {
             let id = number("conflict", conflict)?;
-            if !store.conflict_decide(id, &actor.name, now).await.map_err(internal)? {
-                return Err(BackendError::Refused(format!("conflict {id} was already decided")));
+            if !store
+                .conflict_decide(id, &actor.name, now)
+                .await
+                .map_err(internal)?
+            {
+                return Err(BackendError::Refused(format!(
+                    "conflict {id} was already decided"
+                )));
             }
             done(format!("conflict {id}: the merge's result stays"))
         }
@@ -145,13 +156,19 @@ async fn dispatch(
         }
         OperatorAction::RetryDeadLetter { dead_letter } => {
             let id = number("dead_letter", dead_letter)?;
-            store.outbox_retry_dead(id, now).await.map_err(refused_or_internal)?;
+            store
+                .outbox_retry_dead(id, now)
+                .await
+                .map_err(refused_or_internal)?;
             let pushed = drain_pushes(admin).await;
             done(format!("dead letter {id} queued again{pushed}"))
         }
         OperatorAction::DropDeadLetter { dead_letter } => {
             let id = number("dead_letter", dead_letter)?;
-            store.outbox_drop_dead(id).await.map_err(refused_or_internal)?;
+            store
+                .outbox_drop_dead(id)
+                .await
+                .map_err(refused_or_internal)?;
             done(format!("dead letter {id} dropped"))
         }
         OperatorAction::ApplyPlan {
@@ -182,7 +199,11 @@ async fn drain_pushes(admin: &Admin) -> String {
     }
 }
 
-async fn push_now(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutcome, BackendError> {
+async fn push_now(
+    admin: &Admin,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<ActionOutcome, BackendError> {
     let sync = admin.sync()?;
     let pusher = Pusher::new(sync, rand::random(), PushConfig::default());
     match pusher
@@ -215,10 +236,16 @@ async fn refetch(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutc
         }
         ObjectKind::Role => applier.sync_roles().await.map(|_| ()).map_err(internal)?,
     }
-    done(format!("{} {id} re-fetched from DingTalk and merged", kind.label()))
+    done(format!(
+        "{} {id} re-fetched from DingTalk and merged",
+        kind.label()
+    ))
 }
 
-async fn store_ding_user(admin: &Admin, id: &str) -> Result<directory_model::DingUserId, BackendError> {
+async fn store_ding_user(
+    admin: &Admin,
+    id: &str,
+) -> Result<directory_model::DingUserId, BackendError> {
     admin
         .store
         .ding_id_of(&OaUserId::new(id))
@@ -272,7 +299,11 @@ async fn apply_plan(
                     sync_engine::plan::Action::Update => Op::Update,
                     sync_engine::plan::Action::Delete => Op::Delete,
                 };
-                match pusher.push_now(item.kind, oa_id, op).await.map_err(internal)? {
+                match pusher
+                    .push_now(item.kind, oa_id, op)
+                    .await
+                    .map_err(internal)?
+                {
                     Ok(()) => applied += 1,
                     Err(why) => failures.push(format!("{} {oa_id}: {why}", item.kind.as_str())),
                 }
@@ -305,37 +336,45 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
     // The engine's import future is not `Send` (higher-ranked borrows inside it), so it runs
     // on a thread of its own, driven by this runtime's handle.
     let handle = tokio::runtime::Handle::current();
-    std::thread::spawn(move || handle.block_on(async move {
-        let mut run = run;
-        let result = sync_engine::import(
-            &sync,
-            &ImportOptions::default(),
-            &sync_engine::import::NoProgress,
-            &CancellationToken::new(),
-        )
-        .await;
-        let (summary, failures, fatal) = match result {
-            Ok(report) => {
-                run.log(&admin, "info", crate::commands::import_summary(&report));
-                let summary = Summary {
-                    counts: vec![console::views::SideCounts {
-                        side: console::views::Side::Oa,
-                        created: (report.users.created + report.departments.created) as u64,
-                        changed: (report.users.updated + report.departments.updated) as u64,
-                        deleted: 0,
-                        held: 0,
-                        failed: report.failures.len() as u64,
-                    }],
-                    dingtalk_calls: report.calls.total_made,
-                    throttles: report.calls.throttled,
-                };
-                (summary, report.failures, None)
+    std::thread::spawn(move || {
+        handle.block_on(async move {
+            let mut run = run;
+            let result = sync_engine::import(
+                &sync,
+                &ImportOptions::default(),
+                &sync_engine::import::NoProgress,
+                &CancellationToken::new(),
+            )
+            .await;
+            let (summary, failures, fatal) = match result {
+                Ok(report) => {
+                    run.log(&admin, "info", crate::commands::import_summary(&report));
+                    let summary = Summary {
+                        counts: vec![console::views::SideCounts {
+                            side: console::views::Side::Oa,
+                            created: (report.users.created + report.departments.created) as u64,
+                            changed: (report.users.updated + report.departments.updated) as u64,
+                            deleted: 0,
+                            held: 0,
+                            failed: report.failures.len() as u64,
+                        }],
+                        dingtalk_calls: report.calls.total_made,
+                        throttles: report.calls.throttled,
+                    };
+                    (summary, report.failures, None)
+                }
+                Err(e) => (
+                    Summary::default(),
+                    Vec::new(),
+                    Some(sync_engine::error_chain(&e)),
+                ),
+            };
+            if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
+                tracing::warn!(error = %e, "could not record the import run");
             }
-            Err(e) => (Summary::default(), Vec::new(), Some(sync_engine::error_chain(&e))),
-        };
-        if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
-            tracing::warn!(error = %e, "could not record the import run");
-        }
-    }));
-    done(format!("import started (run {id}); follow it on the runs page"))
+        })
+    });
+    done(format!(
+        "import started (run {id}); follow it on the runs page"
+    ))
 }

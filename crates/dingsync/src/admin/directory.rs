@@ -63,7 +63,9 @@ impl States {
             .await
             .map_err(internal)?
         {
-            states.conflicted.insert(key(conflict.kind, &conflict.oa_id));
+            states
+                .conflicted
+                .insert(key(conflict.kind, &conflict.oa_id));
         }
         Ok(states)
     }
@@ -87,9 +89,11 @@ impl States {
 
 pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, BackendError> {
     let department = match query.department.as_deref().filter(|d| !d.is_empty()) {
-        Some(text) => Some(OaDeptId(text.parse().map_err(|_| BackendError::Invalid {
-            field: "department".to_owned(),
-            message: format!("{text:?} is not a department id"),
+        Some(text) => Some(OaDeptId(text.parse().map_err(|_| {
+            BackendError::Invalid {
+                field: "department".to_owned(),
+                message: format!("{text:?} is not a department id"),
+            }
         })?)),
         None => None,
     };
@@ -169,13 +173,20 @@ fn user_row(user: User, states: &States, names: &BTreeMap<i64, String>) -> UserR
         id: user.id.as_str().to_owned(),
         name: user.name,
         userid: Some(user.id.as_str().to_owned()),
-        mobile: user.mobile.map(|m| format!("+{}-{}", m.country_code, m.number)),
+        mobile: user
+            .mobile
+            .map(|m| format!("+{}-{}", m.country_code, m.number)),
         job_number: user.job_number,
         email: user.email,
         departments: user
             .departments
             .iter()
-            .map(|m| names.get(&m.dept.0).cloned().unwrap_or_else(|| m.dept.0.to_string()))
+            .map(|m| {
+                names
+                    .get(&m.dept.0)
+                    .cloned()
+                    .unwrap_or_else(|| m.dept.0.to_string())
+            })
             .collect(),
         state,
     }

@@ -93,8 +93,13 @@ fn budgets(admin: &Admin) -> Vec<ApiBudget> {
         .iter()
         .map(|(api, e)| ((*api).to_owned(), e.calls))
         .collect();
-    let mut last = admin.budget_sample.lock().unwrap_or_else(PoisonError::into_inner);
-    let previous = last.clone().filter(|(at, _)| now - at <= 60_000 && now > *at);
+    let mut last = admin
+        .budget_sample
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let previous = last
+        .clone()
+        .filter(|(at, _)| now - at <= 60_000 && now > *at);
     *last = Some((now, calls.clone()));
     let qps = f64::from(admin.config.dingtalk.qps.max(1));
     stats

@@ -3,7 +3,9 @@
 //! honest outcome: `partial` when some part failed, with what failed).
 
 use console::BackendError;
-use console::views::{LogLine, Outcome, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts};
+use console::views::{
+    LogLine, Outcome, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts,
+};
 use directory_store::{RunRecord, RunStart};
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +104,10 @@ impl Recorder {
             })
             .await
             .map_err(internal)?;
-        Ok(Self { id, log: Vec::new() })
+        Ok(Self {
+            id,
+            log: Vec::new(),
+        })
     }
 
     pub fn id(&self) -> i64 {
@@ -130,14 +135,25 @@ impl Recorder {
             (None, true) => ("ok", None),
             (None, false) => (
                 "partial",
-                Some(format!("{} failed: {}", failures.len(), failures.join("; "))),
+                Some(format!(
+                    "{} failed: {}",
+                    failures.len(),
+                    failures.join("; ")
+                )),
             ),
         };
         let log = serde_json::to_string(&self.log).map_err(internal)?;
         let summary = serde_json::to_string(summary).map_err(internal)?;
         admin
             .store
-            .run_finish(self.id, admin.now_ms(), outcome, failure.as_deref(), &summary, &log)
+            .run_finish(
+                self.id,
+                admin.now_ms(),
+                outcome,
+                failure.as_deref(),
+                &summary,
+                &log,
+            )
             .await
             .map_err(internal)
     }

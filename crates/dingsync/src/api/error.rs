@@ -29,8 +29,8 @@ use directory_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use sync_engine::error_chain;
 use crate::ops_stats::{Site, Unavailable};
+use sync_engine::error_chain;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]

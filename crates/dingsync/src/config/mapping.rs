@@ -14,9 +14,9 @@
 
 use directory_model::UserField;
 use mapping::{MappingConfig, ScopeConfig};
+use sync_engine::Policy;
 use sync_engine::policy::MatchKey;
 use sync_engine::rules::Rules;
-use sync_engine::Policy;
 
 /// The compiled sections, or every problem found in them (as `key (line L, column C): why`).
 pub fn compile(mapping: &MappingConfig, scope: &ScopeConfig) -> Result<Rules, Vec<String>> {
@@ -52,7 +52,10 @@ pub fn compile(mapping: &MappingConfig, scope: &ScopeConfig) -> Result<Rules, Ve
 pub fn apply_to_policy(policy: &mut Policy, rules: Rules) {
     if let Some(loaded) = rules.loaded() {
         let m = &loaded.mapping;
-        policy.users.authority.extend(m.user_policy().authority.clone());
+        policy
+            .users
+            .authority
+            .extend(m.user_policy().authority.clone());
         if m.user_winner_configured() {
             policy.users.winner = m.user_policy().winner;
         }

@@ -118,12 +118,17 @@ async fn print_console_login(rig: &Rig) -> anyhow::Result<()> {
     let password: String = {
         use rand::Rng;
         let mut rng = rand::thread_rng();
-        (0..20).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect()
+        (0..20)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect()
     };
     let now = crate::clock::system_clock().now_ms();
     crate::admin::users::add_user(&rig.store, "demo", console::Role::Operator, &password, now)
         .await?;
-    println!("  admin console: {}/console  (user demo, password {password})", rig.base);
+    println!(
+        "  admin console: {}/console  (user demo, password {password})",
+        rig.base
+    );
     Ok(())
 }
 
@@ -214,8 +219,8 @@ impl<'a> Demo<'a> {
         let never = CancellationToken::new();
         let spinner = crate::import_progress::Spinner::new(bar.clone());
         let report = sync_engine::import::import(ctx, &ImportOptions::default(), &spinner, &never)
-                .await
-                .context("the full import failed")?;
+            .await
+            .context("the full import failed")?;
         bar.finish_and_clear();
         crate::commands::record_import(&ctx.store, &report).await?;
         for line in crate::commands::import_summary(&report).lines() {
@@ -572,7 +577,11 @@ fn row(label: &str, oa: &dyn std::fmt::Display, dingtalk: Option<&dyn std::fmt::
 
 /// The line [`row`] prints. Each figure is made a string before it is padded: a JSON value's
 /// `Display` ignores width, which is how the DingTalk column once came out ragged.
-fn row_text(label: &str, oa: &dyn std::fmt::Display, dingtalk: Option<&dyn std::fmt::Display>) -> String {
+fn row_text(
+    label: &str,
+    oa: &dyn std::fmt::Display,
+    dingtalk: Option<&dyn std::fmt::Display>,
+) -> String {
     let oa = oa.to_string();
     match dingtalk {
         Some(dingtalk) => format!("  {label:<28} {oa:>12} {:>12}", dingtalk.to_string()),
@@ -608,8 +617,16 @@ mod summary_tests {
         let json = serde_json::json!({"n": 2001});
         let from_json = row_text("users", &2001, Some(&json["n"]));
         let plain = row_text("departments", &"12 / 0", None);
-        assert_eq!(header.chars().count(), from_json.chars().count(), "{header:?} vs {from_json:?}");
+        assert_eq!(
+            header.chars().count(),
+            from_json.chars().count(),
+            "{header:?} vs {from_json:?}"
+        );
         assert!(from_json.ends_with("         2001"), "{from_json:?}");
-        assert_eq!(plain.chars().count() + 13, header.chars().count(), "{plain:?}");
+        assert_eq!(
+            plain.chars().count() + 13,
+            header.chars().count(),
+            "{plain:?}"
+        );
     }
 }

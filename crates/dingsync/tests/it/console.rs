@@ -31,7 +31,12 @@ fn screenshot_dir() -> PathBuf {
 }
 
 async fn start_driver() -> Option<(Driver, u16)> {
-    if Command::new("chromedriver").arg("--version").stdout(Stdio::null()).status().is_err() {
+    if Command::new("chromedriver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
         assert!(
             std::env::var("CONSOLE_REQUIRE_BROWSER").as_deref() != Ok("1"),
             "chromedriver is not installed (apt-get install chromium chromium-driver)"
@@ -39,7 +44,11 @@ async fn start_driver() -> Option<(Driver, u16)> {
         eprintln!("SKIPPED: chromedriver is not installed; the browser test did not run");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -48,7 +57,10 @@ async fn start_driver() -> Option<(Driver, u16)> {
         .expect("start chromedriver");
     let driver = Driver(child);
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Some((driver, port));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -81,7 +93,12 @@ async fn text(client: &Client) -> String {
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let ready = client.execute("return document.readyState", vec![]).await;
-        if ready.ok().and_then(|v| v.as_str().map(str::to_owned)).as_deref() != Some("complete") {
+        if ready
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .as_deref()
+            != Some("complete")
+        {
             continue;
         }
         if let Ok(body) = client.find(Locator::Css("body")).await
@@ -99,12 +116,18 @@ async fn shoot(client: &Client, name: &str) {
 }
 
 async fn sign_in(client: &Client, base: &str, name: &str, password: &str) -> String {
-    client.goto(&format!("{base}/console/login")).await.expect("login page");
+    client
+        .goto(&format!("{base}/console/login"))
+        .await
+        .expect("login page");
     for (id, value) in [("username", name), ("password", password)] {
         let field = client.find(Locator::Id(id)).await.expect("field");
         field.send_keys(value).await.expect("type");
     }
-    let button = client.find(Locator::Css("button[type=submit]")).await.expect("button");
+    let button = client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("button");
     button.click().await.expect("click");
     text(client).await
 }
@@ -125,12 +148,16 @@ async fn console_in_the_real_service_finds_a_user_and_shows_their_timeline() {
     config.dingtalk.base_url = sim.base_url();
     config.dingtalk.client_id = sim.config().client_id.clone();
     config.dingtalk.client_secret = Secret::new(sim.config().client_secret.clone());
-    config.database.url =
-        Secret::new(format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display()));
+    config.database.url = Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("d.db").display()
+    ));
     config.server.listen = "127.0.0.1:0".into();
     config.console.secure_cookies = false;
     config.sync.workers = false;
-    dingsync::commands::import(&config, false).await.expect("import");
+    dingsync::commands::import(&config, false)
+        .await
+        .expect("import");
     let app = Application::build(&config).await.expect("build");
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
@@ -141,7 +168,10 @@ async fn console_in_the_real_service_finds_a_user_and_shows_their_timeline() {
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
     let users = store
-        .list_users(&directory_store::UserQuery { limit: 1, ..Default::default() })
+        .list_users(&directory_store::UserQuery {
+            limit: 1,
+            ..Default::default()
+        })
         .await
         .expect("users");
     let user = users.items[0].entity.clone();
@@ -150,19 +180,32 @@ async fn console_in_the_real_service_finds_a_user_and_shows_their_timeline() {
     let client = browser(port, profile.path()).await;
     let refused = sign_in(&client, &base, "alice", "wrong password!").await;
     assert!(refused.to_lowercase().contains("sign in"), "{refused}");
-    assert!(!refused.contains("Overview"), "a wrong password must not sign in: {refused}");
+    assert!(
+        !refused.contains("Overview"),
+        "a wrong password must not sign in: {refused}"
+    );
     let overview = sign_in(&client, &base, "alice", PASSWORD).await;
     assert!(overview.contains("alice"), "{overview}");
-    assert!(overview.contains("outbox"), "the overview shows the backlogs: {overview}");
+    assert!(
+        overview.contains("outbox"),
+        "the overview shows the backlogs: {overview}"
+    );
     shoot(&client, "overview").await;
 
     let q: String = user.name.chars().take(3).collect();
     client
-        .goto(&format!("{base}/console/users?q={}", form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()))
+        .goto(&format!(
+            "{base}/console/users?q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        ))
         .await
         .expect("search");
     let found = text(&client).await;
-    assert!(found.contains(&user.name), "search {q:?} finds {}: {found}", user.name);
+    assert!(
+        found.contains(&user.name),
+        "search {q:?} finds {}: {found}",
+        user.name
+    );
     shoot(&client, "users").await;
 
     client
@@ -170,10 +213,16 @@ async fn console_in_the_real_service_finds_a_user_and_shows_their_timeline() {
         .await
         .expect("user page");
     let detail = text(&client).await;
-    assert!(detail.contains("import"), "the timeline shows the import: {detail}");
+    assert!(
+        detail.contains("import"),
+        "the timeline shows the import: {detail}"
+    );
     shoot(&client, "timeline").await;
     for page in ["departments", "attention", "runs", "audit", "settings"] {
-        client.goto(&format!("{base}/console/{page}")).await.expect("page");
+        client
+            .goto(&format!("{base}/console/{page}"))
+            .await
+            .expect("page");
         let body = text(&client).await;
         assert!(!body.contains("[object Object]"), "{page}: {body}");
         shoot(&client, page).await;

@@ -26,7 +26,12 @@ fn config(dir: &tempfile::TempDir, internal: &str) -> Config {
 }
 
 /// Status of `method path` on `addr`.
-async fn status(http: &reqwest::Client, method: &str, addr: std::net::SocketAddr, path: &str) -> u16 {
+async fn status(
+    http: &reqwest::Client,
+    method: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> u16 {
     let url = format!("http://{addr}{path}");
     let request = match method {
         "POST" => http.post(url).body("{}"),
@@ -38,7 +43,9 @@ async fn status(http: &reqwest::Client, method: &str, addr: std::net::SocketAddr
 #[tokio::test]
 async fn split_listeners_keep_the_oa_api_off_the_public_address() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = Application::build(&config(&dir, "127.0.0.1:0")).await.expect("build");
+    let app = Application::build(&config(&dir, "127.0.0.1:0"))
+        .await
+        .expect("build");
     assert!(app.is_split());
     let (public, internal) = (app.local_addr(), app.internal_addr());
     assert_ne!(public, internal);
@@ -50,16 +57,26 @@ async fn split_listeners_keep_the_oa_api_off_the_public_address() {
     let callback = status(&http, "POST", public, "/callbacks/dingtalk").await;
     assert_ne!(callback, 404, "the callback must be on the public listener");
     for path in ["/api/v1/users", "/api/v1/openapi.json", "/metrics"] {
-        assert_eq!(status(&http, "GET", public, path).await, 404, "{path} on the public listener");
+        assert_eq!(
+            status(&http, "GET", public, path).await,
+            404,
+            "{path} on the public listener"
+        );
     }
     assert_eq!(status(&http, "GET", public, "/healthz").await, 200);
 
     // Internal: the OA API (asking for a token), OpenAPI, metrics; no callback route.
     assert_eq!(status(&http, "GET", internal, "/api/v1/users").await, 401);
-    assert_eq!(status(&http, "GET", internal, "/api/v1/openapi.json").await, 200);
+    assert_eq!(
+        status(&http, "GET", internal, "/api/v1/openapi.json").await,
+        200
+    );
     assert_eq!(status(&http, "GET", internal, "/metrics").await, 200);
     assert_eq!(status(&http, "GET", internal, "/healthz").await, 200);
-    assert_eq!(status(&http, "POST", internal, "/callbacks/dingtalk").await, 404);
+    assert_eq!(
+        status(&http, "POST", internal, "/callbacks/dingtalk").await,
+        404
+    );
 
     stop.cancel();
     task.await.expect("join").expect("clean stop");
@@ -75,7 +92,10 @@ async fn one_address_serves_everything_by_default() {
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
     let http = testkit::http::client();
-    assert_ne!(status(&http, "POST", addr, "/callbacks/dingtalk").await, 404);
+    assert_ne!(
+        status(&http, "POST", addr, "/callbacks/dingtalk").await,
+        404
+    );
     assert_eq!(status(&http, "GET", addr, "/api/v1/users").await, 401);
     assert_eq!(status(&http, "GET", addr, "/metrics").await, 200);
     stop.cancel();

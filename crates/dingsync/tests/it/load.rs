@@ -28,7 +28,10 @@ async fn store_with_root(dir: &Path) -> Store {
     let url = format!("sqlite://{}?mode=rwc", dir.join("d.db").display());
     let store = Store::connect(&url).await.expect("store");
     store
-        .create_department(&WriteCtx::dingtalk("test", 0), Department::new(OaDeptId(1), "总部", None))
+        .create_department(
+            &WriteCtx::dingtalk("test", 0),
+            Department::new(OaDeptId(1), "总部", None),
+        )
         .await
         .expect("root");
     store
@@ -89,7 +92,11 @@ async fn dry_run_lists_every_problem_and_writes_nothing() {
         assert!(printed.contains("row 3, column 手机号"), "{printed}");
         assert!(printed.contains("row 4, column 直属上级"), "{printed}");
         assert!(printed.contains("2 problem(s)"), "{printed}");
-        assert_eq!(sizes(&store).await, (1, 0, 0), "nothing written (dry run {dry_run})");
+        assert_eq!(
+            sizes(&store).await,
+            (1, 0, 0),
+            "nothing written (dry run {dry_run})"
+        );
     }
     let good = load(&config, &fixture(), true).await;
     assert!(good.status.success(), "{}", text(&good));
@@ -99,7 +106,11 @@ async fn dry_run_lists_every_problem_and_writes_nothing() {
         "{}",
         text(&good)
     );
-    assert_eq!(sizes(&store).await, (1, 0, 0), "a clean dry run writes nothing either");
+    assert_eq!(
+        sizes(&store).await,
+        (1, 0, 0),
+        "a clean dry run writes nothing either"
+    );
 }
 
 #[tokio::test]
@@ -113,18 +124,29 @@ async fn a_real_run_writes_like_the_api_and_a_rerun_changes_nothing() {
     let (depts, users, outbox) = sizes(&store).await;
     assert_eq!(users, rows, "{}", text(&first));
     assert!(depts > 1, "departments made from the paths");
-    assert_eq!(outbox, depts - 1 + users, "every write queued for DingTalk once");
+    assert_eq!(
+        outbox,
+        depts - 1 + users,
+        "every write queued for DingTalk once"
+    );
     let user = store
         .get_user(&directory_model::OaUserId::new("lina"))
         .await
         .expect("read")
         .expect("lina loaded");
-    assert_eq!(user.entity.manager.as_ref().map(|m| m.as_str()), Some("wangfang"));
+    assert_eq!(
+        user.entity.manager.as_ref().map(|m| m.as_str()),
+        Some("wangfang")
+    );
 
     let again = load(&config, &fixture(), false).await;
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("already holds"), "{}", text(&again));
-    assert_eq!(sizes(&store).await, (depts, users, outbox), "a re-run changes nothing");
+    assert_eq!(
+        sizes(&store).await,
+        (depts, users, outbox),
+        "a re-run changes nothing"
+    );
 }
 
 #[tokio::test]

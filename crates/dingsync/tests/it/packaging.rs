@@ -47,8 +47,16 @@ fn the_dashboard_check_catches_a_metric_that_does_not_exist() {
     .expect("write");
     let out = check_dashboard(&bogus);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("missing: dingsync_no_such_metric_total"), "{}", text(&out));
-    assert!(!text(&out).contains("missing: dingsync_queue_depth"), "{}", text(&out));
+    assert!(
+        text(&out).contains("missing: dingsync_no_such_metric_total"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !text(&out).contains("missing: dingsync_queue_depth"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn dingsync(args: &[&str]) -> Output {
@@ -72,7 +80,10 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let man = dingsync(&["man"]);
     assert!(man.status.success(), "{}", text(&man));
     let page = String::from_utf8_lossy(&man.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH dingsync"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH dingsync"),
+        "{page}"
+    );
     for word in ["serve", "reconcile", "load", "completions"] {
         assert!(page.contains(word), "the man page lacks {word}");
     }

@@ -380,7 +380,10 @@ pub(super) fn diffs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<UserDiff>, D:
         .collect()
 }
 
-pub(super) fn object_field(obj: &mut Map<String, Value>, key: &str) -> Result<Map<String, Value>, String> {
+pub(super) fn object_field(
+    obj: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Map<String, Value>, String> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m),

@@ -98,11 +98,13 @@ impl Store {
 
     /// The newest runs first.
     pub async fn runs_recent(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = Sql::new(&format!("SELECT {RUN_COLS} FROM runs ORDER BY id DESC LIMIT "))
-            .bind(i64::from(limit.max(1)))
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = Sql::new(&format!(
+            "SELECT {RUN_COLS} FROM runs ORDER BY id DESC LIMIT "
+        ))
+        .bind(i64::from(limit.max(1)))
+        .query()
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(run_from_row).collect()
     }
 

@@ -146,7 +146,12 @@ pub(super) async fn save_user_unchecked(
     user: User,
     current: Option<Versioned<User>>,
 ) -> Result<Saved<User>, StoreError> {
-    write_users(conn, &[(&user, next_version(ctx, current.as_ref()))], ctx.now_ms).await?;
+    write_users(
+        conn,
+        &[(&user, next_version(ctx, current.as_ref()))],
+        ctx.now_ms,
+    )
+    .await?;
     let reads = user_reads(&user, current.as_ref().map(|c| &c.entity));
     let id = user.id.0.clone();
     record_saved(

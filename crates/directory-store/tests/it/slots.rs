@@ -6,7 +6,6 @@
 // recognise as test code; an unwrap failing here is a failing test, as intended.
 #![allow(clippy::unwrap_used)]
 
-
 mod cases {
     use std::time::Duration;
 

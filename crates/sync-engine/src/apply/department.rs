@@ -161,7 +161,11 @@ impl Applier {
                 self.user(ding, next, held).await?;
             }
         }
-        let up = match store.get_department(oa_id).await?.and_then(|d| d.entity.parent) {
+        let up = match store
+            .get_department(oa_id)
+            .await?
+            .and_then(|d| d.entity.parent)
+        {
             Some(parent) => self.nearest_surviving(parent).await?,
             None => return Ok(()),
         };

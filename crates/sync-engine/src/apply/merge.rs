@@ -83,7 +83,10 @@ impl Applier {
     }
 
     /// The merge's side of an entity OA does not hold: DingTalk's state, unless OA deleted it.
-    async fn create_from_dingtalk<T: SyncedKind>(&self, dingtalk: T) -> Result<Applied, ApplyError> {
+    async fn create_from_dingtalk<T: SyncedKind>(
+        &self,
+        dingtalk: T,
+    ) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
         let key = dingtalk.oa_key();
         // The base remembers an entity both sides held, so its absence in OA means the OA

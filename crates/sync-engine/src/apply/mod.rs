@@ -55,7 +55,6 @@
 //! locks, `merge.rs` the three-way merge of any kind; `department.rs`, `user.rs` and `role.rs`
 //! how each kind is fetched, resolved and applied, one file each.
 
-
 mod department;
 mod lock;
 mod merge;
@@ -300,7 +299,6 @@ impl Applier {
         }
         Ok(total)
     }
-
 }
 
 fn is_code(e: &ClientError, code: ErrCode) -> bool {

@@ -22,8 +22,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{ImportError, ImportPhase, Progress, ProgressSink};
-use crate::translate::ding;
 use crate::policy::Scope;
+use crate::translate::ding;
 
 /// Everything the crawl read.
 #[derive(Debug, Default)]

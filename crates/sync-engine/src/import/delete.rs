@@ -66,7 +66,13 @@ impl Importer<'_> {
             .count();
         let wctx = self.write_ctx();
         if !self
-            .hold_if_over(EntityKind::User, &gone_users, active_users, &already_held, report)
+            .hold_if_over(
+                EntityKind::User,
+                &gone_users,
+                active_users,
+                &already_held,
+                report,
+            )
             .await?
         {
             for u in &gone_users {
@@ -78,7 +84,13 @@ impl Importer<'_> {
         }
         let total_depts = oa.departments.len();
         if !self
-            .hold_if_over(EntityKind::Department, &gone_depts, total_depts, &already_held, report)
+            .hold_if_over(
+                EntityKind::Department,
+                &gone_depts,
+                total_depts,
+                &already_held,
+                report,
+            )
             .await?
         {
             if !self.options.dry_run {

@@ -24,9 +24,9 @@ use directory_model::{
 };
 use serde::Serialize;
 
+use crate::policy::MatchKey;
 use crate::translate::department::marked_oa_id;
 use crate::translate::{IdMap, ding};
-use crate::policy::MatchKey;
 
 /// How a DingTalk user was recognised as an existing OA user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

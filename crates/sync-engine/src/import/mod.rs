@@ -312,7 +312,14 @@ impl Importer<'_> {
             ctx.store.checkpoint_clear(IMPORT_NAME).await?;
         }
 
-        self.finish(&mut report, started, &stats_before, &crawled, departments, &user_links);
+        self.finish(
+            &mut report,
+            started,
+            &stats_before,
+            &crawled,
+            departments,
+            &user_links,
+        );
         Ok(report)
     }
 
@@ -554,7 +561,10 @@ impl Importer<'_> {
     /// Converts one batch of read users; records what could not be read.
     fn convert_batch(
         &self,
-        batch: Vec<(&WireUser, Result<Option<WireUser>, dingtalk_client::ClientError>)>,
+        batch: Vec<(
+            &WireUser,
+            Result<Option<WireUser>, dingtalk_client::ClientError>,
+        )>,
         ids: &IdMap,
         oa: &Snapshot,
         read: &mut BatchState,
@@ -588,7 +598,9 @@ impl Importer<'_> {
                         "user {} not imported: the mapping failed: {reason}",
                         listed_user.userid
                     ));
-                    report.mapping_failures.push((listed_user.userid.0.clone(), reason));
+                    report
+                        .mapping_failures
+                        .push((listed_user.userid.0.clone(), reason));
                     read.checkpoint.failed.push(listed_user.userid.0.clone());
                     continue;
                 }
@@ -610,7 +622,11 @@ impl Importer<'_> {
     }
 
     /// Writes one batch of users, then the checkpoint after it, and renews the lease.
-    async fn write_batch(&self, users: &[User], checkpoint: &Checkpoint) -> Result<(), ImportError> {
+    async fn write_batch(
+        &self,
+        users: &[User],
+        checkpoint: &Checkpoint,
+    ) -> Result<(), ImportError> {
         if self.options.dry_run {
             return Ok(());
         }

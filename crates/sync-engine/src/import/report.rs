@@ -103,4 +103,3 @@ pub struct ImportReport {
     /// Wall time, ms.
     pub wall_ms: u64,
 }
-

@@ -28,7 +28,6 @@
 //! generic comparison), `view.rs` reads DingTalk's side, `render.rs` prints the table and
 //! `reconcile.rs` applies a plan.
 
-
 mod build;
 mod reconcile;
 mod render;

@@ -297,8 +297,13 @@ async fn create_unmapped(
                 .into());
             };
             let id = OaDeptId(store.allocate_ids(EntityKind::Department, 1).await?);
-            let dept = translate::department::from_unlinked(d, id, parent, rules)
-                .map_err(|e| format!("mapping DingTalk department {}: {}", d.dept_id.0, crate::error_chain(&e)))?;
+            let dept = translate::department::from_unlinked(d, id, parent, rules).map_err(|e| {
+                format!(
+                    "mapping DingTalk department {}: {}",
+                    d.dept_id.0,
+                    crate::error_chain(&e)
+                )
+            })?;
             store.save_department(ctx, dept, Expect::Absent).await?;
             Ok(store.id_map_put(&id, &ding::dept(d.dept_id)).await?)
         }

@@ -140,7 +140,14 @@ pub(crate) fn oa_in_scope(oa: &mut Snapshot, ding: &mut Snapshot, rules: &Rules)
             .map(|d| {
                 let chain = oa_chain(oa, d.id);
                 let root = d.parent.is_none();
-                (d.id, if root { Ok(true) } else { rules.oa_department_in_scope(d, &chain) })
+                (
+                    d.id,
+                    if root {
+                        Ok(true)
+                    } else {
+                        rules.oa_department_in_scope(d, &chain)
+                    },
+                )
             })
             .collect();
         for (id, verdict) in keep {
@@ -195,7 +202,13 @@ fn verdict_item(
             "the scope failed for this entity: {}",
             crate::error_chain(&e)
         )],
-        ..PlanItem::new(Target::DingTalk, Action::Update, kind, Some(id.to_owned()), String::new())
+        ..PlanItem::new(
+            Target::DingTalk,
+            Action::Update,
+            kind,
+            Some(id.to_owned()),
+            String::new(),
+        )
     })
 }
 
@@ -229,7 +242,13 @@ pub(crate) fn drift_items(
         })
         .map(|(id, name, fields)| PlanItem {
             fields,
-            ..PlanItem::new(Target::DingTalk, Action::Update, EntityKind::User, Some(id), name)
+            ..PlanItem::new(
+                Target::DingTalk,
+                Action::Update,
+                EntityKind::User,
+                Some(id),
+                name,
+            )
         })
         .collect()
 }

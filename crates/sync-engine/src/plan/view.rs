@@ -65,6 +65,7 @@ pub(crate) async fn dingtalk_view(
     oa: &Snapshot,
     concurrency: usize,
     rules: &crate::rules::Rules,
+    pending: bool,
 ) -> Result<DingView, PlanError> {
     let calls_before = client.stats().total_calls();
     let crawl = client
@@ -95,9 +96,15 @@ pub(crate) async fn dingtalk_view(
         view.snapshot.departments.insert(root.id, root.clone());
     }
     let parents = super::scoped::DingParents::of(&details);
-    let details = super::scoped::departments_in_scope(details, &ids, rules, &parents, &mut view.untranslatable);
+    let details = super::scoped::departments_in_scope(
+        details,
+        &ids,
+        rules,
+        &parents,
+        &mut view.untranslatable,
+    );
     view.add_departments(details, &ids, oa, rules);
-    view.add_users(&crawl, &ids, oa, &linked_in_store, rules, &parents);
+    view.add_users(&crawl, &ids, oa, &linked_in_store, rules, &parents, pending);
     view.add_roles(&crawl, &ids);
     view.calls = client.stats().total_calls().saturating_sub(calls_before);
     Ok(view)
@@ -137,10 +144,11 @@ impl DingView {
                 Ok(dept) => {
                     self.snapshot.departments.insert(id, dept);
                 }
-                Err(e) => {
-                    self.untranslatable
-                        .push((EntityKind::Department, id.to_string(), e.to_string()))
-                }
+                Err(e) => self.untranslatable.push((
+                    EntityKind::Department,
+                    id.to_string(),
+                    e.to_string(),
+                )),
             }
         }
     }
@@ -154,6 +162,7 @@ impl DingView {
         linked_in_store: &HashSet<String>,
         rules: &crate::rules::Rules,
         parents: &super::scoped::DingParents,
+        pending: bool,
     ) {
         for (userid, u) in &crawl.users {
             let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
@@ -164,19 +173,30 @@ impl DingView {
                 Ok(Some(read)) => read,
                 Ok(None) => continue, // out of `[scope.to_oa]`: as if DingTalk did not have it
                 Err(e) => {
-                    self.untranslatable
-                        .push((EntityKind::User, id.to_string(), crate::error_chain(&e)));
+                    self.untranslatable.push((
+                        EntityKind::User,
+                        id.to_string(),
+                        crate::error_chain(&e),
+                    ));
                     continue;
                 }
             };
             if let Some(drift) = super::scoped::drift(&read, oa_user, rules) {
                 self.drift.push(drift);
             }
-            let mut user = match rules.user_to_oa(read.dingtalk, oa_user, read.expected) {
+            let read_back = if pending {
+                rules.user_to_oa_pending(read.dingtalk, oa_user, read.expected)
+            } else {
+                rules.user_to_oa(read.dingtalk, oa_user, read.expected)
+            };
+            let mut user = match read_back {
                 Ok(user) => user,
                 Err(e) => {
-                    self.untranslatable
-                        .push((EntityKind::User, id.to_string(), crate::error_chain(&e)));
+                    self.untranslatable.push((
+                        EntityKind::User,
+                        id.to_string(),
+                        crate::error_chain(&e),
+                    ));
                     continue;
                 }
             };

@@ -189,7 +189,8 @@ impl Pusher {
         refs: &DeptRefs,
         base: Option<&Department>,
     ) -> Result<Step, StoreError> {
-        let req = match update_request(dept, ding::wire_dept(ding), refs, base, &self.policy.rules) {
+        let req = match update_request(dept, ding::wire_dept(ding), refs, base, &self.policy.rules)
+        {
             Ok(req) => req,
             Err(e) => return Ok(Step::Dead(super::user::mapping_failed(&e))),
         };
@@ -317,7 +318,12 @@ impl Pusher {
         };
         let theirs = match &same_name.source_identifier {
             Some(other) => Some(other.clone()),
-            None => self.client.dept_get(same_name.dept_id).await?.source_identifier,
+            None => {
+                self.client
+                    .dept_get(same_name.dept_id)
+                    .await?
+                    .source_identifier
+            }
         };
         // Another OA department's marker: not ours to adopt (the create's clash is reported).
         let ours = theirs
@@ -410,11 +416,7 @@ impl Pusher {
             return Ok(());
         };
         for m in members {
-            let Some(oa) = self
-                .store
-                .oa_id_of::<OaUserId>(&ding::user(&m))
-                .await?
-            else {
+            let Some(oa) = self.store.oa_id_of::<OaUserId>(&ding::user(&m)).await? else {
                 continue;
             };
             let Some(user) = self.store.get_user(&oa).await? else {

@@ -24,7 +24,11 @@ impl Pusher {
                 }
             }
         }
-        Ok(verdict(rules.oa_user_in_scope(user, &ancestors), "user", user.id.as_str()))
+        Ok(verdict(
+            rules.oa_user_in_scope(user, &ancestors),
+            "user",
+            user.id.as_str(),
+        ))
     }
 
     /// `Some(step)` when `dept` must not be pushed.
@@ -47,13 +51,21 @@ impl Pusher {
     /// An OA department and the departments above it, self first.
     async fn oa_chain(&self, id: OaDeptId) -> Result<Vec<OaDeptId>, StoreError> {
         let mut chain = vec![id];
-        let mut parent = self.store.get_department(id).await?.and_then(|d| d.entity.parent);
+        let mut parent = self
+            .store
+            .get_department(id)
+            .await?
+            .and_then(|d| d.entity.parent);
         while let Some(p) = parent {
             if chain.contains(&p) || chain.len() > 10_000 {
                 break;
             }
             chain.push(p);
-            parent = self.store.get_department(p).await?.and_then(|d| d.entity.parent);
+            parent = self
+                .store
+                .get_department(p)
+                .await?
+                .and_then(|d| d.entity.parent);
         }
         Ok(chain)
     }

@@ -66,8 +66,15 @@ impl Pusher {
                 CreateOutcome::Stop(step) => return Ok(step),
             }
         }
-        self.update_user(entry, &user, &userid, &refs, base.as_ref(), mapped.is_some())
-            .await
+        self.update_user(
+            entry,
+            &user,
+            &userid,
+            &refs,
+            base.as_ref(),
+            mapped.is_some(),
+        )
+        .await
     }
 
     /// A user who left: removed from DingTalk, mapping and base kept for a rehire.
@@ -121,8 +128,13 @@ impl Pusher {
         base: Option<&User>,
         mapped: bool,
     ) -> Result<Step, StoreError> {
-        let req = match update_request(user, &ding::wire_user(userid), refs, base, &self.policy.rules)
-        {
+        let req = match update_request(
+            user,
+            &ding::wire_user(userid),
+            refs,
+            base,
+            &self.policy.rules,
+        ) {
             Ok(req) => req,
             Err(e) => return Ok(Step::Dead(mapping_failed(&e))),
         };
@@ -134,11 +146,7 @@ impl Pusher {
                 // succeeds (found by the convergence property test: re-creating the user failed
                 // on the same manager and became a dead letter).
                 if refs.manager.is_some()
-                    && self
-                        .client
-                        .user_get(&ding::wire_user(userid))
-                        .await
-                        .is_ok()
+                    && self.client.user_get(&ding::wire_user(userid)).await.is_ok()
                 {
                     return Ok(Step::wait(format!(
                         "the manager is not in DingTalk (left?): {e}"
@@ -157,7 +165,9 @@ impl Pusher {
                 return Ok(Step::wait(format!("a department is gone in DingTalk: {e}")));
             }
             Err(e) if !mapped && is_not_found(&e) => {
-                return self.create_under_new_userid(entry, user, userid, refs, &e).await;
+                return self
+                    .create_under_new_userid(entry, user, userid, refs, &e)
+                    .await;
             }
             Err(e) => return Ok(Step::from_client(&e)),
         }
@@ -302,13 +312,7 @@ impl Pusher {
         refs: &UserRefs,
         refused: &dingtalk_client::ClientError,
     ) -> Result<Step, StoreError> {
-        if refs.manager.is_some()
-            && self
-                .client
-                .user_get(&ding::wire_user(held))
-                .await
-                .is_ok()
-        {
+        if refs.manager.is_some() && self.client.user_get(&ding::wire_user(held)).await.is_ok() {
             // The 60121 was about the manager the request names, not the user.
             return Ok(Step::wait(format!(
                 "the manager is not in DingTalk (left?): {refused}"
@@ -427,7 +431,10 @@ mod tests {
 
     #[test]
     fn reissued_userids_fit_dingtalks_limit() {
-        assert_eq!(reissued_userid(&DingUserId::new("alice"), 2).as_str(), "alice.2");
+        assert_eq!(
+            reissued_userid(&DingUserId::new("alice"), 2).as_str(),
+            "alice.2"
+        );
         let long = DingUserId::new("x".repeat(64));
         let id = reissued_userid(&long, 3);
         assert_eq!(id.as_str().len(), 64);
@@ -437,5 +444,8 @@ mod tests {
 
 /// A dead letter's reason for a `[mapping]` expression that failed for this entity.
 pub(super) fn mapping_failed(e: &mapping::MapError) -> String {
-    format!("the mapping failed for this entity: {}", crate::error_chain(e))
+    format!(
+        "the mapping failed for this entity: {}",
+        crate::error_chain(e)
+    )
 }

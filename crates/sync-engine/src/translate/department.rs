@@ -124,7 +124,11 @@ pub(crate) fn create_request(
     rules: &Rules,
 ) -> Result<DeptCreateRequest, mapping::MapError> {
     let mapped = rules.department_to_dingtalk(dept)?;
-    Ok(create_request_mapped(&mapped.entity, refs, source_identifier))
+    Ok(create_request_mapped(
+        &mapped.entity,
+        refs,
+        source_identifier,
+    ))
 }
 
 fn create_request_mapped(

@@ -68,7 +68,12 @@ async fn a_user_deleted_and_created_again_in_oa_is_created_again_in_dingtalk() {
     assert_eq!(r.dead_lettered, 0, "{r:?} {dead:#?}");
     assert_in_dingtalk_once(&w, "rehired", "Second Hire").await;
     // Later edits go to the new DingTalk user.
-    let mut u = w.store.get_user(&OaUserId::new("rehired")).await.unwrap().unwrap();
+    let mut u = w
+        .store
+        .get_user(&OaUserId::new("rehired"))
+        .await
+        .unwrap()
+        .unwrap();
     u.entity.name = "Second Hire Renamed".into();
     w.store.update_user(&w.oa(), u.entity, None).await.unwrap();
     let r = w.pusher().drain().await.unwrap();
@@ -103,7 +108,10 @@ async fn the_etag_of_a_create_stays_good_after_the_push() {
     let w = World::start(SimConfig::default()).await;
     let s = &w.store;
     let created = s
-        .create_department(&w.oa(), Department::new(OaDeptId(40), "Sales", Some(OaDeptId(1))))
+        .create_department(
+            &w.oa(),
+            Department::new(OaDeptId(40), "Sales", Some(OaDeptId(1))),
+        )
         .await
         .unwrap();
     let etag = created.value.version;
@@ -115,7 +123,10 @@ async fn the_etag_of_a_create_stays_good_after_the_push() {
         Some("dingsync:40"),
         "the marker is recorded in OA"
     );
-    assert_eq!(pushed.version, etag, "dingsync's own bookkeeping keeps the version");
+    assert_eq!(
+        pushed.version, etag,
+        "dingsync's own bookkeeping keeps the version"
+    );
     let mut renamed = pushed.entity;
     renamed.name = "Sales & Marketing".into();
     s.update_department(&w.oa(), renamed, Some(etag))
@@ -196,7 +207,10 @@ async fn an_assignment_of_a_builtin_role_is_a_dead_letter_without_a_call() {
     assert!(error.contains("built-in"), "{error}");
     assert!(error.contains("23004"), "{error}");
     let after = calls(&w).await;
-    for path in ["/topapi/role/addrolesforemps", "/topapi/role/removerolesforemps"] {
+    for path in [
+        "/topapi/role/addrolesforemps",
+        "/topapi/role/removerolesforemps",
+    ] {
         assert_eq!(
             after[path]["calls"].as_u64().unwrap_or(0),
             before[path]["calls"].as_u64().unwrap_or(0),

@@ -30,9 +30,12 @@ async fn calls_of(w: &World, path: &str) -> u64 {
 /// A parent department with [`SIBLINGS`] children, all pushed.
 async fn parent_with_children(w: &World) {
     let s = &w.store;
-    s.create_department(&w.oa(), Department::new(OaDeptId(10), "Parent", Some(OaDeptId(1))))
-        .await
-        .unwrap();
+    s.create_department(
+        &w.oa(),
+        Department::new(OaDeptId(10), "Parent", Some(OaDeptId(1))),
+    )
+    .await
+    .unwrap();
     for i in 0..SIBLINGS {
         let d = Department::new(OaDeptId(100 + i), format!("Child {i}"), Some(OaDeptId(10)));
         s.create_department(&w.oa(), d).await.unwrap();
@@ -49,7 +52,10 @@ async fn a_retried_create_looks_up_by_name_not_by_reading_every_sibling() {
     // before the kill (the id map was never saved).
     for (id, name) in [(200, "Never sent"), (201, "Accepted before the kill")] {
         w.store
-            .create_department(&w.oa(), Department::new(OaDeptId(id), name, Some(OaDeptId(10))))
+            .create_department(
+                &w.oa(),
+                Department::new(OaDeptId(id), name, Some(OaDeptId(10))),
+            )
             .await
             .unwrap();
     }
@@ -107,7 +113,10 @@ async fn a_round_starts_no_push_after_its_lease_ran_out() {
     let late: Arc<Mutex<Vec<String>>> = Arc::default();
     let (clock, seen) = (w.clock.clone(), late.clone());
     let hook: FailpointHook = Arc::new(move |_, entry| {
-        if entry.claimed_until_ms.is_some_and(|until| clock.now_ms() > until) {
+        if entry
+            .claimed_until_ms
+            .is_some_and(|until| clock.now_ms() > until)
+        {
             seen.lock().unwrap().push(entry.oa_id.clone());
         }
         clock.advance(lease_ms * 6 / 10);
@@ -127,17 +136,26 @@ async fn a_round_starts_no_push_after_its_lease_ran_out() {
     let round = pusher.run_once().await.unwrap();
     assert_eq!(round.claimed, 4);
     assert!(round.pushed < 4, "{round:?}");
-    assert!(late.lock().unwrap().is_empty(), "pushed past the lease: {late:?}");
+    assert!(
+        late.lock().unwrap().is_empty(),
+        "pushed past the lease: {late:?}"
+    );
     let claimed = w
         .store
         .outbox_list(Some(QueueState::Claimed), None, 100)
         .await
         .unwrap();
-    assert!(claimed.is_empty(), "unstarted entries are given back: {claimed:#?}");
+    assert!(
+        claimed.is_empty(),
+        "unstarted entries are given back: {claimed:#?}"
+    );
     // The rest is pushed by the next rounds.
     let r = pusher.drain().await.unwrap();
     assert_eq!(r.dead_lettered, 0, "{r:?}");
-    assert!(late.lock().unwrap().is_empty(), "pushed past the lease: {late:?}");
+    assert!(
+        late.lock().unwrap().is_empty(),
+        "pushed past the lease: {late:?}"
+    );
     let state: Value = w.state().await;
     for i in 0..4 {
         assert_eq!(
