@@ -222,6 +222,7 @@ pub async fn check_reachability(config: &Config) -> anyhow::Result<()> {
 /// failed, users missing) is an error, so scripts and service managers see it (issue 18 B6).
 pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let ctx = context(config).await?;
+    let fresh = crate::mapping_cmd::before_import(&ctx, dry_run).await?;
     if !dry_run {
         take_over_dead_import(&ctx.store).await?;
     }
@@ -269,6 +270,9 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         }
     };
     record_import(&ctx.store, &report).await?;
+    if !dry_run {
+        crate::mapping_cmd::after_import(&ctx, fresh, report.complete).await?;
+    }
     crate::out!("{}", import_summary(&report));
     if let Some(warning) = throttle_warning(&report, config.dingtalk.qps) {
         tracing::warn!("{warning}");
@@ -326,13 +330,17 @@ pub async fn plan_cmd(config: &Config, json: bool) -> anyhow::Result<bool> {
     let plan = plan(&ctx, PlanOptions::default())
         .await
         .context("cannot compute the plan")?;
+    let note = crate::mapping_cmd::pending_note(&ctx).await?;
     if json {
         let json = serde_json::to_string_pretty(&plan.to_json())?;
         println!("{}", crate::term::escape_json(&json));
     } else {
         crate::out!("{}", plan.render_table());
+        if let Some(note) = &note {
+            crate::outln!("{note}");
+        }
     }
-    Ok(plan.items.is_empty())
+    Ok(plan.items.is_empty() && note.is_none())
 }
 
 pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
@@ -341,7 +349,14 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
         .await
         .context("cannot compute the plan")?;
     crate::out!("{}", plan.render_table());
+    if let Some(note) = crate::mapping_cmd::pending_note(&ctx).await? {
+        crate::outln!("{note}");
+        if !yes {
+            anyhow::bail!("a [mapping]/[scope] change waits for approval: nothing was applied");
+        }
+    }
     if plan.items.is_empty() {
+        crate::mapping_cmd::after_reconcile(&ctx, yes, 0).await?;
         return Ok(());
     }
     let pusher = Pusher::new(&ctx, rand::random(), PushConfig::default());
@@ -362,6 +377,7 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
     for failure in &report.failed {
         crate::outln!("  failed: {failure}");
     }
+    crate::mapping_cmd::after_reconcile(&ctx, yes, report.failed.len()).await?;
     if !report.failed.is_empty() {
         anyhow::bail!("{} change(s) could not be applied", report.failed.len());
     }

@@ -11,6 +11,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod mapping;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -66,6 +68,13 @@ pub struct Config {
     pub scim: ScimSection,
     /// The admin console (`/console`), see `admin::config`.
     pub console: crate::admin::ConsoleSection,
+    /// `[mapping]`: field mapping as expressions (see `config::mapping`).
+    pub mapping: ::mapping::MappingConfig,
+    /// `[scope]`: which entities take part, as predicates per direction.
+    pub scope: ::mapping::ScopeConfig,
+    /// `[mapping]` and `[scope]` compiled by [`Config::load`] (identity until then).
+    #[serde(skip)]
+    pub rules: sync_engine::rules::Rules,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -372,6 +381,8 @@ impl Config {
             .extract()
             .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
         config.read_secret_files()?;
+        // Compiled once, here; a problem is reported by `validate` with the others.
+        config.rules = mapping::compile(&config.mapping, &config.scope).unwrap_or_default();
         Ok(config)
     }
 
@@ -567,6 +578,9 @@ impl Config {
             p.push("scim.max_body_bytes: must be at least 1024".into());
         }
         p.extend(self.console.problems());
+        if let Err(problems) = mapping::compile(&self.mapping, &self.scope) {
+            p.extend(problems);
+        }
         if p.is_empty() {
             Ok(())
         } else {

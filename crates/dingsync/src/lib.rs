@@ -19,6 +19,8 @@
 //! - [`load_cmd`]: `dingsync load FILE [--dry-run]`, the first load of the OA side from a
 //!   CSV/XLSX export, through the same validation and outbox as the OA API.
 //! - [`local`]: the service started in-process against a simulator, for `demo` and `bench`.
+//! - [`mapping_cmd`]: `dingsync mapping test`, and the gate that holds the writing workers
+//!   while a changed `[mapping]`/`[scope]` waits for `reconcile --yes`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
 //! - [`readiness`]: DingTalk's reachability for `/readyz`, with a grace period.
@@ -44,6 +46,7 @@ pub mod demo;
 pub mod import_progress;
 pub mod load_cmd;
 pub mod local;
+pub mod mapping_cmd;
 pub mod ops_stats;
 pub mod readiness;
 pub mod reload;

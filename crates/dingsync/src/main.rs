@@ -83,6 +83,10 @@ enum Command {
     },
     /// Directory size, last import, inbox/outbox depth, dead letters, held deletions.
     Status,
+    /// Field mapping and scope (`[mapping]`, `[scope]`): `mapping test --user ID` shows one
+    /// entity's values before and after the mapping and the scope rules it matches.
+    #[command(subcommand)]
+    Mapping(dingsync::mapping_cmd::MappingCmd),
     /// List, retry or drop dead letters.
     #[command(subcommand)]
     DeadLetters(commands::DeadLetters),
@@ -237,6 +241,11 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
         }
         Command::Reconcile { yes } => {
             commands::reconcile_cmd(&config::Config::load(config_path.as_deref())?, yes).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mapping(cmd) => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            dingsync::mapping_cmd::run(&cfg, cmd).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {

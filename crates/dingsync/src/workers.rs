@@ -92,6 +92,7 @@ pub fn policy(config: &Config) -> Policy {
         .iter()
         .map(|&d| directory_model::DingDeptId(d))
         .collect();
+    crate::config::mapping::apply_to_policy(&mut policy, config.rules.clone());
     policy
 }
 
@@ -135,9 +136,15 @@ fn spawn_apply(
         },
     ));
     let wake = apply_wake;
+    let gate = crate::mapping_cmd::Gate::new(ctx);
     supervise(set, "apply", cancel.clone(), move |cancel| {
-        let (applier, wake) = (applier.clone(), wake.clone());
-        async move { applier.run(wake, cancel).await.map_err(anyhow::Error::from) }
+        let (applier, wake, gate) = (applier.clone(), wake.clone(), gate.clone());
+        async move {
+            if !gate.wait(&cancel).await? {
+                return Ok(());
+            }
+            applier.run(wake, cancel).await.map_err(anyhow::Error::from)
+        }
     });
 }
 
@@ -166,9 +173,15 @@ fn spawn_push(
     ));
     {
         let pusher = pusher.clone();
+        let gate = crate::mapping_cmd::Gate::new(ctx);
         supervise(set, "push", cancel.clone(), move |cancel| {
-            let pusher = pusher.clone();
-            async move { pusher.run(cancel).await.map_err(anyhow::Error::from) }
+            let (pusher, gate) = (pusher.clone(), gate.clone());
+            async move {
+                if !gate.wait(&cancel).await? {
+                    return Ok(());
+                }
+                pusher.run(cancel).await.map_err(anyhow::Error::from)
+            }
         });
     }
     pusher
@@ -267,10 +280,19 @@ fn spawn_reconcile(
             min_gap: reconcile_every.mul_f64(0.9),
             ..ExclusiveJob::new("reconcile")
         };
+        let gate = crate::mapping_cmd::Gate::new(&ctx);
         supervise(set, "reconcile", cancel.clone(), move |cancel| {
-            let (ctx, pusher, holder, job) =
-                (ctx.clone(), pusher.clone(), holder.clone(), job.clone());
+            let (ctx, pusher, holder, job, gate) = (
+                ctx.clone(),
+                pusher.clone(),
+                holder.clone(),
+                job.clone(),
+                gate.clone(),
+            );
             async move {
+                if !gate.wait(&cancel).await? {
+                    return Ok(());
+                }
                 loop {
                     tokio::select! {
                         () = cancel.cancelled() => return Ok(()),

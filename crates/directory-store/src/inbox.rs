@@ -124,6 +124,42 @@ impl Store {
         })
     }
 
+    /// Stores an event that is a dead letter from the start, with `error` as its reason: an
+    /// entity the import could not take in (its mapping failed), parked for a human who fixes
+    /// the cause and retries it like any dead letter. A duplicate dedupe key refreshes the
+    /// reason of the dead letter already there.
+    pub async fn inbox_put_dead(
+        &self,
+        event: NewInboxEvent,
+        error: &str,
+    ) -> Result<InboxPut, StoreError> {
+        let row = Sql::new(
+            "INSERT INTO inbox (dedupe_key, event_type, payload_json, received_at_ms, state, \
+             attempts, next_attempt_at_ms, last_error, updated_at_ms) VALUES (",
+        )
+        .bind(event.dedupe_key)
+        .push(", ")
+        .bind(event.event_type)
+        .push(", ")
+        .bind(event.payload_json)
+        .push(", ")
+        .bind(event.received_at_ms)
+        .push(", 'dead', 1, ")
+        .bind(event.received_at_ms)
+        .push(", ")
+        .bind(error)
+        .push(", ")
+        .bind(event.received_at_ms)
+        .push(") ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+        .query()
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => InboxPut::Stored(r.try_get("id")?),
+            None => InboxPut::Duplicate,
+        })
+    }
+
     /// Claims up to `limit` ready events in arrival order, leased to `worker`.
     pub async fn inbox_claim(
         &self,

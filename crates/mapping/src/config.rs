@@ -28,7 +28,8 @@ pub struct MappingConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct KindMappingConfig {
     /// Who wins a field both sides changed to different values (for fields owned by `both`).
-    pub winner: Side,
+    /// Absent: the service-wide `sync.conflict_winner`.
+    pub winner: Option<Side>,
     /// Users only: the fields tried, in order, to link a DingTalk user to an existing OA user on
     /// a first import (after the userid). `None` keeps today's `mobile, job_number, email`.
     pub soft_match: Option<Vec<String>>,

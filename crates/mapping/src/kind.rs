@@ -17,6 +17,9 @@ pub(crate) trait Kind: FieldAccess + Serialize {
     const VAR: &'static str;
     /// The config section under `[mapping]` and `[scope.*]`.
     const SECTION: &'static str;
+    /// Fields that name other entities by id: translated by the engine's id map, so a mapping
+    /// may set their owner and `apply` but gives them no expression.
+    const REFERENCES: &'static [&'static str];
 
     /// Overwrites `field` with `value`, which must have the field's serde shape.
     fn set_field(&mut self, field: Self::Field, value: Json) -> Result<(), serde_json::Error>;
@@ -36,6 +39,7 @@ pub(crate) trait Kind: FieldAccess + Serialize {
 impl Kind for User {
     const VAR: &'static str = "user";
     const SECTION: &'static str = "users";
+    const REFERENCES: &'static [&'static str] = &["main_department", "manager"];
 
     fn set_field(&mut self, field: UserField, v: Json) -> Result<(), serde_json::Error> {
         match field {
@@ -65,6 +69,7 @@ impl Kind for User {
 impl Kind for Department {
     const VAR: &'static str = "dept";
     const SECTION: &'static str = "departments";
+    const REFERENCES: &'static [&'static str] = &["parent", "managers", "source_identifier"];
 
     fn set_field(&mut self, field: DeptField, v: Json) -> Result<(), serde_json::Error> {
         match field {

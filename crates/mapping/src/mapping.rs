@@ -111,6 +111,7 @@ struct KindMapping<K: Kind> {
     ext_to_oa: Vec<ExtStep>,
     create_only: BTreeSet<K::Field>,
     create_only_extension: BTreeSet<String>,
+    one_way_to_dingtalk: Vec<K::Field>,
     policy: MergePolicy<K::Field>,
 }
 
@@ -120,6 +121,8 @@ pub struct Mapping {
     users: KindMapping<User>,
     departments: KindMapping<Department>,
     soft_match: Vec<UserField>,
+    users_winner_set: bool,
+    departments_winner_set: bool,
     limits: Limits,
     // The CEL environment (stdlib + strings) every program was compiled for and runs in.
     env: CelEnv,
@@ -143,6 +146,8 @@ impl Mapping {
             users,
             departments,
             soft_match,
+            users_winner_set: config.users.winner.is_some(),
+            departments_winner_set: config.departments.winner.is_some(),
             limits: config.limits,
             env: compiler.env(),
         })
@@ -168,6 +173,16 @@ impl Mapping {
         self.map(&self.departments, dept, Direction::ToOa)
     }
 
+    /// Whether the users' conflict winner was configured here (else the service-wide one holds).
+    pub fn user_winner_configured(&self) -> bool {
+        self.users_winner_set
+    }
+
+    /// Whether the departments' conflict winner was configured here.
+    pub fn department_winner_configured(&self) -> bool {
+        self.departments_winner_set
+    }
+
     /// Field owners and conflict winner for users, for the three-way merge.
     pub fn user_policy(&self) -> &MergePolicy<UserField> {
         &self.users.policy
@@ -176,6 +191,37 @@ impl Mapping {
     /// Field owners and conflict winner for departments.
     pub fn department_policy(&self) -> &MergePolicy<directory_model::DeptField> {
         &self.departments.policy
+    }
+
+    /// User fields some rule writes, in either direction (`extension` when an extension rule
+    /// exists): what a changed mapping can change.
+    pub fn user_mapped_fields(&self) -> BTreeSet<UserField> {
+        let k = &self.users;
+        let mut out: BTreeSet<UserField> = k
+            .to_dingtalk
+            .iter()
+            .chain(&k.to_oa)
+            .map(|s| s.target)
+            .collect();
+        if !k.ext_to_dingtalk.is_empty() || !k.ext_to_oa.is_empty() {
+            out.insert(UserField::Extension);
+        }
+        out
+    }
+
+    /// User fields whose mapped value is written only when the user is created.
+    pub fn user_create_only(&self) -> &BTreeSet<UserField> {
+        &self.users.create_only
+    }
+
+    /// User fields mapped into DingTalk with no inverse (read back from DingTalk unchanged).
+    pub fn user_one_way_to_dingtalk(&self) -> &[UserField] {
+        &self.users.one_way_to_dingtalk
+    }
+
+    /// Department fields mapped into DingTalk with no inverse.
+    pub fn department_one_way_to_dingtalk(&self) -> &[directory_model::DeptField] {
+        &self.departments.one_way_to_dingtalk
     }
 
     /// The fields tried, in order after the userid, to link users on a first import.
@@ -277,7 +323,8 @@ fn compile_kind<K: Kind>(config: &KindMappingConfig, c: &mut Compiler) -> KindMa
         ext_to_oa: Vec::new(),
         create_only: BTreeSet::new(),
         create_only_extension: BTreeSet::new(),
-        policy: MergePolicy::with_winner(config.winner),
+        one_way_to_dingtalk: Vec::new(),
+        policy: MergePolicy::with_winner(config.winner.unwrap_or_default()),
     };
     let section = format!("mapping.{}", K::SECTION);
     for (name, rule) in &config.fields {
@@ -286,6 +333,18 @@ fn compile_kind<K: Kind>(config: &KindMappingConfig, c: &mut Compiler) -> KindMa
             c.problem(&key, unknown_field::<K>(name));
             continue;
         };
+        if K::REFERENCES.contains(&name.as_str())
+            && (rule.to_dingtalk.is_some() || rule.to_oa.is_some())
+        {
+            c.problem(
+                &key,
+                format!(
+                    "`{name}` names other entities by id, which only the id map translates; \
+                     it takes `owner` and `apply` but no expression"
+                ),
+            );
+            continue;
+        }
         for (direction, text) in [
             (Direction::ToDingTalk, &rule.to_dingtalk),
             (Direction::ToOa, &rule.to_oa),
@@ -320,6 +379,12 @@ fn compile_kind<K: Kind>(config: &KindMappingConfig, c: &mut Compiler) -> KindMa
         .retain(|s| !matches!(s.source, Source::Field(f) if f == s.target));
     kind.to_oa
         .retain(|s| !matches!(s.source, Source::Field(f) if f == s.target));
+    kind.one_way_to_dingtalk = kind
+        .to_dingtalk
+        .iter()
+        .map(|s| s.target)
+        .filter(|f| !kind.to_oa.iter().any(|s| s.target == *f))
+        .collect();
     kind.policy
         .authority
         .retain(|_, a| *a != directory_model::Authority::Both);

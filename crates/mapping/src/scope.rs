@@ -111,6 +111,26 @@ impl Scope {
         self.decide(&self.to_oa.departments, dept, ids)
     }
 
+    /// Whether OA users are filtered (`[scope.to_dingtalk.users]` has a rule).
+    pub fn scopes_oa_users(&self) -> bool {
+        !self.to_dingtalk.users.is_empty()
+    }
+
+    /// Whether OA departments are filtered.
+    pub fn scopes_oa_departments(&self) -> bool {
+        !self.to_dingtalk.departments.is_empty()
+    }
+
+    /// Whether DingTalk users are filtered (`[scope.to_oa.users]` has a rule).
+    pub fn scopes_dingtalk_users(&self) -> bool {
+        !self.to_oa.users.is_empty()
+    }
+
+    /// Whether DingTalk departments are filtered.
+    pub fn scopes_dingtalk_departments(&self) -> bool {
+        !self.to_oa.departments.is_empty()
+    }
+
     /// Whether no rule at all is configured (the engine can skip ancestry lookups).
     pub fn is_everything(&self) -> bool {
         [&self.to_dingtalk, &self.to_oa]

@@ -25,6 +25,11 @@
 //! - [`policy`]: [`Policy`] — scope, field authority, deletion threshold, soft-match order.
 //! - `kind`: the `SyncedKind` trait of the four kinds and `for_each_kind`, the one place that
 //!   lists them; the store's id text of a role assignment.
+//! - [`approval`]: the approved `[mapping]`/`[scope]` fingerprint; a changed one holds the
+//!   writing workers until `reconcile --yes`.
+//! - [`rules`]: [`rules::Rules`], the compiled `[mapping]` and `[scope]` expressions (the
+//!   `mapping` crate) and how a mapped value meets the sync: agreement reads back exactly,
+//!   `on_create` fields never travel after the create. `translate` applies them.
 //! - [`translate`]: DingTalk wire types ↔ model entities, one file per kind with both
 //!   directions (`from_wire` through an [`IdMap`], with the rules that make an agreeing state
 //!   convert back to the OA entity exactly; the pusher's request builders), and [`translate::ding`],
@@ -48,6 +53,7 @@
 //! - [`error_chain`](mod@error_chain): [`error_chain()`], an error and its causes on one line,
 //!   for logs and dead letters (the binary uses the same one).
 pub mod apply;
+pub mod approval;
 pub mod catchup;
 pub mod context;
 pub mod error_chain;
@@ -57,6 +63,7 @@ mod kind;
 pub mod plan;
 pub mod policy;
 pub mod push;
+pub mod rules;
 pub mod shared_budget;
 pub mod translate;
 

@@ -32,6 +32,10 @@ pub struct Policy {
     pub deletions: DeletionThreshold,
     /// How a first import links DingTalk users to OA users that already exist.
     pub soft_match: SoftMatch,
+    /// The `[mapping]` and `[scope]` expressions (none: identity, everything in scope). Not
+    /// serialized: compiled from the config by the binary.
+    #[serde(skip)]
+    pub rules: crate::rules::Rules,
 }
 
 /// Department subtrees included in or excluded from the sync, on either side.

@@ -37,7 +37,6 @@ fn fingerprint_ignores_restated_defaults_and_sees_real_changes() {
     let restated = load(
         r#"
 [mapping.users]
-winner = "oa"
 soft_match = ["mobile", "job_number", "email"]
 [mapping.users.fields.name]
 to_dingtalk = "name"
@@ -53,6 +52,9 @@ apply = "always"
     let owner = load("[mapping.users.fields.name]\nowner = \"oa\"\n").fingerprint;
     assert_ne!(empty, owner);
     let scoped = load("[scope.to_oa.users]\na = 'true'\n").fingerprint;
+    // An explicit winner overrides the service-wide `sync.conflict_winner`: not a restatement.
+    let winner = load("[mapping.users]\nwinner = \"oa\"\n").fingerprint;
+    assert_ne!(empty, winner);
     assert_ne!(empty, scoped);
     // Stable across runs and processes: a fixed value for the empty config.
     let (m, s) = configs("");

@@ -74,9 +74,16 @@ impl Applier {
             };
             let (ids, wire, managers) = self.dept_ids(oa_id, id, wire, depth, held).await?;
             total.add(managers);
+            if !self.rules_dept_in_scope(&wire, &ids).await? {
+                return Ok(total);
+            }
             let current = store.get_department(oa_id).await?;
-            let mut converted =
-                translate::department::from_wire(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let mut converted = translate::department::from_wire(
+                &wire,
+                &ids,
+                current.as_ref().map(|c| &c.entity),
+                &self.ctx.policy.rules,
+            )?;
             // A parent OA deleted (its deletion still queued): the nearest surviving ancestor,
             // and DingTalk is told, as for users in `rehome_from_deleted`.
             let mut rehomed = false;

@@ -60,6 +60,7 @@ mod lock;
 mod merge;
 mod payload;
 mod role;
+mod scope;
 mod user;
 mod worker;
 

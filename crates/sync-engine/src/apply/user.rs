@@ -76,8 +76,15 @@ impl Applier {
             };
             let (ids, wire) = self.user_ids(&oa_id, &userid, wire).await?;
             let current = store.get_user(&oa_id).await?;
-            let mut converted =
-                translate::user::from_wire(&wire, &ids, current.as_ref().map(|c| &c.entity))?;
+            let hint = current.as_ref().map(|c| &c.entity);
+            let rules = &self.ctx.policy.rules;
+            let read = translate::user::read_wire(&wire, &ids, hint, rules)?;
+            if !self.rules_user_in_scope(&wire, &read.dingtalk).await? {
+                return Ok(total);
+            }
+            let mut converted = rules
+                .user_to_oa(read.dingtalk, hint, read.expected)
+                .map_err(translate::ConvertError::from)?;
             let rehomed = self.rehome_from_deleted(&mut converted).await?;
             let managed = self
                 .managed_candidates(&converted, current.as_ref())

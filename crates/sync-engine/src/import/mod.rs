@@ -279,6 +279,7 @@ impl Importer<'_> {
                 &mut report,
             )
             .await?;
+        self.dead_letter_mapping_failures(&report).await?;
 
         // Phase 4: roles.
         let roles_ok = if self.options.roles {
@@ -430,7 +431,7 @@ impl Importer<'_> {
             let hint = ids
                 .oa_dept(ding::dept(w.dept_id))
                 .and_then(|id| oa.departments.get(&id));
-            let dept = translate::department::from_wire(&w, ids, hint)?;
+            let dept = translate::department::from_wire(&w, ids, hint, &self.ctx.policy.rules)?;
             report.departments.count(hint, &dept);
             depts.push(dept);
         }
@@ -535,6 +536,28 @@ impl Importer<'_> {
         Ok(read.all_read)
     }
 
+    /// Parks each user whose mapping failed as an inbox dead letter (a `user_modify_org` event
+    /// for them), so the operator sees the reason with the other dead letters and, once the
+    /// mapping is fixed, retrying it applies the user like any event.
+    async fn dead_letter_mapping_failures(&self, report: &ImportReport) -> Result<(), ImportError> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        let now = self.ctx.now_ms();
+        for (userid, reason) in &report.mapping_failures {
+            let payload = serde_json::json!({"EventType": "user_modify_org", "UserId": [userid]});
+            let event = directory_store::NewInboxEvent {
+                dedupe_key: format!("mapping-failed:user:{userid}:{now}"),
+                event_type: "user_modify_org".to_owned(),
+                payload_json: payload.to_string(),
+                received_at_ms: now,
+            };
+            let reason = format!("the mapping failed for this entity: {reason}");
+            self.ctx.store.inbox_put_dead(event, &reason).await?;
+        }
+        Ok(())
+    }
+
     /// Converts one batch of read users; records what could not be read.
     fn convert_batch(
         &self,
@@ -565,7 +588,25 @@ impl Importer<'_> {
                     continue;
                 }
             };
-            let Some(user) = self.convert_user(got, ids, oa)? else {
+            let converted = match self.convert_user(got, ids, oa) {
+                Err(ConvertError::Mapping(e)) => {
+                    // One user's failing expression never stops the import: the user is left
+                    // out (so the crawl counts as incomplete and deletes nothing) and named.
+                    read.all_read = false;
+                    let reason = crate::error_chain(&e);
+                    report.failures.push(format!(
+                        "user {} not imported: the mapping failed: {reason}",
+                        listed_user.userid
+                    ));
+                    report
+                        .mapping_failures
+                        .push((listed_user.userid.0.clone(), reason));
+                    read.checkpoint.failed.push(listed_user.userid.0.clone());
+                    continue;
+                }
+                other => other?,
+            };
+            let Some(user) = converted else {
                 read.all_read = false;
                 report.failures.push(format!(
                     "user {} not imported: none of its departments could be read",
@@ -627,7 +668,7 @@ impl Importer<'_> {
         let hint = ids
             .oa_user(&ding::user(&got.userid))
             .and_then(|id| oa.users.get(id));
-        translate::user::from_wire(&got, ids, hint).map(Some)
+        translate::user::from_wire(&got, ids, hint, &self.ctx.policy.rules).map(Some)
     }
 
     /// Phase 4. Returns whether the role listing was complete.

@@ -91,6 +91,9 @@ pub struct ImportReport {
     pub soft_matched: Vec<SoftMatched>,
     /// DingTalk users not imported because their match was ambiguous.
     pub ambiguous: Vec<AmbiguousMatch>,
+    /// Users whose `[mapping]` failed: (userid, reason). Each is also a dead letter (an inbox
+    /// event for the user), so fixing the mapping and retrying it brings the user in.
+    pub mapping_failures: Vec<(String, String)>,
     /// Users listed but gone by the time they were read (they left during the import).
     pub vanished: usize,
     /// Deletions.

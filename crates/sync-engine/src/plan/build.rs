@@ -16,7 +16,17 @@ pub async fn plan(ctx: &SyncContext, options: PlanOptions) -> Result<Plan, PlanE
     let (store, client) = (&ctx.store, &ctx.client);
     let mut oa = store.snapshot().await?;
     // Users who left are expected to be absent from DingTalk; compare only those still there.
-    let view = view::dingtalk_view(store, client, &oa, options.concurrency).await?;
+    // A mapping change waiting for approval: DingTalk's mapped values are the old mapping's.
+    let pending = crate::approval::pending(store, &ctx.policy.rules).await?;
+    let view = view::dingtalk_view(
+        store,
+        client,
+        &oa,
+        options.concurrency,
+        &ctx.policy.rules,
+        pending,
+    )
+    .await?;
     let left: Vec<_> = oa
         .users
         .values()
@@ -48,10 +58,16 @@ async fn build_plan(
         new_users,
         untranslatable,
         calls,
+        drift,
     } = view;
     // Entities DingTalk reports in a shape OA cannot hold yet are listed, not compared (a
     // comparison would plan their deletion).
     let mut items = untranslatable_items(&mut oa, untranslatable);
+    items.extend(super::scoped::oa_in_scope(
+        &mut oa,
+        &mut ding,
+        &ctx.policy.rules,
+    ));
     for u in &left_but_present {
         ding.users.remove(&u.id);
         items.push(PlanItem::new(
@@ -85,6 +101,8 @@ async fn build_plan(
     .await?;
     items.extend(assignment_items(&ctx.store, &oa, &ding).await?);
     items.extend(dingtalk_only_items(&new_users, &unmapped));
+    let drifted = super::scoped::drift_items(drift, &items);
+    items.extend(drifted);
     let deletions_held = hold_deletions(&mut items, &totals, &ctx.policy.deletions);
     Ok(Plan {
         items,

@@ -31,6 +31,7 @@
 mod build;
 mod reconcile;
 mod render;
+mod scoped;
 mod view;
 
 use dingtalk_client::ClientError;

@@ -29,7 +29,7 @@ pub struct ReconcileReport {
 }
 
 impl ReconcileReport {
-    fn record(&mut self, what: &str, result: Result<(), StoreError>) {
+    fn record<E: std::fmt::Display>(&mut self, what: &str, result: Result<(), E>) {
         match result {
             Ok(()) => self.applied += 1,
             Err(e) => self.failed.push(format!("{what}: {e}")),
@@ -53,7 +53,7 @@ pub async fn reconcile(
         .collect();
 
     // DingTalk-only entities become OA entities (parents first: the crawl lists them so).
-    apply_unmapped(&ctx.store, plan, &write_ctx(ctx, true), &mut report).await?;
+    apply_unmapped(ctx, plan, &write_ctx(ctx, true), &mut report).await?;
     for u in &plan.new_users {
         // Users share their id on both sides; link them like the import does.
         let result = match ctx
@@ -267,20 +267,25 @@ async fn apply_oa_item(
 /// Creates DingTalk-only departments, role groups and roles in OA with fresh OA ids and maps
 /// them.
 async fn apply_unmapped(
-    store: &Store,
+    sync: &SyncContext,
     plan: &Plan,
     ctx: &WriteCtx,
     report: &mut ReconcileReport,
 ) -> Result<(), PlanError> {
     for u in &plan.unmapped {
-        let result = create_unmapped(store, ctx, u).await;
+        let result = create_unmapped(&sync.store, ctx, u, &sync.policy.rules).await;
         report.record("create DingTalk-only entity in OA", result);
     }
     Ok(())
 }
 
 /// Creates one DingTalk-only entity in OA and links it.
-async fn create_unmapped(store: &Store, ctx: &WriteCtx, u: &Unmapped) -> Result<(), StoreError> {
+async fn create_unmapped(
+    store: &Store,
+    ctx: &WriteCtx,
+    u: &Unmapped,
+    rules: &crate::rules::Rules,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match u {
         Unmapped::Department(d) => {
             let parent_ding = directory_model::DingDeptId(d.parent_id.map_or(1, |p| p.0));
@@ -288,12 +293,19 @@ async fn create_unmapped(store: &Store, ctx: &WriteCtx, u: &Unmapped) -> Result<
                 return Err(StoreError::NotFound {
                     kind: EntityKind::Department,
                     id: format!("parent of DingTalk department {}", d.dept_id.0),
-                });
+                }
+                .into());
             };
             let id = OaDeptId(store.allocate_ids(EntityKind::Department, 1).await?);
-            let dept = translate::department::from_unlinked(d, id, parent);
+            let dept = translate::department::from_unlinked(d, id, parent, rules).map_err(|e| {
+                format!(
+                    "mapping DingTalk department {}: {}",
+                    d.dept_id.0,
+                    crate::error_chain(&e)
+                )
+            })?;
             store.save_department(ctx, dept, Expect::Absent).await?;
-            store.id_map_put(&id, &ding::dept(d.dept_id)).await
+            Ok(store.id_map_put(&id, &ding::dept(d.dept_id)).await?)
         }
         Unmapped::RoleGroup(gid, name) => {
             let id = OaRoleGroupId(store.allocate_ids(EntityKind::RoleGroup, 1).await?);
@@ -302,14 +314,15 @@ async fn create_unmapped(store: &Store, ctx: &WriteCtx, u: &Unmapped) -> Result<
                 name: name.clone(),
             };
             store.save_role_group(ctx, group, Expect::Absent).await?;
-            store.id_map_put(&id, &ding::group(*gid)).await
+            Ok(store.id_map_put(&id, &ding::group(*gid)).await?)
         }
         Unmapped::Role(rid, name, gid) => {
             let Some(group) = store.oa_id_of::<OaRoleGroupId>(&ding::group(*gid)).await? else {
                 return Err(StoreError::NotFound {
                     kind: EntityKind::RoleGroup,
                     id: format!("DingTalk group {}", gid.0),
-                });
+                }
+                .into());
             };
             let id = OaRoleId(store.allocate_ids(EntityKind::Role, 1).await?);
             let role = Role {
@@ -318,7 +331,7 @@ async fn create_unmapped(store: &Store, ctx: &WriteCtx, u: &Unmapped) -> Result<
                 name: name.clone(),
             };
             store.save_role(ctx, role, Expect::Absent).await?;
-            store.id_map_put(&id, &ding::role(*rid)).await
+            Ok(store.id_map_put(&id, &ding::role(*rid)).await?)
         }
     }
 }

@@ -53,6 +53,9 @@ pub(crate) struct DingView {
     pub new_users: Vec<User>,
     /// Calls the crawl made (for the report).
     pub calls: u64,
+    /// Users DingTalk holds with other values than OA's map to although OA-side values agree
+    /// (a changed `[mapping]`): OA id, name, fields. See `Rules::user_drift`.
+    pub drift: Vec<(String, String, Vec<String>)>,
 }
 
 /// Reads DingTalk and translates it; `oa` supplies the fields a crawl cannot observe.
@@ -61,6 +64,8 @@ pub(crate) async fn dingtalk_view(
     client: &DingTalkClient,
     oa: &Snapshot,
     concurrency: usize,
+    rules: &crate::rules::Rules,
+    pending: bool,
 ) -> Result<DingView, PlanError> {
     let calls_before = client.stats().total_calls();
     let crawl = client
@@ -90,8 +95,16 @@ pub(crate) async fn dingtalk_view(
     {
         view.snapshot.departments.insert(root.id, root.clone());
     }
-    view.add_departments(details, &ids, oa);
-    view.add_users(&crawl, &ids, oa, &linked_in_store);
+    let parents = super::scoped::DingParents::of(&details);
+    let details = super::scoped::departments_in_scope(
+        details,
+        &ids,
+        rules,
+        &parents,
+        &mut view.untranslatable,
+    );
+    view.add_departments(details, &ids, oa, rules);
+    view.add_users(&crawl, &ids, oa, &linked_in_store, rules, &parents, pending);
     view.add_roles(&crawl, &ids);
     view.calls = client.stats().total_calls().saturating_sub(calls_before);
     Ok(view)
@@ -120,13 +133,14 @@ impl DingView {
         details: Vec<wire::dept::DeptDetail>,
         ids: &IdMap,
         oa: &Snapshot,
+        rules: &crate::rules::Rules,
     ) {
         for d in details {
             let Some(id) = ids.oa_dept(ding::dept(d.dept_id)) else {
                 self.unmapped.push(Unmapped::Department(Box::new(d)));
                 continue;
             };
-            match translate::department::from_wire(&d, ids, oa.departments.get(&id)) {
+            match translate::department::from_wire(&d, ids, oa.departments.get(&id), rules) {
                 Ok(dept) => {
                     self.snapshot.departments.insert(id, dept);
                 }
@@ -146,17 +160,43 @@ impl DingView {
         ids: &IdMap,
         oa: &Snapshot,
         linked_in_store: &HashSet<String>,
+        rules: &crate::rules::Rules,
+        parents: &super::scoped::DingParents,
+        pending: bool,
     ) {
         for (userid, u) in &crawl.users {
             let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
                 continue;
             };
             let oa_user = oa.users.get(&id);
-            let mut user = match translate::user::from_wire(u, ids, oa_user) {
+            let read = match super::scoped::read_user(u, ids, oa_user, rules, parents) {
+                Ok(Some(read)) => read,
+                Ok(None) => continue, // out of `[scope.to_oa]`: as if DingTalk did not have it
+                Err(e) => {
+                    self.untranslatable.push((
+                        EntityKind::User,
+                        id.to_string(),
+                        crate::error_chain(&e),
+                    ));
+                    continue;
+                }
+            };
+            if let Some(drift) = super::scoped::drift(&read, oa_user, rules) {
+                self.drift.push(drift);
+            }
+            let read_back = if pending {
+                rules.user_to_oa_pending(read.dingtalk, oa_user, read.expected)
+            } else {
+                rules.user_to_oa(read.dingtalk, oa_user, read.expected)
+            };
+            let mut user = match read_back {
                 Ok(user) => user,
                 Err(e) => {
-                    self.untranslatable
-                        .push((EntityKind::User, id.to_string(), e.to_string()));
+                    self.untranslatable.push((
+                        EntityKind::User,
+                        id.to_string(),
+                        crate::error_chain(&e),
+                    ));
                     continue;
                 }
             };

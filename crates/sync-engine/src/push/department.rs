@@ -35,7 +35,10 @@ impl Pusher {
             tracing::debug!(dept = %id, "department out of scope; not pushed");
             return Ok(Step::Done);
         }
-        let (mut dept, _) = self.with_base(oa_dept.clone()).await?;
+        if let Some(step) = self.rules_scope_dept(&oa_dept).await? {
+            return Ok(step);
+        }
+        let (mut dept, base) = self.with_base(oa_dept.clone()).await?;
         let Some(parent) = dept.parent else {
             // The OA root is DingTalk's department 1, which nobody can update (60018).
             self.store.id_map_put(&id, &DingDeptId::ROOT).await?;
@@ -68,7 +71,8 @@ impl Pusher {
                 }
             }
         };
-        self.update_department(id, ding, &dept, &refs).await
+        self.update_department(id, ding, &dept, &refs, base.as_ref())
+            .await
     }
 
     /// The DingTalk ids `dept` references, or the wait for its parent. Managers whose own
@@ -140,7 +144,10 @@ impl Pusher {
             .source_identifier
             .clone()
             .unwrap_or_else(|| source_marker(id));
-        let req = create_request(dept, refs, &marker);
+        let req = match create_request(dept, refs, &marker, &self.policy.rules) {
+            Ok(req) => req,
+            Err(e) => return Ok(Flow::Break(Step::Dead(super::user::mapping_failed(&e)))),
+        };
         match self.client.dept_create(&req).await {
             Ok(new) => {
                 let new = ding::dept(new);
@@ -193,8 +200,13 @@ impl Pusher {
         ding: DingDeptId,
         dept: &Department,
         refs: &DeptRefs,
+        base: Option<&Department>,
     ) -> Result<Step, StoreError> {
-        let req = update_request(dept, ding::wire_dept(ding), refs);
+        let req = match update_request(dept, ding::wire_dept(ding), refs, base, &self.policy.rules)
+        {
+            Ok(req) => req,
+            Err(e) => return Ok(Step::Dead(super::user::mapping_failed(&e))),
+        };
         match self.client.dept_update(&req).await {
             Ok(()) => {
                 self.store

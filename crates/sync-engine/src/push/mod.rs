@@ -44,6 +44,7 @@ mod assignment;
 mod department;
 mod role;
 mod role_group;
+mod scope;
 mod step;
 mod user;
 

@@ -44,6 +44,9 @@ impl Pusher {
             tracing::debug!(user = %id, "user out of scope; not pushed");
             return Ok(Step::Done);
         }
+        if let Some(step) = self.rules_scope_user(&current.entity).await? {
+            return Ok(step);
+        }
         let (mut user, base) = self.with_base(current.entity).await?;
         if user.state == UserState::Left {
             return self.push_left(&id, &user).await;
@@ -125,7 +128,16 @@ impl Pusher {
         base: Option<&User>,
         mapped: bool,
     ) -> Result<Step, StoreError> {
-        let req = update_request(user, &ding::wire_user(userid), refs, base);
+        let req = match update_request(
+            user,
+            &ding::wire_user(userid),
+            refs,
+            base,
+            &self.policy.rules,
+        ) {
+            Ok(req) => req,
+            Err(e) => return Ok(Step::Dead(mapping_failed(&e))),
+        };
         match self.client.user_update(&req).await {
             Ok(()) => {}
             Err(e) if mapped && is_not_found(&e) => {
@@ -253,7 +265,7 @@ impl Pusher {
         userid: &DingUserId,
         refs: &UserRefs,
     ) -> Result<CreateOutcome, StoreError> {
-        let req = match create_request(user, &ding::wire_user(userid), refs) {
+        let req = match create_request(user, &ding::wire_user(userid), refs, &self.policy.rules) {
             Ok(req) => req,
             Err(refused) => return Ok(CreateOutcome::Stop(Step::Dead(refused.to_string()))),
         };
@@ -428,4 +440,12 @@ mod tests {
         assert_eq!(id.as_str().len(), 64);
         assert!(id.as_str().ends_with(".3"));
     }
+}
+
+/// A dead letter's reason for a `[mapping]` expression that failed for this entity.
+pub(super) fn mapping_failed(e: &mapping::MapError) -> String {
+    format!(
+        "the mapping failed for this entity: {}",
+        crate::error_chain(e)
+    )
 }

@@ -8,11 +8,24 @@ use dingtalk_proto::{
 use directory_model::{Department, DingDeptId, OaDeptId, OaUserId};
 
 use super::{ConvertError, IdMap, align, ding, text};
+use crate::rules::Rules;
 
 pub use directory_model::entity::{marked_oa_id, source_marker};
 
-/// A DingTalk department (`department/get`) as an OA department. DingTalk's root has no parent.
+/// A DingTalk department (`department/get`) as an OA department, mapped to OA's values by
+/// `rules`. DingTalk's root has no parent.
 pub fn from_wire(
+    wire: &DeptDetail,
+    ids: &IdMap,
+    hint: Option<&Department>,
+    rules: &Rules,
+) -> Result<Department, ConvertError> {
+    let ding = dingtalk_values(wire, ids, hint)?;
+    Ok(rules.department_to_oa(ding, hint)?)
+}
+
+/// DingTalk's department in the model's shape, before the mapping.
+fn dingtalk_values(
     wire: &DeptDetail,
     ids: &IdMap,
     hint: Option<&Department>,
@@ -41,8 +54,22 @@ pub fn from_wire(
 
 /// A DingTalk department the id map does not know yet, as a new OA department `id` under
 /// `parent` (reconcile creates it in OA; its managers follow with the next event).
-pub fn from_unlinked(wire: &DeptDetail, id: OaDeptId, parent: OaDeptId) -> Department {
-    with_ids(wire, id, Some(parent), Vec::new())
+pub fn from_unlinked(
+    wire: &DeptDetail,
+    id: OaDeptId,
+    parent: OaDeptId,
+    rules: &Rules,
+) -> Result<Department, mapping::MapError> {
+    rules.department_to_oa(with_ids(wire, id, Some(parent), Vec::new()), None)
+}
+
+/// A DingTalk department in DingTalk's values as `[scope.to_oa.departments]` predicates see it:
+/// its own fields, its OA id and parent where the id map knows them (0 and none otherwise), no
+/// managers (`ancestors` carries its place in the tree).
+pub fn scope_view(wire: &DeptDetail, ids: &IdMap) -> Department {
+    let id = ids.oa_dept(ding::dept(wire.dept_id)).unwrap_or(OaDeptId(0));
+    let parent = wire.parent_id.and_then(|p| ids.oa_dept(ding::dept(p)));
+    with_ids(wire, id, parent, Vec::new())
 }
 
 /// The department's own fields from `wire`, with its references already translated.
@@ -73,9 +100,23 @@ pub(crate) struct DeptRefs {
     pub managers: Vec<WireUserId>,
 }
 
-/// `department/create` for `dept`; the managers need a follow-up update (create has no field
-/// for them).
+/// `department/create` for the OA `dept` mapped by `rules`; the managers need a follow-up
+/// update (create has no field for them).
 pub(crate) fn create_request(
+    dept: &Department,
+    refs: &DeptRefs,
+    source_identifier: &str,
+    rules: &Rules,
+) -> Result<DeptCreateRequest, mapping::MapError> {
+    let mapped = rules.department_to_dingtalk(dept)?;
+    Ok(create_request_mapped(
+        &mapped.entity,
+        refs,
+        source_identifier,
+    ))
+}
+
+fn create_request_mapped(
     dept: &Department,
     refs: &DeptRefs,
     source_identifier: &str,
@@ -88,8 +129,20 @@ pub(crate) fn create_request(
     req
 }
 
-/// `department/update` carrying every field of `dept`.
+/// `department/update` carrying every field of the OA `dept` mapped by `rules`, with `on_create`
+/// fields kept at the mapped `base` (what DingTalk was last known to hold).
 pub(crate) fn update_request(
+    dept: &Department,
+    ding: WireDeptId,
+    refs: &DeptRefs,
+    base: Option<&Department>,
+    rules: &Rules,
+) -> Result<DeptUpdateRequest, mapping::MapError> {
+    let mapped = rules.department_update(dept, base)?;
+    Ok(update_request_mapped(&mapped, ding, refs))
+}
+
+fn update_request_mapped(
     dept: &Department,
     ding: WireDeptId,
     refs: &DeptRefs,
@@ -151,7 +204,7 @@ mod tests {
         .unwrap();
         let mut hint = Department::new(OaDeptId(20), "R&D", Some(OaDeptId(10)));
         hint.managers = vec![OaUserId::new("boss"), OaUserId::new("emp-7")];
-        let got = from_wire(&d, &ids(), Some(&hint)).unwrap();
+        let got = from_wire(&d, &ids(), Some(&hint), &Rules::default()).unwrap();
         assert_eq!(got.parent, Some(OaDeptId(10)));
         assert_eq!(got.managers, hint.managers, "hint order kept");
         assert_eq!(got.source_identifier, None);
@@ -162,7 +215,7 @@ mod tests {
             "dept_id": 1, "name": "Acme"
         }))
         .unwrap();
-        let r = from_wire(&root, &ids(), None).unwrap();
+        let r = from_wire(&root, &ids(), None, &Rules::default()).unwrap();
         assert_eq!((r.id, r.parent), (OaDeptId(1), None));
     }
 
@@ -184,7 +237,7 @@ mod tests {
 
     #[test]
     fn dept_create_carries_every_create_field() {
-        let req = create_request(&dept(), &refs(), "dingsync:7");
+        let req = create_request_mapped(&dept(), &refs(), "dingsync:7");
         let v = serde_json::to_value(&req).unwrap();
         assert_eq!(
             v,
@@ -196,7 +249,7 @@ mod tests {
 
     #[test]
     fn dept_update_sets_managers_or_forces_them_empty() {
-        let req = update_request(&dept(), WireDeptId(555), &refs());
+        let req = update_request_mapped(&dept(), WireDeptId(555), &refs());
         let v = serde_json::to_value(&req).unwrap();
         assert_eq!(v["dept_id"], json!(555));
         assert_eq!(v["parent_id"], json!(100));
@@ -210,7 +263,7 @@ mod tests {
             parent: WireDeptId(100),
             managers: Vec::new(),
         };
-        let v = serde_json::to_value(update_request(&d, WireDeptId(555), &none)).unwrap();
+        let v = serde_json::to_value(update_request_mapped(&d, WireDeptId(555), &none)).unwrap();
         assert_eq!(v["force_update_fields"], json!("dept_manager_userid_list"));
         assert_eq!(v["source_identifier"], json!("dingsync:7"));
         assert!(v.get("dept_manager_userid_list").is_none());

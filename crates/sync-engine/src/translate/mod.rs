@@ -25,6 +25,11 @@
 //!   their JSON text, and an extension that is not a JSON object is dropped with a warning
 //!   (refusing the whole user would block every later event for them).
 //!
+//! **The `[mapping]`** ([`crate::rules`]) is applied at this boundary and nowhere else: DingTalk's
+//! entity is first read in the model's shape (DingTalk's values), then mapped to OA's values;
+//! an OA entity is mapped to DingTalk's values inside the request builders. Ids, memberships'
+//! departments, managers and parents are never mapped, only translated through the id map.
+//!
 //! **Model → DingTalk** (`*_request` in each kind's file): pure request builders for the
 //! pusher. The pusher first resolves every OA id an entity references to its DingTalk id and
 //! hands the results in as `*Refs`; these functions only decide which wire field carries what,
@@ -63,6 +68,10 @@ pub enum ConvertError {
         /// Its DingTalk id, as text.
         ding_id: String,
     },
+    /// A `[mapping]` expression failed for this entity (the entity is dead-lettered; the rest
+    /// of the sync goes on).
+    #[error("the mapping failed for this entity")]
+    Mapping(#[from] mapping::MapError),
 }
 
 /// Conversions between `dingtalk-proto`'s id newtypes and the model's: the same numbers and

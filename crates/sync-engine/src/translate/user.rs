@@ -10,10 +10,50 @@ use dingtalk_proto::{
 use directory_model::{DingDeptId, Membership, Mobile, OaDeptId, User, UserState};
 
 use super::{ConvertError, IdMap, align, ding, text};
+use crate::rules::Rules;
 
 /// A DingTalk user (`v2/user/get`, or a `v2/user/list` item whose `dept_order_list` the caller
-/// filled from the listings) as an OA user; see the module doc for the rules.
-pub fn from_wire(wire: &WireUser, ids: &IdMap, hint: Option<&User>) -> Result<User, ConvertError> {
+/// filled from the listings) as an OA user; see the module doc for the rules. `hint` is the OA
+/// user, if any; `rules` map DingTalk's values to OA's.
+pub fn from_wire(
+    wire: &WireUser,
+    ids: &IdMap,
+    hint: Option<&User>,
+    rules: &Rules,
+) -> Result<User, ConvertError> {
+    let read = read_wire(wire, ids, hint, rules)?;
+    Ok(rules.user_to_oa(read.dingtalk, hint, read.expected)?)
+}
+
+/// A DingTalk user read in the model's shape but still in DingTalk's values (what `[scope]`
+/// predicates over DingTalk users see), with what DingTalk would hold if it agreed with the OA
+/// user (the hint mapped by `rules`; `None` without a hint or without rules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadUser {
+    /// DingTalk's values.
+    pub dingtalk: User,
+    /// The OA user mapped to DingTalk's values.
+    pub expected: Option<User>,
+}
+
+/// The first half of [`from_wire`]; [`Rules::user_to_oa`] is the second.
+pub fn read_wire(
+    wire: &WireUser,
+    ids: &IdMap,
+    hint: Option<&User>,
+    rules: &Rules,
+) -> Result<ReadUser, ConvertError> {
+    let expected = rules.user_expected(hint)?;
+    let dingtalk = dingtalk_values(wire, ids, expected.as_ref().or(hint))?;
+    Ok(ReadUser { dingtalk, expected })
+}
+
+/// DingTalk's user in the model's shape, before the mapping; `hint` in DingTalk's values.
+fn dingtalk_values(
+    wire: &WireUser,
+    ids: &IdMap,
+    hint: Option<&User>,
+) -> Result<User, ConvertError> {
     let id = ids.need_user(&ding::user(&wire.userid))?;
     let (departments, main_department) = memberships(wire, ids, hint)?;
     let manager = wire
@@ -203,8 +243,11 @@ fn dept_titles(user: &User, refs: &UserRefs) -> Vec<DeptTitle> {
 }
 
 /// Why a user cannot be created in DingTalk as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(crate) enum CreateUserRefused {
+    /// A `[mapping]` expression failed for this user.
+    #[error("the mapping failed for this user: {}", crate::error_chain(.0))]
+    Mapping(mapping::MapError),
     /// DingTalk requires a mobile number on create.
     #[error("DingTalk requires a mobile number to create a user")]
     NoMobile,
@@ -213,12 +256,18 @@ pub(crate) enum CreateUserRefused {
     NoDepartment,
 }
 
-/// `v2/user/create` for `user` under `userid` (the OA id, so a retry finds it: 60102).
+/// `v2/user/create` for the OA `user` under `userid` (the OA id, so a retry finds it: 60102),
+/// mapped to DingTalk's values by `rules`.
 pub(crate) fn create_request(
     user: &User,
     userid: &WireUserId,
     refs: &UserRefs,
+    rules: &Rules,
 ) -> Result<UserCreateRequest, CreateUserRefused> {
+    let mapped = rules
+        .user_to_dingtalk(user)
+        .map_err(CreateUserRefused::Mapping)?;
+    let user = &mapped.entity;
     let mobile = user.mobile.as_ref().ok_or(CreateUserRefused::NoMobile)?;
     if refs.depts.is_empty() {
         return Err(CreateUserRefused::NoDepartment);
@@ -245,9 +294,27 @@ pub(crate) fn create_request(
     Ok(req)
 }
 
-/// `v2/user/update` carrying every field of `user` (except the mobile, which the update API
-/// does not take), clearing what the base had and the user no longer has.
+/// `v2/user/update` carrying every field of the OA `user` mapped by `rules` (except the mobile,
+/// which the update API does not take, and `on_create` fields), clearing what the base had and
+/// the user no longer has.
 pub(crate) fn update_request(
+    user: &User,
+    userid: &WireUserId,
+    refs: &UserRefs,
+    base: Option<&User>,
+    rules: &Rules,
+) -> Result<UserUpdateRequest, mapping::MapError> {
+    let mapped = rules.user_update(user, base)?;
+    Ok(update_request_mapped(
+        &mapped.now,
+        userid,
+        refs,
+        mapped.base.as_ref(),
+    ))
+}
+
+/// [`update_request`] for a user and base already in DingTalk's values.
+fn update_request_mapped(
     user: &User,
     userid: &WireUserId,
     refs: &UserRefs,
@@ -332,7 +399,7 @@ mod tests {
             "extension": "{\"hobby\":\"go\",\"level\":3}",
             "title": "Engineer"
         }));
-        let u = from_wire(&w, &ids(), None).unwrap();
+        let u = from_wire(&w, &ids(), None, &Rules::default()).unwrap();
         assert_eq!(u.id, OaUserId::new("emp-7"));
         assert_eq!(u.manager, Some(OaUserId::new("boss")));
         assert_eq!(
@@ -387,10 +454,16 @@ mod tests {
                 title: "Dev".into(),
             },
         ]);
-        assert_eq!(from_wire(&w, &ids(), Some(&oa)).unwrap(), oa);
+        assert_eq!(
+            from_wire(&w, &ids(), Some(&oa), &Rules::default()).unwrap(),
+            oa
+        );
         // Without the per-department list, the secondary title is taken from the hint.
         w.dept_title_list = None;
-        assert_eq!(from_wire(&w, &ids(), Some(&oa)).unwrap(), oa);
+        assert_eq!(
+            from_wire(&w, &ids(), Some(&oa), &Rules::default()).unwrap(),
+            oa
+        );
     }
 
     #[test]
@@ -398,14 +471,14 @@ mod tests {
         let w = wire_user(serde_json::json!({
             "userid": "u7", "name": "Li", "dept_id_list": [3000]
         }));
-        let err = from_wire(&w, &ids(), None).unwrap_err();
+        let err = from_wire(&w, &ids(), None, &Rules::default()).unwrap_err();
         assert!(matches!(
             err,
             ConvertError::Unmapped { kind: EntityKind::Department, ref ding_id } if ding_id == "3000"
         ));
         let w = wire_user(serde_json::json!({"userid": "nobody", "name": "N"}));
         assert!(matches!(
-            from_wire(&w, &ids(), None),
+            from_wire(&w, &ids(), None, &Rules::default()),
             Err(ConvertError::Unmapped {
                 kind: EntityKind::User,
                 ..
@@ -418,7 +491,12 @@ mod tests {
         let w = wire_user(serde_json::json!({
             "userid": "u7", "name": "Li", "extension": "[1,2]"
         }));
-        assert!(from_wire(&w, &ids(), None).unwrap().extension.is_empty());
+        assert!(
+            from_wire(&w, &ids(), None, &Rules::default())
+                .unwrap()
+                .extension
+                .is_empty()
+        );
     }
 
     fn user() -> User {
@@ -453,7 +531,13 @@ mod tests {
 
     #[test]
     fn user_create_carries_every_field_the_guide_shows() {
-        let req = create_request(&user(), &WireUserId::new("zhang"), &user_refs()).unwrap();
+        let req = create_request(
+            &user(),
+            &WireUserId::new("zhang"),
+            &user_refs(),
+            &Rules::default(),
+        )
+        .unwrap();
         let v = serde_json::to_value(&req).unwrap();
         assert_eq!(v["userid"], json!("zhang"));
         assert_eq!(v["mobile"], json!("13800000001"));
@@ -479,7 +563,12 @@ mod tests {
         let mut u = user();
         u.mobile = None;
         assert_eq!(
-            create_request(&u, &WireUserId::new("zhang"), &user_refs()),
+            create_request(
+                &u,
+                &WireUserId::new("zhang"),
+                &user_refs(),
+                &Rules::default()
+            ),
             Err(CreateUserRefused::NoMobile)
         );
     }
@@ -499,7 +588,7 @@ mod tests {
             manager: None,
             ..user_refs()
         };
-        let v = serde_json::to_value(update_request(
+        let v = serde_json::to_value(update_request_mapped(
             &now,
             &WireUserId::new("zhang"),
             &refs,
@@ -515,10 +604,143 @@ mod tests {
         assert!(v.get("mobile").is_none(), "update has no mobile field");
 
         // Without a base only the manager is forced (the guide documents that one).
-        let v = serde_json::to_value(update_request(&now, &WireUserId::new("zhang"), &refs, None))
-            .unwrap();
+        let v = serde_json::to_value(update_request_mapped(
+            &now,
+            &WireUserId::new("zhang"),
+            &refs,
+            None,
+        ))
+        .unwrap();
         assert_eq!(v["force_update_fields"], json!("manager_userid"));
         assert!(v.get("dept_title_list").is_none());
         assert!(v.get("extension").is_none());
+    }
+
+    /// For mappings that are inverse pairs, an OA user sent to DingTalk (the create request's
+    /// JSON, read back as DingTalk answers `v2/user/get`) converts back to itself exactly,
+    /// through the same code the pusher and the applier use. `PROPTEST_CASES=1000` in CI.
+    mod inverse_pairs {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn rules() -> Rules {
+            let m = serde_json::from_value(json!({"users": {
+                "fields": {
+                    "job_number": {
+                        "to_dingtalk": "user.job_number == null ? null : 'E' + user.job_number",
+                        "to_oa": "user.job_number == null ? null : user.job_number.substring(1)"},
+                    "email": {
+                        "to_dingtalk": "user.email == null ? null : user.email.replace('@corp.example', '@example')",
+                        "to_oa": "user.email == null ? null : user.email.replace('@example', '@corp.example')"},
+                    "departments": {
+                        "to_dingtalk": "user.departments.map(m, {'dept': m.dept, 'order': m.order, 'title': m.title == null ? null : {'T01': 'Engineer', 'T02': 'Manager'}[m.title]})",
+                        "to_oa": "user.departments.map(m, {'dept': m.dept, 'order': m.order, 'title': m.title == null ? null : {'Engineer': 'T01', 'Manager': 'T02'}[m.title]})"}
+                },
+                "extension": {
+                    "level": {"to_dingtalk": "user.extension.?grade.orValue(null)", "to_oa": "null"},
+                    "grade": {"to_dingtalk": "null", "to_oa": "user.extension.?level.orValue(null)"}
+                }
+            }}))
+            .unwrap();
+            Rules::new(mapping::load(&m, &Default::default()).unwrap())
+        }
+
+        fn arb_user() -> impl Strategy<Value = User> {
+            (
+                "[A-Za-z][A-Za-z ]{0,15}",
+                proptest::sample::subsequence(vec![1i64, 10, 20], 1..=3),
+                proptest::collection::vec(
+                    (
+                        proptest::option::of(prop_oneof![Just("T01"), Just("T02")]),
+                        0i64..100,
+                    ),
+                    3,
+                ),
+                proptest::option::of("[0-9]{1,8}"),
+                proptest::option::of("[a-z]{1,8}"),
+                "1[3-9][0-9]{9}",
+                proptest::option::of(prop_oneof![Just("P4"), Just("P5"), Just("M1")]),
+                proptest::collection::btree_map("[a-f]{1,4}", "[a-z0-9]{0,6}", 0..3),
+                (
+                    proptest::option::of("[a-z ]{1,12}"),
+                    proptest::option::of(0i64..2_000_000_000_000),
+                ),
+            )
+                .prop_map(
+                    |(
+                        name,
+                        depts,
+                        memberships,
+                        job,
+                        email,
+                        mobile,
+                        grade,
+                        ext,
+                        (remark, hired),
+                    )| {
+                        let ids: Vec<OaDeptId> = depts.into_iter().map(OaDeptId).collect();
+                        let mut u = User::new(OaUserId::new("emp-7"), name.trim(), &ids);
+                        for (m, (title, order)) in u.departments.iter_mut().zip(memberships) {
+                            m.title = title.map(str::to_owned);
+                            m.order = order;
+                        }
+                        u.job_number = job;
+                        u.email = email.map(|e| format!("{e}@corp.example.com"));
+                        u.mobile = Some(Mobile::mainland(mobile));
+                        u.extension = ext;
+                        if let Some(g) = grade {
+                            u.extension.insert("grade".into(), g.to_owned());
+                        }
+                        u.remark = remark.filter(|r| !r.trim().is_empty());
+                        u.hired_date_ms = hired;
+                        u
+                    },
+                )
+                .prop_filter("a name", |u| !u.name.is_empty())
+        }
+
+        /// The create request as DingTalk would answer `v2/user/get` for the user it created.
+        fn as_dingtalk_holds_it(req: &UserCreateRequest) -> WireUser {
+            let mut v = serde_json::to_value(req).unwrap();
+            let depts: Vec<i64> = v["dept_id_list"]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .map(|d| d.parse().unwrap())
+                .collect();
+            v["dept_id_list"] = json!(depts);
+            v["state_code"] = json!("86");
+            serde_json::from_value(v).unwrap()
+        }
+
+        fn all_ids() -> IdMap {
+            let mut m = ids();
+            m.insert_user(OaUserId::new("emp-7"), DingUserId::new("emp-7"));
+            m
+        }
+
+        proptest! {
+            #[test]
+            fn oa_to_dingtalk_to_oa_is_the_identity(user in arb_user()) {
+                let rules = rules();
+                let refs = UserRefs {
+                    depts: user
+                        .departments
+                        .iter()
+                        .map(|m| ding::wire_dept(all_ids().ding_dept(m.dept).unwrap()))
+                        .collect(),
+                    manager: None,
+                };
+                let req = create_request(&user, &WireUserId::new("emp-7"), &refs, &rules).unwrap();
+                let wire = as_dingtalk_holds_it(&req);
+                prop_assert_ne!(wire.extension.as_deref().map(|e| e.contains("grade")), Some(true));
+                let back = from_wire(&wire, &all_ids(), None, &rules).unwrap();
+                prop_assert_eq!(&back, &user);
+                // And with the OA user as the hint (how apply and plan read it).
+                let back = from_wire(&wire, &all_ids(), Some(&user), &rules).unwrap();
+                prop_assert_eq!(back, user);
+            }
+        }
     }
 }

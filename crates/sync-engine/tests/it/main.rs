@@ -16,6 +16,7 @@ mod convergence;
 mod echo;
 mod exclusive;
 mod import;
+mod mapping;
 mod measure;
 mod multi_apply;
 mod multi_push;

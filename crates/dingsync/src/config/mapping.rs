@@ -1,0 +1,158 @@
+//! `[mapping]` and `[scope]`: field mapping and scope as CEL expressions (the `mapping` crate),
+//! compiled once when the configuration is loaded.
+//!
+//! Why here: the expressions are configuration, so their problems belong with every other
+//! configuration problem — `dingsync check` lists each one with its key and, for a syntax
+//! error, its line and column, all at once — and the engine receives them already compiled in
+//! its [`Policy`](sync_engine::Policy). Two sections that say nothing are today's fixed
+//! behaviour and cost nothing at run time ([`Rules::default`]).
+//!
+//! What the engine has its own settings for is taken from the mapping here, so that there is
+//! one home for each: field owners and the conflict winner go into the policy's merge policies
+//! (a `winner` under `[mapping.users]` overrides `sync.conflict_winner` for users), and
+//! `mapping.users.soft_match` becomes the soft-match order.
+
+use directory_model::UserField;
+use mapping::{MappingConfig, ScopeConfig};
+use sync_engine::Policy;
+use sync_engine::policy::MatchKey;
+use sync_engine::rules::Rules;
+
+/// The compiled sections, or every problem found in them (as `key (line L, column C): why`).
+pub fn compile(mapping: &MappingConfig, scope: &ScopeConfig) -> Result<Rules, Vec<String>> {
+    let mut problems = Vec::new();
+    if let Some(order) = &mapping.users.soft_match {
+        for (i, name) in order.iter().enumerate() {
+            if !["mobile", "job_number", "email"].contains(&name.as_str()) {
+                problems.push(format!(
+                    "mapping.users.soft_match[{i}]: `{name}` cannot link users; soft matching \
+                     compares mobile, job_number or email"
+                ));
+            }
+        }
+    }
+    if *mapping == MappingConfig::default() && *scope == ScopeConfig::default() {
+        return if problems.is_empty() {
+            Ok(Rules::default())
+        } else {
+            Err(problems)
+        };
+    }
+    match mapping::load(mapping, scope) {
+        Ok(loaded) if problems.is_empty() => Ok(Rules::new(loaded)),
+        Ok(_) => Err(problems),
+        Err(errors) => {
+            problems.extend(errors.problems.iter().map(ToString::to_string));
+            Err(problems)
+        }
+    }
+}
+
+/// Puts what the rules say about owners, winners and soft matching into `policy`.
+pub fn apply_to_policy(policy: &mut Policy, rules: Rules) {
+    if let Some(loaded) = rules.loaded() {
+        let m = &loaded.mapping;
+        policy
+            .users
+            .authority
+            .extend(m.user_policy().authority.clone());
+        if m.user_winner_configured() {
+            policy.users.winner = m.user_policy().winner;
+        }
+        policy
+            .departments
+            .authority
+            .extend(m.department_policy().authority.clone());
+        if m.department_winner_configured() {
+            policy.departments.winner = m.department_policy().winner;
+        }
+        policy.soft_match.order = m
+            .soft_match()
+            .iter()
+            .filter_map(|f| match f {
+                UserField::Mobile => Some(MatchKey::Mobile),
+                UserField::JobNumber => Some(MatchKey::JobNumber),
+                UserField::Email => Some(MatchKey::Email),
+                _ => None,
+            })
+            .collect();
+    }
+    policy.rules = rules;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sections(text: &str) -> (MappingConfig, ScopeConfig) {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Both {
+            mapping: MappingConfig,
+            scope: ScopeConfig,
+        }
+        let both: Both = toml::from_str(text).expect("toml");
+        (both.mapping, both.scope)
+    }
+
+    #[test]
+    fn absent_sections_are_the_identity() {
+        let rules = compile(&MappingConfig::default(), &ScopeConfig::default()).expect("ok");
+        assert!(rules.loaded().is_none());
+        assert!(rules.fingerprint().is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_key_and_position() {
+        let (m, s) = sections(
+            r#"
+[mapping.users]
+soft_match = ["name"]
+[mapping.users.fields.job_number]
+to_dingtalk = '"E" + '
+to_oa = 'user.job_number'
+owner = "oa"
+[mapping.users.fields.nickname]
+to_oa = "name"
+[scope.to_dingtalk.users]
+broken = 'user.name ==='
+"#,
+        );
+        let problems = compile(&m, &s).expect_err("invalid");
+        let text = problems.join("\n");
+        for needle in [
+            "mapping.users.soft_match[0]",
+            "mapping.users.fields.job_number.to_dingtalk (line 1, column",
+            "mapping.users.fields.nickname",
+            "scope.to_dingtalk.users.broken (line 1, column",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn owners_winner_and_soft_match_reach_the_policy() {
+        let (m, s) = sections(
+            r#"
+[mapping.users]
+winner = "dingtalk"
+soft_match = ["job_number"]
+[mapping.users.fields.job_number]
+to_dingtalk = 'user.job_number == null ? null : "E" + user.job_number'
+to_oa = 'user.job_number == null ? null : user.job_number.substring(1)'
+owner = "oa"
+"#,
+        );
+        let rules = compile(&m, &s).expect("valid");
+        let mut policy = Policy::default();
+        apply_to_policy(&mut policy, rules);
+        assert_eq!(policy.users.winner, directory_model::Side::DingTalk);
+        assert_eq!(
+            policy.users.authority_of(UserField::JobNumber),
+            directory_model::Authority::Oa
+        );
+        assert_eq!(policy.soft_match.order, vec![MatchKey::JobNumber]);
+        assert_eq!(policy.departments.winner, directory_model::Side::Oa);
+        assert!(policy.rules.fingerprint().is_some());
+    }
+}
