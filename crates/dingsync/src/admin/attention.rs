@@ -25,7 +25,10 @@ pub fn object_kind(kind: EntityKind) -> ObjectKind {
 
 pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
     let store = &admin.store;
-    let held = store.held_deletions(Some(HoldState::Held)).await.map_err(internal)?;
+    let held = store
+        .held_deletions(Some(HoldState::Held))
+        .await
+        .map_err(internal)?;
     let conflicts = store.conflicts_undecided_count().await.map_err(internal)?;
     let outbox = store.outbox_depth().await.map_err(internal)?;
     let inbox = store.inbox_depth().await.map_err(internal)?;
@@ -35,7 +38,11 @@ pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
 pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
     let store = &admin.store;
     let mut holds = Vec::new();
-    for hold in store.held_deletions(Some(HoldState::Held)).await.map_err(internal)? {
+    for hold in store
+        .held_deletions(Some(HoldState::Held))
+        .await
+        .map_err(internal)?
+    {
         // Each held deletion is its own hold here: the store holds them one by one.
         let side = match hold.origin {
             // A deletion that came from OA would delete in DingTalk, and the other way round.
@@ -68,9 +75,10 @@ pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
             };
             let (result, rule) = match c.winner {
                 directory_model::Side::Oa => (text(&c.oa), "OA won (conflict_winner = oa)"),
-                directory_model::Side::DingTalk => {
-                    (text(&c.dingtalk), "DingTalk won (conflict_winner = dingtalk)")
-                }
+                directory_model::Side::DingTalk => (
+                    text(&c.dingtalk),
+                    "DingTalk won (conflict_winner = dingtalk)",
+                ),
             };
             ConflictItem {
                 id: c.id.to_string(),
@@ -106,7 +114,10 @@ async fn dead_letters(admin: &Admin) -> Result<Vec<DeadLetterItem>, BackendError
         .map_err(internal)?;
     let mut items = Vec::new();
     for d in dead {
-        let error = d.last_error.clone().unwrap_or_else(|| "no answer recorded".to_owned());
+        let error = d
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "no answer recorded".to_owned());
         // Later changes of the same object wait behind its dead letter (dependency order).
         let blocked = pending
             .iter()

@@ -13,10 +13,12 @@ const PAGE: usize = 200;
 fn date(field: &str, text: Option<&String>) -> Result<Option<i64>, BackendError> {
     match text.map(|t| t.trim()).filter(|t| !t.is_empty()) {
         None => Ok(None),
-        Some(t) => parse_date(t).map(Some).ok_or_else(|| BackendError::Invalid {
-            field: field.to_owned(),
-            message: format!("{t:?} is not a date like 2026-12-07 or 2026-12-07 15:30"),
-        }),
+        Some(t) => parse_date(t)
+            .map(Some)
+            .ok_or_else(|| BackendError::Invalid {
+                field: field.to_owned(),
+                message: format!("{t:?} is not a date like 2026-12-07 or 2026-12-07 15:30"),
+            }),
     }
 }
 
@@ -59,7 +61,13 @@ pub async fn search(admin: &Admin, query: &AuditQuery) -> Result<AuditPage, Back
     if origin.is_none() || console_only {
         let actions = admin
             .store
-            .operator_actions_search(actor.as_deref(), object.as_deref(), from_ms, to_ms, PAGE as u32 + 1)
+            .operator_actions_search(
+                actor.as_deref(),
+                object.as_deref(),
+                from_ms,
+                to_ms,
+                PAGE as u32 + 1,
+            )
             .await
             .map_err(internal)?;
         for a in actions {

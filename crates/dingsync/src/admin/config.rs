@@ -76,7 +76,11 @@ fn key_from_hex(text: &str) -> Option<SessionKey> {
 
 /// The key from the configuration, else the one kept in the database, else a new one stored
 /// there (see the module doc).
-async fn session_key(section: &ConsoleSection, store: &Store, now_ms: i64) -> anyhow::Result<SessionKey> {
+async fn session_key(
+    section: &ConsoleSection,
+    store: &Store,
+    now_ms: i64,
+) -> anyhow::Result<SessionKey> {
     if !section.session_key.is_empty() {
         return key_from_hex(section.session_key.expose())
             .context("console.session_key: must be hex of at least 32 bytes");
@@ -91,7 +95,10 @@ async fn session_key(section: &ConsoleSection, store: &Store, now_ms: i64) -> an
         .state_set(SESSION_KEY_STATE, &hex::encode(bytes), now_ms)
         .await?;
     // Another instance may have stored its key at the same moment: everyone uses the stored one.
-    let stored = store.state_get(SESSION_KEY_STATE).await?.unwrap_or_default();
+    let stored = store
+        .state_get(SESSION_KEY_STATE)
+        .await?
+        .unwrap_or_default();
     key_from_hex(&stored).context("the console session key stored in the database is damaged")
 }
 

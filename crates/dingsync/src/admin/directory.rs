@@ -63,7 +63,9 @@ impl States {
             .await
             .map_err(internal)?
         {
-            states.conflicted.insert(key(conflict.kind, &conflict.oa_id));
+            states
+                .conflicted
+                .insert(key(conflict.kind, &conflict.oa_id));
         }
         Ok(states)
     }
@@ -87,9 +89,11 @@ impl States {
 
 pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, BackendError> {
     let department = match query.department.as_deref().filter(|d| !d.is_empty()) {
-        Some(text) => Some(OaDeptId(text.parse().map_err(|_| BackendError::Invalid {
-            field: "department".to_owned(),
-            message: format!("{text:?} is not a department id"),
+        Some(text) => Some(OaDeptId(text.parse().map_err(|_| {
+            BackendError::Invalid {
+                field: "department".to_owned(),
+                message: format!("{text:?} is not a department id"),
+            }
         })?)),
         None => None,
     };
@@ -118,7 +122,7 @@ pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, Backend
     })
 }
 
-/// Users matching `q` by exact userid, mobile or job number, or by a part of the name.
+/// Users matching `q` by exact userid, mobile, job number or email, or by a part of the name.
 async fn search(
     admin: &Admin,
     q: &str,
@@ -145,13 +149,26 @@ async fn search(
             job_number: Some(q.to_owned()),
             ..base.clone()
         });
-        if let Some(user) = store
-            .get_user(&OaUserId::new(q))
-            .await
-            .map_err(internal)?
-            .filter(|u| department.is_none_or(|d| u.entity.departments.iter().any(|m| m.dept == d)))
-        {
-            found.insert(user.entity.id.as_str().to_owned(), user.entity);
+        let mut exact = vec![q.to_owned()];
+        if q.contains('@') {
+            exact.extend(
+                store
+                    .user_ids_by_email(q, SEARCH_CAP)
+                    .await
+                    .map_err(internal)?,
+            );
+        }
+        for id in exact {
+            if let Some(user) = store
+                .get_user(&OaUserId::new(id))
+                .await
+                .map_err(internal)?
+                .filter(|u| {
+                    department.is_none_or(|d| u.entity.departments.iter().any(|m| m.dept == d))
+                })
+            {
+                found.insert(user.entity.id.as_str().to_owned(), user.entity);
+            }
         }
     }
     for query in queries {
@@ -169,13 +186,20 @@ fn user_row(user: User, states: &States, names: &BTreeMap<i64, String>) -> UserR
         id: user.id.as_str().to_owned(),
         name: user.name,
         userid: Some(user.id.as_str().to_owned()),
-        mobile: user.mobile.map(|m| format!("+{}-{}", m.country_code, m.number)),
+        mobile: user
+            .mobile
+            .map(|m| format!("+{}-{}", m.country_code, m.number)),
         job_number: user.job_number,
         email: user.email,
         departments: user
             .departments
             .iter()
-            .map(|m| names.get(&m.dept.0).cloned().unwrap_or_else(|| m.dept.0.to_string()))
+            .map(|m| {
+                names
+                    .get(&m.dept.0)
+                    .cloned()
+                    .unwrap_or_else(|| m.dept.0.to_string())
+            })
             .collect(),
         state,
     }

@@ -24,7 +24,11 @@ pub fn entity_kind(kind: ObjectKind) -> EntityKind {
     }
 }
 
-pub async fn object(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ObjectDetail, BackendError> {
+pub async fn object(
+    admin: &Admin,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<ObjectDetail, BackendError> {
     let not_found = || BackendError::NotFound {
         what: kind.label(),
         id: id.to_owned(),
@@ -49,11 +53,7 @@ pub async fn object(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ObjectD
                 .map_err(internal)?
                 .ok_or_else(not_found)?
                 .entity;
-            let ding = admin
-                .store
-                .ding_id_of(&dept.id)
-                .await
-                .map_err(internal)?;
+            let ding = admin.store.ding_id_of(&dept.id).await.map_err(internal)?;
             let (theirs, unavailable) = match (ding, &admin.sync) {
                 (Some(d), Some(sync)) => match sync.client.dept_get(ding::wire_dept(d)).await {
                     Ok(detail) => (Some(detail.name), None),
@@ -68,12 +68,18 @@ pub async fn object(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ObjectD
                 linked_at: None,
                 linked_by: None,
             };
-            let fields = vec![FieldComparison::new("name", Some(dept.name.clone()), theirs)];
+            let fields = vec![FieldComparison::new(
+                "name",
+                Some(dept.name.clone()),
+                theirs,
+            )];
             (dept.name, fields, mapping, unavailable)
         }
-        ObjectKind::Role => return Err(BackendError::Refused(
-            "role pages are not available yet; see the audit page for a role's history".into(),
-        )),
+        ObjectKind::Role => {
+            return Err(BackendError::Refused(
+                "role pages are not available yet; see the audit page for a role's history".into(),
+            ));
+        }
     };
     let states = States::load(admin).await?;
     let timeline = timeline(admin, entity_kind(kind), id).await?;
@@ -107,11 +113,27 @@ async fn user_sides(admin: &Admin, user: User) -> Result<Sides, BackendError> {
     let fields = vec![
         FieldComparison::new("name", Some(user.name.clone()), t.map(|w| w.name.clone())),
         FieldComparison::new("mobile", mobile, t.and_then(|w| w.mobile.clone())),
-        FieldComparison::new("job_number", user.job_number.clone(), t.and_then(|w| w.job_number.clone())),
+        FieldComparison::new(
+            "job_number",
+            user.job_number.clone(),
+            t.and_then(|w| w.job_number.clone()),
+        ),
         FieldComparison::new("email", user.email.clone(), t.and_then(|w| w.email.clone())),
-        FieldComparison::new("telephone", user.telephone.clone(), t.and_then(|w| w.telephone.clone())),
-        FieldComparison::new("work_place", user.work_place.clone(), t.and_then(|w| w.work_place.clone())),
-        FieldComparison::new("remark", user.remark.clone(), t.and_then(|w| w.remark.clone())),
+        FieldComparison::new(
+            "telephone",
+            user.telephone.clone(),
+            t.and_then(|w| w.telephone.clone()),
+        ),
+        FieldComparison::new(
+            "work_place",
+            user.work_place.clone(),
+            t.and_then(|w| w.work_place.clone()),
+        ),
+        FieldComparison::new(
+            "remark",
+            user.remark.clone(),
+            t.and_then(|w| w.remark.clone()),
+        ),
     ];
     let fields = if theirs.is_some() {
         fields
@@ -119,7 +141,10 @@ async fn user_sides(admin: &Admin, user: User) -> Result<Sides, BackendError> {
         // Without DingTalk's side every field would show as different; show OA's alone.
         fields
             .into_iter()
-            .map(|f| FieldComparison { differs: false, ..f })
+            .map(|f| FieldComparison {
+                differs: false,
+                ..f
+            })
             .collect()
     };
     let mapping = IdMapping {
@@ -140,7 +165,11 @@ fn text(value: &serde_json::Value) -> Option<String> {
 }
 
 /// Every recorded step of one object, newest first.
-pub async fn timeline(admin: &Admin, kind: EntityKind, id: &str) -> Result<Vec<TimelineEntry>, BackendError> {
+pub async fn timeline(
+    admin: &Admin,
+    kind: EntityKind,
+    id: &str,
+) -> Result<Vec<TimelineEntry>, BackendError> {
     let store = &admin.store;
     let mut entries: Vec<(i64, TimelineEntry)> = Vec::new();
     let entry = |at: i64, origin: String, kind: TimelineKind, summary: String| TimelineEntry {
@@ -163,7 +192,15 @@ pub async fn timeline(admin: &Admin, kind: EntityKind, id: &str) -> Result<Vec<T
             record.actor,
             changed_fields(record.before.as_ref(), record.after.as_ref())
         );
-        entries.push((record.at_ms, entry(record.at_ms, record.origin.as_str().to_owned(), what, summary)));
+        entries.push((
+            record.at_ms,
+            entry(
+                record.at_ms,
+                record.origin.as_str().to_owned(),
+                what,
+                summary,
+            ),
+        ));
     }
     for push in store.outbox_of(kind, id, 200).await.map_err(internal)? {
         let mut e = entry(
@@ -251,7 +288,11 @@ fn changed_fields(before: Option<&serde_json::Value>, after: Option<&serde_json:
                 .filter(|(k, v)| b.get(*k) != Some(*v))
                 .map(|(k, v)| format!("{k} → {}", text(v).unwrap_or_else(|| "empty".into())))
                 .collect();
-            changed.extend(b.keys().filter(|k| !a.contains_key(*k)).map(|k| format!("{k} → empty")));
+            changed.extend(
+                b.keys()
+                    .filter(|k| !a.contains_key(*k))
+                    .map(|k| format!("{k} → empty")),
+            );
             if changed.is_empty() {
                 "no field changed".to_owned()
             } else {

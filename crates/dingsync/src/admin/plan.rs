@@ -22,7 +22,10 @@ pub fn entry_id(plan: &Plan, index: usize) -> String {
     format!(
         "{index}:{}:{}",
         item.kind.as_str(),
-        item.oa_id.as_deref().or(item.ding_id.as_deref()).unwrap_or("-")
+        item.oa_id
+            .as_deref()
+            .or(item.ding_id.as_deref())
+            .unwrap_or("-")
     )
 }
 
@@ -46,12 +49,19 @@ pub async fn plan_view(admin: &Admin) -> Result<PlanView, BackendError> {
             .map(|field| FieldChange {
                 field: field.clone(),
                 old: None,
-                new: item.conflicts.contains(field).then(|| "conflict: winner's value".into()),
+                new: item
+                    .conflicts
+                    .contains(field)
+                    .then(|| "conflict: winner's value".into()),
             })
             .collect();
         let entry = PlanEntry {
             id: entry_id(&plan, index),
-            object_id: item.oa_id.clone().or(item.ding_id.clone()).unwrap_or_default(),
+            object_id: item
+                .oa_id
+                .clone()
+                .or(item.ding_id.clone())
+                .unwrap_or_default(),
             name: item.name.clone(),
             op,
             changes,
@@ -66,12 +76,20 @@ pub async fn plan_view(admin: &Admin) -> Result<PlanView, BackendError> {
         }
     }
     let held = plan.items.iter().filter(|i| i.held).count() as u64;
-    let deletions = plan.items.iter().filter(|i| i.action == Action::Delete).count() as u64;
+    let deletions = plan
+        .items
+        .iter()
+        .filter(|i| i.action == Action::Delete)
+        .count() as u64;
     Ok(PlanView {
         generated_at: format_ms(admin.now_ms()),
         groups,
         // The engine decided which deletions it holds; the console asks for confirmation
         // exactly when some are held.
-        deletion_threshold: if held > 0 { deletions - held } else { deletions },
+        deletion_threshold: if held > 0 {
+            deletions - held
+        } else {
+            deletions
+        },
     })
 }

@@ -24,7 +24,9 @@ pub fn spawn_pruner(
             match store.prune_history(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, retention_days, "pruned old history"),
-                Err(e) => tracing::warn!(error = %sync_engine::error_chain(&e), "could not prune history"),
+                Err(e) => {
+                    tracing::warn!(error = %sync_engine::error_chain(&e), "could not prune history")
+                }
             }
             tokio::select! {
                 () = cancel.cancelled() => return,

@@ -38,8 +38,16 @@ fn shown(value: &Value) -> String {
 pub fn settings(config: &Config) -> SettingsView {
     let mut effective = Vec::new();
     let mut defaults = Vec::new();
-    flatten("", &serde_json::to_value(config).unwrap_or(Value::Null), &mut effective);
-    flatten("", &serde_json::to_value(Config::default()).unwrap_or(Value::Null), &mut defaults);
+    flatten(
+        "",
+        &serde_json::to_value(config).unwrap_or(Value::Null),
+        &mut effective,
+    );
+    flatten(
+        "",
+        &serde_json::to_value(Config::default()).unwrap_or(Value::Null),
+        &mut defaults,
+    );
     let entries = effective
         .into_iter()
         .map(|(key, value)| {

@@ -31,9 +31,7 @@ pub async fn lookup(store: &Store, name: &str) -> Result<Option<ConsoleUser>, Ba
 pub fn check_name(name: &str) -> anyhow::Result<()> {
     let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
     if name.is_empty() || name.chars().count() > 64 || !name.chars().all(ok_char) {
-        anyhow::bail!(
-            "NAME: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got {name:?})"
-        );
+        anyhow::bail!("NAME: use 1 to 64 letters, digits, '.', '_', '-' or '@' (got {name:?})");
     }
     Ok(())
 }

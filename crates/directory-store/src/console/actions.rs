@@ -44,22 +44,24 @@ impl Store {
         &self,
         record: &OperatorActionRecord,
     ) -> Result<(), StoreError> {
-        Sql::new("INSERT INTO operator_actions (at_ms, actor, kind, oa_id, action, outcome) VALUES (")
-            .bind(record.at_ms)
-            .push(", ")
-            .bind(record.actor.as_str())
-            .push(", ")
-            .bind(record.kind.as_deref())
-            .push(", ")
-            .bind(record.oa_id.as_deref())
-            .push(", ")
-            .bind(record.action.as_str())
-            .push(", ")
-            .bind(record.outcome.as_str())
-            .push(")")
-            .query()
-            .execute(&self.pool)
-            .await?;
+        Sql::new(
+            "INSERT INTO operator_actions (at_ms, actor, kind, oa_id, action, outcome) VALUES (",
+        )
+        .bind(record.at_ms)
+        .push(", ")
+        .bind(record.actor.as_str())
+        .push(", ")
+        .bind(record.kind.as_deref())
+        .push(", ")
+        .bind(record.oa_id.as_deref())
+        .push(", ")
+        .bind(record.action.as_str())
+        .push(", ")
+        .bind(record.outcome.as_str())
+        .push(")")
+        .query()
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -69,14 +71,16 @@ impl Store {
         kind: &str,
         oa_id: &str,
     ) -> Result<Vec<OperatorActionRecord>, StoreError> {
-        let rows = Sql::new(&format!("SELECT {ACTION_COLS} FROM operator_actions WHERE kind = "))
-            .bind(kind)
-            .push(" AND oa_id = ")
-            .bind(oa_id)
-            .push(" ORDER BY id DESC LIMIT 200")
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = Sql::new(&format!(
+            "SELECT {ACTION_COLS} FROM operator_actions WHERE kind = "
+        ))
+        .bind(kind)
+        .push(" AND oa_id = ")
+        .bind(oa_id)
+        .push(" ORDER BY id DESC LIMIT 200")
+        .query()
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(action_from_row).collect()
     }
 
@@ -90,7 +94,9 @@ impl Store {
         to_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<OperatorActionRecord>, StoreError> {
-        let mut sql = Sql::new(&format!("SELECT {ACTION_COLS} FROM operator_actions WHERE 1 = 1"));
+        let mut sql = Sql::new(&format!(
+            "SELECT {ACTION_COLS} FROM operator_actions WHERE 1 = 1"
+        ));
         if let Some(actor) = actor {
             sql = sql
                 .push(" AND LOWER(actor) LIKE ")

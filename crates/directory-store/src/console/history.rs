@@ -51,14 +51,16 @@ impl Store {
         kind: EntityKind,
         oa_id: &str,
     ) -> Result<Vec<ConflictRecord>, StoreError> {
-        let rows = Sql::new(&format!("SELECT {CONFLICT_COLS} FROM conflicts WHERE kind = "))
-            .bind(kind.as_str())
-            .push(" AND oa_id = ")
-            .bind(oa_id)
-            .push(" ORDER BY id DESC")
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = Sql::new(&format!(
+            "SELECT {CONFLICT_COLS} FROM conflicts WHERE kind = "
+        ))
+        .bind(kind.as_str())
+        .push(" AND oa_id = ")
+        .bind(oa_id)
+        .push(" ORDER BY id DESC")
+        .query()
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(conflict_from_row).collect()
     }
 
@@ -84,7 +86,12 @@ impl Store {
     }
 
     /// Marks a conflict decided by `by`; `false` when it was not waiting.
-    pub async fn conflict_decide(&self, id: i64, by: &str, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn conflict_decide(
+        &self,
+        id: i64,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let done = Sql::new("UPDATE conflicts SET decided_by = ")
             .bind(by)
             .push(", decided_at_ms = ")
@@ -99,11 +106,13 @@ impl Store {
 
     /// One conflict.
     pub async fn conflict_get(&self, id: i64) -> Result<Option<ConflictRecord>, StoreError> {
-        let row = Sql::new(&format!("SELECT {CONFLICT_COLS} FROM conflicts WHERE id = "))
-            .bind(id)
-            .query()
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = Sql::new(&format!(
+            "SELECT {CONFLICT_COLS} FROM conflicts WHERE id = "
+        ))
+        .bind(id)
+        .query()
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(conflict_from_row).transpose()
     }
 
