@@ -101,6 +101,7 @@ pub(crate) fn parse_action(fields: &Fields) -> Result<OperatorAction, ConsoleErr
         },
         "apply_plan" => parse_apply_plan(fields)?,
         "start_import" => OperatorAction::StartImport,
+        "start_reconcile" => OperatorAction::StartReconcile,
         other => {
             return Err(ConsoleError::bad_input(
                 "action",

@@ -54,6 +54,9 @@ pub enum OperatorAction {
     },
     /// Start a full import now.
     StartImport,
+    /// Start a reconcile now: plan both sides and apply the plan, deletions over the
+    /// threshold excepted (those stay held, as without `reconcile --yes`).
+    StartReconcile,
 }
 
 impl OperatorAction {
@@ -100,6 +103,7 @@ impl OperatorAction {
                 format!("apply {} plan entries", entries.len())
             }
             OperatorAction::StartImport => "start an import".to_owned(),
+            OperatorAction::StartReconcile => "start a reconcile".to_owned(),
         }
     }
 }

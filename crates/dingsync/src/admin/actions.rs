@@ -5,14 +5,14 @@
 use console::BackendError;
 use console::views::{ActionOutcome, Actor, DeletionDecision, ObjectKind, OperatorAction};
 use directory_model::OaUserId;
-use directory_store::{EntityKind, Op, OperatorActionRecord};
+use directory_store::{EntityKind, Op, OperatorActionRecord, QueueState};
 use sync_engine::plan::{Target, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use sync_engine::{Applier, ApplyOptions, ImportOptions};
 use tokio_util::sync::CancellationToken;
 
 use super::object::entity_kind;
-use super::runs::{Recorder, Summary};
+use super::runs::{LatestProgress, Recorder, Summary};
 use super::{Admin, internal, plan};
 
 pub async fn perform(
@@ -144,11 +144,9 @@ async fn dispatch(
             }
             done(format!("conflict {id}: the merge's result stays"))
         }
-        OperatorAction::ApplyOtherSide { .. } => Err(BackendError::Refused(
-            "applying the other side's value is not available yet: edit the field through the \
-             OA API, and the change syncs like any other"
-                .to_owned(),
-        )),
+        OperatorAction::ApplyOtherSide { conflict } => {
+            apply_other_side(admin, actor, &number("conflict", conflict)?).await
+        }
         OperatorAction::LinkSoftMatch { .. } | OperatorAction::CreateFromSoftMatch { .. } => {
             Err(BackendError::Refused(
                 "ambiguous soft matches are decided by the next import for now".to_owned(),
@@ -161,6 +159,17 @@ async fn dispatch(
                 .await
                 .map_err(refused_or_internal)?;
             let pushed = drain_pushes(admin).await;
+            // The retry ran at once: when DingTalk refused it again, say so and why, instead
+            // of a "queued" that reads like success.
+            if let Ok(Some(entry)) = store.outbox_get(id).await
+                && entry.state == QueueState::Dead
+            {
+                return Err(BackendError::Refused(format!(
+                    "dead letter {id} was retried and DingTalk refused it again: {}; fix the \
+                     cause, then retry",
+                    entry.last_error.as_deref().unwrap_or("no answer recorded")
+                )));
+            }
             done(format!("dead letter {id} queued again{pushed}"))
         }
         OperatorAction::DropDeadLetter { dead_letter } => {
@@ -176,6 +185,7 @@ async fn dispatch(
             confirm_deletions,
         } => apply_plan(admin, actor, entries.as_deref(), *confirm_deletions).await,
         OperatorAction::StartImport => start_import(admin, actor).await,
+        OperatorAction::StartReconcile => start_reconcile(admin, actor).await,
     }
 }
 
@@ -194,7 +204,10 @@ async fn drain_pushes(admin: &Admin) -> String {
     };
     let pusher = Pusher::new(sync, rand::random(), PushConfig::default());
     match pusher.drain().await {
-        Ok(report) => format!("; pushed: {report:?}"),
+        Ok(report) => format!(
+            "; {} change(s) pushed to DingTalk, {} to retry later, {} refused",
+            report.pushed, report.retried, report.dead_lettered
+        ),
         Err(e) => format!("; the push failed: {}", sync_engine::error_chain(&e)),
     }
 }
@@ -334,18 +347,23 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
     let id = run.id();
     let admin = admin.clone();
     // The engine's import future is not `Send` (higher-ranked borrows inside it), so it runs
-    // on a thread of its own, driven by this runtime's handle.
+    // on a thread of its own, driven by the service's runtime; its progress goes to the store
+    // for the runs page.
     let handle = tokio::runtime::Handle::current();
     std::thread::spawn(move || {
         handle.block_on(async move {
             let mut run = run;
+            let latest = LatestProgress::default();
+            latest.set("starting", 0, None);
+            let follower = run.follow(&admin, latest.clone());
             let result = sync_engine::import(
                 &sync,
                 &ImportOptions::default(),
-                &sync_engine::import::NoProgress,
+                &latest,
                 &CancellationToken::new(),
             )
             .await;
+            follower.abort();
             let (summary, failures, fatal) = match result {
                 Ok(report) => {
                     run.log(&admin, "info", crate::commands::import_summary(&report));
@@ -354,12 +372,15 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
                             side: console::views::Side::Oa,
                             created: (report.users.created + report.departments.created) as u64,
                             changed: (report.users.updated + report.departments.updated) as u64,
-                            deleted: 0,
-                            held: 0,
+                            deleted: (report.deletions.users_left.len()
+                                + report.deletions.departments_deleted.len())
+                                as u64,
+                            held: report.deletions.held as u64,
                             failed: report.failures.len() as u64,
                         }],
                         dingtalk_calls: report.calls.total_made,
                         throttles: report.calls.throttled,
+                        progress: None,
                     };
                     (summary, report.failures, None)
                 }
@@ -377,4 +398,194 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
     done(format!(
         "import started (run {id}); follow it on the runs page"
     ))
+}
+
+/// A reconcile started from the runs page: the plan of both sides, then applying it (held
+/// deletions stay held), as a task of the service; its progress goes to the runs page.
+async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, BackendError> {
+    let sync = admin.sync()?.clone();
+    let run = Recorder::start(admin, "reconcile", &format!("console:{}", actor.name)).await?;
+    let id = run.id();
+    let admin = admin.clone();
+    tokio::spawn(async move {
+        let mut run = run;
+        let latest = LatestProgress::default();
+        latest.set("planning: reading both sides", 0, None);
+        let follower = run.follow(&admin, latest.clone());
+        let calls_before = sync.client.stats().total_calls();
+        let throttles_before = sync.client.stats().total_throttles();
+        let (summary, failures, fatal) = match plan::current(&admin).await {
+            Err(BackendError::Internal(e)) => (
+                Summary::default(),
+                Vec::new(),
+                Some(sync_engine::error_chain(&*e)),
+            ),
+            Err(e) => (Summary::default(), Vec::new(), Some(e.to_string())),
+            Ok(current) => {
+                latest.set("applying the plan", 0, Some(current.items.len() as u64));
+                run.log(
+                    &admin,
+                    "info",
+                    format!("the plan has {} entries", current.items.len()),
+                );
+                let pusher = Pusher::new(&sync, rand::random(), PushConfig::default());
+                match reconcile(&sync, &pusher, &current, false).await {
+                    Ok(report) => {
+                        run.log(
+                            &admin,
+                            "info",
+                            format!(
+                                "applied {}; {} held deletion(s) left for confirmation",
+                                report.applied, report.skipped_held
+                            ),
+                        );
+                        let summary = Summary {
+                            counts: plan_counts(&current, &report),
+                            dingtalk_calls: sync.client.stats().total_calls() - calls_before,
+                            throttles: sync.client.stats().total_throttles() - throttles_before,
+                            progress: None,
+                        };
+                        (summary, report.failed, None)
+                    }
+                    Err(e) => (
+                        Summary::default(),
+                        Vec::new(),
+                        Some(sync_engine::error_chain(&e)),
+                    ),
+                }
+            }
+        };
+        follower.abort();
+        for f in &failures {
+            run.log(&admin, "error", f.clone());
+        }
+        if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
+            tracing::warn!(error = %e, "could not record the reconcile run");
+        }
+    });
+    done(format!(
+        "reconcile started (run {id}); follow it on the runs page"
+    ))
+}
+
+/// Counts per side of an applied plan: what it created, changed and deleted (held deletions
+/// as held), and the failures of each side (a failure names its side's entity).
+fn plan_counts(
+    plan: &sync_engine::plan::Plan,
+    report: &sync_engine::plan::ReconcileReport,
+) -> Vec<console::views::SideCounts> {
+    use sync_engine::plan::Action;
+    [
+        (Target::Oa, console::views::Side::Oa),
+        (Target::DingTalk, console::views::Side::DingTalk),
+    ]
+    .into_iter()
+    .map(|(target, side)| {
+        let items: Vec<_> = plan.items_for(target).collect();
+        let count = |a: Action| items.iter().filter(|i| i.action == a && !i.held).count() as u64;
+        let failed = report
+            .failed
+            .iter()
+            .filter(|f| items.iter().any(|i| f.contains(&i.name)))
+            .count() as u64;
+        console::views::SideCounts {
+            side,
+            created: count(Action::Create),
+            changed: count(Action::Update),
+            deleted: count(Action::Delete),
+            held: items.iter().filter(|i| i.held).count() as u64,
+            failed,
+        }
+    })
+    .collect()
+}
+
+/// Resolves a conflict the other way: the value the merge did not choose is written to OA
+/// (as an OA write by the operator, so the pusher takes it to DingTalk), and the conflict is
+/// marked decided.
+async fn apply_other_side(
+    admin: &Admin,
+    actor: &Actor,
+    id: &i64,
+) -> Result<ActionOutcome, BackendError> {
+    let store = &admin.store;
+    let conflict = store
+        .conflict_get(*id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| BackendError::NotFound {
+            what: "conflict",
+            id: id.to_string(),
+        })?;
+    let other = match conflict.winner {
+        directory_model::Side::Oa => conflict.dingtalk.clone(),
+        directory_model::Side::DingTalk => conflict.oa.clone(),
+    };
+    let ctx = directory_store::WriteCtx::oa(format!("console:{}", actor.name), admin.now_ms());
+    let field = conflict.field.as_str();
+    match conflict.kind {
+        EntityKind::User => {
+            let saved = store
+                .get_user(&OaUserId::new(conflict.oa_id.as_str()))
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    BackendError::Refused(format!("user {} no longer exists", conflict.oa_id))
+                })?;
+            let user = with_field(&saved.entity, field, other)?;
+            store
+                .update_user(&ctx, user, Some(saved.version))
+                .await
+                .map_err(refused_or_internal)?;
+        }
+        EntityKind::Department => {
+            let oa: i64 = number("conflict", &conflict.oa_id)?;
+            let saved = store
+                .get_department(directory_model::OaDeptId(oa))
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    BackendError::Refused(format!("department {oa} no longer exists"))
+                })?;
+            let dept = with_field(&saved.entity, field, other)?;
+            store
+                .update_department(&ctx, dept, Some(saved.version))
+                .await
+                .map_err(refused_or_internal)?;
+        }
+        other => {
+            return Err(BackendError::Refused(format!(
+                "a {} conflict cannot be turned around here; change it through the OA API",
+                other.as_str()
+            )));
+        }
+    }
+    store
+        .conflict_decide(*id, &actor.name, admin.now_ms())
+        .await
+        .map_err(internal)?;
+    let pushed = drain_pushes(admin).await;
+    done(format!(
+        "conflict {id}: {field} now has the other side's value in OA{pushed}"
+    ))
+}
+
+/// `entity` with its top-level `field` set to `value` (through its serde form, the shape the
+/// merge recorded the conflict in).
+fn with_field<T: serde::Serialize + serde::de::DeserializeOwned>(
+    entity: &T,
+    field: &str,
+    value: serde_json::Value,
+) -> Result<T, BackendError> {
+    let mut json = serde_json::to_value(entity).map_err(internal)?;
+    let Some(slot) = json.as_object_mut().and_then(|o| o.get_mut(field)) else {
+        return Err(BackendError::Refused(format!(
+            "{field} is not a field this console can set; change it through the OA API"
+        )));
+    };
+    *slot = value;
+    serde_json::from_value(json).map_err(|e| BackendError::Invalid {
+        field: field.to_owned(),
+        message: format!("the other side's value does not fit: {e}"),
+    })
 }

@@ -122,7 +122,7 @@ pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, Backend
     })
 }
 
-/// Users matching `q` by exact userid, mobile or job number, or by a part of the name.
+/// Users matching `q` by exact userid, mobile, job number or email, or by a part of the name.
 async fn search(
     admin: &Admin,
     q: &str,
@@ -149,13 +149,26 @@ async fn search(
             job_number: Some(q.to_owned()),
             ..base.clone()
         });
-        if let Some(user) = store
-            .get_user(&OaUserId::new(q))
-            .await
-            .map_err(internal)?
-            .filter(|u| department.is_none_or(|d| u.entity.departments.iter().any(|m| m.dept == d)))
-        {
-            found.insert(user.entity.id.as_str().to_owned(), user.entity);
+        let mut exact = vec![q.to_owned()];
+        if q.contains('@') {
+            exact.extend(
+                store
+                    .user_ids_by_email(q, SEARCH_CAP)
+                    .await
+                    .map_err(internal)?,
+            );
+        }
+        for id in exact {
+            if let Some(user) = store
+                .get_user(&OaUserId::new(id))
+                .await
+                .map_err(internal)?
+                .filter(|u| {
+                    department.is_none_or(|d| u.entity.departments.iter().any(|m| m.dept == d))
+                })
+            {
+                found.insert(user.entity.id.as_str().to_owned(), user.entity);
+            }
         }
     }
     for query in queries {

@@ -37,7 +37,7 @@ pub async fn overview(admin: &Admin) -> Result<Overview, BackendError> {
         readiness,
         budgets: budgets(admin),
         token: token(admin).await,
-        events: events(admin),
+        events: events(admin).await?,
         backlogs,
         last_runs,
         attention_count: attention::count(admin).await?,
@@ -147,14 +147,21 @@ async fn token(admin: &Admin) -> TokenState {
     }
 }
 
-fn events(admin: &Admin) -> EventChannel {
+/// How events arrive. In callback mode nothing but the pushes themselves says whether
+/// DingTalk reaches us, so the card shows when the inbox last received one.
+async fn events(admin: &Admin) -> Result<EventChannel, BackendError> {
     let Some(stream) = &admin.stream else {
-        return EventChannel {
+        let newest = admin
+            .store
+            .inbox_newest_received_ms()
+            .await
+            .map_err(internal)?;
+        return Ok(EventChannel {
             mode: "callback".to_owned(),
             healthy: true,
-            last_event_at: None,
+            last_event_at: newest.map(format_ms),
             detail: "DingTalk pushes events to POST /callbacks/dingtalk".to_owned(),
-        };
+        });
     };
     let status = stream.borrow().clone();
     let detail = match &status.state {
@@ -169,12 +176,12 @@ fn events(admin: &Admin) -> EventChannel {
         ),
         other => format!("{other:?}").to_lowercase(),
     };
-    EventChannel {
+    Ok(EventChannel {
         mode: "stream".to_owned(),
         healthy: status.is_ready(),
         last_event_at: status.last_event_at_ms.map(format_ms),
         detail: format!("{detail}; {} event(s) stored", status.events_stored),
-    }
+    })
 }
 
 async fn backlogs(admin: &Admin) -> Result<Vec<Backlog>, BackendError> {

@@ -1,24 +1,34 @@
 //! `/console/runs`: the run history from the store's `runs` table. Runs the console starts
 //! are recorded here (opened when they start, so a run in progress shows, and closed with an
-//! honest outcome: `partial` when some part failed, with what failed).
+//! honest outcome: `partial` when some part failed, with what failed). While a run works, its
+//! progress is its stored summary (`Summary::progress`), written at most twice a second, so
+//! every instance's runs page and the page's polling script see the same figures.
 
 use console::BackendError;
 use console::views::{
     LogLine, Outcome, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts,
 };
+use std::sync::{Arc, Mutex, PoisonError};
+
 use directory_store::{RunRecord, RunStart};
 use serde::{Deserialize, Serialize};
+use sync_engine::import::{ImportPhase, ImportProgress};
 
 use super::time::format_ms;
 use super::{Admin, internal};
 
-/// What a finished run stores as its summary.
+/// What a run stores as its summary: its progress while it works, its counts once done.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub counts: Vec<SideCounts>,
     pub dingtalk_calls: u64,
     pub throttles: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
+
+/// How often a run's progress is written to the store.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn kind(text: &str) -> RunKind {
     match text {
@@ -48,10 +58,12 @@ fn summary(record: &RunRecord) -> RunSummary {
         counts: parsed.counts,
         dingtalk_calls: parsed.dingtalk_calls,
         throttles: parsed.throttles,
-        progress: outcome.is_none().then(|| Progress {
-            done: 0,
-            total: None,
-            stage: "running".to_owned(),
+        progress: outcome.is_none().then(|| {
+            parsed.progress.clone().unwrap_or_else(|| Progress {
+                done: 0,
+                total: None,
+                stage: "starting".to_owned(),
+            })
         }),
         started_by: record.started_by.clone(),
     }
@@ -114,6 +126,32 @@ impl Recorder {
         self.id
     }
 
+    /// Keeps `latest`'s progress in the store until the returned task is aborted.
+    pub fn follow(&self, admin: &Admin, latest: LatestProgress) -> tokio::task::JoinHandle<()> {
+        let (store, id) = (admin.store.clone(), self.id);
+        tokio::spawn(async move {
+            let mut written: Option<Progress> = None;
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                let now = latest.get();
+                if now.is_none() || now == written {
+                    continue;
+                }
+                let summary = Summary {
+                    progress: now.clone(),
+                    ..Summary::default()
+                };
+                let Ok(json) = serde_json::to_string(&summary) else {
+                    continue;
+                };
+                if let Err(e) = store.run_progress(id, &json).await {
+                    tracing::warn!(run = id, error = %e, "could not record a run's progress");
+                }
+                written = now;
+            }
+        })
+    }
+
     pub fn log(&mut self, admin: &Admin, level: &str, message: impl Into<String>) {
         self.log.push(LogLine {
             at: format_ms(admin.now_ms()),
@@ -156,5 +194,48 @@ impl Recorder {
             )
             .await
             .map_err(internal)
+    }
+}
+
+/// A run's latest progress, set by the work and read by [`Recorder::follow`]'s task.
+#[derive(Debug, Clone, Default)]
+pub struct LatestProgress(Arc<Mutex<Option<Progress>>>);
+
+impl LatestProgress {
+    pub fn set(&self, stage: &str, done: u64, total: Option<u64>) {
+        let progress = Progress {
+            done,
+            total,
+            stage: stage.to_owned(),
+        };
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(progress);
+    }
+
+    fn get(&self) -> Option<Progress> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The import reports its phases here (quickly: it only replaces the latest value).
+impl ImportProgress for LatestProgress {
+    fn report(&self, p: &sync_engine::import::Progress) {
+        let (users_total, written) = (p.users_total as u64, p.users_written as u64);
+        match p.phase {
+            ImportPhase::Crawl => self.set(
+                "reading DingTalk (users listed)",
+                p.users_listed as u64,
+                None,
+            ),
+            ImportPhase::Link => self.set("linking departments", p.departments as u64, None),
+            ImportPhase::Users => self.set("writing users", written, Some(users_total)),
+            ImportPhase::Roles => self.set("writing roles", users_total, Some(users_total)),
+            ImportPhase::Deletions => {
+                self.set("mirroring deletions", users_total, Some(users_total))
+            }
+            ImportPhase::Done => self.set("finishing", users_total, Some(users_total)),
+        }
     }
 }

@@ -7,14 +7,17 @@
 //! - `tree`: member counts for the department tree.
 //! - `history`: per-object outbox entries and conflicts for the timeline, the audit search,
 //!   conflict decisions and pruning.
+//! - `lookups`: users by email, the inbox's newest event, the history tables' size.
 
 mod actions;
 mod history;
+mod lookups;
 mod runs;
 mod tree;
 mod users;
 
 pub use actions::OperatorActionRecord;
 pub use history::AuditSearch;
+pub use lookups::HISTORY_TABLES;
 pub use runs::{RunRecord, RunStart};
 pub use users::ConsoleUserRow;

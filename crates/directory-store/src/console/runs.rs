@@ -96,6 +96,19 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a running run's summary (its progress so far); a finished run is left as it
+    /// is, so a late progress write cannot overwrite the final summary.
+    pub async fn run_progress(&self, id: i64, summary_json: &str) -> Result<(), StoreError> {
+        Sql::new("UPDATE runs SET summary_json = ")
+            .bind(summary_json)
+            .push(" WHERE finished_at_ms IS NULL AND id = ")
+            .bind(id)
+            .query()
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The newest runs first.
     pub async fn runs_recent(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         let rows = Sql::new(&format!(
