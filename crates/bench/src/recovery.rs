@@ -59,7 +59,11 @@ pub async fn run(
     args: &RecoveryArgs,
     db: &DbChoice,
 ) -> anyhow::Result<BenchReport> {
-    anyhow::ensure!(args.changes >= 2 * PARENTS, "--changes must be at least {}", 2 * PARENTS);
+    anyhow::ensure!(
+        args.changes >= 2 * PARENTS,
+        "--changes must be at least {}",
+        2 * PARENTS
+    );
     let rig = Rig::start(
         service,
         &RigOptions {
@@ -86,8 +90,13 @@ pub async fn run(
             dept_ids[i % PARENTS]
         };
         let body = json!({"name": format!("Recovery {i}"), "parent": parent});
-        let (status, body) = rig.oa_send(Method::POST, "/departments", Some(&body)).await?;
-        anyhow::ensure!(status.is_success(), "POST /departments: HTTP {status}: {body}");
+        let (status, body) = rig
+            .oa_send(Method::POST, "/departments", Some(&body))
+            .await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "POST /departments: HTTP {status}: {body}"
+        );
         dept_ids.push(body["id"].as_i64().context("the created department's id")?);
     }
     for i in 0..users {
@@ -140,7 +149,8 @@ pub async fn run(
         let cancel = cancel.clone();
         tokio::spawn(async move { restarted.run(cancel).await })
     };
-    let patience = lease + Duration::from_secs_f64(left as f64 / f64::from(args.qps.max(1)) * 20.0)
+    let patience = lease
+        + Duration::from_secs_f64(left as f64 / f64::from(args.qps.max(1)) * 20.0)
         + Duration::from_secs(60);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let drained = loop {
@@ -169,11 +179,7 @@ pub async fn run(
         + calls.get(paths::USER_GET).copied().unwrap_or(0);
     // Each entity left needs one create (or one look-up, when DingTalk has it already); the
     // busiest API is the department one.
-    let dept_left = calls
-        .get(paths::DEPT_CREATE)
-        .copied()
-        .unwrap_or(0)
-        .max(1);
+    let dept_left = calls.get(paths::DEPT_CREATE).copied().unwrap_or(0).max(1);
     let bound_s = lease.as_secs_f64() + dept_left as f64 / f64::from(args.qps.max(1));
     let per_entity = total as f64 / left.max(1) as f64;
 
@@ -186,7 +192,10 @@ pub async fn run(
         .with("qps", args.qps)
         .with("lease_s", args.lease_s)
         .with("calls_per_entity", round3(per_entity))
-        .with("lookups_per_entity", round3(lookups as f64 / left.max(1) as f64));
+        .with(
+            "lookups_per_entity",
+            round3(lookups as f64 / left.max(1) as f64),
+        );
     rig.shutdown().await?;
     Ok(out)
 }
