@@ -32,6 +32,7 @@
 //! - [`push`]: OA API writes pushed to DingTalk, against the rate-limit bound.
 //! - [`api`]: OA API reads and writes.
 //! - [`recovery`]: a push backlog drained after the pusher was killed in the middle of it.
+//! - [`scim`]: an IdP provisioning through SCIM: writes/s with p99, and time to DingTalk.
 
 pub mod api;
 pub mod callbacks;
@@ -41,6 +42,7 @@ pub mod load;
 pub mod push;
 pub mod recovery;
 pub mod rig;
+pub mod scim;
 pub mod service;
 pub mod stats;
 
@@ -95,6 +97,8 @@ pub enum Scenario {
     Api(api::ApiArgs),
     /// A push backlog after the pusher was killed mid-push: time to drain, calls per entity.
     Recovery(recovery::RecoveryArgs),
+    /// SCIM creates and updates per second with p99, and time until they are in DingTalk.
+    Scim(scim::ScimArgs),
 }
 
 /// Reads a URL that may carry a password into a [`Secret`], so `Debug` never shows it.
@@ -245,6 +249,7 @@ pub async fn run_scenario<S: ServerUrl>(
         Scenario::Push(a) => push::run(service, a, db).await?,
         Scenario::Api(a) => api::run(service, a, db).await?,
         Scenario::Recovery(a) => recovery::run(service, a, db).await?,
+        Scenario::Scim(a) => scim::run(service, a, db).await?,
     };
     Ok(report.finish())
 }

@@ -222,12 +222,16 @@ pub struct ScimSection {
     pub tokens_file: Option<PathBuf>,
     /// What a SCIM Group becomes: `departments` or `roles`.
     pub groups: crate::scim::GroupsAs,
+    /// With `groups = "roles"`: the role group the roles live in (created on first use).
+    pub role_group: String,
     /// What `active=false` does: `delete` or `left`.
     pub leave: crate::scim::Leave,
     /// The separator of Enterprise `department` paths (`Sales/East`); empty: a plain name.
     pub department_path: String,
     /// The OA department under which departments named by users are found or created.
     pub create_under: i64,
+    /// SCIM attribute path → DingTalk `extension` key (`[scim.extension]`).
+    pub extension: std::collections::BTreeMap<String, String>,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
 }
@@ -238,9 +242,13 @@ impl Default for ScimSection {
             tokens: Vec::new(),
             tokens_file: None,
             groups: crate::scim::GroupsAs::Departments,
+            role_group: "SCIM".into(),
             leave: crate::scim::Leave::Delete,
             department_path: "/".into(),
             create_under: 1,
+            extension: crate::scim::settings::default_extension()
+                .into_iter()
+                .collect(),
             max_body_bytes: 1 << 20,
         }
     }
@@ -256,6 +264,7 @@ impl ScimSection {
                 .map(|t| crate::api::ApiToken::unnamed(t.expose()))
                 .collect(),
             groups: self.groups,
+            role_group: self.role_group.clone(),
             leave: self.leave,
             department_path: if self.department_path.is_empty() {
                 crate::scim::settings::DepartmentPath::Name
@@ -263,6 +272,11 @@ impl ScimSection {
                 crate::scim::settings::DepartmentPath::Path(self.department_path.clone())
             },
             create_under: directory_model::OaDeptId(self.create_under),
+            extension: self
+                .extension
+                .iter()
+                .map(|(p, k)| (p.clone(), k.clone()))
+                .collect(),
             max_body_bytes: self.max_body_bytes,
             ..crate::scim::ScimSettings::default()
         }

@@ -178,7 +178,10 @@ impl Application {
         // on the public listener (design: "Surfaces").
         let scim_state = crate::scim::ScimState {
             store: store.clone(),
-            settings: std::sync::Arc::new(config.scim.settings()),
+            settings: std::sync::Arc::new(crate::scim::ScimSettings {
+                deletions: workers::policy(config).deletions,
+                ..config.scim.settings()
+            }),
             clock: shared.clock.clone(),
         };
         let public = public.merge(crate::scim::router(scim_state));

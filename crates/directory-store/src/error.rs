@@ -202,6 +202,14 @@ pub enum StoreError {
         /// The user who has it.
         existing: OaUserId,
     },
+    /// Another SCIM user has this `userName` (compared case-insensitively; RFC 7643 §4.1.1).
+    #[error("userName {user_name:?} already belongs to SCIM user {existing}")]
+    DuplicateUserName {
+        /// The clashing userName.
+        user_name: String,
+        /// The OA id of the user who has it.
+        existing: String,
+    },
     /// The group already has a role with this name (DingTalk 34021).
     #[error("role group {group} already has a role named {name:?}")]
     DuplicateRoleName {
@@ -329,6 +337,7 @@ impl StoreError {
             Self::DuplicateDepartmentName { .. } | Self::DuplicateRoleName { .. } => "name",
             Self::DuplicateMobile { .. } => "mobile",
             Self::DuplicateEmail { .. } => "email",
+            Self::DuplicateUserName { .. } => "userName",
             Self::VersionConflict { .. } => "version",
             _ => return None,
         })

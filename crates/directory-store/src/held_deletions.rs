@@ -3,8 +3,8 @@
 //! one side never empties the other without a human saying so.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
@@ -86,6 +86,34 @@ fn held_from_row(row: &AnyRow) -> Result<HeldDeletion, StoreError> {
     })
 }
 
+/// Holds a deletion on `conn` (inside the caller's transaction); returns its id.
+pub(crate) async fn hold_in(
+    conn: &mut AnyConnection,
+    kind: EntityKind,
+    oa_id: &str,
+    origin: Origin,
+    reason: &str,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let row = Sql::new(
+        "INSERT INTO held_deletions (kind, oa_id, origin, reason, state, created_at_ms) VALUES (",
+    )
+    .bind(kind.as_str())
+    .push(", ")
+    .bind(oa_id)
+    .push(", ")
+    .bind(origin.as_str())
+    .push(", ")
+    .bind(reason)
+    .push(", 'held', ")
+    .bind(now_ms)
+    .push(") RETURNING id")
+    .query()
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
 impl Store {
     /// Holds a deletion for confirmation; returns its id.
     pub async fn hold_deletion(
@@ -96,23 +124,8 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let row = Sql::new(
-            "INSERT INTO held_deletions (kind, oa_id, origin, reason, state, created_at_ms) VALUES (",
-        )
-        .bind(kind.as_str())
-        .push(", ")
-        .bind(oa_id)
-        .push(", ")
-        .bind(origin.as_str())
-        .push(", ")
-        .bind(reason)
-        .push(", 'held', ")
-        .bind(now_ms)
-        .push(") RETURNING id")
-        .query()
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
+        let mut conn = self.pool.acquire().await?;
+        hold_in(&mut conn, kind, oa_id, origin, reason, now_ms).await
     }
 
     /// Held deletions, optionally of one state, oldest first.

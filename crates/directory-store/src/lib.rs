@@ -96,6 +96,6 @@ pub use inbox::{InboxEvent, InboxPut, NewInboxEvent};
 pub use journal::{Op, Origin, WriteCtx};
 pub use outbox::OutboxEntry;
 pub use rows::Versioned;
-pub use scim_resources::{ScimResource, ScimWrite};
+pub use scim_resources::{SCIM_HOLD_REASON, ScimChange, ScimResource, ScimWrite};
 pub use slots::SlotTake;
 pub use url::{Backend, DatabaseUrl};

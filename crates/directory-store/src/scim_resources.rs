@@ -6,12 +6,22 @@
 //! The OA entity stays the truth for sync; this table is only the SCIM client's view. Rows are
 //! keyed by kind (`"User"` / `"Group"`) and the OA id; `user_name` (lower-cased, unique per kind)
 //! and `external_id` are copied out for the lookups IdPs make before every create.
+//!
+//! A SCIM user write changes two things, the OA user and this row; [`Store::scim_save`] and
+//! [`Store::scim_remove`] commit both in one write transaction (with the user's audit row and
+//! outbox entry), so a refusal of either leaves neither behind: no OA user pushed to DingTalk
+//! that the IdP was told does not exist, and no SCIM resource whose user is missing.
 
-use sqlx::Row;
+use directory_model::{OaUserId, User};
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::db::{Sql, Store};
-use crate::error::StoreError;
+use crate::directory::{Expect, delete_user_in, save_user_in};
+use crate::error::{EntityKind, StoreError};
+use crate::held_deletions::hold_in;
+use crate::journal::{Op, Origin, WriteCtx};
+use crate::rows::count;
 
 /// One stored SCIM resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +54,28 @@ pub struct ScimWrite<'a> {
     /// The resource JSON.
     pub body_json: &'a str,
 }
+
+/// The directory change that commits together with a SCIM resource write.
+#[derive(Debug, Clone)]
+pub enum ScimChange {
+    /// The resource alone (a Group's department is written by its own calls).
+    None,
+    /// Save this user, with this expectation (boxed: a user is large).
+    SaveUser(Box<User>, Expect),
+    /// Delete this user if it is there (a user already gone is not an error).
+    DeleteUser(OaUserId),
+    /// Keep this user, and hold its deletion for an operator (a mass deactivation past the
+    /// deletion threshold); a deletion of it already held is not held twice.
+    HoldUserDeletion {
+        /// The user.
+        id: OaUserId,
+        /// Why (shown to the operator).
+        reason: String,
+    },
+}
+
+/// The `reason` prefix of deletions held by SCIM, so that they can be counted and found.
+pub const SCIM_HOLD_REASON: &str = "SCIM mass deactivation";
 
 const COLUMNS: &str = "kind, id, body_json, rev, created_at_ms, updated_at_ms";
 
@@ -108,50 +140,223 @@ impl Store {
         w: ScimWrite<'_>,
         now_ms: i64,
     ) -> Result<ScimResource, StoreError> {
-        let user_name = w.user_name.map(str::to_lowercase);
-        Sql::new(
-            "INSERT INTO scim_resources (kind, id, user_name, external_id, body_json, rev, \
-             created_at_ms, updated_at_ms) VALUES (",
-        )
-        .bind(w.kind)
-        .push(", ")
-        .bind(w.id)
-        .push(", ")
-        .bind(user_name)
-        .push(", ")
-        .bind(w.external_id.map(str::to_owned))
-        .push(", ")
-        .bind(w.body_json)
-        .push(", 1, ")
-        .bind(now_ms)
-        .push(", ")
-        .bind(now_ms)
-        .push(
-            ") ON CONFLICT (kind, id) DO UPDATE SET user_name = excluded.user_name, \
-             external_id = excluded.external_id, body_json = excluded.body_json, \
-             rev = scim_resources.rev + 1, updated_at_ms = excluded.updated_at_ms",
-        )
-        .query()
-        .execute(&self.pool)
-        .await?;
-        self.scim_get(w.kind, w.id)
-            .await?
-            .ok_or(StoreError::Corrupt {
-                table: "scim_resources",
-                id: w.id.to_owned(),
-                detail: "row missing right after its upsert".into(),
-            })
+        self.scim_save(&WriteCtx::oa("scim", now_ms), ScimChange::None, w)
+            .await
+    }
+
+    /// Applies `change` to the directory and stores the resource, in one write transaction
+    /// (see the module doc); a `userName` another resource of the kind holds is refused with
+    /// [`StoreError::DuplicateUserName`], checked inside that transaction so two concurrent
+    /// creates cannot both get it.
+    pub async fn scim_save(
+        &self,
+        ctx: &WriteCtx,
+        change: ScimChange,
+        w: ScimWrite<'_>,
+    ) -> Result<ScimResource, StoreError> {
+        let mut tx = self.begin_write().await?;
+        apply_change(&mut tx, ctx, change).await?;
+        put_in(&mut tx, w, ctx.now_ms).await?;
+        let row = get_in(&mut tx, w.kind, w.id).await?;
+        tx.commit().await?;
+        row.ok_or(StoreError::Corrupt {
+            table: "scim_resources",
+            id: w.id.to_owned(),
+            detail: "row missing right after its upsert".into(),
+        })
+    }
+
+    /// Applies `change` (usually [`ScimChange::DeleteUser`]) and forgets the resource, in one
+    /// write transaction.
+    pub async fn scim_remove(
+        &self,
+        ctx: &WriteCtx,
+        change: ScimChange,
+        kind: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        apply_change(&mut tx, ctx, change).await?;
+        delete_in(&mut tx, kind, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many users SCIM clients took out of the directory since `since_ms`, as (deleted,
+    /// deletion held): the deactivation wave a new one would join, for the deletion threshold.
+    pub async fn scim_user_deletions_since(&self, since_ms: i64) -> Result<(i64, i64), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let deleted = Sql::new("SELECT COUNT(*) AS n FROM audit WHERE kind = ")
+            .bind(EntityKind::User.as_str())
+            .push(" AND op = ")
+            .bind(Op::Delete.as_str())
+            .push(" AND actor LIKE 'scim:%' AND at_ms >= ")
+            .bind(since_ms);
+        let held =
+            Sql::new("SELECT COUNT(*) AS n FROM held_deletions WHERE state = 'held' AND kind = ")
+                .bind(EntityKind::User.as_str())
+                .push(" AND reason LIKE ")
+                .bind(format!("{SCIM_HOLD_REASON}%"));
+        Ok((
+            count(&mut conn, deleted).await?,
+            count(&mut conn, held).await?,
+        ))
+    }
+
+    /// Whether a deletion of user `id` that SCIM held still waits for an operator.
+    pub async fn scim_user_hold_pending(&self, id: &OaUserId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let held =
+            Sql::new("SELECT COUNT(*) AS n FROM held_deletions WHERE state = 'held' AND kind = ")
+                .bind(EntityKind::User.as_str())
+                .push(" AND oa_id = ")
+                .bind(id.as_str())
+                .push(" AND reason LIKE ")
+                .bind(format!("{SCIM_HOLD_REASON}%"));
+        Ok(count(&mut conn, held).await? > 0)
+    }
+
+    /// Rejects the deletions of user `id` that SCIM holds (the client reactivated the user, so
+    /// an operator must not approve them later); returns how many.
+    pub async fn scim_release_user_holds(
+        &self,
+        id: &OaUserId,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = Sql::new("UPDATE held_deletions SET state = 'rejected', resolved_at_ms = ")
+            .bind(now_ms)
+            .push(", resolved_by = ")
+            .bind(by)
+            .push(" WHERE state = 'held' AND kind = ")
+            .bind(EntityKind::User.as_str())
+            .push(" AND oa_id = ")
+            .bind(id.as_str())
+            .push(" AND reason LIKE ")
+            .bind(format!("{SCIM_HOLD_REASON}%"))
+            .query()
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Forgets a resource (the client deleted it).
     pub async fn scim_delete(&self, kind: &str, id: &str) -> Result<(), StoreError> {
-        Sql::new("DELETE FROM scim_resources WHERE kind = ")
-            .bind(kind)
-            .push(" AND id = ")
-            .bind(id)
-            .query()
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        delete_in(&mut conn, kind, id).await
     }
+}
+
+async fn apply_change(
+    conn: &mut AnyConnection,
+    ctx: &WriteCtx,
+    change: ScimChange,
+) -> Result<(), StoreError> {
+    match change {
+        ScimChange::None => Ok(()),
+        ScimChange::SaveUser(user, expect) => {
+            save_user_in(conn, ctx, *user, expect).await.map(drop)
+        }
+        ScimChange::DeleteUser(id) => match delete_user_in(conn, ctx, &id, None).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        },
+        ScimChange::HoldUserDeletion { id, reason } => {
+            let already = Sql::new(
+                "SELECT COUNT(*) AS n FROM held_deletions WHERE state = 'held' AND kind = ",
+            )
+            .bind(EntityKind::User.as_str())
+            .push(" AND oa_id = ")
+            .bind(id.as_str())
+            .push(" AND origin = ")
+            .bind(Origin::Oa.as_str());
+            if count(conn, already).await? == 0 {
+                hold_in(
+                    conn,
+                    EntityKind::User,
+                    id.as_str(),
+                    Origin::Oa,
+                    &reason,
+                    ctx.now_ms,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn get_in(
+    conn: &mut AnyConnection,
+    kind: &str,
+    id: &str,
+) -> Result<Option<ScimResource>, StoreError> {
+    let row = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM scim_resources WHERE kind = "
+    ))
+    .bind(kind)
+    .push(" AND id = ")
+    .bind(id)
+    .query()
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+async fn put_in(conn: &mut AnyConnection, w: ScimWrite<'_>, now_ms: i64) -> Result<(), StoreError> {
+    let user_name = w.user_name.map(str::to_lowercase);
+    if let Some(name) = &user_name {
+        let holder = Sql::new("SELECT id FROM scim_resources WHERE kind = ")
+            .bind(w.kind)
+            .push(" AND user_name = ")
+            .bind(name.as_str())
+            .push(" AND id <> ")
+            .bind(w.id)
+            .query()
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = holder {
+            return Err(StoreError::DuplicateUserName {
+                user_name: name.clone(),
+                existing: row.try_get("id")?,
+            });
+        }
+    }
+    Sql::new(
+        "INSERT INTO scim_resources (kind, id, user_name, external_id, body_json, rev, \
+             created_at_ms, updated_at_ms) VALUES (",
+    )
+    .bind(w.kind)
+    .push(", ")
+    .bind(w.id)
+    .push(", ")
+    .bind(user_name)
+    .push(", ")
+    .bind(w.external_id.map(str::to_owned))
+    .push(", ")
+    .bind(w.body_json)
+    .push(", 1, ")
+    .bind(now_ms)
+    .push(", ")
+    .bind(now_ms)
+    .push(
+        ") ON CONFLICT (kind, id) DO UPDATE SET user_name = excluded.user_name, \
+             external_id = excluded.external_id, body_json = excluded.body_json, \
+             rev = scim_resources.rev + 1, updated_at_ms = excluded.updated_at_ms",
+    )
+    .query()
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_in(conn: &mut AnyConnection, kind: &str, id: &str) -> Result<(), StoreError> {
+    Sql::new("DELETE FROM scim_resources WHERE kind = ")
+        .bind(kind)
+        .push(" AND id = ")
+        .bind(id)
+        .query()
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

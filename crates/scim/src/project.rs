@@ -299,9 +299,9 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors_naming_the_parameter() {
-        let e = Projection::from_params(Some("nickName"), None, &USER).unwrap_err();
+        let e = Projection::from_params(Some("nickname2"), None, &USER).unwrap_err();
         assert!(
-            e.detail.contains("'attributes'") && e.detail.contains("nickName"),
+            e.detail.contains("'attributes'") && e.detail.contains("nickname2"),
             "{}",
             e.detail
         );

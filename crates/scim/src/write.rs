@@ -194,22 +194,22 @@ mod tests {
             "name": {"givenName": "Isabella", "familyName": "Ng"},
             "emails": [{"primary": true, "value": "isabella@example.com", "type": "work"}],
             "locale": "en-US", "password": "hunter2", "groups": [],
-            EXT: {"department": "Sales/East", "costCenter": "4130"}
+            EXT: {"department": "Sales/East", "costCenter": "4130", "badge": "7"}
         });
         let p = prepare_create(&body, &USER).unwrap();
         let r = &p.resource;
         assert_eq!(r["userName"], "isabella@example.com");
         assert_eq!(r["active"], true);
         assert!(r.get("id").is_none() && r.get("meta").is_none() && r.get("groups").is_none());
-        assert_eq!(r[EXT], json!({"department": "Sales/East"}));
+        assert_eq!(r["locale"], "en-US");
+        assert_eq!(
+            r[EXT],
+            json!({"department": "Sales/East", "costCenter": "4130"})
+        );
         assert_eq!(r["schemas"], json!([CORE, EXT]));
         assert_eq!(
             p.ignored,
-            vec![
-                "locale".to_owned(),
-                "password".to_owned(),
-                format!("{EXT}:costCenter")
-            ]
+            vec!["password".to_owned(), format!("{EXT}:badge")]
         );
         // The ignored list names members, never their values (passwords stay out of logs).
         assert!(!format!("{:?}", p.ignored).contains("hunter2"));

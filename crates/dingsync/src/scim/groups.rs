@@ -60,7 +60,7 @@ async fn child_named(
     state: &ScimState,
     parent: OaDeptId,
     name: &str,
-) -> Result<Option<OaDeptId>, ScimError> {
+) -> Result<Option<OaDeptId>, StoreError> {
     let page = state
         .store
         .list_departments(&DeptQuery {
@@ -69,8 +69,7 @@ async fn child_named(
             limit: 1000,
             ..DeptQuery::default()
         })
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(page
         .items
         .into_iter()
@@ -102,28 +101,48 @@ pub async fn resolve_department(
     };
     let mut at = state.settings.create_under;
     for part in parts.iter().filter(|p| !p.is_empty()) {
-        at = match child_named(state, at, part).await? {
-            Some(id) => id,
-            None => {
-                let id = new_dept_id(state).await?;
-                let ctx = WriteCtx::oa(actor, state.clock.now_ms());
-                match state
-                    .store
-                    .create_department(&ctx, Department::new(id, part.as_str(), Some(at)))
-                    .await
-                {
-                    Ok(_) => id,
-                    Err(e) if e.is_client_error() => {
-                        tracing::info!(department = path, reason = %sync_engine::error_chain(&e),
-                            "SCIM department path refused by the directory; user not moved");
-                        return Ok(None);
-                    }
-                    Err(e) => return Err(store_error(e)),
-                }
+        match find_or_create(state, actor, at, part).await {
+            Ok(id) => at = id,
+            Err(e) if e.is_client_error() => {
+                tracing::info!(department = path, reason = %sync_engine::error_chain(&e),
+                    "SCIM department path refused by the directory; user not moved");
+                return Ok(None);
             }
-        };
+            Err(e) => return Err(store_error(e)),
+        }
     }
     Ok(Some(at))
+}
+
+/// The department `name` under `parent`, created if missing. IdPs provision many users at
+/// once, so two requests often create the same department together: the one that loses the
+/// race (the directory refuses a second sibling of that name) takes the winner's.
+async fn find_or_create(
+    state: &ScimState,
+    actor: &str,
+    parent: OaDeptId,
+    name: &str,
+) -> Result<OaDeptId, StoreError> {
+    if let Some(id) = child_named(state, parent, name).await? {
+        return Ok(id);
+    }
+    let id = state
+        .store
+        .allocate_ids(EntityKind::Department, 1)
+        .await
+        .map(OaDeptId)?;
+    let ctx = WriteCtx::oa(actor, state.clock.now_ms());
+    match state
+        .store
+        .create_department(&ctx, Department::new(id, name, Some(parent)))
+        .await
+    {
+        Ok(_) => Ok(id),
+        Err(e @ StoreError::DuplicateDepartmentName { .. }) => {
+            Ok(child_named(state, parent, name).await?.ok_or(e)?)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The parent named by the Group extension, or `create_under`.

@@ -66,6 +66,7 @@ pub fn store_error(e: StoreError) -> ScimError {
     match &e {
         StoreError::DuplicateMobile { .. }
         | StoreError::DuplicateEmail { .. }
+        | StoreError::DuplicateUserName { .. }
         | StoreError::DuplicateDepartmentName { .. }
         | StoreError::AlreadyExists { .. } => {
             ScimError::uniqueness(format!("{} is taken: {e}", e.field().unwrap_or("a value")))

@@ -17,9 +17,11 @@
 //! - [`users`]: User ↔ OA user, including `active` and the Enterprise `department` path.
 //! - [`groups`]: Group ↔ OA department (members are memberships, the parent from dingsync's
 //!   Group extension).
+//! - [`roles`]: Group ↔ OA role (`groups = "roles"`; members are role assignments).
 
 pub mod groups;
 pub mod http;
+pub mod roles;
 pub mod routes;
 pub mod settings;
 pub mod users;

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::http::{caller, err, ok, rfc3339, scim_json};
 use super::settings::GroupsAs;
-use super::{ScimState, groups, users};
+use super::{ScimState, groups, roles, users};
 
 /// Where the router is mounted.
 pub const PREFIX: &str = "/scim/v2";
@@ -93,20 +93,20 @@ async fn search() -> Response {
     ))
 }
 
-fn rt_of(state: &ScimState, kind: &str) -> Result<&'static ResourceType, ScimError> {
+fn rt_of(kind: &str) -> Result<&'static ResourceType, ScimError> {
     match kind {
         "Users" => Ok(&USER),
-        "Groups" if state.settings.groups == GroupsAs::Departments => Ok(&GROUP),
-        "Groups" => Err(ScimError::not_implemented(
-            "Groups as roles ([scim] groups = \"roles\") are not served yet",
-        )),
+        "Groups" => Ok(&GROUP),
         _ => Err(ScimError::not_found("no such endpoint")),
     }
 }
 
-fn kind_of(rt: &ResourceType) -> &'static str {
+/// The `scim_resources` kind of a resource type (Groups kept as roles have their own).
+fn kind_of(state: &ScimState, rt: &ResourceType) -> &'static str {
     if rt.name == USER.name {
         users::KIND
+    } else if state.settings.groups == GroupsAs::Roles {
+        roles::KIND
     } else {
         groups::KIND
     }
@@ -168,6 +168,8 @@ async fn save(
 ) -> Result<ScimResource, ScimError> {
     if rt.name == USER.name {
         users::save(state, actor, id, resource).await
+    } else if state.settings.groups == GroupsAs::Roles {
+        roles::save(state, actor, id, resource).await
     } else {
         groups::save(state, actor, id, resource).await
     }
@@ -183,7 +185,7 @@ async fn collection(
 ) -> Response {
     let run = async {
         let actor = caller(&state, &h)?;
-        let rt = rt_of(&state, &kind)?;
+        let rt = rt_of(&kind)?;
         let cfg = service_config(&state, &h);
         match method {
             Method::POST => {
@@ -212,7 +214,7 @@ async fn list(
     let proj = Projection::from_params(param("attributes"), param("excludedAttributes"), rt)?;
     let stored = state
         .store
-        .scim_list(kind_of(rt))
+        .scim_list(kind_of(state, rt))
         .await
         .map_err(super::http::store_error)?;
     let mut all = Vec::new();
@@ -239,11 +241,11 @@ async fn item(
 ) -> Response {
     let run = async {
         let actor = caller(&state, &h)?;
-        let rt = rt_of(&state, &kind)?;
+        let rt = rt_of(&kind)?;
         let cfg = service_config(&state, &h);
         let cur = state
             .store
-            .scim_get(kind_of(rt), &id)
+            .scim_get(kind_of(&state, rt), &id)
             .await
             .map_err(super::http::store_error)?
             .ok_or_else(|| ScimError::not_found(format!("no {} {id:?}", rt.name)))?;
@@ -254,6 +256,8 @@ async fn item(
                 check_if_match(if_match, &version(&cur))?;
                 if rt.name == USER.name {
                     users::delete(&state, &actor, &id).await?;
+                } else if state.settings.groups == GroupsAs::Roles {
+                    roles::delete(&state, &actor, &id).await?;
                 } else {
                     groups::delete(&state, &actor, &id).await?;
                 }

@@ -14,7 +14,7 @@ pub enum GroupsAs {
     /// A department; members are memberships.
     #[default]
     Departments,
-    /// A role; members are role assignments (not served yet: Groups answer 501).
+    /// A role in the role group `role_group`; members are role assignments.
     Roles,
 }
 
@@ -47,6 +47,8 @@ pub struct ScimSettings {
     pub tokens: Vec<ApiToken>,
     /// What a Group is.
     pub groups: GroupsAs,
+    /// With `groups = "roles"`: the name of the role group the roles live in.
+    pub role_group: String,
     /// What `active=false` does.
     pub leave: Leave,
     /// How the Enterprise `department` string is read.
@@ -54,10 +56,19 @@ pub struct ScimSettings {
     /// Where users without a department go, and under which department the ones named by the
     /// Enterprise `department` string (and Groups without a parent) are found or created.
     pub create_under: OaDeptId,
+    /// SCIM attributes copied into the user's DingTalk `extension`: (attribute path, extension
+    /// key). A path is a core attribute (`nickName`, `name.middleName`) or a schema URN and an
+    /// attribute (`urn:...:enterprise:2.0:User:costCenter`).
+    pub extension: Vec<(String, String)>,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
     /// Largest page a list returns.
     pub max_results: usize,
+    /// The deletion threshold (`[sync]`'s): a deactivation that would take more users out of
+    /// the directory within `deletion_window_ms` than it allows is held for an operator.
+    pub deletions: sync_engine::DeletionThreshold,
+    /// How far back deactivations count as one wave, ms.
+    pub deletion_window_ms: i64,
 }
 
 impl Default for ScimSettings {
@@ -65,11 +76,27 @@ impl Default for ScimSettings {
         Self {
             tokens: Vec::new(),
             groups: GroupsAs::Departments,
+            role_group: "SCIM".into(),
             leave: Leave::Delete,
             department_path: DepartmentPath::Path("/".into()),
             create_under: OaDeptId(1),
+            extension: default_extension(),
             max_body_bytes: 1 << 20,
             max_results: 1000,
+            deletions: sync_engine::DeletionThreshold::default(),
+            deletion_window_ms: 60 * 60 * 1000,
         }
     }
 }
+
+/// The Enterprise User attributes that have no field of their own, carried into `extension`
+/// under their SCIM names unless `[scim.extension]` says otherwise.
+pub fn default_extension() -> Vec<(String, String)> {
+    ["costCenter", "organization", "division"]
+        .into_iter()
+        .map(|a| (format!("{ENTERPRISE}:{a}"), a.to_owned()))
+        .collect()
+}
+
+/// The Enterprise User extension's schema URN.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

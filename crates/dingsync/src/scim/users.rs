@@ -10,6 +10,7 @@
 //! | enterprise `employeeNumber` | `job_number` |
 //! | enterprise `manager.value` | `manager` |
 //! | enterprise `department` (`Sales/East`) | the main department, found or created under `create_under` |
+//! | enterprise `costCenter`, `organization`, `division` (or what `[scim.extension]` maps) | `extension` under the configured key |
 //! | `active` | `false`: the configured leave (delete, or state `left`) |
 //! | `userName`, `externalId`, the rest | kept in `scim_resources` |
 //!
@@ -21,7 +22,9 @@
 //! outbox as a dead letter naming `mobile` until one arrives.
 
 use directory_model::{Membership, Mobile, OaDeptId, OaUserId, User, UserState};
-use directory_store::{ScimResource, ScimWrite, StoreError, WriteCtx};
+use directory_store::{
+    Expect, SCIM_HOLD_REASON, ScimChange, ScimResource, ScimWrite, StoreError, WriteCtx,
+};
 use scim::ScimError;
 use scim::json_keys::get_ci;
 use serde_json::Value;
@@ -33,7 +36,7 @@ use super::{ScimState, groups};
 /// The kind under which users are kept in `scim_resources`.
 pub const KIND: &str = "User";
 
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+use super::settings::ENTERPRISE;
 
 /// The member `name` of `v` (case-insensitive), if an object has it.
 pub fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
@@ -101,12 +104,49 @@ const DROPPABLE: &[&str] = &[
     "manager",
     "title",
     "departments",
+    "extension",
 ];
 
+/// The value at attribute `path` of `r` as text: a core path (`nickName`, `name.middleName`)
+/// or a schema URN then `:` and the attribute (`urn:...:User:costCenter`). Strings, numbers and
+/// booleans have a text; objects, arrays and empty strings do not.
+pub fn attribute_text(r: &Value, path: &str) -> Option<String> {
+    let (mut at, attr) = match path.rsplit_once(':') {
+        Some((urn, attr)) if path.to_ascii_lowercase().starts_with("urn:") => {
+            (member(r, urn)?, attr)
+        }
+        _ => (r, path),
+    };
+    for part in attr.split('.') {
+        at = member(at, part)?;
+    }
+    match at {
+        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// Copies the mapped attributes of `r` onto `user`; `main` is the department the Enterprise
-/// `department` string resolved to, if it named one.
-fn apply(user: &mut User, r: &Value, main: Option<OaDeptId>, dropped: &[&str]) {
+/// `department` string resolved to, if it named one. Extension keys outside `extension` (set
+/// through `/api/v1`, say) are left alone.
+fn apply(
+    user: &mut User,
+    r: &Value,
+    main: Option<OaDeptId>,
+    extension: &[(String, String)],
+    dropped: &[&str],
+) {
     let keep = |f: &str| !dropped.contains(&f);
+    if keep("extension") {
+        for (path, key) in extension {
+            match attribute_text(r, path) {
+                Some(v) => user.extension.insert(key.clone(), v),
+                None => user.extension.remove(key),
+            };
+        }
+    }
     user.name = display_name(r);
     let enterprise = member(r, ENTERPRISE);
     user.mobile = multi_value(r, "phoneNumbers", typed("mobile"))
@@ -176,7 +216,7 @@ fn droppable(e: &StoreError) -> Option<&'static str> {
 }
 
 /// Creates or replaces the user `id` (a new one when `None`) from a prepared resource: the OA
-/// user through the store (or the configured leave when inactive), then the SCIM resource.
+/// user (or the configured leave when inactive) and the SCIM resource, in one store transaction.
 pub async fn save(
     state: &ScimState,
     actor: &str,
@@ -186,6 +226,8 @@ pub async fn save(
     let store = &state.store;
     let user_name = text(resource, "userName")
         .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+    // Checked again inside the write transaction; this early answer spares creating the
+    // departments the resource names for a request that is refused anyway.
     if let Some(other) = store
         .scim_id_by_user_name(KIND, user_name)
         .await
@@ -205,73 +247,78 @@ pub async fn save(
     let oa_id = OaUserId::new(id.as_str());
     let current = store.get_user(&oa_id).await.map_err(store_error)?;
     let active = is_active(resource);
-    if !active && state.settings.leave == Leave::Delete {
-        if current.is_some() {
-            match store.delete_user(&ctx, &oa_id, None).await {
-                Ok(_) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-    } else {
-        write_user(
-            state,
-            &ctx,
-            current.map(|v| (v.entity, v.version)),
-            &id,
-            resource,
-            main,
-            active,
-        )
-        .await?;
-    }
     let body = resource.to_string();
-    store
-        .scim_put(
-            ScimWrite {
-                kind: KIND,
-                id: &id,
-                user_name: Some(user_name),
-                external_id: text(resource, "externalId"),
-                body_json: &body,
+    let write = ScimWrite {
+        kind: KIND,
+        id: &id,
+        user_name: Some(user_name),
+        external_id: text(resource, "externalId"),
+        body_json: &body,
+    };
+    if !active && state.settings.leave == Leave::Delete {
+        // A held deactivation stays held when the IdP sends it again, however late: only an
+        // operator (or a reactivation) ends it.
+        let pending = match &current {
+            Some(_) => store
+                .scim_user_hold_pending(&oa_id)
+                .await
+                .map_err(store_error)?,
+            None => false,
+        };
+        let change = match &current {
+            Some(_) if pending => ScimChange::HoldUserDeletion {
+                id: oa_id,
+                reason: String::new(),
             },
-            ctx.now_ms,
-        )
-        .await
-        .map_err(store_error)
-}
-
-/// Writes the OA user, leaving out (and logging) fields the directory refuses.
-async fn write_user(
-    state: &ScimState,
-    ctx: &WriteCtx,
-    current: Option<(User, i64)>,
-    id: &str,
-    resource: &Value,
-    main: Option<OaDeptId>,
-    active: bool,
-) -> Result<(), ScimError> {
+            Some(_) => match mass_deactivation(state, ctx.now_ms).await? {
+                Some(reason) => {
+                    tracing::warn!(user = id, %reason, "SCIM deactivation held for an operator");
+                    ScimChange::HoldUserDeletion { id: oa_id, reason }
+                }
+                None => ScimChange::DeleteUser(oa_id),
+            },
+            None => ScimChange::None,
+        };
+        return store
+            .scim_save(&ctx, change, write)
+            .await
+            .map_err(store_error);
+    }
+    if active {
+        // Back before an operator decided: the held deletion is moot.
+        store
+            .scim_release_user_holds(&oa_id, actor, ctx.now_ms)
+            .await
+            .map_err(store_error)?;
+    }
+    let current = current.map(|v| (v.entity, v.version));
     let mut dropped: Vec<&str> = Vec::new();
     loop {
         let mut user = match &current {
             Some((u, _)) => u.clone(),
-            None => User::new(OaUserId::new(id), "", &[state.settings.create_under]),
+            None => User::new(oa_id.clone(), "", &[state.settings.create_under]),
         };
-        apply(&mut user, resource, main, &dropped);
+        apply(
+            &mut user,
+            resource,
+            main,
+            &state.settings.extension,
+            &dropped,
+        );
         user.state = if active {
             UserState::Active
         } else {
             UserState::Left
         };
-        let result = match &current {
-            None => state.store.create_user(ctx, user).await.map(drop),
-            Some((_, version)) => state
-                .store
-                .update_user(ctx, user, Some(*version))
-                .await
-                .map(drop),
+        let expect = match &current {
+            None => Expect::Absent,
+            Some((_, version)) => Expect::Version(*version),
         };
-        match result {
-            Ok(()) => return Ok(()),
+        match store
+            .scim_save(&ctx, ScimChange::SaveUser(Box::new(user), expect), write)
+            .await
+        {
+            Ok(saved) => return Ok(saved),
             Err(e) => match droppable(&e) {
                 Some(field) if !dropped.contains(&field) => {
                     tracing::info!(user = id, field, reason = %sync_engine::error_chain(&e),
@@ -284,16 +331,41 @@ async fn write_user(
     }
 }
 
-/// Deletes the user: the OA user (if it is still there) and the SCIM resource.
+/// Why one more deactivation must be held, if it must: with it, SCIM clients would have taken
+/// more users out of the directory within the window than the deletion threshold allows
+/// (measured against the directory as it was before the wave). An IdP misconfigured to
+/// unassign everyone thus empties neither the directory nor DingTalk; it still gets its success.
+async fn mass_deactivation(state: &ScimState, now_ms: i64) -> Result<Option<String>, ScimError> {
+    let since = now_ms - state.settings.deletion_window_ms;
+    let (deleted, held) = state
+        .store
+        .scim_user_deletions_since(since)
+        .await
+        .map_err(store_error)?;
+    // Held users are still in the directory; deleted ones are not, and count towards its size.
+    let (_, users) = state.store.counts().await.map_err(store_error)?;
+    let deleting = usize::try_from(deleted + held + 1).unwrap_or(usize::MAX);
+    let total = usize::try_from(users + deleted).unwrap_or(usize::MAX);
+    Ok(state
+        .settings
+        .deletions
+        .must_hold(deleting, total)
+        .then(|| {
+            format!(
+                "{SCIM_HOLD_REASON}: {deleting} of {total} users deactivated within {} min exceeds \
+             the deletion threshold",
+                state.settings.deletion_window_ms / 60_000
+            )
+        }))
+}
+
+/// Deletes the user: the OA user (if it is still there) and the SCIM resource, in one store
+/// transaction.
 pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), ScimError> {
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
-    match state
+    state
         .store
-        .delete_user(&ctx, &OaUserId::new(id), None)
+        .scim_remove(&ctx, ScimChange::DeleteUser(OaUserId::new(id)), KIND, id)
         .await
-    {
-        Ok(_) | Err(StoreError::NotFound { .. }) => {}
-        Err(e) => return Err(store_error(e)),
-    }
-    state.store.scim_delete(KIND, id).await.map_err(store_error)
+        .map_err(store_error)
 }

@@ -29,7 +29,7 @@ pub use department::DeleteReport;
 pub(crate) use department::{department_reads, save_department_in};
 pub use read::{AssignmentQuery, DeptQuery, Page, RoleQuery, UserQuery};
 pub(crate) use role::role_reads;
-pub(crate) use user::{save_user_in, user_reads};
+pub(crate) use user::{delete_user_in, save_user_in, user_reads};
 
 use crate::base::refresh_base;
 use crate::db::{Sql, Store};

@@ -233,7 +233,8 @@ async fn clear_manager_references(
     Ok(())
 }
 
-async fn delete_user_in(
+/// Deletes user `id` on `conn`, inside the caller's write transaction.
+pub(crate) async fn delete_user_in(
     conn: &mut AnyConnection,
     ctx: &WriteCtx,
     id: &OaUserId,

@@ -1887,9 +1887,102 @@ mod cases {
             list_time,
         );
     }
+    /// A SCIM user write commits the OA user and its SCIM resource together: when either is
+    /// refused, neither is written (no user pushed that the IdP was told failed, no resource
+    /// without its user), and a SCIM deletion removes both or neither.
+    pub async fn scim_user_and_resource_commit_together(store: Store) {
+        use directory_store::{ScimChange, ScimWrite};
+        small_tree(&store).await;
+        let w = |id: &'static str, name: &'static str| ScimWrite {
+            kind: "User",
+            id,
+            user_name: Some(name),
+            external_id: None,
+            body_json: "{}",
+        };
+        let saved = store
+            .scim_save(
+                &oa(),
+                ScimChange::SaveUser(
+                    Box::new(user("alice", "Alice", &[2], &mobile(1))),
+                    Expect::Absent,
+                ),
+                w("alice", "Alice@example.com"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(saved.rev, 1);
+        assert!(store.get_user(&uid("alice")).await.unwrap().is_some());
+
+        // The resource is refused (another resource holds the userName, case-insensitively):
+        // the user is not written either.
+        refused!(
+            store,
+            store.scim_save(
+                &oa(),
+                ScimChange::SaveUser(Box::new(user("bob", "Bob", &[2], &mobile(2))), Expect::Absent),
+                w("bob", "ALICE@example.com"),
+            ),
+            StoreError::DuplicateUserName { ref existing, .. } if existing == "alice"
+        );
+        assert!(store.get_user(&uid("bob")).await.unwrap().is_none());
+        assert!(store.scim_get("User", "bob").await.unwrap().is_none());
+
+        // The user is refused (alice's mobile): the resource is not written either.
+        refused!(
+            store,
+            store.scim_save(
+                &oa(),
+                ScimChange::SaveUser(
+                    Box::new(user("bob", "Bob", &[2], &mobile(1))),
+                    Expect::Absent
+                ),
+                w("bob", "bob@example.com"),
+            ),
+            StoreError::DuplicateMobile { .. }
+        );
+        assert!(store.scim_get("User", "bob").await.unwrap().is_none());
+        assert_eq!(
+            store
+                .scim_id_by_user_name("User", "bob@example.com")
+                .await
+                .unwrap(),
+            None
+        );
+
+        // A deletion refused by the directory (alice manages carol) keeps the resource.
+        let mut carol = user("carol", "Carol", &[2], &mobile(3));
+        carol.manager = Some(uid("alice"));
+        store.create_user(&oa(), carol).await.unwrap();
+        refused!(
+            store,
+            store.scim_remove(&oa(), ScimChange::DeleteUser(uid("alice")), "User", "alice"),
+            StoreError::UserIsManager { .. }
+        );
+        assert!(store.scim_get("User", "alice").await.unwrap().is_some());
+        // Deactivation as deletion keeps the resource but removes the user, together.
+        store.delete_user(&oa(), &uid("carol"), None).await.unwrap();
+        let kept = store
+            .scim_save(
+                &oa(),
+                ScimChange::DeleteUser(uid("alice")),
+                w("alice", "alice@example.com"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(kept.rev, 2);
+        assert!(store.get_user(&uid("alice")).await.unwrap().is_none());
+        // Removing a resource whose user is already gone succeeds.
+        store
+            .scim_remove(&oa(), ScimChange::DeleteUser(uid("alice")), "User", "alice")
+            .await
+            .unwrap();
+        assert!(store.scim_get("User", "alice").await.unwrap().is_none());
+    }
 }
 
 conformance!(
+    scim_user_and_resource_commit_together,
     department_crud_versions_and_noop,
     an_oa_update_keeps_dingsyncs_own_marker,
     department_refusals_change_nothing,

@@ -324,8 +324,13 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_invalid_filters_naming_them() {
-        let e = matches(&parse_filter(r#"nickName eq "x""#).unwrap(), &user(), &USER).unwrap_err();
-        assert!(e.detail.contains("nickName"), "{}", e.detail);
+        let e = matches(
+            &parse_filter(r#"nickname2 eq "x""#).unwrap(),
+            &user(),
+            &USER,
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("nickname2"), "{}", e.detail);
         let group = json!({"displayName": "Sales", "members": [{"value": "u-1"}]});
         let f = parse_filter(r#"members[value eq "u-1"]"#).unwrap();
         assert!(matches(&f, &group, &GROUP).unwrap());

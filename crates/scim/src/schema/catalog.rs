@@ -111,6 +111,23 @@ pub const USER_SCHEMA: Schema = Schema {
         .unique(Uniqueness::Server),
         Attribute::complex("name", "The components of the user's name.", NAME_SUBS),
         Attribute::string("displayName", "The name displayed to end users."),
+        Attribute::string(
+            "nickName",
+            "A casual name; kept, and carried into the DingTalk extension if configured.",
+        ),
+        Attribute::string(
+            "userType",
+            "The kind of employment (Contractor, Employee, ...); kept, mappable to the extension.",
+        ),
+        Attribute::string(
+            "preferredLanguage",
+            "The preferred language; kept, mappable to the extension.",
+        ),
+        Attribute::string("locale", "The locale; kept, mappable to the extension."),
+        Attribute::string(
+            "timezone",
+            "The time zone; kept, mappable to the extension.",
+        ),
         Attribute::string("title", "The user's job title; becomes the DingTalk title."),
         Attribute::boolean(
             "active",
@@ -138,7 +155,18 @@ pub const ENTERPRISE_USER_SCHEMA: Schema = Schema {
             "employeeNumber",
             "The employee number; becomes the DingTalk job number.",
         ),
-        Attribute::string("organization", "The organization's name."),
+        Attribute::string(
+            "costCenter",
+            "The cost center; carried into the DingTalk extension (key `costCenter` by default).",
+        ),
+        Attribute::string(
+            "organization",
+            "The organization's name; carried into the DingTalk extension by default.",
+        ),
+        Attribute::string(
+            "division",
+            "The division; carried into the DingTalk extension (key `division` by default).",
+        ),
         Attribute::string(
             "department",
             "A department name or path such as `Sales/East`, resolved to a DingTalk department.",

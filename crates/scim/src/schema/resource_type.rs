@@ -192,8 +192,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_named_in_the_error() {
-        let e = resolve(&USER, "nickName").unwrap_err();
-        assert!(e.contains("nickName"), "{e}");
+        let e = resolve(&USER, "nickname2").unwrap_err();
+        assert!(e.contains("nickname2"), "{e}");
         let e = resolve(&USER, "emails.nope").unwrap_err();
         assert!(e.contains("nope"), "{e}");
         let e = resolve(

@@ -1,0 +1,231 @@
+//! SCIM Group ↔ OA role (`[scim] groups = "roles"`), for IdPs whose groups say what people
+//! *do* (approvers, finance, on-call) rather than where they sit.
+//!
+//! A Group is a role in one role group, `[scim] role_group` (default `SCIM`, found by name or
+//! created on first use): `displayName` is the role's name (cut to 64 characters), its id is the
+//! role's OA id, and members are role assignments — a member added gains the role, a member
+//! removed loses it. As with departments, member ids that are no OA user (a nested Group, a user
+//! provisioned elsewhere) are kept in SCIM only. Deleting the Group takes the role from its
+//! holders, then deletes it. DingTalk gets all of it through the pusher like any OA write.
+//!
+//! Groups kept as roles are stored under their own kind, [`KIND`], so switching the mode never
+//! reads a department's Group as a role or the other way round.
+
+use std::collections::BTreeSet;
+
+use directory_model::{OaRoleGroupId, OaRoleId, OaUserId, Role, RoleGroup};
+use directory_store::{
+    AssignmentQuery, EntityKind, Expect, ScimResource, ScimWrite, StoreError, WriteCtx,
+};
+use scim::ScimError;
+use serde_json::Value;
+
+use super::ScimState;
+use super::http::store_error;
+use super::users::{member, text};
+
+/// The kind under which Groups that are roles are kept in `scim_resources`.
+pub const KIND: &str = "Role";
+
+/// A role name from a client's `displayName`.
+fn role_name(name: &str) -> String {
+    name.trim().chars().take(64).collect()
+}
+
+/// The member ids of a Group resource.
+fn member_ids(r: &Value) -> BTreeSet<String> {
+    member(r, "members")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| text(m, "value").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The role group SCIM roles live in, created on first use. Two first uses at once may both
+/// create it; the later finds the earlier's by name (the lower id) from then on.
+async fn role_group(state: &ScimState, actor: &str) -> Result<OaRoleGroupId, ScimError> {
+    let name = state.settings.role_group.as_str();
+    let find = || async {
+        let mut after = None;
+        loop {
+            let page = state
+                .store
+                .list_role_groups(after, 1000)
+                .await
+                .map_err(store_error)?;
+            if let Some(g) = page.items.iter().find(|g| g.entity.name == name) {
+                return Ok::<_, ScimError>(Some(g.entity.id));
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(None),
+            }
+        }
+    };
+    if let Some(id) = find().await? {
+        return Ok(id);
+    }
+    let id = state
+        .store
+        .allocate_ids(EntityKind::RoleGroup, 1)
+        .await
+        .map(OaRoleGroupId)
+        .map_err(store_error)?;
+    let ctx = WriteCtx::oa(actor, state.clock.now_ms());
+    let group = RoleGroup {
+        id,
+        name: name.to_owned(),
+    };
+    state
+        .store
+        .save_role_group(&ctx, group, Expect::Absent)
+        .await
+        .map_err(store_error)?;
+    Ok(find().await?.unwrap_or(id))
+}
+
+/// The role id a Group id names.
+fn role_id(id: &str) -> Result<OaRoleId, ScimError> {
+    id.parse::<i64>()
+        .map(OaRoleId)
+        .map_err(|_| ScimError::not_found(format!("no Group {id:?}")))
+}
+
+/// Creates or replaces the Group `id` (a new one when `None`): the role, then the assignment
+/// changes, then the SCIM resource.
+pub async fn save(
+    state: &ScimState,
+    actor: &str,
+    id: Option<&str>,
+    resource: &Value,
+) -> Result<ScimResource, ScimError> {
+    let name = text(resource, "displayName")
+        .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
+    let ctx = WriteCtx::oa(actor, state.clock.now_ms());
+    let (role, old_members) = match id {
+        Some(id) => {
+            let rid = role_id(id)?;
+            let old = state.store.scim_get(KIND, id).await.map_err(store_error)?;
+            let old = old
+                .and_then(|o| serde_json::from_str::<Value>(&o.body_json).ok())
+                .map(|v| member_ids(&v))
+                .unwrap_or_default();
+            let current = state
+                .store
+                .get_role(rid)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ScimError::not_found(format!("no Group {id:?}")))?;
+            let mut role = current.entity;
+            role.name = role_name(name);
+            state
+                .store
+                .save_role(&ctx, role, Expect::Version(current.version))
+                .await
+                .map_err(store_error)?;
+            (rid, old)
+        }
+        None => {
+            let group = role_group(state, actor).await?;
+            let rid = state
+                .store
+                .allocate_ids(EntityKind::Role, 1)
+                .await
+                .map(OaRoleId)
+                .map_err(store_error)?;
+            let role = Role {
+                id: rid,
+                group,
+                name: role_name(name),
+            };
+            state
+                .store
+                .save_role(&ctx, role, Expect::Absent)
+                .await
+                .map_err(store_error)?;
+            (rid, BTreeSet::new())
+        }
+    };
+    let new_members = member_ids(resource);
+    for uid in new_members.difference(&old_members) {
+        set_holder(state, &ctx, uid, role, true).await?;
+    }
+    for uid in old_members.difference(&new_members) {
+        set_holder(state, &ctx, uid, role, false).await?;
+    }
+    let body = resource.to_string();
+    let sid = role.get().to_string();
+    state
+        .store
+        .scim_put(
+            ScimWrite {
+                kind: KIND,
+                id: &sid,
+                user_name: None,
+                external_id: text(resource, "externalId"),
+                body_json: &body,
+            },
+            ctx.now_ms,
+        )
+        .await
+        .map_err(store_error)
+}
+
+/// Gives or takes `role` to or from user `uid`; ids that are no OA user are skipped (see the
+/// module doc).
+async fn set_holder(
+    state: &ScimState,
+    ctx: &WriteCtx,
+    uid: &str,
+    role: OaRoleId,
+    add: bool,
+) -> Result<(), ScimError> {
+    let user = OaUserId::new(uid);
+    let result = if add {
+        state.store.assign_role(ctx, &user, role).await
+    } else {
+        state.store.unassign_role(ctx, &user, role).await
+    };
+    match result {
+        Ok(_) | Err(StoreError::UnknownUser { .. }) => Ok(()),
+        Err(StoreError::NotFound {
+            kind: EntityKind::User,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// Deletes the Group: its holders lose the role, then the role goes, then the SCIM resource.
+pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), ScimError> {
+    let rid = role_id(id)?;
+    let ctx = WriteCtx::oa(actor, state.clock.now_ms());
+    loop {
+        let page = state
+            .store
+            .list_assignments(&AssignmentQuery {
+                role: Some(rid),
+                limit: 1000,
+                ..AssignmentQuery::default()
+            })
+            .await
+            .map_err(store_error)?;
+        if page.items.is_empty() {
+            break;
+        }
+        for a in page.items {
+            set_holder(state, &ctx, a.user.as_str(), rid, false).await?;
+        }
+    }
+    match state.store.delete_role(&ctx, rid, None).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) if e.is_client_error() => {
+            return Err(ScimError::status(409, sync_engine::error_chain(&e)));
+        }
+        Err(e) => return Err(store_error(e)),
+    }
+    state.store.scim_delete(KIND, id).await.map_err(store_error)
+}
