@@ -131,6 +131,25 @@ broken = 'user.name ==='
     }
 
     #[test]
+    fn check_reports_mapping_problems_with_the_other_config_problems() {
+        let (m, s) = sections(
+            "[mapping.users.fields.name]\nto_dingtalk = 'user.nam +'\n[scope.to_oa.users]\nx = 'usr.name == \"a\"'\n",
+        );
+        let mut c = crate::config::Config::default();
+        c.dingtalk.base_url = "ftp://x".into();
+        c.mapping = m;
+        c.scope = s;
+        let text = c.validate().expect_err("invalid").to_string();
+        for needle in [
+            "dingtalk.base_url",
+            "mapping.users.fields.name.to_dingtalk (line 1, column",
+            "scope.to_oa.users.x (line 1, column 1): unknown variable `usr`",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in:\n{text}");
+        }
+    }
+
+    #[test]
     fn owners_winner_and_soft_match_reach_the_policy() {
         let (m, s) = sections(
             r#"

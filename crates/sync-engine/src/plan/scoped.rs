@@ -20,6 +20,14 @@ use crate::rules::Rules;
 use crate::translate::user::ReadUser;
 use crate::translate::{self, ConvertError, IdMap, ding};
 
+/// What reading DingTalk's users needs besides the crawl: the rules, DingTalk's tree, and
+/// whether a change of the rules waits for approval.
+pub(crate) struct Reading<'a> {
+    pub(crate) rules: &'a Rules,
+    pub(crate) parents: &'a DingParents,
+    pub(crate) pending: bool,
+}
+
 /// DingTalk's department tree as child → parent, from the crawl.
 #[derive(Debug, Default)]
 pub(crate) struct DingParents(HashMap<i64, i64>);

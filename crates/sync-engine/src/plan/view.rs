@@ -104,7 +104,12 @@ pub(crate) async fn dingtalk_view(
         &mut view.untranslatable,
     );
     view.add_departments(details, &ids, oa, rules);
-    view.add_users(&crawl, &ids, oa, &linked_in_store, rules, &parents, pending);
+    let reading = super::scoped::Reading {
+        rules,
+        parents: &parents,
+        pending,
+    };
+    view.add_users(&crawl, &ids, oa, &linked_in_store, &reading);
     view.add_roles(&crawl, &ids);
     view.calls = client.stats().total_calls().saturating_sub(calls_before);
     Ok(view)
@@ -160,10 +165,9 @@ impl DingView {
         ids: &IdMap,
         oa: &Snapshot,
         linked_in_store: &HashSet<String>,
-        rules: &crate::rules::Rules,
-        parents: &super::scoped::DingParents,
-        pending: bool,
+        reading: &super::scoped::Reading<'_>,
     ) {
+        let (rules, parents, pending) = (reading.rules, reading.parents, reading.pending);
         for (userid, u) in &crawl.users {
             let Some(id) = ids.oa_user(&DingUserId::new(userid.as_str())).cloned() else {
                 continue;

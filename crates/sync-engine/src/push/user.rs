@@ -425,6 +425,14 @@ fn reissued_userid(held: &DingUserId, n: usize) -> DingUserId {
     DingUserId::new(format!("{stem}{suffix}"))
 }
 
+/// A dead letter's reason for a `[mapping]` expression that failed for this entity.
+pub(super) fn mapping_failed(e: &mapping::MapError) -> String {
+    format!(
+        "the mapping failed for this entity: {}",
+        crate::error_chain(e)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,12 +448,4 @@ mod tests {
         assert_eq!(id.as_str().len(), 64);
         assert!(id.as_str().ends_with(".3"));
     }
-}
-
-/// A dead letter's reason for a `[mapping]` expression that failed for this entity.
-pub(super) fn mapping_failed(e: &mapping::MapError) -> String {
-    format!(
-        "the mapping failed for this entity: {}",
-        crate::error_chain(e)
-    )
 }
