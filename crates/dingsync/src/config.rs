@@ -11,6 +11,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod orgs;
+pub use orgs::OrgSection;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -66,6 +69,10 @@ pub struct Config {
     pub scim: ScimSection,
     /// The admin console (`/console`), see `admin::config`.
     pub console: crate::admin::ConsoleSection,
+    /// `[[orgs]]`: several DingTalk organizations (parsed and checked only, not yet wired; see
+    /// `config::orgs`). Empty: the one org of `[dingtalk]`, named `default`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<OrgSection>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -432,6 +439,7 @@ impl Config {
                 )),
             }
         }
+        self.read_org_secrets(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -459,6 +467,7 @@ impl Config {
                     .to_owned(),
             );
         }
+        w.extend(self.org_warnings());
         w
     }
 
@@ -565,6 +574,7 @@ impl Config {
             p.push("scim.max_body_bytes: must be at least 1024".into());
         }
         p.extend(self.console.problems());
+        p.extend(self.org_problems());
         if p.is_empty() {
             Ok(())
         } else {
@@ -703,10 +713,18 @@ mod tests {
         assert!(c.warnings().is_empty(), "{:?}", c.warnings());
         assert_eq!(c.server.split_internal(), None, "one address by default");
         c.server.internal_listen = c.server.listen.clone();
-        assert_eq!(c.server.split_internal(), None, "the same address is one listener");
+        assert_eq!(
+            c.server.split_internal(),
+            None,
+            "the same address is one listener"
+        );
         c.server.listen = "127.0.0.1:0".into();
         c.server.internal_listen = "127.0.0.1:0".into();
-        assert_eq!(c.server.split_internal(), Some("127.0.0.1:0"), "two free ports");
+        assert_eq!(
+            c.server.split_internal(),
+            Some("127.0.0.1:0"),
+            "two free ports"
+        );
         c.server.internal_listen = "nowhere".into();
         let err = c.validate().expect_err("invalid");
         assert!(err.to_string().contains("server.internal_listen"), "{err}");
