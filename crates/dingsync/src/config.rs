@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod mapping;
+mod orgs;
+pub use orgs::OrgSection;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -75,6 +77,10 @@ pub struct Config {
     /// `[mapping]` and `[scope]` compiled by [`Config::load`] (identity until then).
     #[serde(skip)]
     pub rules: sync_engine::rules::Rules,
+    /// `[[orgs]]`: several DingTalk organizations (parsed and checked only, not yet wired; see
+    /// `config::orgs`). Empty: the one org of `[dingtalk]`, named `default`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<OrgSection>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -459,6 +465,7 @@ impl Config {
                 )),
             }
         }
+        self.read_org_secrets(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -486,6 +493,7 @@ impl Config {
                     .to_owned(),
             );
         }
+        w.extend(self.org_warnings());
         w
     }
 
@@ -595,6 +603,7 @@ impl Config {
         if let Err(problems) = mapping::compile(&self.mapping, &self.scope) {
             p.extend(problems);
         }
+        p.extend(self.org_problems());
         if p.is_empty() {
             Ok(())
         } else {

@@ -47,6 +47,12 @@ pub struct SimArgs {
     /// The simulated organization's CorpId.
     #[arg(long, default_value = "dingsimcorp0001")]
     pub corp_id: String,
+    /// How many organizations (corps) to serve on the one address, each with its own
+    /// credentials, ids, rate limits, pushes and Stream gateway. Org 0 uses the credentials
+    /// above; org n appends n to the client id, client secret and corp id. Link them as
+    /// trunk/branch with `POST /_sim/unions`.
+    #[arg(long, default_value_t = 1)]
+    pub orgs: usize,
 }
 
 impl SimArgs {
@@ -59,6 +65,13 @@ impl SimArgs {
         }
         if self.qps == 0 {
             anyhow::bail!("--qps must be at least 1");
+        }
+        if !(1..=dingtalk_sim::MAX_ORGS).contains(&self.orgs) {
+            anyhow::bail!(
+                "--orgs must be between 1 and {} (got {})",
+                dingtalk_sim::MAX_ORGS,
+                self.orgs
+            );
         }
         if self.token_ttl_secs == 0 {
             anyhow::bail!("--token-ttl-secs must be at least 1");
@@ -75,6 +88,7 @@ impl SimArgs {
             corp_id: self.corp_id.clone(),
             token_ttl: std::time::Duration::from_secs(self.token_ttl_secs),
             slow_answer: std::time::Duration::from_millis(self.slow_answer_ms),
+            orgs: self.orgs,
             ..Default::default()
         })
     }
@@ -98,9 +112,22 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         args.depts.unwrap_or((args.users / 15).max(1)),
         args.seed
     );
-    println!("  client id:     {}", args.client_id);
-    println!("  client secret: {}", args.client_secret);
-    println!("  corp id:       {}", args.corp_id);
+    for index in 0..handle.orgs() {
+        let Some(org) = handle.org(index) else {
+            continue;
+        };
+        let org_config = org.config();
+        if handle.orgs() > 1 {
+            println!(
+                "  org {index} ({}), admin {}:",
+                org_config.corp_name,
+                org.admin_url()
+            );
+        }
+        println!("  client id:     {}", org_config.client_id);
+        println!("  client secret: {}", org_config.client_secret);
+        println!("  corp id:       {}", org_config.corp_id);
+    }
     println!(
         "  rate limit:    {} calls/s per API; latency {} ms; fault rate {}",
         args.qps, args.latency_ms, args.fault_rate
