@@ -112,6 +112,8 @@ pub struct Rig {
     pub base: String,
     /// The bearer token the OA API accepts (random per rig).
     pub api_token: Secret,
+    /// The bearer token SCIM accepts (random per rig).
+    pub scim_token: Secret,
     /// The callback token the receiver verifies signatures with (random per rig).
     pub callback_token: Secret,
     /// The callback AES key (random per rig).
@@ -216,6 +218,7 @@ impl Rig {
             qps: options.qps,
             database_url,
             api_token: Secret::new(random_text(32)),
+            scim_token: Secret::new(random_text(32)),
             callback_token: Secret::new(random_text(16)),
             aes_key: Secret::new(random_text(43)),
             workers: options.workers,
@@ -235,6 +238,7 @@ impl Rig {
             sim,
             base: format!("http://{}", running.addr),
             api_token: spec.api_token,
+            scim_token: spec.scim_token,
             callback_token: spec.callback_token,
             aes_key: spec.aes_key,
             store: running.ctx.store.clone(),

@@ -6,8 +6,8 @@
 //! time, as Entra ID and Okta do; the run then waits until the outbox is empty, i.e. every user
 //! is in DingTalk. Each user costs one `v2/user/create` call, so the bound is `users ÷ qps`.
 //! Then the IdP renames every user with a `PATCH` (Entra's capitalised `"Replace"`), and those
-//! updates drain the same way (one `v2/user/update` each, the same bound). The rig's SCIM token
-//! is its OA API token.
+//! updates drain the same way (one `v2/user/update` each, the same bound). The rig has a SCIM
+//! token of its own (the service refuses one shared with the OA API).
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ async fn scim_send(rig: &Rig, method: Method, path: &str, body: &Value) -> anyho
     let resp = rig
         .http
         .request(method, format!("{}/scim/v2{path}", rig.base))
-        .bearer_auth(rig.api_token.expose())
+        .bearer_auth(rig.scim_token.expose())
         .header("content-type", "application/scim+json")
         .body(body.to_string())
         .send()

@@ -25,6 +25,8 @@ pub struct ServiceSpec {
     pub database_url: DatabaseUrl,
     /// The bearer token the OA API accepts.
     pub api_token: Secret,
+    /// The bearer token SCIM accepts (its own: the service refuses one shared with the API).
+    pub scim_token: Secret,
     /// The callback token the receiver verifies signatures with.
     pub callback_token: Secret,
     /// The callback AES key.

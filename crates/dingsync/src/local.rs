@@ -59,8 +59,8 @@ fn local_config(sim: &dingtalk_sim::SimHandle, spec: &ServiceSpec) -> Config {
     config.database.url = Secret::new(spec.database_url.expose());
     config.server.listen = "127.0.0.1:0".into();
     config.api.tokens = vec![Secret::new(spec.api_token.expose())];
-    // `bench scim` provisions as an IdP with the same random token.
-    config.scim.tokens = vec![Secret::new(spec.api_token.expose())];
+    // `bench scim` provisions as an IdP with a token of its own.
+    config.scim.tokens = vec![Secret::new(spec.scim_token.expose())];
     // The local service is reached over plain-HTTP loopback: a Secure cookie would not be sent.
     config.console.secure_cookies = false;
     config.events.catchup_interval_secs = spec.catchup_interval_secs;
