@@ -209,8 +209,8 @@ const ADMIN_ROUTES: &[AdminRoute] = &[
     },
     AdminRoute {
         method: "GET",
-        path: "/_sim/orgs/{n}/state",
-        what: "each route above except /_sim/orgs and /_sim/unions also exists as /_sim/orgs/{n}/... and acts on org n (/_sim/... is org 0)",
+        path: "/_sim/orgs/{org}/state",
+        what: "each route above except /_sim/orgs and /_sim/unions also exists as /_sim/orgs/{org}/... and acts on that org (/_sim/... is org 0)",
     },
     AdminRoute {
         method: "GET",

@@ -469,7 +469,7 @@ async fn every_admin_route_in_the_table_is_served() {
         let path = path
             .replace("{id}", "1")
             .replace("{userid}", "nobody")
-            .replace("{n}", "0");
+            .replace("{org}", "0");
         let path = if path.contains("wait") {
             format!("{path}?timeout_ms=10")
         } else {

@@ -142,7 +142,7 @@ fn mutability_errors() {
 fn path_and_value_errors_name_the_operation() {
     let e = fails(
         &user(),
-        json!([{"op": "add", "path": "title", "value": "x"}, {"op": "replace", "path": "nickName", "value": "x"}]),
+        json!([{"op": "add", "path": "title", "value": "x"}, {"op": "replace", "path": "shoeSize", "value": "x"}]),
     );
     assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
     assert!(e.detail.starts_with("Operations[1]"), "{}", e.detail);
