@@ -20,9 +20,10 @@
 //! job leases and rate-budget slots, so two instances never mistake each other's claims. The
 //! DingTalk client draws on the rate budget shared through the database
 //! (`sync_engine::SharedBudget`, in a small pool of its own so a busy directory cannot delay
-//! it) unless `[dingtalk] rate_budget = "local"`. On SQLite too: there is one instance, but a
-//! one-shot command run beside it (`import`, `plan`, `reconcile`) is a second process calling
-//! DingTalk for the same app, and with a budget each the two drew 90018s (issue 18).
+//! it) on PostgreSQL unless `[dingtalk] rate_budget = "local"`. On SQLite only with `"shared"`:
+//! a one-shot command run beside `serve` is a second process calling DingTalk for the same
+//! app (with a budget each the two drew 90018s, issue 18), but the budget's slot writes
+//! contend with the directory's writes for SQLite's one write lock (see [`shares_budget`]).
 //!
 //! What every part of one service shares — the clock, the metrics recorder and the operations
 //! counters — is made once in [`Application::build`] as [`Shared`] and handed to each part
@@ -441,12 +442,15 @@ pub fn holder_is_dead_local_process(holder: &str) -> bool {
 }
 
 /// Whether the configuration asks for the rate budget shared through the database.
-/// Both backends hold rate slots, so `auto` shares on either (the backend is taken for a
-/// backend that could not).
-pub fn shares_budget(config: &Config, _backend: Backend) -> bool {
+/// `auto` shares on PostgreSQL only: on SQLite every slot taken is a write, and the import's
+/// batch writes then wait behind the budget's writes for SQLite's one write lock until the
+/// busy timeout ("database is locked", seen in `crash_anywhere` and the 5,000-person demo).
+/// `shared` asks for it on SQLite too (a one-shot command beside `serve`).
+pub fn shares_budget(config: &Config, backend: Backend) -> bool {
     match config.dingtalk.rate_budget {
         RateBudgetMode::Local => false,
-        RateBudgetMode::Shared | RateBudgetMode::Auto => true,
+        RateBudgetMode::Shared => true,
+        RateBudgetMode::Auto => backend == Backend::Postgres,
     }
 }
 
@@ -604,10 +608,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_budget_is_shared_on_both_backends_unless_forced_local() {
+    fn auto_shares_the_budget_on_postgres_and_shared_on_sqlite_too() {
         let mut config = Config::default();
         assert!(shares_budget(&config, Backend::Postgres));
-        assert!(shares_budget(&config, Backend::Sqlite));
+        assert!(!shares_budget(&config, Backend::Sqlite));
         config.dingtalk.rate_budget = RateBudgetMode::Local;
         assert!(!shares_budget(&config, Backend::Sqlite));
         config.dingtalk.rate_budget = RateBudgetMode::Local;

@@ -43,7 +43,8 @@ fn dept_name(name: &str) -> String {
 }
 
 /// The member ids of a Group resource.
-fn member_ids(r: &Value) -> BTreeSet<String> {
+/// The member ids a Group resource lists (`members[].value`).
+pub(super) fn member_ids(r: &Value) -> BTreeSet<String> {
     member(r, "members")
         .and_then(Value::as_array)
         .map(|ms| {
@@ -217,19 +218,36 @@ pub async fn save(
     for uid in old_members.difference(&new_members) {
         set_membership(state, &ctx, uid, dept_id, false).await?;
     }
+    put_resource(
+        state,
+        KIND,
+        &dept_id.get().to_string(),
+        resource,
+        ctx.now_ms,
+    )
+    .await
+}
+
+/// Records the IdP's view of a Group resource (of either mode's `kind`) under `id`.
+pub(super) async fn put_resource(
+    state: &ScimState,
+    kind: &str,
+    id: &str,
+    resource: &Value,
+    now_ms: i64,
+) -> Result<ScimResource, ScimError> {
     let body = resource.to_string();
-    let sid = dept_id.get().to_string();
     state
         .store
         .scim_put(
             ScimWrite {
-                kind: KIND,
-                id: &sid,
+                kind,
+                id,
                 user_name: None,
                 external_id: text(resource, "externalId"),
                 body_json: &body,
             },
-            ctx.now_ms,
+            now_ms,
         )
         .await
         .map_err(store_error)

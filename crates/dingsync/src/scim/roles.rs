@@ -14,15 +14,14 @@
 use std::collections::BTreeSet;
 
 use directory_model::{OaRoleGroupId, OaRoleId, OaUserId, Role, RoleGroup};
-use directory_store::{
-    AssignmentQuery, EntityKind, Expect, ScimResource, ScimWrite, StoreError, WriteCtx,
-};
+use directory_store::{AssignmentQuery, EntityKind, Expect, ScimResource, StoreError, WriteCtx};
 use scim::ScimError;
 use serde_json::Value;
 
 use super::ScimState;
+use super::groups::{member_ids, put_resource};
 use super::http::store_error;
-use super::users::{member, text};
+use super::users::text;
 
 /// The kind under which Groups that are roles are kept in `scim_resources`.
 pub const KIND: &str = "Role";
@@ -30,18 +29,6 @@ pub const KIND: &str = "Role";
 /// A role name from a client's `displayName`.
 fn role_name(name: &str) -> String {
     name.trim().chars().take(64).collect()
-}
-
-/// The member ids of a Group resource.
-fn member_ids(r: &Value) -> BTreeSet<String> {
-    member(r, "members")
-        .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .filter_map(|m| text(m, "value").map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The role group SCIM roles live in, created on first use. Two first uses at once may both
@@ -156,22 +143,7 @@ pub async fn save(
     for uid in old_members.difference(&new_members) {
         set_holder(state, &ctx, uid, role, false).await?;
     }
-    let body = resource.to_string();
-    let sid = role.get().to_string();
-    state
-        .store
-        .scim_put(
-            ScimWrite {
-                kind: KIND,
-                id: &sid,
-                user_name: None,
-                external_id: text(resource, "externalId"),
-                body_json: &body,
-            },
-            ctx.now_ms,
-        )
-        .await
-        .map_err(store_error)
+    put_resource(state, KIND, &role.get().to_string(), resource, ctx.now_ms).await
 }
 
 /// Gives or takes `role` to or from user `uid`; ids that are no OA user are skipped (see the

@@ -1,5 +1,6 @@
-//! One-shot commands share the service's DingTalk rate budget on SQLite too (issue 18): two
-//! processes reading DingTalk at once for the same app stay under DingTalk's qps together.
+//! With `rate_budget = "shared"`, one-shot commands share the service's DingTalk rate budget on
+//! SQLite too (issue 18): two processes reading DingTalk at once for the same app stay under
+//! DingTalk's qps together. (Not the default on SQLite: see `server::shares_budget`.)
 //!
 //! Why two `plan` processes and not `serve` beside `plan`: both read the whole of DingTalk at
 //! once, so their calls overlap for seconds on every run, and a plan's calls do not depend on
@@ -36,6 +37,7 @@ async fn two_processes_on_sqlite_stay_under_dingtalks_qps_together() {
         dir.path().join("d.db").display()
     ));
     assert_eq!(cfg.dingtalk.qps, sim.config().qps);
+    cfg.dingtalk.rate_budget = dingsync::config::RateBudgetMode::Shared;
     let path = dir.path().join("dingsync.toml");
     std::fs::write(&path, toml::to_string(&cfg).expect("toml")).expect("write config");
     // Create the database first, so the two do not race to migrate it.
