@@ -32,9 +32,11 @@
 //! - [`push`]: OA API writes pushed to DingTalk, against the rate-limit bound.
 //! - [`api`]: OA API reads and writes.
 //! - [`recovery`]: a push backlog drained after the pusher was killed in the middle of it.
+//! - [`console`]: the admin console's page times on a large directory, and a month's history.
 
 pub mod api;
 pub mod callbacks;
+pub mod console;
 pub mod events;
 pub mod import;
 pub mod load;
@@ -95,6 +97,9 @@ pub enum Scenario {
     Api(api::ApiArgs),
     /// A push backlog after the pusher was killed mid-push: time to drain, calls per entity.
     Recovery(recovery::RecoveryArgs),
+    /// Admin console page times (p50/p99 per page) on a large directory, and the history a
+    /// simulated month leaves.
+    Console(console::ConsoleArgs),
 }
 
 /// Reads a URL that may carry a password into a [`Secret`], so `Debug` never shows it.
@@ -245,6 +250,7 @@ pub async fn run_scenario<S: ServerUrl>(
         Scenario::Push(a) => push::run(service, a, db).await?,
         Scenario::Api(a) => api::run(service, a, db).await?,
         Scenario::Recovery(a) => recovery::run(service, a, db).await?,
+        Scenario::Console(a) => console::run(service, a, db).await?,
     };
     Ok(report.finish())
 }
