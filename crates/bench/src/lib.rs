@@ -33,9 +33,11 @@
 //! - [`api`]: OA API reads and writes.
 //! - [`recovery`]: a push backlog drained after the pusher was killed in the middle of it.
 //! - [`scim`]: an IdP provisioning through SCIM: writes/s with p99, and time to DingTalk.
+//! - [`console`]: the admin console's page times on a large directory, and a month's history.
 
 pub mod api;
 pub mod callbacks;
+pub mod console;
 pub mod events;
 pub mod import;
 pub mod load;
@@ -99,6 +101,9 @@ pub enum Scenario {
     Recovery(recovery::RecoveryArgs),
     /// SCIM creates and updates per second with p99, and time until they are in DingTalk.
     Scim(scim::ScimArgs),
+    /// Admin console page times (p50/p99 per page) on a large directory, and the history a
+    /// simulated month leaves.
+    Console(console::ConsoleArgs),
 }
 
 /// Reads a URL that may carry a password into a [`Secret`], so `Debug` never shows it.
@@ -250,6 +255,7 @@ pub async fn run_scenario<S: ServerUrl>(
         Scenario::Api(a) => api::run(service, a, db).await?,
         Scenario::Recovery(a) => recovery::run(service, a, db).await?,
         Scenario::Scim(a) => scim::run(service, a, db).await?,
+        Scenario::Console(a) => console::run(service, a, db).await?,
     };
     Ok(report.finish())
 }

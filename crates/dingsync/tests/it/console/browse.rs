@@ -128,6 +128,14 @@ async fn finds_a_user_and_their_timeline_shows_both_sides() {
         "both sides agree after the sync: {detail}"
     );
     shoot(&client, "timeline").await;
+    client
+        .execute(
+            "document.getElementById('timeline').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll to the timeline");
+    shoot(&client, "timeline-entries").await;
 
     for page in [
         "departments",
