@@ -209,6 +209,22 @@ impl Mapping {
         out
     }
 
+    /// Department fields some rule writes, in either direction: what a changed mapping can
+    /// change.
+    pub fn department_mapped_fields(&self) -> BTreeSet<directory_model::DeptField> {
+        let k = &self.departments;
+        k.to_dingtalk
+            .iter()
+            .chain(&k.to_oa)
+            .map(|s| s.target)
+            .collect()
+    }
+
+    /// Department fields whose mapped value is written only when the department is created.
+    pub fn department_create_only(&self) -> &BTreeSet<directory_model::DeptField> {
+        &self.departments.create_only
+    }
+
     /// User fields whose mapped value is written only when the user is created.
     pub fn user_create_only(&self) -> &BTreeSet<UserField> {
         &self.users.create_only

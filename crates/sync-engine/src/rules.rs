@@ -19,7 +19,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use directory_model::{Department, DingDeptId, FieldAccess, OaDeptId, User, UserField};
+use directory_model::{Department, DeptField, DingDeptId, FieldAccess, OaDeptId, User, UserField};
 use mapping::{EvalError, Fingerprint, Loaded, MapError, Mapped};
 
 /// The compiled mapping and scope, or none (identity, everything in scope).
@@ -142,6 +142,23 @@ impl Rules {
             }
             _ => mapped.entity,
         })
+    }
+
+    /// Like [`Rules::department_to_oa`] while a change of the rules waits for approval:
+    /// DingTalk's values of every mapped field are the previous mapping's output, so they read
+    /// back as OA's (the approval re-sends them through the new mapping).
+    pub fn department_to_oa_pending(
+        &self,
+        ding: Department,
+        hint: Option<&Department>,
+    ) -> Result<Department, MapError> {
+        let mut out = self.department_to_oa(ding, hint)?;
+        if let (Some(l), Some(h)) = (&self.0, hint) {
+            for f in l.mapping.department_mapped_fields() {
+                out.copy_field(h, f);
+            }
+        }
+        Ok(out)
     }
 
     /// DingTalk's values for an OA user: the whole entity for a create, and for an update the
@@ -322,6 +339,27 @@ impl Rules {
             .filter(|f| {
                 m.user_policy().authority_of(*f) != directory_model::Authority::DingTalk
                     && !m.user_create_only().contains(f)
+            })
+            .collect()
+    }
+}
+
+impl Rules {
+    /// The department fields DingTalk holds (`ding`, DingTalk's values) with other values than
+    /// the OA department maps to (`expected`), leaving out what never travels after a create and
+    /// what DingTalk owns: what a push would change in DingTalk although OA's values did not
+    /// change (a changed mapping). Empty without rules. The caller keeps only the fields on
+    /// which both sides agree in OA's values (a real edit on either side is the merge's).
+    pub fn department_drift(&self, ding: &Department, expected: &Department) -> Vec<DeptField> {
+        let Some(l) = &self.0 else { return Vec::new() };
+        let m = &l.mapping;
+        Department::all_fields()
+            .iter()
+            .copied()
+            .filter(|f| !ding.field_eq(expected, *f))
+            .filter(|f| {
+                m.department_policy().authority_of(*f) != directory_model::Authority::DingTalk
+                    && !m.department_create_only().contains(f)
             })
             .collect()
     }

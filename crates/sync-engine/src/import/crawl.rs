@@ -45,6 +45,9 @@ pub(crate) struct Crawl {
     pub seen_depts: HashSet<DingDeptId>,
     /// Direct members listed per department (for the minimum number of list pages).
     pub members_per_dept: HashMap<DingDeptId, usize>,
+    /// Departments `[scope.to_oa.departments]` left out (see `import::scoped`): the OA
+    /// directory's members of them left the scope with them.
+    pub scoped_out_depts: HashSet<DingDeptId>,
 }
 
 impl Crawl {

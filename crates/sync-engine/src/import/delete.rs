@@ -31,10 +31,14 @@ impl Importer<'_> {
         roles_ok: bool,
         report: &mut ImportReport,
     ) -> Result<(), ImportError> {
+        // Departments imported, and those that left `[scope.to_oa]` (their members left with
+        // them).
         let imported_depts: HashSet<OaDeptId> = crawled
             .depts
             .iter()
-            .filter_map(|d| ids.oa_dept(ding::dept(d.dept_id)))
+            .map(|d| d.dept_id)
+            .chain(crawled.scoped_out_depts.iter().copied())
+            .filter_map(|d| ids.oa_dept(ding::dept(d)))
             .collect();
         let listed: HashSet<&OaUserId> = links.values().collect();
         let ambiguous: HashSet<&DingUserId> = report.ambiguous.iter().map(|a| &a.ding).collect();

@@ -34,6 +34,7 @@ mod crawl;
 mod delete;
 pub mod link;
 mod report;
+mod scoped;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -251,7 +252,7 @@ impl Importer<'_> {
         report.resumed_after.clone_from(&checkpoint.through);
 
         // Phase 1: crawl.
-        let crawled = crawl::crawl(
+        let mut crawled = crawl::crawl(
             &ctx.client,
             &ctx.policy.scope,
             self.options.concurrency,
@@ -263,7 +264,7 @@ impl Importer<'_> {
         report.failures.clone_from(&crawled.failures);
 
         // Phase 2: link and write departments.
-        let (oa, mut ids, user_links) = self.link(&crawled, &mut report).await?;
+        let (oa, mut ids, user_links) = self.link(&mut crawled, &mut report).await?;
         let departments = self
             .write_departments(&crawled, &ids, &oa, &mut report)
             .await?;
@@ -361,10 +362,11 @@ impl Importer<'_> {
     }
 
     /// Phase 2, linking: the OA directory, the id map with every decided link, and the user
-    /// links (saved unless a dry run).
+    /// links (saved unless a dry run). Departments are linked first, so `[scope.to_oa]` (see
+    /// [`scoped`]) sees every user's in-scope departments before users are linked.
     async fn link(
         &self,
-        crawled: &crawl::Crawl,
+        crawled: &mut crawl::Crawl,
         report: &mut ImportReport,
     ) -> Result<(Snapshot, IdMap, link::UserLinks), ImportError> {
         let ctx = self.ctx;
@@ -376,15 +378,10 @@ impl Importer<'_> {
         });
         let oa = ctx.store.snapshot().await?;
         let mut ids = IdMap::load_all(&ctx.store).await?;
-        let user_links = link::link_users(
-            &crawled.users,
-            &oa.users,
-            &ids,
-            &ctx.policy.soft_match.order,
-        );
-        for (d, o) in &user_links.links {
-            ids.insert_user(o.clone(), d.clone());
-        }
+        let rules = &ctx.policy.rules;
+        // DingTalk's tree as crawled, before the scope takes departments out of it.
+        let parents = crate::plan::DingParents::of(&crawled.depts);
+        scoped::departments(crawled, &ids, rules, report);
         let dept_links = link::link_departments(&crawled.depts, &oa.departments, &ids);
         let fresh_depts = self
             .allocate(EntityKind::Department, dept_links.unlinked.len(), &oa)
@@ -395,6 +392,16 @@ impl Importer<'_> {
         }
         for (o, d) in &new_dept_links {
             ids.insert_dept(*o, *d);
+        }
+        scoped::users(crawled, &ids, rules, &parents, report);
+        let user_links = link::link_users(
+            &crawled.users,
+            &oa.users,
+            &ids,
+            &ctx.policy.soft_match.order,
+        );
+        for (d, o) in &user_links.links {
+            ids.insert_user(o.clone(), d.clone());
         }
         if !self.options.dry_run {
             ctx.store

@@ -101,8 +101,7 @@ async fn build_plan(
     .await?;
     items.extend(assignment_items(&ctx.store, &oa, &ding).await?);
     items.extend(dingtalk_only_items(&new_users, &unmapped));
-    let drifted = super::scoped::drift_items(drift, &items);
-    items.extend(drifted);
+    super::scoped::add_drift(drift, &mut items, &oa);
     let deletions_held = hold_deletions(&mut items, &totals, &ctx.policy.deletions);
     Ok(Plan {
         items,

@@ -43,6 +43,7 @@ use self::view::Unmapped;
 
 pub use self::build::plan;
 pub use self::reconcile::{ReconcileReport, reconcile};
+pub(crate) use self::scoped::DingParents;
 
 /// Why a plan or a reconcile could not run.
 #[derive(Debug, thiserror::Error)]

@@ -7,15 +7,16 @@
 //! - **Drift.** The comparison is in OA's values, so a changed mapping whose inverse reads
 //!   DingTalk's old values back to the same OA values shows no difference there. Each linked
 //!   user whose DingTalk values differ from what OA's map to is planned as a DingTalk update of
-//!   those fields (a push sends them).
+//!   those fields (a push sends them); so is each linked department (`Rules::department_drift`),
+//!   keeping only the fields on which both sides agree in OA's values.
 
 use std::collections::HashMap;
 
 use dingtalk_proto as wire;
-use directory_model::{DingDeptId, FieldAccess, OaDeptId, Snapshot, User};
+use directory_model::{Department, DingDeptId, FieldAccess, OaDeptId, Snapshot, User};
 use directory_store::EntityKind;
 
-use super::{Action, PlanItem, Target};
+use super::{Action, FieldChange, PlanItem, Target};
 use crate::rules::Rules;
 use crate::translate::user::ReadUser;
 use crate::translate::{self, ConvertError, IdMap, ding};
@@ -42,8 +43,13 @@ impl DingParents {
         )
     }
 
+    /// The parent of `id`, if the crawl saw one.
+    pub(crate) fn parent(&self, id: i64) -> Option<i64> {
+        self.0.get(&id).copied()
+    }
+
     /// `id` and the departments above it, self first.
-    fn chain(&self, id: i64, out: &mut Vec<DingDeptId>) {
+    pub(crate) fn chain(&self, id: i64, out: &mut Vec<DingDeptId>) {
         let mut cur = Some(id);
         while let Some(c) = cur {
             if out.contains(&DingDeptId(c)) || out.len() > 10_000 {
@@ -119,22 +125,75 @@ pub(crate) fn read_user(
     Ok(Some(read))
 }
 
-/// The drift of one linked user: OA id, name, fields.
-pub(crate) fn drift(
-    read: &ReadUser,
-    oa_user: Option<&User>,
-    rules: &Rules,
-) -> Option<(String, String, Vec<String>)> {
+/// One linked entity whose DingTalk values differ from what OA's map to while OA-side values
+/// agree: the DingTalk update a changed mapping implies, field by field (old: DingTalk's value
+/// now, new: OA's value mapped).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Drift {
+    pub(crate) kind: EntityKind,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) changes: Vec<FieldChange>,
+}
+
+fn changes<T: FieldAccess>(fields: &[T::Field], ding: &T, expected: &T) -> Vec<FieldChange> {
+    fields
+        .iter()
+        .map(|f| FieldChange {
+            field: T::field_name(*f).to_owned(),
+            old: ding.field_json(*f),
+            new: expected.field_json(*f),
+        })
+        .collect()
+}
+
+/// The drift of one linked user.
+pub(crate) fn drift(read: &ReadUser, oa_user: Option<&User>, rules: &Rules) -> Option<Drift> {
     let (oa, expected) = (oa_user?, read.expected.as_ref()?);
     let fields = rules.user_drift(&read.dingtalk, expected);
     if fields.is_empty() {
         return None;
     }
-    let names = fields
-        .iter()
-        .map(|f| User::field_name(*f).to_owned())
-        .collect();
-    Some((oa.id.to_string(), oa.name.clone(), names))
+    Some(Drift {
+        kind: EntityKind::User,
+        id: oa.id.to_string(),
+        name: oa.name.clone(),
+        changes: changes(&fields, &read.dingtalk, expected),
+    })
+}
+
+/// A crawled, linked department in OA's values (read back as OA's while a change of the rules
+/// waits for approval), and its drift.
+pub(crate) fn read_department(
+    d: &wire::dept::DeptDetail,
+    ids: &IdMap,
+    oa_dept: Option<&Department>,
+    reading: &Reading<'_>,
+) -> Result<(Department, Option<Drift>), ConvertError> {
+    let rules = reading.rules;
+    let read = translate::department::read_wire(d, ids, oa_dept, rules)?;
+    let back = if reading.pending {
+        rules.department_to_oa_pending(read.dingtalk.clone(), oa_dept)?
+    } else {
+        rules.department_to_oa(read.dingtalk.clone(), oa_dept)?
+    };
+    let drift = match (oa_dept, &read.expected) {
+        (Some(oa), Some(expected)) if oa.parent.is_some() => {
+            let fields: Vec<_> = rules
+                .department_drift(&read.dingtalk, expected)
+                .into_iter()
+                .filter(|f| back.field_eq(oa, *f))
+                .collect();
+            (!fields.is_empty()).then(|| Drift {
+                kind: EntityKind::Department,
+                id: oa.id.to_string(),
+                name: oa.name.clone(),
+                changes: changes(&fields, &read.dingtalk, expected),
+            })
+        }
+        _ => None,
+    };
+    Ok((back, drift))
 }
 
 /// Takes the OA entities out of `[scope.to_dingtalk]` out of `oa`; returns the items of those
@@ -234,29 +293,47 @@ fn oa_chain(oa: &Snapshot, id: OaDeptId) -> Vec<OaDeptId> {
     chain
 }
 
-/// The DingTalk updates drift implies, for users with no DingTalk-side item yet.
-pub(crate) fn drift_items(
-    drift: Vec<(String, String, Vec<String>)>,
-    items: &[PlanItem],
-) -> Vec<PlanItem> {
-    drift
-        .into_iter()
-        .filter(|(id, _, _)| {
-            !items.iter().any(|i| {
-                i.kind == EntityKind::User
-                    && i.target == Target::DingTalk
-                    && i.oa_id.as_deref() == Some(id.as_str())
-            })
-        })
-        .map(|(id, name, fields)| PlanItem {
-            fields,
-            ..PlanItem::new(
-                Target::DingTalk,
-                Action::Update,
-                EntityKind::User,
-                Some(id),
-                name,
-            )
-        })
-        .collect()
+/// Adds the DingTalk updates drift implies (only for entities in OA's scope: one out of it is
+/// not pushed). An entity with a DingTalk-side update already gets the drifted fields added to
+/// it, so the plan lists every field the push changes; one being created or deleted there
+/// needs nothing more.
+pub(crate) fn add_drift(drift: Vec<Drift>, items: &mut Vec<PlanItem>, oa: &Snapshot) {
+    for d in drift {
+        let in_oa = match d.kind {
+            EntityKind::User => oa
+                .users
+                .contains_key(&directory_model::OaUserId::new(d.id.as_str())),
+            _ => <Department as crate::kind::SyncedKind>::parse_id(&d.id)
+                .is_some_and(|id| oa.departments.contains_key(&id)),
+        };
+        if !in_oa {
+            continue;
+        }
+        let existing = items.iter_mut().find(|i| {
+            i.kind == d.kind
+                && i.target == Target::DingTalk
+                && i.oa_id.as_deref() == Some(d.id.as_str())
+        });
+        match existing {
+            Some(item) if item.action == Action::Update => {
+                // Fields shown with values keep them; a drifted field is added with its own.
+                let with_values = item.changes.len() == item.fields.len();
+                for c in d.changes {
+                    if item.fields.contains(&c.field) {
+                        continue;
+                    }
+                    item.fields.push(c.field.clone());
+                    if with_values {
+                        item.changes.push(c);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => items.push(PlanItem {
+                fields: d.changes.iter().map(|c| c.field.clone()).collect(),
+                changes: d.changes,
+                ..PlanItem::new(Target::DingTalk, Action::Update, d.kind, Some(d.id), d.name)
+            }),
+        }
+    }
 }

@@ -53,9 +53,9 @@ pub(crate) struct DingView {
     pub new_users: Vec<User>,
     /// Calls the crawl made (for the report).
     pub calls: u64,
-    /// Users DingTalk holds with other values than OA's map to although OA-side values agree
-    /// (a changed `[mapping]`): OA id, name, fields. See `Rules::user_drift`.
-    pub drift: Vec<(String, String, Vec<String>)>,
+    /// Users and departments DingTalk holds with other values than OA's map to although
+    /// OA-side values agree (a changed `[mapping]`). See `Rules::user_drift`.
+    pub drift: Vec<super::scoped::Drift>,
 }
 
 /// Reads DingTalk and translates it; `oa` supplies the fields a crawl cannot observe.
@@ -103,12 +103,12 @@ pub(crate) async fn dingtalk_view(
         &parents,
         &mut view.untranslatable,
     );
-    view.add_departments(details, &ids, oa, rules);
     let reading = super::scoped::Reading {
         rules,
         parents: &parents,
         pending,
     };
+    view.add_departments(details, &ids, oa, &reading);
     view.add_users(&crawl, &ids, oa, &linked_in_store, &reading);
     view.add_roles(&crawl, &ids);
     view.calls = client.stats().total_calls().saturating_sub(calls_before);
@@ -138,21 +138,22 @@ impl DingView {
         details: Vec<wire::dept::DeptDetail>,
         ids: &IdMap,
         oa: &Snapshot,
-        rules: &crate::rules::Rules,
+        reading: &super::scoped::Reading<'_>,
     ) {
         for d in details {
             let Some(id) = ids.oa_dept(ding::dept(d.dept_id)) else {
                 self.unmapped.push(Unmapped::Department(Box::new(d)));
                 continue;
             };
-            match translate::department::from_wire(&d, ids, oa.departments.get(&id), rules) {
-                Ok(dept) => {
+            match super::scoped::read_department(&d, ids, oa.departments.get(&id), reading) {
+                Ok((dept, drift)) => {
+                    self.drift.extend(drift);
                     self.snapshot.departments.insert(id, dept);
                 }
                 Err(e) => self.untranslatable.push((
                     EntityKind::Department,
                     id.to_string(),
-                    e.to_string(),
+                    crate::error_chain(&e),
                 )),
             }
         }

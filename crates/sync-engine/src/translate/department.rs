@@ -24,6 +24,32 @@ pub fn from_wire(
     Ok(rules.department_to_oa(ding, hint)?)
 }
 
+/// A DingTalk department read in the model's shape but still in DingTalk's values, with what
+/// DingTalk would hold if it agreed with the OA department (the hint mapped by `rules`; `None`
+/// without a hint or without rules): what the plan compares to find a changed mapping's drift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadDepartment {
+    /// DingTalk's values.
+    pub dingtalk: Department,
+    /// The OA department mapped to DingTalk's values.
+    pub expected: Option<Department>,
+}
+
+/// The first half of [`from_wire`], keeping both sides' values apart.
+pub fn read_wire(
+    wire: &DeptDetail,
+    ids: &IdMap,
+    hint: Option<&Department>,
+    rules: &Rules,
+) -> Result<ReadDepartment, ConvertError> {
+    let dingtalk = dingtalk_values(wire, ids, hint)?;
+    let expected = match (rules.loaded(), hint) {
+        (Some(_), Some(h)) => Some(rules.department_to_dingtalk(h)?.entity),
+        _ => None,
+    };
+    Ok(ReadDepartment { dingtalk, expected })
+}
+
 /// DingTalk's department in the model's shape, before the mapping.
 fn dingtalk_values(
     wire: &DeptDetail,

@@ -48,6 +48,28 @@ pub fn read_wire(
     Ok(ReadUser { dingtalk, expected })
 }
 
+/// A DingTalk user in DingTalk's values as `[scope.to_oa.users]` predicates see it before the
+/// import links it: its own userid as id (users share ids on both sides), the memberships of
+/// departments the id map knows, and its manager only if the id map knows them.
+pub fn scope_view(wire: &WireUser, ids: &IdMap) -> Result<User, ConvertError> {
+    let mut wire = wire.clone();
+    if let Some(depts) = &mut wire.dept_id_list {
+        depts.retain(|d| ids.oa_dept(ding::dept(*d)).is_some());
+    }
+    if wire
+        .manager_userid
+        .as_ref()
+        .is_some_and(|m| ids.oa_user(&ding::user(m)).is_none())
+    {
+        wire.manager_userid = None;
+    }
+    let id = ids
+        .oa_user(&ding::user(&wire.userid))
+        .cloned()
+        .unwrap_or_else(|| directory_model::OaUserId::new(wire.userid.0.as_str()));
+    values_as(&wire, id, ids, None)
+}
+
 /// DingTalk's user in the model's shape, before the mapping; `hint` in DingTalk's values.
 fn dingtalk_values(
     wire: &WireUser,
@@ -55,6 +77,16 @@ fn dingtalk_values(
     hint: Option<&User>,
 ) -> Result<User, ConvertError> {
     let id = ids.need_user(&ding::user(&wire.userid))?;
+    values_as(wire, id, ids, hint)
+}
+
+/// [`dingtalk_values`] for a user whose OA id is known already.
+fn values_as(
+    wire: &WireUser,
+    id: directory_model::OaUserId,
+    ids: &IdMap,
+    hint: Option<&User>,
+) -> Result<User, ConvertError> {
     let (departments, main_department) = memberships(wire, ids, hint)?;
     let manager = wire
         .manager_userid

@@ -16,6 +16,7 @@ mod convergence;
 mod echo;
 mod exclusive;
 mod import;
+mod import_scope;
 mod mapping;
 mod measure;
 mod multi_apply;

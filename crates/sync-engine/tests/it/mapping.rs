@@ -290,3 +290,75 @@ async fn a_scope_change_that_removes_30_percent_is_held() {
     assert!(sim_user(&state, "u30").is_some());
     w.finish().await;
 }
+
+/// A mapping change that only touches departments: `plan` lists each department's DingTalk
+/// update field by field (DingTalk's value now, OA's mapped), reconcile pushes it, OA keeps its
+/// own names, and the next plan is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_mapping_change_is_planned_field_by_field_and_converges() {
+    let w = oa_org(20, 4, 0, &Rules::default()).await;
+    let prefixed = rules(
+        json!({"departments": {"fields": {"name": {
+            "to_dingtalk": "'ACME ' + dept.name",
+            "to_oa": "dept.name.startsWith('ACME ') ? dept.name.substring(5) : dept.name",
+            "owner": "oa"}}}}),
+        json!({}),
+    );
+    assert!(approval::pending(&w.store, &prefixed).await.unwrap());
+    let ctx = ctx_with(&w, &prefixed);
+
+    let p = plan(&ctx, PlanOptions::default()).await.unwrap();
+    let depts: Vec<_> = p
+        .items
+        .iter()
+        .filter(|i| i.kind == directory_store::EntityKind::Department)
+        .collect();
+    assert_eq!(depts.len(), 4, "{}", p.render_table());
+    for i in &depts {
+        assert_eq!((i.target, i.action), (Target::DingTalk, Action::Update));
+        assert_eq!(i.fields, vec!["name".to_owned()]);
+        assert_eq!(i.changes.len(), 1);
+        let (old, new) = (&i.changes[0].old, &i.changes[0].new);
+        assert_eq!(new, &json!(format!("ACME {}", old.as_str().unwrap())));
+    }
+    assert!(
+        p.items.iter().all(|i| i.target == Target::DingTalk),
+        "OA's names do not change:\n{}",
+        p.render_table()
+    );
+    assert!(
+        p.render_table().contains("ACME Dept 0"),
+        "{}",
+        p.render_table()
+    );
+
+    let report = reconcile(&ctx, &pusher_for(&ctx), &p, true).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    approval::approve(&w.store, &prefixed, w.clock.now_ms())
+        .await
+        .unwrap();
+    let state = w.state().await;
+    for d in 0..4 {
+        assert_eq!(
+            find(
+                &state,
+                "departments",
+                "name",
+                &json!(format!("ACME Dept {d}"))
+            )
+            .len(),
+            1,
+            "Dept {d} renamed in DingTalk"
+        );
+        let oa = w
+            .store
+            .get_department(OaDeptId(10 + d))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(oa.entity.name, format!("Dept {d}"));
+    }
+    let again = plan(&ctx, PlanOptions::default()).await.unwrap();
+    assert!(again.is_empty(), "{}", again.render_table());
+    w.finish().await;
+}
