@@ -284,8 +284,16 @@ pub async fn save(
             .await
             .map_err(store_error);
     }
-    if active {
-        // Back before an operator decided: the held deletion is moot.
+    // Back before an operator decided: the held deletion is moot. Looked up first (a read), so
+    // that the usual write — nothing held — does not queue a second write transaction behind
+    // SQLite's one writer: that doubled every SCIM write's wait (p99 ≈ 1 s in `bench scim`).
+    if active
+        && current.is_some()
+        && store
+            .scim_user_hold_pending(&oa_id)
+            .await
+            .map_err(store_error)?
+    {
         store
             .scim_release_user_holds(&oa_id, actor, ctx.now_ms)
             .await
