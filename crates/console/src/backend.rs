@@ -15,8 +15,8 @@ use std::future::Future;
 use crate::auth::ConsoleUser;
 use crate::views::{
     ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail,
-    ObjectKind, OperatorAction, Overview, PlanView, RunDetail, RunList, SettingsView, UserList,
-    UserQuery,
+    ObjectKind, OperatorAction, Overview, PlanView, RoleTree, RunDetail, RunList, SettingsView,
+    UserList, UserQuery,
 };
 
 /// What a backend can answer instead of a view. The console shows the first three to the
@@ -63,7 +63,10 @@ pub trait AdminBackend: Send + Sync + 'static {
     /// The whole department tree in pre-order.
     fn departments(&self) -> impl Future<Output = Result<DepartmentTree, BackendError>> + Send;
 
-    /// One object by OA id: both sides (DingTalk's fetched live), the id mapping and the
+    /// Every role group with its roles.
+    fn roles(&self) -> impl Future<Output = Result<RoleTree, BackendError>> + Send;
+
+    /// One object (user, department, role or role group) by OA id: both sides (DingTalk's fetched live), the id mapping and the
     /// timeline, newest first. `NotFound` when there is no such object.
     fn object(
         &self,

@@ -57,5 +57,8 @@ pub use auth::{ConsoleUser, PasswordHash, Role, hash_password};
 pub use backend::{AdminBackend, BackendError};
 pub use config::{Clock, ConsoleConfig, SystemClock};
 pub use error::ConsoleError;
-pub use routes::router;
+pub use routes::{ADMIN_API, ApiRoute, router};
+/// The console's session cookie (the admin API's credential, documented in the OpenAPI
+/// document).
+pub const SESSION_COOKIE: &str = routes::SESSION_COOKIE_NAME;
 pub use views::{OperatorAction, SettingsView};

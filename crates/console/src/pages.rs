@@ -5,8 +5,8 @@
 use askama::Template;
 
 use crate::views::{
-    Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail, Overview, PlanView, RunDetail,
-    RunList, SettingsView, SyncState, UserList, UserQuery,
+    Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail, Overview, PlanView, RoleTree,
+    RunDetail, RunList, SettingsView, SyncState, UserList, UserQuery,
 };
 
 /// What every signed-in page shows around its content.
@@ -97,6 +97,45 @@ impl UsersPage<'_> {
     pub fn state_selected(&self, state: &SyncState) -> bool {
         self.query.state == Some(*state)
     }
+
+    /// The same search on another page.
+    fn page_href(&self, page: u32) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = self.query.q.as_deref().filter(|q| !q.is_empty()) {
+            query.append_pair("q", q);
+        }
+        if let Some(d) = self.query.department.as_deref().filter(|d| !d.is_empty()) {
+            query.append_pair("department", d);
+        }
+        if let Some(state) = self.query.state {
+            query.append_pair("state", state.slug());
+        }
+        query.append_pair("page", &page.to_string());
+        format!("/console/users?{}", query.finish())
+    }
+
+    /// The previous page's link, on every page but the first.
+    pub fn prev_href(&self) -> Option<String> {
+        (self.view.page > 0).then(|| self.page_href(self.view.page - 1))
+    }
+
+    /// The next page's link, when more rows match.
+    pub fn next_href(&self) -> Option<String> {
+        let shown = u64::from(self.view.page) * u64::from(self.view.page_rows)
+            + self.view.rows.len() as u64;
+        (self.view.page_rows > 0 && shown < self.view.total)
+            .then(|| self.page_href(self.view.page + 1))
+    }
+
+    /// The 1-based number of the first row shown.
+    pub fn first_row(&self) -> u64 {
+        u64::from(self.view.page) * u64::from(self.view.page_rows) + 1
+    }
+
+    /// The 1-based number of the last row shown.
+    pub fn last_row(&self) -> u64 {
+        u64::from(self.view.page) * u64::from(self.view.page_rows) + self.view.rows.len() as u64
+    }
 }
 
 #[derive(Debug, Template)]
@@ -104,6 +143,13 @@ impl UsersPage<'_> {
 pub struct DepartmentsPage<'a> {
     pub chrome: Chrome,
     pub view: &'a DepartmentTree,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "roles.html")]
+pub struct RolesPage<'a> {
+    pub chrome: Chrome,
+    pub view: &'a RoleTree,
 }
 
 #[derive(Debug, Template)]

@@ -2,7 +2,8 @@
 //!
 //! Each opens the configured database and DingTalk client directly (no HTTP server), does one
 //! thing, prints what it did, and exits. They share the service's database, so they can run
-//! beside `dingsync serve`; import and reconcile take the same leases the service does.
+//! beside `dingsync serve`; import and reconcile take the same leases the service does, and
+//! are recorded in the run history the console's runs page shows.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use sync_engine::plan::{PlanOptions, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::runs::{self, Summary};
 use crate::clock::{Clock as _, SystemClock};
 use crate::config::Config;
 use crate::{import_progress, server, workers};
@@ -226,6 +228,12 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     if !dry_run {
         take_over_dead_import(&ctx.store).await?;
     }
+    // A dry run changes nothing, so it is no run in the history.
+    let run = if dry_run {
+        None
+    } else {
+        runs::start_cli(&ctx.store, "import").await
+    };
     let options = ImportOptions {
         dry_run,
         // Written (and reported) in hundreds, so progress moves in steps a person can follow.
@@ -262,13 +270,22 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let report = match report {
         Ok(report) => report,
         Err(sync_engine::import::ImportError::Busy) => {
-            return Err(lease_held(&ctx.store).await);
+            let error = lease_held(&ctx.store).await;
+            runs::finish_cli(run, &Summary::default(), &[], Some(error.to_string())).await;
+            return Err(error);
         }
         Err(e) => {
+            let why = sync_engine::error_chain(&e);
+            runs::finish_cli(run, &Summary::default(), &[], Some(why)).await;
             return Err(anyhow::Error::new(e)
                 .context("the import failed (run it again: it resumes from its checkpoint)"));
         }
     };
+    let mut run = run;
+    if let Some(run) = run.as_mut() {
+        run.log("info", import_summary(&report));
+    }
+    runs::finish_cli(run, &Summary::of_import(&report), &report.failures, None).await;
     record_import(&ctx.store, &report).await?;
     if !dry_run {
         crate::mapping_cmd::after_import(&ctx, fresh, report.complete).await?;
@@ -355,14 +372,46 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
             anyhow::bail!("a [mapping]/[scope] change waits for approval: nothing was applied");
         }
     }
+    let run = runs::start_cli(&ctx.store, "reconcile").await;
     if plan.items.is_empty() {
+        let mut run = run;
+        if let Some(run) = run.as_mut() {
+            run.log("info", "the plan was empty: both sides agree");
+        }
+        runs::finish_cli(run, &Summary::default(), &[], None).await;
         crate::mapping_cmd::after_reconcile(&ctx, yes, 0).await?;
         return Ok(());
     }
+    let calls_before = ctx.client.stats().total_calls();
+    let throttles_before = ctx.client.stats().total_throttles();
     let pusher = Pusher::new(&ctx, rand::random(), PushConfig::default());
-    let report = reconcile(&ctx, &pusher, &plan, yes)
-        .await
-        .context("reconcile failed")?;
+    let report = match reconcile(&ctx, &pusher, &plan, yes).await {
+        Ok(report) => report,
+        Err(e) => {
+            let why = sync_engine::error_chain(&e);
+            runs::finish_cli(run, &Summary::default(), &[], Some(why)).await;
+            return Err(anyhow::Error::new(e).context("reconcile failed"));
+        }
+    };
+    let mut run = run;
+    if let Some(run) = run.as_mut() {
+        run.log(
+            "info",
+            format!(
+                "the plan had {} entries; applied {}; {} held deletion(s) skipped",
+                plan.items.len(),
+                report.applied,
+                report.skipped_held
+            ),
+        );
+    }
+    let summary = Summary {
+        counts: runs::plan_counts(&plan, &report),
+        dingtalk_calls: ctx.client.stats().total_calls() - calls_before,
+        throttles: ctx.client.stats().total_throttles() - throttles_before,
+        progress: None,
+    };
+    runs::finish_cli(run, &summary, &report.failed, None).await;
     crate::outln!(
         "applied {} change(s); {} held deletion(s) skipped{}; {} failed",
         report.applied,

@@ -84,7 +84,10 @@ pub use audit::AuditRecord;
 pub use batch::BatchReport;
 pub use claims::{QueueDepth, QueueState};
 pub use conflicts::ConflictRecord;
-pub use console::{AuditSearch, ConsoleUserRow, OperatorActionRecord, RunRecord, RunStart};
+pub use console::{
+    AuditSearch, ConsoleUserRow, NewSoftMatch, OperatorActionRecord, RunRecord, RunStart,
+    SoftMatchRecord, Waiting,
+};
 pub use db::{Store, StoreOptions};
 pub use directory::{
     AssignmentQuery, DeleteReport, DeptQuery, Expect, Outcome, Page, RoleQuery, Saved, UserQuery,

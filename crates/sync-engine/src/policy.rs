@@ -138,6 +138,17 @@ pub enum MatchKey {
     Email,
 }
 
+impl MatchKey {
+    /// The name used in configuration and reports (`mobile`, `job_number`, `email`).
+    pub fn label(self) -> &'static str {
+        match self {
+            MatchKey::Mobile => "mobile",
+            MatchKey::JobNumber => "job_number",
+            MatchKey::Email => "email",
+        }
+    }
+}
+
 /// How a first import links DingTalk users to OA users who are already there.
 ///
 /// The userid is always tried first (an OA user whose id *is* the DingTalk userid is the same

@@ -20,6 +20,100 @@ use crate::backend::AdminBackend;
 use crate::error::ConsoleError;
 use crate::views::{Actor, ObjectKind, OperatorAction};
 
+/// One route of the admin API, as the service's OpenAPI document lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// `get` or `post`.
+    pub method: &'static str,
+    /// The path, with `{id}` placeholders.
+    pub path: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every route [`routes`] serves, for the OpenAPI document (a test checks each is served).
+pub const ADMIN_API: &[ApiRoute] = &[
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/me",
+        summary: "The signed-in console user, their role and the CSRF token for POST",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/overview",
+        summary: "Health and readiness with reasons, DingTalk budget per API, token, events, backlogs, last runs",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/users",
+        summary: "User search (q: start of a name, or exact userid, mobile, job number, email; department; state; page), each row with its sync state",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/users/{id}",
+        summary: "One user: OA beside DingTalk (fetched live), id mapping, timeline",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/departments",
+        summary: "The department tree with members and sync states",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/departments/{id}",
+        summary: "One department: both sides, id mapping, timeline",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/roles",
+        summary: "Role groups with their roles, holders and sync states",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/roles/{id}",
+        summary: "One role: both sides, id mapping, timeline",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/role-groups/{id}",
+        summary: "One role group: both sides, id mapping, timeline",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/attention",
+        summary: "Everything waiting for a person: held deletions, conflicts, ambiguous soft matches, dead letters",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/plan",
+        summary: "The current plan of both sides as a diff",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/runs",
+        summary: "Run history (imports, reconciles, catch-ups), newest first, with progress of runs in progress",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/runs/{id}",
+        summary: "One run with its counts and log lines",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/audit",
+        summary: "Audit search by object, origin, actor and time",
+    },
+    ApiRoute {
+        method: "get",
+        path: "/api/v1/admin/settings",
+        summary: "The effective configuration with each value's source, secrets redacted",
+    },
+    ApiRoute {
+        method: "post",
+        path: "/api/v1/admin/actions",
+        summary: "An operator action (operator role, X-CSRF-Token header), as JSON {\"action\": …}: push_now, refetch, decide_deletion, accept_conflict, apply_other_side, link_soft_match {item, oa_id}, create_from_soft_match {item}, retry_dead_letter, drop_dead_letter, apply_plan, start_import, start_reconcile; audited with the user's name",
+    },
+];
+
 pub(crate) fn routes<B: AdminBackend>() -> Router<AppState<B>> {
     Router::new()
         .route("/api/v1/admin/me", get(me::<B>))
@@ -28,7 +122,9 @@ pub(crate) fn routes<B: AdminBackend>() -> Router<AppState<B>> {
         .route("/api/v1/admin/users/{id}", get(user::<B>))
         .route("/api/v1/admin/departments", get(departments::<B>))
         .route("/api/v1/admin/departments/{id}", get(department::<B>))
+        .route("/api/v1/admin/roles", get(roles::<B>))
         .route("/api/v1/admin/roles/{id}", get(role::<B>))
+        .route("/api/v1/admin/role-groups/{id}", get(role_group::<B>))
         .route("/api/v1/admin/attention", get(attention::<B>))
         .route("/api/v1/admin/plan", get(plan::<B>))
         .route("/api/v1/admin/runs", get(runs::<B>))
@@ -157,6 +253,20 @@ async fn role<B: AdminBackend>(
     Path(id): Path<String>,
 ) -> Response {
     object(s, headers, ObjectKind::Role, id).await
+}
+
+async fn role_group<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    object(s, headers, ObjectKind::RoleGroup, id).await
+}
+
+async fn roles<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
+    let session = api_session!(s, headers);
+    let result = s.backend.roles().await.map_err(Into::into);
+    answer(&s, &session, result)
 }
 
 async fn departments<B: AdminBackend>(

@@ -16,7 +16,7 @@ use crate::backend::AdminBackend;
 use crate::error::ConsoleError;
 use crate::pages::{
     AttentionPage, AuditPageView, Chrome, DepartmentsPage, ErrorPage, ObjectPage, OverviewPage,
-    PlanPage, RunPage, RunsPage, SettingsPage, UsersPage,
+    PlanPage, RolesPage, RunPage, RunsPage, SettingsPage, UsersPage,
 };
 use crate::views::{AuditQuery, ObjectKind, SyncState, UserQuery};
 
@@ -199,6 +199,21 @@ pub(crate) async fn departments<B: AdminBackend>(
     })
 }
 
+pub(crate) async fn roles<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+) -> Response {
+    let (session, chrome) = signed_in!(s, headers, "directory", "/console/roles".to_owned());
+    let view = s.backend.roles().await;
+    finish(&s, &session, chrome, |chrome| {
+        Ok(RolesPage {
+            chrome,
+            view: &view?,
+        }
+        .render()?)
+    })
+}
+
 /// Checks an id from a URL: 1 to 128 printable characters.
 pub(crate) fn check_id(id: &str, field: &str) -> Result<(), ConsoleError> {
     if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
@@ -253,6 +268,14 @@ pub(crate) async fn role<B: AdminBackend>(
     Path(id): Path<String>,
 ) -> Response {
     object(s, headers, ObjectKind::Role, id).await
+}
+
+pub(crate) async fn role_group<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    object(s, headers, ObjectKind::RoleGroup, id).await
 }
 
 pub(crate) async fn attention<B: AdminBackend>(

@@ -10,6 +10,9 @@ mod html;
 mod login;
 mod request;
 
+pub use api::{ADMIN_API, ApiRoute};
+pub(crate) const SESSION_COOKIE_NAME: &str = request::SESSION_COOKIE;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -58,7 +61,9 @@ pub fn router<B: AdminBackend>(backend: Arc<B>, config: ConsoleConfig) -> Router
         .route("/console/users/{id}", get(html::user::<B>))
         .route("/console/departments", get(html::departments::<B>))
         .route("/console/departments/{id}", get(html::department::<B>))
+        .route("/console/roles", get(html::roles::<B>))
         .route("/console/roles/{id}", get(html::role::<B>))
+        .route("/console/role-groups/{id}", get(html::role_group::<B>))
         .route("/console/attention", get(html::attention::<B>))
         .route("/console/plan", get(html::plan::<B>))
         .route("/console/runs", get(html::runs::<B>))

@@ -114,14 +114,24 @@ pub enum ObjectKind {
     User,
     Department,
     Role,
+    RoleGroup,
 }
 
 impl ObjectKind {
+    /// Every kind.
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::User,
+        ObjectKind::Department,
+        ObjectKind::Role,
+        ObjectKind::RoleGroup,
+    ];
+
     pub fn label(&self) -> &'static str {
         match self {
             ObjectKind::User => "user",
             ObjectKind::Department => "department",
             ObjectKind::Role => "role",
+            ObjectKind::RoleGroup => "role group",
         }
     }
 
@@ -131,13 +141,21 @@ impl ObjectKind {
             ObjectKind::User => "users",
             ObjectKind::Department => "departments",
             ObjectKind::Role => "roles",
+            ObjectKind::RoleGroup => "role-groups",
+        }
+    }
+
+    /// The directory page listing objects of this kind, and its title.
+    pub fn list(&self) -> (&'static str, &'static str) {
+        match self {
+            ObjectKind::User => ("/console/users", "Users"),
+            ObjectKind::Department => ("/console/departments", "Departments"),
+            ObjectKind::Role | ObjectKind::RoleGroup => ("/console/roles", "Roles"),
         }
     }
 
     pub fn from_label(s: &str) -> Option<Self> {
-        [ObjectKind::User, ObjectKind::Department, ObjectKind::Role]
-            .into_iter()
-            .find(|kind| kind.label() == s)
+        Self::ALL.into_iter().find(|kind| kind.label() == s)
     }
 }
 

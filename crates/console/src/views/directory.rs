@@ -1,4 +1,5 @@
-//! `/console/users` (search) and `/console/departments` (the tree).
+//! `/console/users` (search), `/console/departments` (the tree) and `/console/roles` (role
+//! groups with their roles).
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,15 @@ pub struct UserList {
     pub rows: Vec<UserRow>,
     /// Matches in total (the rows are one page of them).
     pub total: u64,
+    /// Whether `total` is only a lower bound (a search stops counting at its cap).
+    #[serde(default)]
+    pub total_is_lower_bound: bool,
+    /// The zero-based page these rows are.
+    #[serde(default)]
+    pub page: u32,
+    /// Rows per page.
+    #[serde(default)]
+    pub page_rows: u32,
     /// The departments the filter offers.
     pub departments: Vec<DeptOption>,
 }
@@ -69,4 +79,31 @@ impl DepartmentNode {
     pub fn indent_rem(&self) -> u32 {
         self.depth.min(12) * 2
     }
+}
+
+/// Every role group with its roles, in id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleTree {
+    pub groups: Vec<RoleGroupRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleGroupRow {
+    /// The OA id, used in `/console/role-groups/{id}`.
+    pub id: String,
+    pub name: String,
+    pub dingtalk_id: Option<String>,
+    pub state: SyncState,
+    pub roles: Vec<RoleRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRow {
+    /// The OA id, used in `/console/roles/{id}`.
+    pub id: String,
+    pub name: String,
+    pub dingtalk_id: Option<String>,
+    /// How many people hold the role.
+    pub holders: u64,
+    pub state: SyncState,
 }

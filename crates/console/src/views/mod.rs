@@ -23,7 +23,10 @@ pub use attention::{
 };
 pub use audit::{AuditEntry, AuditPage, AuditQuery};
 pub use common::{Check, ObjectKind, Outcome, Side, SyncState};
-pub use directory::{DepartmentNode, DepartmentTree, DeptOption, UserList, UserQuery, UserRow};
+pub use directory::{
+    DepartmentNode, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree, UserList,
+    UserQuery, UserRow,
+};
 pub use object::{
     DingTalkAnswer, FieldComparison, IdMapping, MergeDecision, ObjectDetail, TimelineEntry,
     TimelineKind,

@@ -62,6 +62,8 @@ pub enum TimelineKind {
     DingTalkAnswer,
     Merge,
     PlanEntry,
+    /// A change an import wrote (creating or linking the object, or taking a side's value).
+    Import,
     OperatorAction,
 }
 
@@ -74,6 +76,7 @@ impl TimelineKind {
             TimelineKind::DingTalkAnswer => "DingTalk answer",
             TimelineKind::Merge => "merge decision",
             TimelineKind::PlanEntry => "plan entry",
+            TimelineKind::Import => "import",
             TimelineKind::OperatorAction => "operator action",
         }
     }

@@ -202,6 +202,7 @@ async fn the_console_works_in_chromium_and_every_page_is_photographed() {
         ("overview", "/console"),
         ("users", "/console/users?q=wang"),
         ("departments", "/console/departments"),
+        ("roles", "/console/roles"),
         ("timeline", "/console/users/u-1003"),
         ("attention", "/console/attention"),
         ("plan", "/console/plan"),

@@ -306,6 +306,9 @@ impl AdminBackend for MemoryBackend {
             .collect();
         Ok(UserList {
             total: rows.len() as u64,
+            total_is_lower_bound: false,
+            page: query.page,
+            page_rows: 50,
             rows,
             departments: vec![
                 DeptOption {
@@ -348,8 +351,30 @@ impl AdminBackend for MemoryBackend {
         })
     }
 
+    async fn roles(&self) -> Result<RoleTree, BackendError> {
+        let role = |id: &str, name: &str, holders, state| RoleRow {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            dingtalk_id: s(&format!("9{id}")),
+            holders,
+            state,
+        };
+        Ok(RoleTree {
+            groups: vec![RoleGroupRow {
+                id: "7".to_owned(),
+                name: "Positions".to_owned(),
+                dingtalk_id: s("97"),
+                state: SyncState::InSync,
+                roles: vec![
+                    role("71", "Team lead", 9, SyncState::InSync),
+                    role("72", "Finance approver", 2, SyncState::PendingPush),
+                ],
+            }],
+        })
+    }
+
     async fn object(&self, kind: ObjectKind, id: &str) -> Result<ObjectDetail, BackendError> {
-        if id != "u-1003" && id != "d-2" {
+        if id != "u-1003" && id != "d-2" && id != "71" {
             return Err(BackendError::NotFound {
                 what: kind.label(),
                 id: id.to_owned(),

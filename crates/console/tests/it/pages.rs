@@ -18,7 +18,9 @@ async fn every_page_renders_with_the_chrome() {
         ("/console/departments", "Platform"),
         ("/console/users/u-1003", "Senior Engineer"),
         ("/console/departments/d-2", "Id mapping"),
-        ("/console/roles/d-2", "Timeline"),
+        ("/console/roles", "Finance approver"),
+        ("/console/roles/71", "Timeline"),
+        ("/console/role-groups/71", "Id mapping"),
         ("/console/attention", "mobile number already exists"),
         ("/console/plan", "Lead Analyst"),
         ("/console/runs", "crawling users"),
@@ -248,4 +250,45 @@ async fn pages_carry_security_headers_and_assets_are_embedded() {
         response.headers().get("x-frame-options").expect("xfo"),
         "DENY"
     );
+}
+
+/// Every route the OpenAPI document lists for the admin API is served: signed in, each GET
+/// answers its view as JSON, and the POST an action's outcome.
+#[tokio::test]
+async fn every_listed_admin_api_route_is_served() {
+    let app = app();
+    let mut client = Client::new(&app);
+    client.sign_in("olga").await;
+    let me: serde_json::Value =
+        serde_json::from_str(&client.get("/api/v1/admin/me").await.body).expect("json");
+    let csrf = me["csrf_token"].as_str().expect("token").to_owned();
+    for route in console::ADMIN_API {
+        // Ids the test backend knows, so every route must answer 200.
+        let id = match route.path.split('/').nth(4) {
+            Some("users") => "u-1003",
+            Some("departments") => "d-2",
+            Some("runs") => "r-42",
+            _ => "71",
+        };
+        let path = route.path.replace("{id}", id);
+        let reply = match route.method {
+            "get" => client.get(&path).await,
+            "post" => {
+                client
+                    .post_json(&path, &csrf, r#"{"action":"start_import"}"#)
+                    .await
+            }
+            other => panic!("{other} is no method the table may list"),
+        };
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{} {path}: {}",
+            route.method,
+            reply.body
+        );
+        let json: serde_json::Value = serde_json::from_str(&reply.body)
+            .unwrap_or_else(|e| panic!("{path} answered no JSON ({e}): {}", reply.body));
+        assert!(json.get("error").is_none(), "{path}: {json}");
+    }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::object::entity_kind;
 use super::runs::{LatestProgress, Recorder, Summary};
-use super::{Admin, internal, plan};
+use super::{Admin, internal, plan, soft_match};
 
 pub async fn perform(
     admin: &Admin,
@@ -71,6 +71,14 @@ async fn subject(admin: &Admin, action: &OperatorAction) -> (Option<String>, Opt
             let id: i64 = conflict.parse().unwrap_or(-1);
             match admin.store.conflict_get(id).await {
                 Ok(Some(c)) => of(c.kind, &c.oa_id),
+                _ => (None, None),
+            }
+        }
+        OperatorAction::LinkSoftMatch { oa_id, .. } => of(EntityKind::User, oa_id),
+        OperatorAction::CreateFromSoftMatch { item } => {
+            let id: i64 = item.parse().unwrap_or(-1);
+            match admin.store.soft_match_get(id).await {
+                Ok(Some(m)) => of(EntityKind::User, &m.found.ding_userid),
                 _ => (None, None),
             }
         }
@@ -147,10 +155,11 @@ async fn dispatch(
         OperatorAction::ApplyOtherSide { conflict } => {
             apply_other_side(admin, actor, &number("conflict", conflict)?).await
         }
-        OperatorAction::LinkSoftMatch { .. } | OperatorAction::CreateFromSoftMatch { .. } => {
-            Err(BackendError::Refused(
-                "ambiguous soft matches are decided by the next import for now".to_owned(),
-            ))
+        OperatorAction::LinkSoftMatch { item, oa_id } => {
+            soft_match::link(admin, actor, number("item", item)?, oa_id).await
+        }
+        OperatorAction::CreateFromSoftMatch { item } => {
+            soft_match::create(admin, actor, number("item", item)?).await
         }
         OperatorAction::RetryDeadLetter { dead_letter } => {
             let id = number("dead_letter", dead_letter)?;
@@ -247,7 +256,9 @@ async fn refetch(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutc
                 .ok_or_else(|| BackendError::Refused(format!("department {id} is not linked")))?;
             applier.sync_dept(ding, 0).await.map_err(internal)?;
         }
-        ObjectKind::Role => applier.sync_roles().await.map(|_| ()).map_err(internal)?,
+        ObjectKind::Role | ObjectKind::RoleGroup => {
+            applier.sync_roles().await.map(|_| ()).map_err(internal)?
+        }
     }
     done(format!(
         "{} {id} re-fetched from DingTalk and merged",
@@ -323,13 +334,13 @@ async fn apply_plan(
             }
         }
     }
-    run.log(admin, "info", format!("applied {applied} change(s)"));
+    run.log("info", format!("applied {applied} change(s)"));
     for f in &failures {
-        run.log(admin, "error", f.clone());
+        run.log("error", f.clone());
     }
     let summary = Summary::default();
     let id = run.id();
-    run.finish(admin, &summary, &failures, None).await?;
+    run.finish(&summary, &failures, None).await?;
     if failures.is_empty() {
         done(format!("applied {applied} change(s) (run {id})"))
     } else {
@@ -345,7 +356,6 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
     let sync = admin.sync()?.clone();
     let run = Recorder::start(admin, "import", &format!("console:{}", actor.name)).await?;
     let id = run.id();
-    let admin = admin.clone();
     // The engine's import future is not `Send` (higher-ranked borrows inside it), so it runs
     // on a thread of its own, driven by the service's runtime; its progress goes to the store
     // for the runs page.
@@ -355,7 +365,7 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
             let mut run = run;
             let latest = LatestProgress::default();
             latest.set("starting", 0, None);
-            let follower = run.follow(&admin, latest.clone());
+            let follower = run.follow(latest.clone());
             let result = sync_engine::import(
                 &sync,
                 &ImportOptions::default(),
@@ -366,22 +376,8 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
             follower.abort();
             let (summary, failures, fatal) = match result {
                 Ok(report) => {
-                    run.log(&admin, "info", crate::commands::import_summary(&report));
-                    let summary = Summary {
-                        counts: vec![console::views::SideCounts {
-                            side: console::views::Side::Oa,
-                            created: (report.users.created + report.departments.created) as u64,
-                            changed: (report.users.updated + report.departments.updated) as u64,
-                            deleted: (report.deletions.users_left.len()
-                                + report.deletions.departments_deleted.len())
-                                as u64,
-                            held: report.deletions.held as u64,
-                            failed: report.failures.len() as u64,
-                        }],
-                        dingtalk_calls: report.calls.total_made,
-                        throttles: report.calls.throttled,
-                        progress: None,
-                    };
+                    run.log("info", crate::commands::import_summary(&report));
+                    let summary = Summary::of_import(&report);
                     (summary, report.failures, None)
                 }
                 Err(e) => (
@@ -390,7 +386,7 @@ async fn start_import(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, Bac
                     Some(sync_engine::error_chain(&e)),
                 ),
             };
-            if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
+            if let Err(e) = run.finish(&summary, &failures, fatal).await {
                 tracing::warn!(error = %e, "could not record the import run");
             }
         })
@@ -411,7 +407,7 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
         let mut run = run;
         let latest = LatestProgress::default();
         latest.set("planning: reading both sides", 0, None);
-        let follower = run.follow(&admin, latest.clone());
+        let follower = run.follow(latest.clone());
         let calls_before = sync.client.stats().total_calls();
         let throttles_before = sync.client.stats().total_throttles();
         let (summary, failures, fatal) = match plan::current(&admin).await {
@@ -424,7 +420,6 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
             Ok(current) => {
                 latest.set("applying the plan", 0, Some(current.items.len() as u64));
                 run.log(
-                    &admin,
                     "info",
                     format!("the plan has {} entries", current.items.len()),
                 );
@@ -432,7 +427,6 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
                 match reconcile(&sync, &pusher, &current, false).await {
                     Ok(report) => {
                         run.log(
-                            &admin,
                             "info",
                             format!(
                                 "applied {}; {} held deletion(s) left for confirmation",
@@ -440,7 +434,7 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
                             ),
                         );
                         let summary = Summary {
-                            counts: plan_counts(&current, &report),
+                            counts: super::runs::plan_counts(&current, &report),
                             dingtalk_calls: sync.client.stats().total_calls() - calls_before,
                             throttles: sync.client.stats().total_throttles() - throttles_before,
                             progress: None,
@@ -457,9 +451,9 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
         };
         follower.abort();
         for f in &failures {
-            run.log(&admin, "error", f.clone());
+            run.log("error", f.clone());
         }
-        if let Err(e) = run.finish(&admin, &summary, &failures, fatal).await {
+        if let Err(e) = run.finish(&summary, &failures, fatal).await {
             tracing::warn!(error = %e, "could not record the reconcile run");
         }
     });
@@ -470,36 +464,6 @@ async fn start_reconcile(admin: &Admin, actor: &Actor) -> Result<ActionOutcome, 
 
 /// Counts per side of an applied plan: what it created, changed and deleted (held deletions
 /// as held), and the failures of each side (a failure names its side's entity).
-fn plan_counts(
-    plan: &sync_engine::plan::Plan,
-    report: &sync_engine::plan::ReconcileReport,
-) -> Vec<console::views::SideCounts> {
-    use sync_engine::plan::Action;
-    [
-        (Target::Oa, console::views::Side::Oa),
-        (Target::DingTalk, console::views::Side::DingTalk),
-    ]
-    .into_iter()
-    .map(|(target, side)| {
-        let items: Vec<_> = plan.items_for(target).collect();
-        let count = |a: Action| items.iter().filter(|i| i.action == a && !i.held).count() as u64;
-        let failed = report
-            .failed
-            .iter()
-            .filter(|f| items.iter().any(|i| f.contains(&i.name)))
-            .count() as u64;
-        console::views::SideCounts {
-            side,
-            created: count(Action::Create),
-            changed: count(Action::Update),
-            deleted: count(Action::Delete),
-            held: items.iter().filter(|i| i.held).count() as u64,
-            failed,
-        }
-    })
-    .collect()
-}
-
 /// Resolves a conflict the other way: the value the merge did not choose is written to OA
 /// (as an OA write by the operator, so the pusher takes it to DingTalk), and the conflict is
 /// marked decided.

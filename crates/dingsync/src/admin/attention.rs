@@ -5,7 +5,7 @@
 use console::BackendError;
 use console::views::{
     Attention, BlockedEntry, ConflictItem, DeadLetterItem, HeldDeletion, HeldDeletionGroup,
-    ObjectKind, Side,
+    ObjectKind, Side, SoftMatchCandidate, SoftMatchItem,
 };
 use directory_store::{EntityKind, HoldState, Origin, QueueState};
 
@@ -18,7 +18,8 @@ const LIST_CAP: u32 = 500;
 pub fn object_kind(kind: EntityKind) -> ObjectKind {
     match kind {
         EntityKind::Department => ObjectKind::Department,
-        EntityKind::Role | EntityKind::RoleGroup => ObjectKind::Role,
+        EntityKind::Role => ObjectKind::Role,
+        EntityKind::RoleGroup => ObjectKind::RoleGroup,
         EntityKind::User | EntityKind::RoleAssignment => ObjectKind::User,
     }
 }
@@ -32,7 +33,8 @@ pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
     let conflicts = store.conflicts_undecided_count().await.map_err(internal)?;
     let outbox = store.outbox_depth().await.map_err(internal)?;
     let inbox = store.inbox_depth().await.map_err(internal)?;
-    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead) as u64)
+    let soft = store.soft_matches_waiting_count().await.map_err(internal)?;
+    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead + soft) as u64)
 }
 
 pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
@@ -97,9 +99,56 @@ pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
     Ok(Attention {
         holds,
         conflicts,
-        soft_matches: Vec::new(),
+        soft_matches: soft_matches(admin).await?,
         dead_letters: dead_letters(admin).await?,
     })
+}
+
+/// The ambiguous matches the last import left out, each with its candidates' names.
+async fn soft_matches(admin: &Admin) -> Result<Vec<SoftMatchItem>, BackendError> {
+    let store = &admin.store;
+    let mut items = Vec::new();
+    for m in store
+        .soft_matches_waiting(LIST_CAP)
+        .await
+        .map_err(internal)?
+    {
+        let key = m.found.key.as_deref().map(|k| k.replace('_', " "));
+        let reason = match &key {
+            Some(key) => format!(
+                "Their {key} matches {} OA users, so the import did not guess which one they \
+                 are and left them out (found {}).",
+                m.found.candidates.len(),
+                format_ms(m.seen_at_ms)
+            ),
+            None => format!(
+                "Their userid is an OA user already linked to another DingTalk user, so the \
+                 import left them out (found {}).",
+                format_ms(m.seen_at_ms)
+            ),
+        };
+        let mut candidates = Vec::new();
+        for oa_id in &m.found.candidates {
+            let name = store
+                .get_user(&directory_model::OaUserId::new(oa_id.as_str()))
+                .await
+                .map_err(internal)?
+                .map_or_else(|| oa_id.clone(), |u| u.entity.name);
+            candidates.push(SoftMatchCandidate {
+                oa_id: oa_id.clone(),
+                name,
+                matched_on: key.clone().unwrap_or_else(|| "userid".to_owned()),
+            });
+        }
+        items.push(SoftMatchItem {
+            id: m.id.to_string(),
+            dingtalk_userid: m.found.ding_userid.clone(),
+            dingtalk_name: m.found.ding_name.clone(),
+            reason,
+            candidates,
+        });
+    }
+    Ok(items)
 }
 
 async fn dead_letters(admin: &Admin) -> Result<Vec<DeadLetterItem>, BackendError> {

@@ -1,112 +1,218 @@
-//! `/console/users` and `/console/departments`: search and the tree, each row with its sync
-//! state (dead-lettered, held, conflicted, pending push or in sync).
+//! `/console/users`, `/console/departments` and `/console/roles`: search, the department tree
+//! and the role groups with their roles, each row with its sync state (dead-lettered, held,
+//! conflicted, pending push or in sync).
 //!
-//! The states come from the queues and decisions waiting, loaded once per page into a
-//! [`States`] index (bounded: the first thousand of each), so a page costs a few queries
-//! whatever the directory's size.
+//! Every page stays a handful of indexed queries at 100,000 people: a search collects the ids
+//! its indexed lookups match (bounded), a plain listing pages through ids with a count, and
+//! only the fifty users a page draws are loaded whole. Sync states are looked up for exactly
+//! the objects a page shows ([`States::of_ids`]); the state filter starts from what is
+//! waiting (few rows) rather than from the directory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use console::BackendError;
 use console::views::{
-    DepartmentNode, DepartmentTree, DeptOption, SyncState, UserList, UserQuery, UserRow,
+    DepartmentNode, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree, SyncState,
+    UserList, UserQuery, UserRow,
 };
-use directory_model::{Department, OaDeptId, OaUserId, User};
-use directory_store::{DeptQuery, EntityKind, HoldState, QueueState};
+use directory_model::{Department, OaDeptId, OaRoleGroupId, OaRoleId, Role, RoleGroup, User};
+use directory_store::{DeptQuery, EntityKind, RoleQuery, Waiting};
 
 use super::{Admin, internal};
 
 /// Rows a users page shows.
 const PAGE_ROWS: usize = 50;
-/// Matches a search counts before it says "at least".
+/// Matches each indexed lookup of a search collects before the page says "at least".
 const SEARCH_CAP: u32 = 1000;
-/// How many of each waiting thing the state index loads.
-const STATE_CAP: u32 = 1000;
 
-/// What is waiting for each object, by (kind, OA id).
+/// The sync state a waiting thing gives an object.
+fn state_of(waiting: Option<Waiting>) -> SyncState {
+    match waiting {
+        Some(Waiting::DeadLetter) => SyncState::DeadLettered,
+        Some(Waiting::HeldDeletion) => SyncState::Held,
+        Some(Waiting::Conflict) => SyncState::Conflicted,
+        Some(Waiting::PendingPush) => SyncState::PendingPush,
+        None => SyncState::InSync,
+    }
+}
+
+/// What is waiting for each of a page's objects (the most urgent thing per object).
 #[derive(Debug, Default)]
 pub struct States {
-    dead: HashSet<(EntityKind, String)>,
-    held: HashSet<(EntityKind, String)>,
-    conflicted: HashSet<(EntityKind, String)>,
-    pending: HashSet<(EntityKind, String)>,
+    waiting: HashMap<String, Waiting>,
 }
 
 impl States {
-    pub async fn load(admin: &Admin) -> Result<Self, BackendError> {
-        let store = &admin.store;
-        let key = |kind: EntityKind, id: &str| (kind, id.to_owned());
-        let mut states = States::default();
-        for entry in store
-            .outbox_list(Some(QueueState::Dead), None, STATE_CAP)
-            .await
-            .map_err(internal)?
-        {
-            states.dead.insert(key(entry.kind, &entry.oa_id));
+    /// The states of these objects of `kind`.
+    pub async fn of_ids(
+        admin: &Admin,
+        kind: EntityKind,
+        ids: &[String],
+    ) -> Result<Self, BackendError> {
+        let mut waiting: HashMap<String, Waiting> = HashMap::new();
+        for (id, w) in admin.store.waiting_of(kind, ids).await.map_err(internal)? {
+            let slot = waiting.entry(id).or_insert(w);
+            *slot = (*slot).min(w);
         }
-        for entry in store
-            .outbox_list(Some(QueueState::Pending), None, STATE_CAP)
-            .await
-            .map_err(internal)?
-        {
-            states.pending.insert(key(entry.kind, &entry.oa_id));
-        }
-        for hold in store
-            .held_deletions(Some(HoldState::Held))
-            .await
-            .map_err(internal)?
-        {
-            states.held.insert(key(hold.kind, &hold.oa_id));
-        }
-        for conflict in store
-            .conflicts_undecided(STATE_CAP)
-            .await
-            .map_err(internal)?
-        {
-            states
-                .conflicted
-                .insert(key(conflict.kind, &conflict.oa_id));
-        }
-        Ok(states)
+        Ok(Self { waiting })
     }
 
     /// The most urgent state of one object.
-    pub fn of(&self, kind: EntityKind, id: &str) -> SyncState {
-        let key = (kind, id.to_owned());
-        if self.dead.contains(&key) {
-            SyncState::DeadLettered
-        } else if self.held.contains(&key) {
-            SyncState::Held
-        } else if self.conflicted.contains(&key) {
-            SyncState::Conflicted
-        } else if self.pending.contains(&key) {
-            SyncState::PendingPush
-        } else {
-            SyncState::InSync
+    pub fn of(&self, id: &str) -> SyncState {
+        state_of(self.waiting.get(id).copied())
+    }
+}
+
+/// The waiting thing a (non-`InSync`) state filter starts from.
+fn waiting_for(state: SyncState) -> Option<Waiting> {
+    match state {
+        SyncState::DeadLettered => Some(Waiting::DeadLetter),
+        SyncState::Held => Some(Waiting::HeldDeletion),
+        SyncState::Conflicted => Some(Waiting::Conflict),
+        SyncState::PendingPush => Some(Waiting::PendingPush),
+        SyncState::InSync => None,
+    }
+}
+
+/// Every user with something waiting on it (each kind capped at [`SEARCH_CAP`]).
+async fn waiting_users(admin: &Admin) -> Result<BTreeSet<String>, BackendError> {
+    let mut all = BTreeSet::new();
+    for w in [
+        Waiting::DeadLetter,
+        Waiting::HeldDeletion,
+        Waiting::Conflict,
+        Waiting::PendingPush,
+    ] {
+        all.extend(
+            admin
+                .store
+                .waiting_ids(EntityKind::User, w, SEARCH_CAP)
+                .await
+                .map_err(internal)?,
+        );
+    }
+    Ok(all)
+}
+
+/// One page of the matching ids, their total, and whether the total is only a lower bound.
+struct Matches {
+    page: Vec<String>,
+    total: u64,
+    at_least: bool,
+}
+
+impl Matches {
+    /// The page `page` of an id list already filtered.
+    fn of_list(ids: Vec<String>, page: usize, capped: bool) -> Self {
+        let total = ids.len() as u64;
+        Self {
+            page: ids
+                .into_iter()
+                .skip(page * PAGE_ROWS)
+                .take(PAGE_ROWS)
+                .collect(),
+            total,
+            at_least: capped,
         }
     }
 }
 
 pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, BackendError> {
-    let department = match query.department.as_deref().filter(|d| !d.is_empty()) {
-        Some(text) => Some(OaDeptId(text.parse().map_err(|_| {
-            BackendError::Invalid {
-                field: "department".to_owned(),
-                message: format!("{text:?} is not a department id"),
-            }
-        })?)),
+    let department = match query
+        .department
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(text) => Some(text.parse::<i64>().map_err(|_| BackendError::Invalid {
+            field: "department".to_owned(),
+            message: format!("{text:?} is not a department id"),
+        })?),
         None => None,
     };
-    let found = search(admin, query.q.as_deref().unwrap_or("").trim(), department).await?;
-    let states = States::load(admin).await?;
-    let names = department_names(admin).await?;
-    let mut rows: Vec<UserRow> = found
+    let q = query.q.as_deref().unwrap_or("").trim();
+    let page = query.page as usize;
+    let store = &admin.store;
+    let matches = match (q.is_empty(), query.state) {
+        (true, None) => Matches {
+            page: store
+                .console_user_page_ids(department, (page * PAGE_ROWS) as u64, PAGE_ROWS as u32)
+                .await
+                .map_err(internal)?,
+            total: store
+                .console_user_count(department)
+                .await
+                .map_err(internal)?
+                .max(0) as u64,
+            at_least: false,
+        },
+        (true, Some(SyncState::InSync)) => in_sync_page(admin, department, page).await?,
+        (_, Some(state)) => {
+            let mut ids = match waiting_for(state) {
+                Some(w) => {
+                    let waiting = store
+                        .waiting_ids(EntityKind::User, w, SEARCH_CAP)
+                        .await
+                        .map_err(internal)?;
+                    let waiting = match department {
+                        Some(d) if q.is_empty() => store
+                            .users_in_department(d, &waiting)
+                            .await
+                            .map_err(internal)?,
+                        _ => waiting,
+                    };
+                    if q.is_empty() {
+                        waiting
+                    } else {
+                        let found: HashSet<String> = store
+                            .console_user_ids(q, department, SEARCH_CAP)
+                            .await
+                            .map_err(internal)?
+                            .into_iter()
+                            .collect();
+                        waiting
+                            .into_iter()
+                            .filter(|id| found.contains(id))
+                            .collect()
+                    }
+                }
+                None => store
+                    .console_user_ids(q, department, SEARCH_CAP)
+                    .await
+                    .map_err(internal)?,
+            };
+            let capped = ids.len() >= SEARCH_CAP as usize;
+            let states = States::of_ids(admin, EntityKind::User, &ids).await?;
+            ids.retain(|id| states.of(id) == state);
+            Matches::of_list(ids, page, capped)
+        }
+        (false, None) => {
+            let ids = store
+                .console_user_ids(q, department, SEARCH_CAP)
+                .await
+                .map_err(internal)?;
+            let capped = ids.len() >= SEARCH_CAP as usize;
+            Matches::of_list(ids, page, capped)
+        }
+    };
+    let users: Vec<User> = store
+        .users_by_ids(&matches.page)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|u| u.entity)
+        .collect();
+    let states = States::of_ids(admin, EntityKind::User, &matches.page).await?;
+    let names: BTreeMap<i64, String> = store
+        .department_names()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .collect();
+    let rows: Vec<UserRow> = users
         .into_iter()
         .map(|user| user_row(user, &states, &names))
-        .filter(|row| query.state.is_none_or(|state| row.state == state))
         .collect();
-    let total = rows.len() as u64;
-    rows.truncate(PAGE_ROWS);
     let mut departments: Vec<DeptOption> = names
         .into_iter()
         .map(|(id, name)| DeptOption {
@@ -117,71 +223,74 @@ pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, Backend
     departments.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(UserList {
         rows,
-        total,
+        total: matches.total,
+        total_is_lower_bound: matches.at_least,
+        page: query.page,
+        page_rows: PAGE_ROWS as u32,
         departments,
     })
 }
 
-/// Users matching `q` by exact userid, mobile, job number or email, or by a part of the name.
-async fn search(
+/// A page of users with nothing waiting, in id order, without a search: pages through the
+/// directory's ids, stepping over the (few) users something waits on.
+async fn in_sync_page(
     admin: &Admin,
-    q: &str,
-    department: Option<OaDeptId>,
-) -> Result<Vec<User>, BackendError> {
+    department: Option<i64>,
+    page: usize,
+) -> Result<Matches, BackendError> {
     let store = &admin.store;
-    let mut found: BTreeMap<String, User> = BTreeMap::new();
-    let base = directory_store::UserQuery {
-        department,
-        limit: SEARCH_CAP,
-        ..Default::default()
-    };
-    let mut queries = vec![directory_store::UserQuery {
-        name_contains: (!q.is_empty()).then(|| q.to_owned()),
-        ..base.clone()
-    }];
-    if !q.is_empty() {
-        let digits = q.trim_start_matches('+').rsplit('-').next().unwrap_or(q);
-        queries.push(directory_store::UserQuery {
-            mobile: Some(digits.to_owned()),
-            ..base.clone()
-        });
-        queries.push(directory_store::UserQuery {
-            job_number: Some(q.to_owned()),
-            ..base.clone()
-        });
-        let mut exact = vec![q.to_owned()];
-        if q.contains('@') {
-            exact.extend(
-                store
-                    .user_ids_by_email(q, SEARCH_CAP)
-                    .await
-                    .map_err(internal)?,
-            );
-        }
-        for id in exact {
-            if let Some(user) = store
-                .get_user(&OaUserId::new(id))
-                .await
-                .map_err(internal)?
-                .filter(|u| {
-                    department.is_none_or(|d| u.entity.departments.iter().any(|m| m.dept == d))
-                })
-            {
-                found.insert(user.entity.id.as_str().to_owned(), user.entity);
-            }
-        }
+    let mut waiting: Vec<String> = waiting_users(admin).await?.into_iter().collect();
+    if let Some(d) = department {
+        waiting = store
+            .users_in_department(d, &waiting)
+            .await
+            .map_err(internal)?;
     }
-    for query in queries {
-        let page = store.list_users(&query).await.map_err(internal)?;
-        for user in page.items {
-            found.insert(user.entity.id.as_str().to_owned(), user.entity);
+    let all = store
+        .console_user_count(department)
+        .await
+        .map_err(internal)?
+        .max(0) as u64;
+    let want = page * PAGE_ROWS;
+    // The raw offset of the page's first in-sync user: `want` plus the waiting users before
+    // it. A few rounds settle it, as the waiting users are few.
+    let mut raw = want;
+    for _ in 0..8 {
+        let first = store
+            .console_user_page_ids(department, raw as u64, 1)
+            .await
+            .map_err(internal)?;
+        let Some(first) = first.first() else { break };
+        let before = waiting.partition_point(|w| w.as_str() < first.as_str());
+        if raw == want + before {
+            break;
         }
+        raw = want + before;
     }
-    Ok(found.into_values().collect())
+    let waiting: HashSet<String> = waiting.into_iter().collect();
+    let mut ids = Vec::with_capacity(PAGE_ROWS);
+    let mut offset = raw as u64;
+    while ids.len() < PAGE_ROWS {
+        let chunk = store
+            .console_user_page_ids(department, offset, (PAGE_ROWS * 2) as u32)
+            .await
+            .map_err(internal)?;
+        if chunk.is_empty() {
+            break;
+        }
+        offset += chunk.len() as u64;
+        ids.extend(chunk.into_iter().filter(|id| !waiting.contains(id)));
+    }
+    ids.truncate(PAGE_ROWS);
+    Ok(Matches {
+        page: ids,
+        total: all.saturating_sub(waiting.len() as u64),
+        at_least: false,
+    })
 }
 
 fn user_row(user: User, states: &States, names: &BTreeMap<i64, String>) -> UserRow {
-    let state = states.of(EntityKind::User, user.id.as_str());
+    let state = states.of(user.id.as_str());
     UserRow {
         id: user.id.as_str().to_owned(),
         name: user.name,
@@ -227,17 +336,10 @@ pub async fn all_departments(admin: &Admin) -> Result<Vec<Department>, BackendEr
     }
 }
 
-async fn department_names(admin: &Admin) -> Result<BTreeMap<i64, String>, BackendError> {
-    Ok(all_departments(admin)
-        .await?
-        .into_iter()
-        .map(|d| (d.id.0, d.name))
-        .collect())
-}
-
 pub async fn departments(admin: &Admin) -> Result<DepartmentTree, BackendError> {
     let all = all_departments(admin).await?;
-    let states = States::load(admin).await?;
+    let ids: Vec<String> = all.iter().map(|d| d.id.0.to_string()).collect();
+    let states = States::of_ids(admin, EntityKind::Department, &ids).await?;
     let members: BTreeMap<i64, i64> = admin
         .store
         .department_member_counts()
@@ -276,11 +378,96 @@ pub async fn departments(admin: &Admin) -> Result<DepartmentTree, BackendError> 
             depth,
             dingtalk_id: mapped.get(&dept.id.0).map(ToString::to_string),
             members: members.get(&dept.id.0).copied().unwrap_or(0) as u64,
-            state: states.of(EntityKind::Department, &dept.id.0.to_string()),
+            state: states.of(&dept.id.0.to_string()),
         });
         if let Some(kids) = children.get(&Some(dept.id.0)) {
             stack.extend(kids.iter().rev().map(|d| (*d, depth + 1)));
         }
     }
     Ok(DepartmentTree { nodes })
+}
+
+/// Every role group and role (a directory has tens to hundreds: one page, no paging).
+pub async fn roles(admin: &Admin) -> Result<RoleTree, BackendError> {
+    let store = &admin.store;
+    let mut groups: Vec<RoleGroup> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_role_groups(after, 1000)
+            .await
+            .map_err(internal)?;
+        groups.extend(page.items.into_iter().map(|g| g.entity));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut roles: Vec<Role> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_roles(&RoleQuery {
+                after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .map_err(internal)?;
+        roles.extend(page.items.into_iter().map(|r| r.entity));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let group_ids: Vec<String> = groups.iter().map(|g| g.id.to_string()).collect();
+    let role_ids: Vec<String> = roles.iter().map(|r| r.id.to_string()).collect();
+    let group_states = States::of_ids(admin, EntityKind::RoleGroup, &group_ids).await?;
+    let role_states = States::of_ids(admin, EntityKind::Role, &role_ids).await?;
+    let group_map: HashMap<i64, i64> = store
+        .id_map_all::<OaRoleGroupId>()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(oa, ding)| (oa.get(), ding.get()))
+        .collect();
+    let role_map: HashMap<i64, i64> = store
+        .id_map_all::<OaRoleId>()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(oa, ding)| (oa.get(), ding.get()))
+        .collect();
+    let holders: HashMap<i64, i64> = store
+        .role_holder_counts()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .collect();
+    let mut by_group: BTreeMap<i64, Vec<RoleRow>> = BTreeMap::new();
+    for role in roles {
+        let id = role.id.to_string();
+        by_group.entry(role.group.get()).or_default().push(RoleRow {
+            state: role_states.of(&id),
+            dingtalk_id: role_map.get(&role.id.get()).map(ToString::to_string),
+            holders: holders.get(&role.id.get()).copied().unwrap_or(0).max(0) as u64,
+            name: role.name,
+            id,
+        });
+    }
+    Ok(RoleTree {
+        groups: groups
+            .into_iter()
+            .map(|group| {
+                let id = group.id.to_string();
+                RoleGroupRow {
+                    state: group_states.of(&id),
+                    dingtalk_id: group_map.get(&group.id.get()).map(ToString::to_string),
+                    roles: by_group.remove(&group.id.get()).unwrap_or_default(),
+                    name: group.name,
+                    id,
+                }
+            })
+            .collect(),
+    })
 }

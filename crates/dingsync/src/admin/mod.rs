@@ -11,12 +11,14 @@
 //!   or generated once and kept in the database).
 //! - `users`: console users in the database and `dingsync console add-user`.
 //! - `overview`: health and readiness with reasons, budgets, token, events, backlogs.
-//! - `directory`: user search and the department tree, each row with its sync state.
+//! - `directory`: user search, the department tree and the roles, each row with its sync
+//!   state.
 //! - `object`: one object's two sides (DingTalk's fetched live) and its timeline.
 //! - `attention`: holds, conflicts, soft matches and dead letters.
 //! - `plan`: the engine's plan as the console's diff.
 //! - `runs`: the run history, and recording runs the console starts.
 //! - `actions`: `perform`, every operator action, each written to the operator audit log.
+//! - `soft_match`: deciding an ambiguous soft match (link a candidate, or create new).
 //! - `audit`: the audit search (directory changes and operator actions together).
 //! - `settings`: the effective configuration, secrets redacted, with each value's source.
 //! - `prune`: the background task that drops history older than the retention.
@@ -31,8 +33,9 @@ mod object;
 mod overview;
 mod plan;
 mod prune;
-mod runs;
+pub(crate) mod runs;
 mod settings;
+mod soft_match;
 mod time;
 pub mod users;
 
@@ -40,8 +43,8 @@ use std::sync::{Arc, Mutex};
 
 use console::views::{
     ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail,
-    ObjectKind, OperatorAction, Overview, PlanView, RunDetail, RunList, SettingsView, UserList,
-    UserQuery,
+    ObjectKind, OperatorAction, Overview, PlanView, RoleTree, RunDetail, RunList, SettingsView,
+    UserList, UserQuery,
 };
 use console::{AdminBackend, BackendError, ConsoleUser};
 use directory_store::Store;
@@ -144,6 +147,10 @@ impl AdminBackend for Admin {
 
     async fn departments(&self) -> Result<DepartmentTree, BackendError> {
         directory::departments(self).await
+    }
+
+    async fn roles(&self) -> Result<RoleTree, BackendError> {
+        directory::roles(self).await
     }
 
     async fn object(&self, kind: ObjectKind, id: &str) -> Result<ObjectDetail, BackendError> {

@@ -1,4 +1,4 @@
-//! `/console/{users,departments,roles}/{id}`: OA's values beside DingTalk's (fetched live, one
+//! `/console/{users,departments,roles,role-groups}/{id}`: OA's values beside DingTalk's (fetched live, one
 //! call, within the client's budget), the id mapping, and the timeline: directory changes
 //! from the audit log (OA writes, applied DingTalk events, imports, reconciles), pushes and
 //! DingTalk's answers from the outbox, merge conflicts, and operator actions, newest first.
@@ -8,7 +8,7 @@ use console::views::{
     DingTalkAnswer, FieldComparison, IdMapping, MergeDecision, ObjectDetail, ObjectKind,
     TimelineEntry, TimelineKind,
 };
-use directory_model::{OaDeptId, OaUserId, User};
+use directory_model::{OaDeptId, OaRoleGroupId, OaRoleId, OaUserId, User};
 use directory_store::{EntityKind, Origin};
 use sync_engine::convert::ding;
 
@@ -21,6 +21,7 @@ pub fn entity_kind(kind: ObjectKind) -> EntityKind {
         ObjectKind::User => EntityKind::User,
         ObjectKind::Department => EntityKind::Department,
         ObjectKind::Role => EntityKind::Role,
+        ObjectKind::RoleGroup => EntityKind::RoleGroup,
     }
 }
 
@@ -75,19 +76,16 @@ pub async fn object(
             )];
             (dept.name, fields, mapping, unavailable)
         }
-        ObjectKind::Role => {
-            return Err(BackendError::Refused(
-                "role pages are not available yet; see the audit page for a role's history".into(),
-            ));
-        }
+        ObjectKind::Role => role_sides(admin, id, not_found).await?,
+        ObjectKind::RoleGroup => role_group_sides(admin, id, not_found).await?,
     };
-    let states = States::load(admin).await?;
+    let states = States::of_ids(admin, entity_kind(kind), &[id.to_owned()]).await?;
     let timeline = timeline(admin, entity_kind(kind), id).await?;
     Ok(ObjectDetail {
         kind,
         id: id.to_owned(),
         name,
-        state: states.of(entity_kind(kind), id),
+        state: states.of(id),
         fields,
         dingtalk_fetched_at: unavailable.is_none().then(|| format_ms(admin.now_ms())),
         dingtalk_unavailable: unavailable,
@@ -97,6 +95,113 @@ pub async fn object(
 }
 
 type Sides = (String, Vec<FieldComparison>, IdMapping, Option<String>);
+
+/// A role: its name and group beside DingTalk's (`role/getrole`, one call).
+async fn role_sides(
+    admin: &Admin,
+    id: &str,
+    not_found: impl Fn() -> BackendError,
+) -> Result<Sides, BackendError> {
+    let oa_id = OaRoleId(id.parse().map_err(|_| not_found())?);
+    let role = admin
+        .store
+        .get_role(oa_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(&not_found)?
+        .entity;
+    let group_name = |group: OaRoleGroupId| async move {
+        admin
+            .store
+            .get_role_group(group)
+            .await
+            .ok()
+            .flatten()
+            .map(|g| format!("{} ({})", g.entity.name, group))
+    };
+    let ding = admin.store.ding_id_of(&oa_id).await.map_err(internal)?;
+    let (theirs, unavailable) = match (ding, &admin.sync) {
+        (Some(d), Some(sync)) => match sync.client.role_get(ding::wire_role(d)).await {
+            Ok(detail) => {
+                // DingTalk names the group by its id; show the OA group it is linked to.
+                let group = match admin
+                    .store
+                    .oa_id_of::<OaRoleGroupId>(&ding::group(detail.group_id))
+                    .await
+                    .map_err(internal)?
+                {
+                    Some(oa) => group_name(oa).await,
+                    None => Some(format!("DingTalk group {} (not linked)", detail.group_id)),
+                };
+                (Some((detail.name, group)), None)
+            }
+            Err(e) => (None, Some(sync_engine::error_chain(&e))),
+        },
+        (None, _) => (None, Some("not linked to a DingTalk role".to_owned())),
+        (_, None) => (None, Some("DingTalk is not configured".to_owned())),
+    };
+    let ours_group = group_name(role.group).await;
+    let fields = match theirs {
+        Some((name, group)) => vec![
+            FieldComparison::new("name", Some(role.name.clone()), Some(name)),
+            FieldComparison::new("group", ours_group, group),
+        ],
+        None => vec![
+            FieldComparison {
+                differs: false,
+                ..FieldComparison::new("name", Some(role.name.clone()), None)
+            },
+            FieldComparison {
+                differs: false,
+                ..FieldComparison::new("group", ours_group, None)
+            },
+        ],
+    };
+    let mapping = IdMapping {
+        oa_id: id.to_owned(),
+        dingtalk_id: ding.map(|d| d.to_string()),
+        linked_at: None,
+        linked_by: None,
+    };
+    Ok((role.name, fields, mapping, unavailable))
+}
+
+/// A role group: its name beside DingTalk's (`role/getrolegroup`, one call).
+async fn role_group_sides(
+    admin: &Admin,
+    id: &str,
+    not_found: impl Fn() -> BackendError,
+) -> Result<Sides, BackendError> {
+    let oa_id = OaRoleGroupId(id.parse().map_err(|_| not_found())?);
+    let group = admin
+        .store
+        .get_role_group(oa_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(&not_found)?
+        .entity;
+    let ding = admin.store.ding_id_of(&oa_id).await.map_err(internal)?;
+    let (theirs, unavailable) = match (ding, &admin.sync) {
+        (Some(d), Some(sync)) => match sync.client.role_group_get(ding::wire_group(d)).await {
+            Ok(detail) => (Some(detail.group_name), None),
+            Err(e) => (None, Some(sync_engine::error_chain(&e))),
+        },
+        (None, _) => (None, Some("not linked to a DingTalk role group".to_owned())),
+        (_, None) => (None, Some("DingTalk is not configured".to_owned())),
+    };
+    let field = FieldComparison::new("name", Some(group.name.clone()), theirs.clone());
+    let fields = vec![FieldComparison {
+        differs: field.differs && theirs.is_some(),
+        ..field
+    }];
+    let mapping = IdMapping {
+        oa_id: id.to_owned(),
+        dingtalk_id: ding.map(|d| d.to_string()),
+        linked_at: None,
+        linked_by: None,
+    };
+    Ok((group.name, fields, mapping, unavailable))
+}
 
 async fn user_sides(admin: &Admin, user: User) -> Result<Sides, BackendError> {
     let ding = admin.store.ding_id_of(&user.id).await.map_err(internal)?;
@@ -183,7 +288,8 @@ pub async fn timeline(
     for record in store.audit_of(kind, id).await.map_err(internal)? {
         let what = match record.origin {
             Origin::DingTalk => TimelineKind::EventReceived,
-            Origin::Import | Origin::Reconcile => TimelineKind::PlanEntry,
+            Origin::Import => TimelineKind::Import,
+            Origin::Reconcile => TimelineKind::PlanEntry,
             Origin::Oa => TimelineKind::OaWrite,
         };
         let summary = format!(

@@ -6,16 +6,17 @@
 
 use console::BackendError;
 use console::views::{
-    LogLine, Outcome, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts,
+    LogLine, Outcome, Progress, RunDetail, RunKind, RunList, RunSummary, Side, SideCounts,
 };
 use std::sync::{Arc, Mutex, PoisonError};
 
-use directory_store::{RunRecord, RunStart};
+use directory_store::{RunRecord, RunStart, Store};
 use serde::{Deserialize, Serialize};
 use sync_engine::import::{ImportPhase, ImportProgress};
 
 use super::time::format_ms;
 use super::{Admin, internal};
+use crate::clock::SharedClock;
 
 /// What a run stores as its summary: its progress while it works, its counts once done.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -25,6 +26,87 @@ pub struct Summary {
     pub throttles: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+}
+
+impl Summary {
+    /// An import's counts (OA's side: it writes the directory), calls and throttles.
+    pub fn of_import(report: &sync_engine::import::ImportReport) -> Self {
+        Summary {
+            counts: vec![SideCounts {
+                side: Side::Oa,
+                created: (report.users.created + report.departments.created) as u64,
+                changed: (report.users.updated + report.departments.updated) as u64,
+                deleted: (report.deletions.users_left.len()
+                    + report.deletions.departments_deleted.len()) as u64,
+                held: report.deletions.held as u64,
+                failed: report.failures.len() as u64,
+            }],
+            dingtalk_calls: report.calls.total_made,
+            throttles: report.calls.throttled,
+            progress: None,
+        }
+    }
+}
+
+/// A reconcile's counts per side: what the plan had for it, and what failed.
+pub fn plan_counts(
+    plan: &sync_engine::plan::Plan,
+    report: &sync_engine::plan::ReconcileReport,
+) -> Vec<SideCounts> {
+    use sync_engine::plan::{Action, Target};
+    [(Target::Oa, Side::Oa), (Target::DingTalk, Side::DingTalk)]
+        .into_iter()
+        .map(|(target, side)| {
+            let items: Vec<_> = plan.items_for(target).collect();
+            let count =
+                |a: Action| items.iter().filter(|i| i.action == a && !i.held).count() as u64;
+            let failed = report
+                .failed
+                .iter()
+                .filter(|f| items.iter().any(|i| f.contains(&i.name)))
+                .count() as u64;
+            SideCounts {
+                side,
+                created: count(Action::Create),
+                changed: count(Action::Update),
+                deleted: count(Action::Delete),
+                held: items.iter().filter(|i| i.held).count() as u64,
+                failed,
+            }
+        })
+        .collect()
+}
+
+/// Opens a run the CLI started (`dingsync import` / `reconcile`), so the runs page lists it
+/// beside the console's. Recording is best effort: a run history that cannot be written is
+/// warned about, never a reason to refuse the run itself.
+pub async fn start_cli(store: &Store, kind: &str) -> Option<Recorder> {
+    match Recorder::start_in(store, crate::clock::system_clock(), kind, "cli").await {
+        Ok(run) => Some(run),
+        Err(e) => {
+            tracing::warn!(error = %e, kind, "could not record the run in the run history");
+            None
+        }
+    }
+}
+
+/// Closes a CLI run (see [`start_cli`]), warning when it cannot be recorded.
+pub async fn finish_cli(
+    run: Option<Recorder>,
+    summary: &Summary,
+    failures: &[String],
+    fatal: Option<String>,
+) {
+    let Some(mut run) = run else { return };
+    for f in failures {
+        run.log("error", f.clone());
+    }
+    if let Some(why) = &fatal {
+        run.log("error", why.clone());
+    }
+    if let Err(e) = run.finish(summary, failures, fatal).await {
+        tracing::warn!(error = %e, "could not record the run's outcome in the run history");
+    }
 }
 
 /// How often a run's progress is written to the store.
@@ -99,26 +181,40 @@ pub async fn detail(admin: &Admin, id: &str) -> Result<RunDetail, BackendError> 
     })
 }
 
-/// A run being recorded.
+/// A run being recorded: by the console (runs it starts) and by the CLI's `import` and
+/// `reconcile`, so the runs page shows every run, whoever started it.
 pub struct Recorder {
     id: i64,
     log: Vec<LogLine>,
+    store: Store,
+    clock: SharedClock,
 }
 
 impl Recorder {
     pub async fn start(admin: &Admin, kind: &str, started_by: &str) -> Result<Self, BackendError> {
-        let id = admin
-            .store
+        Self::start_in(&admin.store, admin.clock.clone(), kind, started_by).await
+    }
+
+    /// Opens a run in `store` (what the CLI uses: it has no console).
+    pub async fn start_in(
+        store: &Store,
+        clock: SharedClock,
+        kind: &str,
+        started_by: &str,
+    ) -> Result<Self, BackendError> {
+        let id = store
             .run_start(&RunStart {
                 kind,
                 started_by,
-                started_at_ms: admin.now_ms(),
+                started_at_ms: clock.now_ms(),
             })
             .await
             .map_err(internal)?;
         Ok(Self {
             id,
             log: Vec::new(),
+            store: store.clone(),
+            clock,
         })
     }
 
@@ -127,8 +223,8 @@ impl Recorder {
     }
 
     /// Keeps `latest`'s progress in the store until the returned task is aborted.
-    pub fn follow(&self, admin: &Admin, latest: LatestProgress) -> tokio::task::JoinHandle<()> {
-        let (store, id) = (admin.store.clone(), self.id);
+    pub fn follow(&self, latest: LatestProgress) -> tokio::task::JoinHandle<()> {
+        let (store, id) = (self.store.clone(), self.id);
         tokio::spawn(async move {
             let mut written: Option<Progress> = None;
             loop {
@@ -152,9 +248,9 @@ impl Recorder {
         })
     }
 
-    pub fn log(&mut self, admin: &Admin, level: &str, message: impl Into<String>) {
+    pub fn log(&mut self, level: &str, message: impl Into<String>) {
         self.log.push(LogLine {
-            at: format_ms(admin.now_ms()),
+            at: format_ms(self.clock.now_ms()),
             level: level.to_owned(),
             message: message.into(),
         });
@@ -163,7 +259,6 @@ impl Recorder {
     /// Closes the run: `ok` without failures, `partial` with some, `failed` when `fatal`.
     pub async fn finish(
         self,
-        admin: &Admin,
         summary: &Summary,
         failures: &[String],
         fatal: Option<String>,
@@ -182,11 +277,10 @@ impl Recorder {
         };
         let log = serde_json::to_string(&self.log).map_err(internal)?;
         let summary = serde_json::to_string(summary).map_err(internal)?;
-        admin
-            .store
+        self.store
             .run_finish(
                 self.id,
-                admin.now_ms(),
+                self.clock.now_ms(),
                 outcome,
                 failure.as_deref(),
                 &summary,

@@ -36,7 +36,7 @@ use super::{ApiState, changes, departments, role_assignments, role_groups, roles
     ),
     paths(openapi_json),
     components(schemas(ErrorBody, ErrorDetail, FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &AdminApi),
     security(("bearer" = [])),
     tags(
         (name = "departments", description = "The department tree"),
@@ -44,6 +44,10 @@ use super::{ApiState, changes, departments, role_assignments, role_groups, roles
         (name = "roles", description = "Role groups, roles and who holds them"),
         (name = "changes", description = "The change feed"),
         (name = "meta", description = "This document"),
+        (name = "admin", description = "The admin console's JSON API (issue 16): everything \
+            the console shows and does. Sign in at POST /console/login (form fields username, \
+            password, csrf) and send the session cookie; a POST also needs X-CSRF-Token from \
+            GET /api/v1/admin/me. Errors are {\"error\":{\"code\",\"message\"}}."),
     )
 )]
 #[derive(Debug)]
@@ -59,6 +63,70 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Adds the admin console's JSON API, which the console crate serves and lists in
+/// [`console::ADMIN_API`] (its tests check that every listed route is served). Its credential
+/// is the console's session cookie, not the bearer token.
+struct AdminApi;
+
+impl Modify for AdminApi {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement};
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, ResponseBuilder};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                console::SESSION_COOKIE,
+                "The console's signed session cookie (POST /console/login)",
+            ))),
+        );
+        for route in console::ADMIN_API {
+            let json = ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().build()))
+                .build();
+            let answer = |description: &str| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", json.clone())
+                    .build()
+            };
+            let mut operation = OperationBuilder::new()
+                .summary(Some(route.summary))
+                .tag("admin")
+                .security(SecurityRequirement::new(
+                    "console_session",
+                    Vec::<String>::new(),
+                ))
+                .response("200", answer("The view, as the console page shows it"))
+                .response("401", answer("Not signed in, or the session expired"))
+                .response("404", answer("No such object"));
+            let method = if route.method == "post" {
+                operation = operation
+                    .request_body(Some(
+                        utoipa::openapi::request_body::RequestBodyBuilder::new()
+                            .content("application/json", json.clone())
+                            .required(Some(utoipa::openapi::Required::True))
+                            .build(),
+                    ))
+                    .response("400", answer("Bad input, naming the field"))
+                    .response("403", answer("A viewer, or a missing or wrong CSRF token"))
+                    .response(
+                        "409",
+                        answer("Refused in the current state, with the reason"),
+                    );
+                HttpMethod::Post
+            } else {
+                HttpMethod::Get
+            };
+            openapi
+                .paths
+                .add_path_operation(route.path, vec![method], operation.build());
+        }
     }
 }
 

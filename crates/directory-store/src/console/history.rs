@@ -144,9 +144,10 @@ impl Store {
         rows.iter().map(audit_from_row).collect()
     }
 
-    /// Deletes history older than `before_ms`: audit rows, finished runs, decided conflicts
-    /// and resolved holds. Returns how many rows went. The change feed's consumers read far
-    /// more recently than any retention an operator would set (days, not minutes).
+    /// Deletes history older than `before_ms`: audit rows, finished runs, decided conflicts,
+    /// resolved holds and decided soft matches. Returns how many rows went. The change feed's
+    /// consumers read far more recently than any retention an operator would set (days, not
+    /// minutes).
     pub async fn prune_history(&self, before_ms: i64) -> Result<u64, StoreError> {
         let statements = [
             "DELETE FROM audit WHERE at_ms < ",
@@ -154,6 +155,7 @@ impl Store {
             "DELETE FROM runs WHERE finished_at_ms IS NOT NULL AND finished_at_ms < ",
             "DELETE FROM conflicts WHERE decided_by IS NOT NULL AND at_ms < ",
             "DELETE FROM held_deletions WHERE state <> 'held' AND created_at_ms < ",
+            "DELETE FROM soft_matches WHERE decision IS NOT NULL AND decided_at_ms < ",
         ];
         let mut removed = 0;
         for statement in statements {

@@ -8,11 +8,16 @@
 //! - `history`: per-object outbox entries and conflicts for the timeline, the audit search,
 //!   conflict decisions and pruning.
 //! - `lookups`: users by email, the inbox's newest event, the history tables' size.
+//! - `soft_matches`: ambiguous soft matches an import left out, until an operator decides.
+//! - `search`: user search by indexed lookups, a page of users, and what waits on the objects
+//!   a page shows.
 
 mod actions;
 mod history;
 mod lookups;
 mod runs;
+mod search;
+mod soft_matches;
 mod tree;
 mod users;
 
@@ -20,4 +25,6 @@ pub use actions::OperatorActionRecord;
 pub use history::AuditSearch;
 pub use lookups::HISTORY_TABLES;
 pub use runs::{RunRecord, RunStart};
+pub use search::Waiting;
+pub use soft_matches::{NewSoftMatch, SoftMatchRecord};
 pub use users::ConsoleUserRow;

@@ -13,9 +13,9 @@ mod cases {
         OaUserId, Role, RoleAssignment, RoleGroup, Rule, Snapshot, User, UserState,
     };
     use directory_store::{
-        AssignmentQuery, DeptQuery, EntityKind, Expect, HoldState, InboxPut, NewInboxEvent, Op,
-        Origin, OutboxEntry, Outcome, QueueDepth, QueueState, RoleQuery, Store, StoreError,
-        UserQuery, WriteCtx,
+        AssignmentQuery, DeptQuery, EntityKind, Expect, HoldState, InboxPut, NewInboxEvent,
+        NewSoftMatch, Op, Origin, OutboxEntry, Outcome, QueueDepth, QueueState, RoleQuery, Store,
+        StoreError, UserQuery, Waiting, WriteCtx,
     };
 
     /// The fixed "now" of every case (a clock passed in, never read from the system).
@@ -1979,9 +1979,168 @@ mod cases {
             .unwrap();
         assert!(store.scim_get("User", "alice").await.unwrap().is_none());
     }
+
+    /// The console's reads: the search answers from indexed lookups (name prefix,
+    /// case-insensitive for ASCII; exact id, mobile, job number, email), pages by id, and the
+    /// waiting state of just the objects asked about; ambiguous soft matches wait until
+    /// decided, and each import replaces the undecided ones.
+    pub async fn console_search_pages_and_waiting(store: Store) {
+        store
+            .create_department(&oa(), dept(1, "HQ", None))
+            .await
+            .unwrap();
+        store
+            .create_department(&oa(), dept(2, "Sales", Some(1)))
+            .await
+            .unwrap();
+        let mut zhang = user("u1", "Zhang San", &[1], &mobile(1));
+        zhang.job_number = Some("J1".into());
+        zhang.email = Some("zhang@acme.cn".into());
+        for u in [
+            zhang,
+            user("u2", "zhang Wei", &[1], &mobile(2)),
+            user("u3", "Wang Fang", &[2], &mobile(3)),
+            user("u4", "王芳", &[2], &mobile(4)),
+            user("u5", "王小明", &[1], &mobile(5)),
+        ] {
+            store.create_user(&oa(), u).await.unwrap();
+        }
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let search = |q: &'static str, d: Option<i64>| {
+            let store = store.clone();
+            async move { store.console_user_ids(q, d, 100).await.unwrap() }
+        };
+        assert_eq!(search("ZHA", None).await, ids(&["u1", "u2"]));
+        assert_eq!(search("王", None).await, ids(&["u4", "u5"]));
+        assert_eq!(search("王小", None).await, ids(&["u5"]));
+        assert_eq!(search("Fang", None).await, ids(&[]), "a prefix, not a part");
+        assert_eq!(search("u3", None).await, ids(&["u3"]));
+        assert_eq!(search("J1", None).await, ids(&["u1"]));
+        assert_eq!(
+            search("Zhang@ACME.cn", None).await,
+            ids(&["u1"]),
+            "lower-cased too"
+        );
+        assert_eq!(search("zhang@acme.cn", None).await, ids(&["u1"]));
+        let phone = format!("+86-{}", mobile(3));
+        assert_eq!(
+            store.console_user_ids(&phone, None, 100).await.unwrap(),
+            ids(&["u3"])
+        );
+        assert_eq!(search("zha", Some(2)).await, ids(&[]));
+        assert_eq!(search("w", Some(2)).await, ids(&["u3"]));
+        assert_eq!(search("", None).await, ids(&[]));
+
+        assert_eq!(
+            store.console_user_page_ids(None, 1, 2).await.unwrap(),
+            ids(&["u2", "u3"])
+        );
+        assert_eq!(
+            store.console_user_page_ids(Some(2), 0, 10).await.unwrap(),
+            ids(&["u3", "u4"])
+        );
+        assert_eq!(store.console_user_count(None).await.unwrap(), 5);
+        assert_eq!(store.console_user_count(Some(2)).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .users_in_department(1, &ids(&["u1", "u3", "u5"]))
+                .await
+                .unwrap(),
+            ids(&["u1", "u5"])
+        );
+        let found = store
+            .users_by_ids(&ids(&["u3", "nobody", "u1"]))
+            .await
+            .unwrap();
+        let names: Vec<&str> = found.iter().map(|u| u.entity.name.as_str()).collect();
+        assert_eq!(names, ["Wang Fang", "Zhang San"]);
+        assert_eq!(found[1].entity.departments[0].dept, OaDeptId(1));
+        assert_eq!(
+            store.department_names().await.unwrap(),
+            vec![(1, "HQ".to_owned()), (2, "Sales".to_owned())]
+        );
+
+        // Every OA create is queued for DingTalk: pending. A held deletion is listed apart.
+        let waiting = store
+            .waiting_of(EntityKind::User, &ids(&["u1", "u2", "nobody"]))
+            .await
+            .unwrap();
+        assert!(waiting.contains(&("u1".to_owned(), Waiting::PendingPush)));
+        assert!(waiting.iter().all(|(id, _)| id != "nobody"));
+        store
+            .hold_deletion(EntityKind::User, "u2", Origin::DingTalk, "threshold", T0)
+            .await
+            .unwrap();
+        let waiting = store
+            .waiting_of(EntityKind::User, &ids(&["u2"]))
+            .await
+            .unwrap();
+        assert!(waiting.contains(&("u2".to_owned(), Waiting::HeldDeletion)));
+        assert_eq!(
+            store
+                .waiting_ids(EntityKind::User, Waiting::HeldDeletion, 10)
+                .await
+                .unwrap(),
+            ids(&["u2"])
+        );
+        assert_eq!(
+            store
+                .waiting_ids(EntityKind::Department, Waiting::PendingPush, 10)
+                .await
+                .unwrap(),
+            ids(&["1", "2"])
+        );
+
+        let soft = |d: &str, c: &[&str]| NewSoftMatch {
+            ding_userid: d.to_owned(),
+            ding_name: format!("name of {d}"),
+            key: Some("mobile".to_owned()),
+            candidates: ids(c),
+        };
+        store
+            .soft_matches_replace(&[soft("d1", &["u1", "u2"]), soft("d2", &["u3", "u4"])], T0)
+            .await
+            .unwrap();
+        let waiting = store.soft_matches_waiting(10).await.unwrap();
+        assert_eq!(waiting.len(), 2);
+        assert_eq!(waiting[0].found, soft("d1", &["u1", "u2"]));
+        assert!(
+            store
+                .soft_match_decide(waiting[0].id, "link:u1", "console:olga", T0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .soft_match_decide(waiting[0].id, "create", "console:olga", T0)
+                .await
+                .unwrap()
+        );
+        // The next import found d2 and d3 ambiguous: d2 stays, d3 joins, d1 stays decided.
+        store
+            .soft_matches_replace(
+                &[soft("d2", &["u3", "u4"]), soft("d3", &["u5", "u1"])],
+                T0 + 1,
+            )
+            .await
+            .unwrap();
+        let now: Vec<String> = store
+            .soft_matches_waiting(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.found.ding_userid)
+            .collect();
+        assert_eq!(now, ids(&["d2", "d3"]));
+        assert_eq!(store.soft_matches_waiting_count().await.unwrap(), 2);
+        let first = store.soft_match_get(waiting[0].id).await.unwrap().unwrap();
+        assert_eq!(first.decision.as_deref(), Some("link:u1"));
+        assert_eq!(first.decided_by.as_deref(), Some("console:olga"));
+    }
 }
 
 conformance!(
+    console_search_pages_and_waiting,
     scim_user_and_resource_commit_together,
     department_crud_versions_and_noop,
     an_oa_update_keeps_dingsyncs_own_marker,

@@ -3,8 +3,9 @@
 //! on a fresh SQLite file and a fresh PostgreSQL database, reads both catalogs back and compares
 //! them: the same tables; in each, the same columns with corresponding types (see [`TYPE_MAP`]),
 //! nullability and auto-numbering, and the same primary key; the same indexes by table, columns
-//! in order and uniqueness (index names are not compared: SQLite and PostgreSQL name the
-//! indexes behind `UNIQUE` constraints differently).
+//! in order (an expression key counts as one `<expression>` column) and uniqueness (index names
+//! are not compared: SQLite and PostgreSQL name the indexes behind `UNIQUE` constraints
+//! differently).
 //!
 //! PostgreSQL comes from `DINGSYNC_TEST_PG_URL` (a server URL; the test creates and drops its
 //! own database). When it is unset the PostgreSQL half cannot run, and the test says so loudly
@@ -29,6 +30,10 @@ const TYPE_MAP: &[(&str, &str, &str)] = &[
     ("BIGINT", "bigint", "int64"),
     ("TEXT", "text", "text"),
 ];
+
+/// How an index key that is an expression (`LOWER(name)`) is named on both sides: the two
+/// dialects spell expressions differently, so only their place in the key is compared.
+const EXPRESSION: &str = "<expression>";
 
 /// The tables sqlx and SQLite keep for themselves.
 const INTERNAL_TABLES: &[&str] = &["_sqlx_migrations", "sqlite_sequence"];
@@ -145,7 +150,11 @@ async fn sqlite_catalog(pool: &AnyPool) -> Catalog {
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| r.try_get::<String, _>("name").unwrap())
+                .map(|r| {
+                    r.try_get::<Option<String>, _>("name")
+                        .unwrap()
+                        .unwrap_or_else(|| EXPRESSION.to_owned())
+                })
                 .collect();
             let unique: i64 = i.try_get("uniq").unwrap();
             catalog.indexes.insert(Index {
@@ -192,13 +201,13 @@ async fn postgres_catalog(pool: &AnyPool) -> Catalog {
         "SELECT t.relname::text AS tbl, i.relname::text AS idx, \
          (CASE WHEN ix.indisunique THEN 1 ELSE 0 END)::bigint AS uniq, \
          (CASE WHEN ix.indisprimary THEN 1 ELSE 0 END)::bigint AS pk, \
-         a.attname::text AS col \
+         COALESCE(a.attname::text, '<expression>') AS col \
          FROM pg_index ix \
          JOIN pg_class i ON i.oid = ix.indexrelid \
          JOIN pg_class t ON t.oid = ix.indrelid \
          JOIN pg_namespace n ON n.oid = t.relnamespace \
          CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+         LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
          WHERE n.nspname = 'public' ORDER BY t.relname, i.relname, k.ord",
     )
     .fetch_all(pool)

@@ -416,6 +416,24 @@ impl Importer<'_> {
             .cloned()
             .collect();
         report.ambiguous.clone_from(&user_links.ambiguous);
+        if !self.options.dry_run {
+            // Kept for an operator to decide (the console's attention page).
+            let found: Vec<directory_store::NewSoftMatch> = user_links
+                .ambiguous
+                .iter()
+                .map(|a| directory_store::NewSoftMatch {
+                    ding_userid: a.ding.as_str().to_owned(),
+                    ding_name: crawled
+                        .users
+                        .get(&ding::wire_user(&a.ding))
+                        .map(|w| w.name.clone())
+                        .unwrap_or_default(),
+                    key: a.key.map(|k| k.label().to_owned()),
+                    candidates: a.candidates.iter().map(|c| c.as_str().to_owned()).collect(),
+                })
+                .collect();
+            ctx.store.soft_matches_replace(&found, ctx.now_ms()).await?;
+        }
         Ok((oa, ids, user_links))
     }
 

@@ -3,7 +3,8 @@
 //! (the pusher takes it to DingTalk); the timeline shows both, with their origins, and the two
 //! sides agree.
 
-use directory_store::{EntityKind, Origin, UserQuery};
+use directory_store::{EntityKind, Origin, RoleQuery, UserQuery};
+use fantoccini::Locator;
 use reqwest::Method;
 use serde_json::json;
 
@@ -149,6 +150,53 @@ async fn finds_a_user_and_their_timeline_shows_both_sides() {
         assert!(!body.contains("[object Object]"), "{page}: {body}");
         shoot(&client, page).await;
     }
+
+    // Roles: the directory's Roles tab lists the imported roles, and a role's page shows both
+    // sides, its id mapping and its timeline, where the import's create reads "import".
+    let role = store
+        .list_roles(&RoleQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("roles")
+        .items
+        .into_iter()
+        .next()
+        .expect("the simulated organization has roles")
+        .entity;
+    let roles = open(&client, &base, "/console/roles").await;
+    assert!(roles.contains(&role.name), "{roles}");
+    shoot(&client, "roles").await;
+    client
+        .find(Locator::Css(&format!(
+            "a[href='/console/roles/{}']",
+            role.id
+        )))
+        .await
+        .expect("a link to the role's page")
+        .click()
+        .await
+        .expect("open the role");
+    let page = super::text(&client).await;
+    assert!(page.contains("Id mapping"), "{page}");
+    assert!(page.contains("OA and DingTalk side by side"), "{page}");
+    let ding_role = store
+        .ding_id_of(&role.id)
+        .await
+        .expect("id map")
+        .expect("linked by the import");
+    assert!(page.contains(&ding_role.to_string()), "{page}");
+    assert!(
+        page.contains("import\nfrom import") || page.contains("import from import"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("plan entry"),
+        "the import's create is no plan entry: {page}"
+    );
+    shoot(&client, "role").await;
+
     let _ = client.close().await;
     service.stop().await;
 }
