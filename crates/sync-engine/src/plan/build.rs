@@ -103,7 +103,7 @@ async fn build_plan(
     items.extend(dingtalk_only_items(&new_users, &unmapped));
     let drifted = super::scoped::drift_items(drift, &items);
     items.extend(drifted);
-    let deletions_held = hold_deletions(&mut items, &totals, &ctx.policy.deletions);
+    let deletions_held = hold_deletions(&mut items, &totals, &ctx.deletions.get());
     Ok(Plan {
         items,
         deletions_held,
