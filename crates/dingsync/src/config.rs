@@ -106,14 +106,15 @@ pub struct DingTalkSection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RateBudgetMode {
-    /// Shared through the database, whatever the backend: on PostgreSQL with the other
-    /// instances, on SQLite between `serve` and a one-shot command (`import`, `plan`,
-    /// `reconcile`) run beside it, which would otherwise each allow `qps` (issue 18).
+    /// Shared by every process using the database, whatever the backend: on PostgreSQL with the
+    /// other instances (slots in the database), on SQLite between `serve` and a one-shot command
+    /// (`import`, `plan`, `reconcile`) run beside it (slots in a sidecar file beside the
+    /// database), which would otherwise each allow `qps` (issue 18).
     #[default]
     Auto,
     /// In this process only: right for one instance; with several, each would allow `qps`.
     Local,
-    /// Shared through the database whatever the backend.
+    /// The same as `auto` (kept so configurations that asked for sharing on SQLite still load).
     Shared,
 }
 

@@ -57,8 +57,8 @@ enum Command {
     /// DingTalk token and read the root department, saying what to fix when something fails.
     Check,
     /// Run the service: callback receiver, OA API, workers, metrics. Stops cleanly on SIGTERM
-    /// or Ctrl-C; SIGHUP re-reads the configuration, applies [api] tokens and names what
-    /// needs a restart.
+    /// or Ctrl-C; SIGHUP re-reads the configuration, applies [api] tokens and the deletion
+    /// threshold and names what needs a restart.
     Serve,
     /// See both-way sync in one command: a simulated DingTalk, a temporary SQLite directory, the
     /// service, changes on both sides, and a summary. Exits 0 only if both sides converged.
@@ -202,7 +202,7 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
                 tracing::warn!("{warning}");
             }
             let app = server::Application::build(&cfg).await?;
-            dingsync::reload::install(cfg.clone(), config_path.clone(), app.api_tokens())?;
+            dingsync::reload::install(cfg.clone(), config_path.clone(), app.live())?;
             // Scripts and tests read this line to learn the port when `server.listen` asked for 0.
             println!("dingsync listening on http://{}", app.local_addr());
             if app.is_split() {

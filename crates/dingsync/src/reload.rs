@@ -9,10 +9,13 @@
 //!
 //! What is applied live ([`LIVE_KEYS`]): `api.tokens`, the OA API's accepted tokens (adding a
 //! client's token or revoking a leaked one must not wait for a restart); a request checks the
-//! list current when it arrives. Everything else is built once at start (the listeners, the
-//! database pool, the DingTalk client and its budget, the workers' schedules and deletion
-//! thresholds, the callback keys, SCIM), so each changed key is named in a warning with
-//! "restart to apply", and until then the service keeps the old value. The log level is not in
+//! list current when it arrives. `sync.deletion_max_percent` and `sync.deletion_max_count`, the
+//! deletion threshold (an administrator who sees deletions held, or expects a large clean-up,
+//! adjusts it on a running service); the next plan, scheduled reconcile, import and SCIM
+//! deactivation decide by the new one ([`sync_engine::LiveThreshold`]). Everything else is
+//! built once at start (the listeners, the database pool, the DingTalk client and its budget,
+//! the workers' schedules, the callback keys, the rest of SCIM), so each changed key is named
+//! in a warning with "restart to apply", and until then the service keeps the old value. The log level is not in
 //! the configuration (it comes from `-v` / `RUST_LOG` at start). A file that does not load or
 //! validate is reported with the keys its errors name, and the running configuration stays.
 //! Only key names are logged, never values (tokens and secrets are keys too).
@@ -23,7 +26,20 @@ use crate::api::{ApiToken, TokenList};
 use crate::config::Config;
 
 /// The keys a SIGHUP applies without a restart.
-pub const LIVE_KEYS: &[&str] = &["api.tokens"];
+pub const LIVE_KEYS: &[&str] = &[
+    "api.tokens",
+    "sync.deletion_max_count",
+    "sync.deletion_max_percent",
+];
+
+/// The handles a SIGHUP changes in the running service (shared with what reads them).
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The OA API's accepted tokens.
+    pub tokens: TokenList,
+    /// The deletion threshold of the engine and of SCIM.
+    pub deletions: sync_engine::LiveThreshold,
+}
 
 /// What one SIGHUP did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,14 +137,10 @@ pub fn changed_sections(old: &Config, new: &Config) -> Vec<String> {
     sections
 }
 
-/// One SIGHUP: re-reads `path`; when valid applies the [`LIVE_KEYS`] to `tokens` and to
+/// One SIGHUP: re-reads `path`; when valid applies the [`LIVE_KEYS`] to `live` and to
 /// `running` (so the next SIGHUP compares with what is in effect) and names the other changed
 /// keys; when not, changes nothing.
-pub fn on_hangup(
-    running: &mut Config,
-    path: Option<&std::path::Path>,
-    tokens: &TokenList,
-) -> Reload {
+pub fn on_hangup(running: &mut Config, path: Option<&std::path::Path>, live: &Live) -> Reload {
     let loaded = Config::load(path)
         .map_err(anyhow::Error::from)
         .and_then(|c| {
@@ -139,11 +151,11 @@ pub fn on_hangup(
         Err(e) => return Reload::Invalid(format!("{e:#}")),
         Ok(new) => new,
     };
-    let (live, restart): (Vec<String>, Vec<String>) = changed_keys(running, &new)
+    let (changed, restart): (Vec<String>, Vec<String>) = changed_keys(running, &new)
         .into_iter()
         .partition(|k| LIVE_KEYS.contains(&k.as_str()));
-    if live.iter().any(|k| k == "api.tokens") {
-        tokens.replace(
+    if changed.iter().any(|k| k == "api.tokens") {
+        live.tokens.replace(
             new.api
                 .tokens
                 .iter()
@@ -152,19 +164,28 @@ pub fn on_hangup(
         );
         running.api.tokens = new.api.tokens.clone();
     }
-    Reload::Valid { live, restart }
+    if changed.iter().any(|k| k.starts_with("sync.deletion_max_")) {
+        running.sync.deletion_max_percent = new.sync.deletion_max_percent;
+        running.sync.deletion_max_count = new.sync.deletion_max_count;
+        live.deletions
+            .set(crate::workers::deletion_threshold(running));
+    }
+    Reload::Valid {
+        live: changed,
+        restart,
+    }
 }
 
 /// Installs the SIGHUP handler (at once, so a HUP right after start cannot end the process)
 /// and answers every SIGHUP with [`on_hangup`] until the process ends.
 #[cfg(unix)]
-pub fn install(running: Config, path: Option<PathBuf>, tokens: TokenList) -> std::io::Result<()> {
+pub fn install(running: Config, path: Option<PathBuf>, live: Live) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         let mut running = running;
         while hangups.recv().await.is_some() {
-            match on_hangup(&mut running, path.as_deref(), &tokens).line() {
+            match on_hangup(&mut running, path.as_deref(), &live).line() {
                 (true, line) => tracing::warn!("{line}"),
                 (false, line) => tracing::info!("{line}"),
             }
@@ -175,11 +196,7 @@ pub fn install(running: Config, path: Option<PathBuf>, tokens: TokenList) -> std
 
 /// Elsewhere there is no SIGHUP.
 #[cfg(not(unix))]
-pub fn install(
-    _running: Config,
-    _path: Option<PathBuf>,
-    _tokens: TokenList,
-) -> std::io::Result<()> {
+pub fn install(_running: Config, _path: Option<PathBuf>, _live: Live) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -210,5 +227,46 @@ mod tests {
             line.1
         );
         assert!(!line.1.contains("a-new-token"), "{}", line.1);
+    }
+
+    #[test]
+    fn the_deletion_threshold_is_applied_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        let mut running = Config::default();
+        running.dingtalk.client_id = "app".into();
+        running.dingtalk.client_secret = crate::config::Secret::new("app-secret");
+        let live = Live {
+            tokens: TokenList::new(Vec::new()),
+            deletions: sync_engine::LiveThreshold::new(crate::workers::deletion_threshold(
+                &running,
+            )),
+        };
+        let mut new = running.clone();
+        new.sync.deletion_max_count = 3;
+        new.sync.deletion_max_percent = 50.0;
+        new.dingtalk.qps = 7;
+        std::fs::write(&path, toml::to_string(&new).expect("toml")).expect("write");
+        let reload = on_hangup(&mut running, Some(&path), &live);
+        assert_eq!(
+            reload,
+            Reload::Valid {
+                live: vec![
+                    "sync.deletion_max_count".into(),
+                    "sync.deletion_max_percent".into()
+                ],
+                restart: vec!["dingtalk.qps".into()],
+            }
+        );
+        let now = live.deletions.get();
+        assert_eq!(now.max_count, 3);
+        assert!((now.max_fraction - 0.5).abs() < 1e-9, "{now:?}");
+        assert!(now.must_hold(4, 100) && !now.must_hold(3, 100));
+        // What is in effect is what the next SIGHUP compares with.
+        assert_eq!(running.sync.deletion_max_count, 3);
+        assert_eq!(
+            running.dingtalk.qps, 20,
+            "a restart key keeps its old value"
+        );
     }
 }

@@ -20,10 +20,11 @@
 //! job leases and rate-budget slots, so two instances never mistake each other's claims. The
 //! DingTalk client draws on the rate budget shared through the database
 //! (`sync_engine::SharedBudget`, in a small pool of its own so a busy directory cannot delay
-//! it) on PostgreSQL unless `[dingtalk] rate_budget = "local"`. On SQLite only with `"shared"`:
-//! a one-shot command run beside `serve` is a second process calling DingTalk for the same
-//! app (with a budget each the two drew 90018s, issue 18), but the budget's slot writes
-//! contend with the directory's writes for SQLite's one write lock (see [`shares_budget`]).
+//! it) unless `[dingtalk] rate_budget = "local"`. On SQLite too: a one-shot command run beside
+//! `serve` is a second process calling DingTalk for the same app (with a budget each the two
+//! drew 90018s and `plan` failed, issue 18). There the slots live in a sidecar file beside the
+//! database (`directory_store::slots`), so their writes never contend with the directory's for
+//! SQLite's one write lock.
 //!
 //! What every part of one service shares — the clock, the metrics recorder and the operations
 //! counters — is made once in [`Application::build`] as [`Shared`] and handed to each part
@@ -39,7 +40,7 @@ use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use directory_store::{Backend, DatabaseUrl, Store, StoreOptions};
+use directory_store::{DatabaseUrl, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -114,8 +115,8 @@ pub struct Application {
     instance: String,
     /// The clock, recorder and counters every part shares.
     shared: Shared,
-    /// The OA API's accepted tokens, which SIGHUP replaces live (`crate::reload`).
-    api_tokens: api::TokenList,
+    /// What SIGHUP replaces live (`crate::reload`): the OA API's tokens, the deletion threshold.
+    live: crate::reload::Live,
 }
 
 impl std::fmt::Debug for Application {
@@ -177,10 +178,12 @@ impl Application {
         let api_tokens = api_state.tokens.clone();
         // SCIM faces the IdPs on the internet and authenticates every request itself, so it is
         // on the public listener (design: "Surfaces").
+        // One deletion threshold for the engine and SCIM, which SIGHUP replaces live.
+        let deletions = sync_engine::LiveThreshold::new(workers::deletion_threshold(config));
         let scim_state = crate::scim::ScimState {
             store: store.clone(),
             settings: std::sync::Arc::new(crate::scim::ScimSettings {
-                deletions: workers::policy(config).deletions,
+                deletions: deletions.clone(),
                 ..config.scim.settings()
             }),
             clock: shared.clock.clone(),
@@ -188,6 +191,7 @@ impl Application {
         let public = public.merge(crate::scim::router(scim_state));
         let sync = ops_client.map(|client| {
             sync_engine::SyncContext::new(store.clone(), client, workers::policy(config))
+                .with_deletions(deletions.clone())
                 .with_actor(format!("dingsync@{instance}"))
                 .with_clock(shared.clock.clone())
         });
@@ -238,13 +242,16 @@ impl Application {
             apply_wake,
             instance,
             shared,
-            api_tokens,
+            live: crate::reload::Live {
+                tokens: api_tokens,
+                deletions,
+            },
         })
     }
 
-    /// The OA API's token list, for a configuration reload to replace.
-    pub fn api_tokens(&self) -> api::TokenList {
-        self.api_tokens.clone()
+    /// What a configuration reload replaces live (the OA API's tokens, the deletion threshold).
+    pub fn live(&self) -> crate::reload::Live {
+        self.live.clone()
     }
 
     /// The bound port (useful when `server.listen` asked for port 0).
@@ -441,32 +448,33 @@ pub fn holder_is_dead_local_process(holder: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Whether the configuration asks for the rate budget shared through the database.
-/// `auto` shares on PostgreSQL only: on SQLite every slot taken is a write, and the import's
-/// batch writes then wait behind the budget's writes for SQLite's one write lock until the
-/// busy timeout ("database is locked", seen in `crash_anywhere` and the 5,000-person demo).
-/// `shared` asks for it on SQLite too (a one-shot command beside `serve`).
-pub fn shares_budget(config: &Config, backend: Backend) -> bool {
+/// Whether the configuration asks for the rate budget shared by every process on the database:
+/// `auto` (the default) and `shared` do on both backends; on SQLite the slots live in a
+/// sidecar file beside the database (`directory_store::slots`), because in the directory's
+/// own file every slot write waited for SQLite's one write lock behind the import's batch
+/// writes ("database is locked" in `crash_anywhere` and the 5,000-person demo).
+pub fn shares_budget(config: &Config) -> bool {
     match config.dingtalk.rate_budget {
         RateBudgetMode::Local => false,
-        RateBudgetMode::Shared => true,
-        RateBudgetMode::Auto => backend == Backend::Postgres,
+        RateBudgetMode::Auto | RateBudgetMode::Shared => true,
     }
 }
 
-/// The DingTalk client as configured, with the rate budget shared through `store`'s database
-/// when [`shares_budget`] says so (the budget opens a small pool of its own on the same URL),
-/// else with the in-process budget. `instance` names this process in the budget's slots.
+/// The DingTalk client as configured, with the rate budget shared by every process on
+/// `store`'s database when [`shares_budget`] says so (a small pool of its own: on PostgreSQL
+/// in the same database, on SQLite in the sidecar file beside it), else, and for an in-memory
+/// SQLite database that no other process can open, with the in-process budget. `instance`
+/// names this process in the budget's slots.
 pub async fn dingtalk_client_for(
     config: &Config,
     store: &Store,
     instance: &str,
 ) -> anyhow::Result<dingtalk_client::DingTalkClient> {
-    if !shares_budget(config, store.backend()) {
+    if !shares_budget(config) {
         return dingtalk_client(config);
     }
     let cfg = client_config(config);
-    let budget_store = Store::connect_with(
+    let budget_store = Store::connect_rate_slots(
         store.url(),
         StoreOptions {
             max_connections: BUDGET_CONNECTIONS,
@@ -474,7 +482,14 @@ pub async fn dingtalk_client_for(
         },
     )
     .await
-    .context("cannot open the database for the shared rate budget (database.url)")?;
+    .context(
+        "cannot open the shared rate budget (on PostgreSQL the database of database.url; on \
+         SQLite the file beside it named like the database with -budget appended: check that \
+         its directory is writable)",
+    )?;
+    let Some(budget_store) = budget_store else {
+        return dingtalk_client(config);
+    };
     let budget = sync_engine::SharedBudget::new(
         budget_store,
         cfg.qps_per_api,
@@ -484,7 +499,7 @@ pub async fn dingtalk_client_for(
     );
     tracing::info!(
         qps = cfg.qps_per_api,
-        "DingTalk rate budget shared through the database"
+        "DingTalk rate budget shared with every process on this database"
     );
     dingtalk_client::DingTalkClient::with_budget(cfg, std::sync::Arc::new(budget))
         .context("cannot build the DingTalk client")
@@ -608,16 +623,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_shares_the_budget_on_postgres_and_shared_on_sqlite_too() {
+    fn auto_and_shared_share_the_budget_local_does_not() {
         let mut config = Config::default();
-        assert!(shares_budget(&config, Backend::Postgres));
-        assert!(!shares_budget(&config, Backend::Sqlite));
-        config.dingtalk.rate_budget = RateBudgetMode::Local;
-        assert!(!shares_budget(&config, Backend::Sqlite));
-        config.dingtalk.rate_budget = RateBudgetMode::Local;
-        assert!(!shares_budget(&config, Backend::Postgres));
+        assert!(shares_budget(&config));
         config.dingtalk.rate_budget = RateBudgetMode::Shared;
-        assert!(shares_budget(&config, Backend::Sqlite));
+        assert!(shares_budget(&config));
+        config.dingtalk.rate_budget = RateBudgetMode::Local;
+        assert!(!shares_budget(&config));
     }
 
     #[test]

@@ -78,8 +78,7 @@ pub fn policy(config: &Config) -> Policy {
         roles: MergePolicy::with_winner(winner),
         ..Policy::default()
     };
-    policy.deletions.max_fraction = config.sync.deletion_max_percent / 100.0;
-    policy.deletions.max_count = config.sync.deletion_max_count;
+    policy.deletions = deletion_threshold(config);
     policy.scope.include = config
         .sync
         .include_depts
@@ -94,6 +93,14 @@ pub fn policy(config: &Config) -> Policy {
         .collect();
     crate::config::mapping::apply_to_policy(&mut policy, config.rules.clone());
     policy
+}
+
+/// The deletion threshold the configuration asks for (`[sync] deletion_max_*`).
+pub fn deletion_threshold(config: &Config) -> sync_engine::DeletionThreshold {
+    sync_engine::DeletionThreshold {
+        max_fraction: config.sync.deletion_max_percent / 100.0,
+        max_count: config.sync.deletion_max_count,
+    }
 }
 
 /// Starts every worker; they stop when `cancel` fires (await the returned set to know when).

@@ -185,6 +185,14 @@ impl Store {
         url: &DatabaseUrl,
         options: StoreOptions,
     ) -> Result<Self, StoreError> {
+        let store = Self::open(url, options).await?;
+        store.migrate().await?;
+        tracing::debug!(url = %store.url, "directory store ready");
+        Ok(store)
+    }
+
+    /// Connects (SQLite: WAL, busy timeout) without applying migrations.
+    pub(crate) async fn open(url: &DatabaseUrl, options: StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = url.backend();
         let connect: AnyConnectOptions = url.expose().parse()?;
@@ -208,14 +216,11 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        let store = Self {
+        Ok(Self {
             pool,
             backend,
             url: url.clone(),
-        };
-        store.migrate().await?;
-        tracing::debug!(url = %store.url, "directory store ready");
-        Ok(store)
+        })
     }
 
     /// Applies pending migrations (idempotent; run by `connect`).

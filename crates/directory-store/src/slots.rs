@@ -14,6 +14,16 @@
 //! - [`Store::slot_release`] marks the slot busy until `now + cooldown` (the answer-based window
 //!   of the rate budget), but only if the caller still holds it.
 //!
+//! Where the slots live ([`Store::connect_rate_slots`]): on PostgreSQL in the database itself
+//! (row locks, no store-wide lock). On SQLite in a **sidecar file** of their own beside the
+//! database (`<file>-budget`): SQLite has one write lock per file, and with the slots in the
+//! directory's file every slot taken or released queued behind the import's batch writes (and
+//! they behind it) until the busy timeout — "database is locked" in `crash_anywhere` and the
+//! 5,000-person demo. In a file of their own the slot writes are tiny transactions that wait only
+//! for each other, every process on the host opening the same database opens the same sidecar,
+//! and the directory's writes never wait for the budget. Losing the sidecar loses nothing: a
+//! slot's state is at most one window plus one call old.
+//!
 //! "now" is the **database server's clock** (PostgreSQL `clock_timestamp()`, SQLite
 //! `julianday('now')`), never the caller's: with several hosts, a skewed host clock would
 //! otherwise free slots early and let more than `capacity` calls through in one window. The
@@ -26,9 +36,9 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::Store;
+use crate::db::{Store, StoreOptions};
 use crate::error::StoreError;
-use crate::url::Backend;
+use crate::url::{Backend, DatabaseUrl};
 
 /// The database clock in Unix milliseconds (floored), as an SQL expression per backend.
 fn now_expr(backend: Backend) -> &'static str {
@@ -58,7 +68,41 @@ fn millis(ms: Option<i64>) -> Option<Duration> {
     ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
+/// Suffix of the SQLite sidecar file that holds the rate slots (see the module doc).
+pub const SQLITE_SIDECAR_SUFFIX: &str = "-budget";
+
+/// The sidecar's schema: the `rate_slots` table of migration 0003, created if missing (every
+/// process opening the sidecar runs it; there is nothing else in the file to migrate).
+const SQLITE_SIDECAR_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_slots (\
+    name TEXT NOT NULL, slot INTEGER NOT NULL, busy_until_ms INTEGER NOT NULL, holder TEXT, \
+    PRIMARY KEY (name, slot)); \
+    CREATE INDEX IF NOT EXISTS rate_slots_free ON rate_slots (name, busy_until_ms);";
+
 impl Store {
+    /// Opens where the rate slots of the database at `url` live, for [`Store::slot_take`] and
+    /// [`Store::slot_release`] only: on PostgreSQL the database itself (a pool of its own,
+    /// `options`); on SQLite the sidecar file beside it (`<file>-budget`, created with its one
+    /// table if missing), so slot writes never contend with the directory's for the database's
+    /// write lock. `None` for an in-memory SQLite database, which no other process can share.
+    pub async fn connect_rate_slots(
+        url: &DatabaseUrl,
+        options: StoreOptions,
+    ) -> Result<Option<Self>, StoreError> {
+        match url.backend() {
+            Backend::Postgres => Ok(Some(Self::connect_with(url, options).await?)),
+            Backend::Sqlite => {
+                let Some(side) = url.sqlite_sidecar(SQLITE_SIDECAR_SUFFIX) else {
+                    return Ok(None);
+                };
+                let store = Self::open(&side, options).await?;
+                sqlx::raw_sql(SQLITE_SIDECAR_SCHEMA)
+                    .execute(&store.pool)
+                    .await?;
+                Ok(Some(store))
+            }
+        }
+    }
+
     /// Makes sure slots `0..capacity` of `name` exist (idempotent; existing slots keep their
     /// state). Slots numbered `capacity` or more are ignored by takers that pass this capacity.
     pub async fn slots_ensure(&self, name: &str, capacity: u32) -> Result<(), StoreError> {

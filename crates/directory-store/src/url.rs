@@ -49,6 +49,26 @@ impl DatabaseUrl {
         }
     }
 
+    /// A SQLite file of its own beside this SQLite database: the same path with `suffix`
+    /// appended (`/var/lib/dingsync/dingsync.db` → `…/dingsync.db-budget`, like SQLite's own
+    /// `-wal` and `-shm`), created if missing. `None` for PostgreSQL and for an in-memory
+    /// database (no other process can open it, so there is nothing to share beside it).
+    pub fn sqlite_sidecar(&self, suffix: &str) -> Option<Self> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.raw.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+            return None;
+        }
+        Some(Self {
+            raw: format!("sqlite://{path}{suffix}?mode=rwc"),
+            backend: Backend::Sqlite,
+        })
+    }
+
     /// The dialect.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -143,6 +163,31 @@ impl std::str::FromStr for DatabaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sqlite_sidecar_sits_beside_the_file() {
+        let side = |raw: &str| {
+            DatabaseUrl::parse(raw)
+                .expect("url")
+                .sqlite_sidecar("-budget")
+                .map(|u| u.expose().to_owned())
+        };
+        assert_eq!(
+            side("sqlite:///var/lib/d.db?mode=rwc").as_deref(),
+            Some("sqlite:///var/lib/d.db-budget?mode=rwc")
+        );
+        assert_eq!(
+            side("sqlite://d.db").as_deref(),
+            Some("sqlite://d.db-budget?mode=rwc")
+        );
+        assert_eq!(
+            side("sqlite:d.db").as_deref(),
+            Some("sqlite://d.db-budget?mode=rwc")
+        );
+        assert_eq!(side("sqlite::memory:"), None);
+        assert_eq!(side("sqlite://x?mode=memory"), None);
+        assert_eq!(side("postgres://u:p@h/db"), None);
+    }
 
     #[test]
     fn password_never_printed() {

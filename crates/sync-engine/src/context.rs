@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dingtalk_client::DingTalkClient;
 use directory_store::Store;
 
-use crate::policy::Policy;
+use crate::policy::{LiveThreshold, Policy};
 
 /// A source of the current time in Unix milliseconds.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -78,6 +78,9 @@ pub struct SyncContext {
     pub client: DingTalkClient,
     /// What is synced and how conflicts and deletions are decided.
     pub policy: Arc<Policy>,
+    /// The deletion threshold in effect (starts as `policy.deletions`; the service's SIGHUP
+    /// replaces it live, for every clone of the context).
+    pub deletions: LiveThreshold,
     /// The time source for audit rows, leases and retry schedules.
     pub clock: Arc<dyn Clock>,
     /// The name this process writes into audit rows and leases (`engine@host`, a test name).
@@ -90,6 +93,7 @@ impl SyncContext {
         Self {
             store,
             client,
+            deletions: LiveThreshold::new(policy.deletions),
             policy: Arc::new(policy),
             clock: Arc::new(SystemClock),
             actor: "engine".to_owned(),
@@ -99,6 +103,13 @@ impl SyncContext {
     /// The same context with another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same context deciding deletions by `deletions` (a handle shared with whoever may
+    /// change it, such as the service's reload and its SCIM endpoint).
+    pub fn with_deletions(mut self, deletions: LiveThreshold) -> Self {
+        self.deletions = deletions;
         self
     }
 

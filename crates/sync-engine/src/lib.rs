@@ -81,6 +81,6 @@ pub use catchup::catch_up;
 pub use context::{Clock, ManualClock, SyncContext, SystemClock};
 pub use error_chain::error_chain;
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportReport, import};
-pub use policy::{DeletionThreshold, MatchKey, Policy, Scope, SoftMatch};
+pub use policy::{DeletionThreshold, LiveThreshold, MatchKey, Policy, Scope, SoftMatch};
 pub use shared_budget::SharedBudget;
 pub use translate::{ConvertError, IdMap};

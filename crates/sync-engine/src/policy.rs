@@ -8,6 +8,7 @@
 //! smaller), soft match by mobile, then job number, then email.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 
 use directory_model::{
     DeptField, DingDeptId, MergePolicy, OaDeptId, RoleField, RoleGroupField, UserField,
@@ -28,7 +29,9 @@ pub struct Policy {
     pub role_groups: MergePolicy<RoleGroupField>,
     /// Field authority and conflict winner for roles.
     pub roles: MergePolicy<RoleField>,
-    /// When mirrored deletions are held for confirmation (design invariant 6).
+    /// When mirrored deletions are held for confirmation (design invariant 6): the threshold a
+    /// [`crate::SyncContext`] starts with. The one in effect is the context's
+    /// [`crate::SyncContext::deletions`], which a configuration reload may change live.
     pub deletions: DeletionThreshold,
     /// How a first import links DingTalk users to OA users that already exist.
     pub soft_match: SoftMatch,
@@ -123,6 +126,36 @@ impl DeletionThreshold {
         // deleting / total > fraction, written without dividing so that total = 0 needs no case.
         let by_fraction = (deleting as f64) > self.max_fraction * (total as f64);
         by_fraction || deleting > self.max_count
+    }
+}
+
+/// The deletion threshold in effect, shared by every clone: the service's SIGHUP sets a new one
+/// and the next decision (a plan, an import's deletions, a SCIM deactivation) uses it, without
+/// a restart. Reading it copies the value out, so a decision never sees half of a change.
+#[derive(Debug, Clone)]
+pub struct LiveThreshold(Arc<RwLock<DeletionThreshold>>);
+
+impl LiveThreshold {
+    /// A threshold starting at `start`.
+    pub fn new(start: DeletionThreshold) -> Self {
+        Self(Arc::new(RwLock::new(start)))
+    }
+
+    /// The threshold in effect now.
+    pub fn get(&self) -> DeletionThreshold {
+        // A poisoned lock only means a panic elsewhere; the value is a plain copy.
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the threshold for every holder of this handle.
+    pub fn set(&self, threshold: DeletionThreshold) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = threshold;
+    }
+}
+
+impl Default for LiveThreshold {
+    fn default() -> Self {
+        Self::new(DeletionThreshold::default())
     }
 }
 

@@ -64,9 +64,10 @@ pub struct ScimSettings {
     pub max_body_bytes: usize,
     /// Largest page a list returns.
     pub max_results: usize,
-    /// The deletion threshold (`[sync]`'s): a deactivation that would take more users out of
-    /// the directory within `deletion_window_ms` than it allows is held for an operator.
-    pub deletions: sync_engine::DeletionThreshold,
+    /// The deletion threshold (`[sync]`'s, the engine's live handle, so a SIGHUP that changes
+    /// it applies here too): a deactivation that would take more users out of the directory
+    /// within `deletion_window_ms` than it allows is held for an operator.
+    pub deletions: sync_engine::LiveThreshold,
     /// How far back deactivations count as one wave, ms.
     pub deletion_window_ms: i64,
 }
@@ -83,7 +84,7 @@ impl Default for ScimSettings {
             extension: default_extension(),
             max_body_bytes: 1 << 20,
             max_results: 1000,
-            deletions: sync_engine::DeletionThreshold::default(),
+            deletions: sync_engine::LiveThreshold::default(),
             deletion_window_ms: 60 * 60 * 1000,
         }
     }

@@ -357,6 +357,7 @@ async fn mass_deactivation(state: &ScimState, now_ms: i64) -> Result<Option<Stri
     Ok(state
         .settings
         .deletions
+        .get()
         .must_hold(deleting, total)
         .then(|| {
             format!(

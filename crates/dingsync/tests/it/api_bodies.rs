@@ -51,6 +51,39 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// The properties' configuration. Saved failures live next to this file
+/// (`api_bodies.proptest-regressions`) and are replayed before new cases: the default
+/// persistence (`SourceParallel`) looks for a `main.rs` upwards and, since the tests are
+/// modules of `tests/it/main.rs`, read `tests/proptest-regressions/api_bodies.txt` instead, so
+/// the seeds saved here never ran again (the convergence test had the same fault).
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(256),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
+/// The saved failures are where the properties' configuration looks for them (a seed that is
+/// never loaded is never replayed).
+#[test]
+fn saved_failures_are_replayed() {
+    let persistence = config()
+        .failure_persistence
+        .expect("persistence configured");
+    let seeds = persistence.load_persisted_failures2(Some(file!()));
+    let saved = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/api_bodies.proptest-regressions"),
+    )
+    .expect("the regressions file");
+    let lines = saved.lines().filter(|l| l.starts_with("cc ")).count();
+    assert!(lines > 0, "no saved seed in the file");
+    assert_eq!(seeds.len(), lines, "saved seeds found by the configuration");
+}
+
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -83,7 +116,7 @@ fn document() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+    #![proptest_config(config())]
 
     #[test]
     fn arbitrary_bytes_are_refused_cleanly(route in any::<u8>(), body in prop::collection::vec(any::<u8>(), 0..512)) {

@@ -1,5 +1,5 @@
 //! How dingsync reports itself (issue 18): `/readyz` follows DingTalk's reachability with a
-//! grace period; SIGHUP does not end `serve`; logs carry no colour codes off a terminal; a busy
+//! grace period; SIGHUP does not end `serve` and applies the deletion threshold live; logs carry no colour codes off a terminal; a busy
 //! port is named with what to do; `status` prints dates; CLI output escapes terminal controls.
 
 use std::process::{Command, Stdio};
@@ -208,6 +208,149 @@ async fn sighup_keeps_serve_running_and_logs_are_plain_off_a_terminal() {
         !text.contains('\u{1b}'),
         "colour codes in a log file:\n{text}"
     );
+    sim.shutdown().await;
+}
+
+/// The scheduled reconcile rounds the log shows, in order (their log lines).
+fn rounds(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("scheduled reconcile"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How many scheduled reconcile rounds the log shows.
+fn reconcile_rounds(log: &std::path::Path) -> usize {
+    rounds(log).len()
+}
+
+/// Waits until the log shows `n` scheduled reconcile rounds.
+async fn wait_rounds(log: &std::path::Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reconcile_rounds(log) < n {
+        assert!(
+            Instant::now() < deadline,
+            "no reconcile round {n}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGHUP applies the deletion threshold live (issue 18 B9): three users leave DingTalk, the
+/// scheduled reconcile holds their deletion under a threshold of one; after the file raises the
+/// threshold and `serve` gets SIGHUP, the next round deletes them, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_the_deletion_threshold_live() {
+    let sim = testkit::sim::start_org(30, 3, 12).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(&dir, &sim);
+    cfg.sync.reconcile_interval_secs = 1;
+    cfg.events.catchup_interval_secs = 0;
+    cfg.sync.deletion_max_count = 1;
+    let path = write_config(&dir, &cfg);
+    let import = dingsync(&["import"], &path).output().expect("import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let log = dir.path().join("serve.log");
+    let mut child = dingsync(&["serve"], &path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn serve");
+    let pid = child.id().to_string();
+    wait_rounds(&log, 1).await;
+
+    // Three of thirty leave DingTalk (no callback subscribed: only the reconcile sees it).
+    let http = reqwest::Client::new();
+    let state = testkit::sim::call(
+        &http,
+        &sim.base_url(),
+        reqwest::Method::GET,
+        "/_sim/state",
+        None,
+    )
+    .await;
+    let leavers: Vec<String> = state["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["userid"].as_str().map(str::to_owned))
+        .take(3)
+        .collect();
+    assert_eq!(leavers.len(), 3);
+    for userid in &leavers {
+        testkit::sim::call(
+            &http,
+            &sim.base_url(),
+            reqwest::Method::DELETE,
+            &format!("/_sim/users/{userid}"),
+            None,
+        )
+        .await;
+    }
+    // Two full rounds after the leave: both held the three deletions (3 > 1).
+    let seen = reconcile_rounds(&log);
+    wait_rounds(&log, seen + 3).await;
+    let held = rounds(&log);
+    for line in &held[seen + 1..] {
+        assert!(
+            line.contains("skipped_held: 3"),
+            "held under the old threshold: {line}"
+        );
+    }
+
+    cfg.sync.deletion_max_count = 500;
+    cfg.sync.deletion_max_percent = 50.0;
+    write_config(&dir, &cfg);
+    let text = hangup(&pid, &log, 1).await;
+    assert!(
+        text.contains("applied live: [sync.deletion_max_count, sync.deletion_max_percent]"),
+        "{text}"
+    );
+    assert!(!text.contains("need a restart"), "{text}");
+    // A round under way at the reload may still hold them; the first that starts after it
+    // deletes them, and the sides are equal.
+    let reloaded = reconcile_rounds(&log);
+    wait_rounds(&log, reloaded + 3).await;
+    let done = rounds(&log);
+    let first = (reloaded..reloaded + 2)
+        .find(|&n| done[n].contains("skipped_held: 0"))
+        .unwrap_or_else(|| panic!("still held: {}", done[reloaded..].join("\n")));
+    assert!(
+        first == reloaded || done[reloaded].contains("skipped_held: 3"),
+        "{}",
+        done[reloaded..].join("\n")
+    );
+    assert!(
+        done[first].contains("applied: 3"),
+        "the new threshold took effect: {}",
+        done[reloaded..].join("\n")
+    );
+    assert!(done[first + 1].contains("drift=0"), "{}", done[first + 1]);
+    assert!(child.try_wait().expect("try_wait").is_none());
+    let plan = dingsync(&["plan", "--json"], &path).output().expect("plan");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
+    assert_eq!(plan["items"].as_array().map(Vec::len), Some(0), "{plan}");
+    assert_eq!(
+        plan["totals"]["dingtalk_users"], plan["totals"]["oa_users"],
+        "{plan}"
+    );
+
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join");
+    assert!(status.expect("wait").success());
     sim.shutdown().await;
 }
 

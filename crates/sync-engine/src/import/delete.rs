@@ -133,7 +133,7 @@ impl Importer<'_> {
         already_held: &HashSet<(EntityKind, String)>,
         report: &mut ImportReport,
     ) -> Result<bool, StoreError> {
-        if !self.ctx.policy.deletions.must_hold(gone.len(), total) {
+        if !self.ctx.deletions.get().must_hold(gone.len(), total) {
             return Ok(false);
         }
         let what = match kind {

@@ -102,7 +102,7 @@ async fn build_plan(
     items.extend(assignment_items(&ctx.store, &oa, &ding).await?);
     items.extend(dingtalk_only_items(&new_users, &unmapped));
     super::scoped::add_drift(drift, &mut items, &oa);
-    let deletions_held = hold_deletions(&mut items, &totals, &ctx.policy.deletions);
+    let deletions_held = hold_deletions(&mut items, &totals, &ctx.deletions.get());
     Ok(Plan {
         items,
         deletions_held,
