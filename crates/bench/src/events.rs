@@ -62,18 +62,33 @@ impl Default for EventsArgs {
     }
 }
 
-/// Follows the OA change feed.
-struct Feed<'a> {
+/// Follows the OA change feed (also `bench reorg`'s).
+pub(crate) struct Feed<'a> {
     /// The service.
     rig: &'a Rig,
     /// The last `seq` read.
     after: i64,
 }
 
-impl Feed<'_> {
+impl<'a> Feed<'a> {
+    /// A reader of the feed from its start.
+    pub(crate) fn new(rig: &'a Rig) -> Self {
+        Self { rig, after: 0 }
+    }
+
     /// Reads every change after the cursor; returns the new names of updated users.
     async fn user_names(&mut self) -> anyhow::Result<Vec<String>> {
-        let mut names = Vec::new();
+        Ok(self
+            .users()
+            .await?
+            .iter()
+            .filter_map(|u| u["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Reads every change after the cursor; returns the users as they are after each change.
+    pub(crate) async fn users(&mut self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let mut users = Vec::new();
         loop {
             let (status, page) = self
                 .rig
@@ -86,15 +101,13 @@ impl Feed<'_> {
             anyhow::ensure!(status.is_success(), "GET /changes: HTTP {status}: {page}");
             let items = page["items"].as_array().cloned().unwrap_or_default();
             for item in &items {
-                if item["kind"] == "user"
-                    && let Some(name) = item["after"]["name"].as_str()
-                {
-                    names.push(name.to_owned());
+                if item["kind"] == "user" && item["after"].is_object() {
+                    users.push(item["after"].clone());
                 }
             }
             self.after = page["next_after"].as_i64().unwrap_or(self.after);
             if items.len() < 1000 {
-                return Ok(names);
+                return Ok(users);
             }
         }
     }
@@ -135,10 +148,7 @@ pub async fn run(
     anyhow::ensure!(rig.import().await?.complete, "the import was incomplete");
     rig.subscribe_callbacks().await?;
     let userids = sim_userids(&rig, users).await?;
-    let mut feed = Feed {
-        rig: &rig,
-        after: 0,
-    };
+    let mut feed = Feed::new(&rig);
     feed.user_names().await?;
     tokio::time::sleep(SETTLE).await;
     let burst = burst(&rig, &mut feed, &userids, args).await?;

@@ -27,6 +27,8 @@
 //! - [`load`]: a closed-loop load generator (C workers, N requests, per-request latency).
 //! - [`import`]: the full import, side by side with a strictly sequential crawl.
 //! - [`events`]: DingTalk-side changes pushed as callbacks until the OA directory shows them.
+//! - [`reorg`]: a reorganisation (thousands of people moved and retitled at once in DingTalk)
+//!   until the OA directory holds every change.
 //! - [`callbacks`]: signed pushes straight at the receiver, next to `/healthz` under the same
 //!   load.
 //! - [`push`]: OA API writes pushed to DingTalk, against the rate-limit bound.
@@ -43,6 +45,7 @@ pub mod import;
 pub mod load;
 pub mod push;
 pub mod recovery;
+pub mod reorg;
 pub mod rig;
 pub mod scim;
 pub mod service;
@@ -91,6 +94,9 @@ pub enum Scenario {
     /// A burst of DingTalk changes pushed as callbacks; events/s applied, change-to-visible
     /// latency.
     Events(events::EventsArgs),
+    /// DingTalk moves and retitles many people at once: time until the OA directory holds
+    /// every change, against the bound, and change-to-visible p50/p99.
+    Reorg(reorg::ReorgArgs),
     /// Signed pushes straight at the receiver: accepted/s and p99 next to `/healthz`.
     Callbacks(callbacks::CallbacksArgs),
     /// OA changes pushed to DingTalk: pushes/s against the rate-limit bound.
@@ -250,6 +256,7 @@ pub async fn run_scenario<S: ServerUrl>(
     let report = match scenario {
         Scenario::Import(a) => import::run(service, a, db).await?,
         Scenario::Events(a) => events::run(service, a, db).await?,
+        Scenario::Reorg(a) => reorg::run(service, a, db).await?,
         Scenario::Callbacks(a) => callbacks::run(service, a, db).await?,
         Scenario::Push(a) => push::run(service, a, db).await?,
         Scenario::Api(a) => api::run(service, a, db).await?,

@@ -3,8 +3,8 @@
 //! (`dingsync::bench::…`) where scripts and tests know them.
 
 pub use dingsync_bench::{
-    BenchArgs, BenchReport, Database, Scenario, api, callbacks, events, import, load, push, rig,
-    stats,
+    BenchArgs, BenchReport, Database, Scenario, api, callbacks, events, import, load, push, reorg,
+    rig, stats,
 };
 
 use crate::config::Secret;

@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/state", get(state))
         .route("/calls", get(calls))
+        .route("/calls/log", get(calls_log))
         .route("/calls/reset", post(calls_reset))
         .route("/settings", get(settings).post(settings_update))
         .route("/tokens/expire", post(tokens_expire))
@@ -129,8 +130,16 @@ async fn calls(State(shared): SharedState) -> Response {
     axum::Json(json!({"total": total, "by_path": gate.stats.by_path})).into_response()
 }
 
+async fn calls_log(State(shared): SharedState) -> Response {
+    let gate = lock(&shared.gate);
+    let calls: Vec<_> = gate.log.calls().collect();
+    axum::Json(json!({ "calls": calls })).into_response()
+}
+
 async fn calls_reset(State(shared): SharedState) -> Response {
-    lock(&shared.gate).stats = CallStats::default();
+    let mut gate = lock(&shared.gate);
+    gate.stats = CallStats::default();
+    gate.log = crate::call_log::CallLog::default();
     axum::Json(json!({"ok": true})).into_response()
 }
 

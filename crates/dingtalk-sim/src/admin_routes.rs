@@ -28,9 +28,14 @@ const ADMIN_ROUTES: &[AdminRoute] = &[
         what: "per-API call counts (calls, ok, errors, throttled = 90018, faulted) and totals",
     },
     AdminRoute {
+        method: "GET",
+        path: "/_sim/calls/log",
+        what: "the newest calls (up to 20,000) in arrival order: path, userid or dept_id, and the positions in one sequence at which each started and was answered (after the latency), so overlap is read without timing",
+    },
+    AdminRoute {
         method: "POST",
         path: "/_sim/calls/reset",
-        what: "zero the counts",
+        what: "zero the counts and clear the call log",
     },
     AdminRoute {
         method: "GET",

@@ -3,7 +3,8 @@
 //! parameters from query and body, check the access token, apply the per-API rate limit (90018),
 //! maybe inject a fault, run the operation under the org lock (recording the resulting changes
 //! as events), and hold a slow-faulted answer back. The latency layer here adds `latency_ms` to
-//! every DingTalk answer, errors included. Locks are never held across an `.await`.
+//! every DingTalk answer, errors included, and marks the call answered in the call log
+//! (`call_log`). Locks are never held across an `.await`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::api::{self, Route};
+use crate::call_log::LoggedCallId;
 use crate::envelope::{Family, bad_gateway, error_body, json_response, success_body};
 use crate::error::Rejection;
 use crate::events::Origin;
@@ -34,6 +36,9 @@ pub(crate) async fn add_latency(
     let response = next.run(request).await;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if let Some(logged) = response.extensions().get::<LoggedCallId>() {
+        lock(&shared.gate).log.answered(*logged);
     }
     response
 }
@@ -197,15 +202,24 @@ impl Call<'_> {
         let Some(pass) = self.shared.gate_pass(self.path) else {
             return throttled(self.shared, self.family);
         };
+        let subject = params.str("userid").or_else(|| params.str("dept_id"));
+        let logged = lock(&self.shared.gate).log.start(self.path, subject);
+        let mut response = self.answer(endpoint, params, &pass).await;
+        response.extensions_mut().insert(logged);
+        response
+    }
+
+    /// The answer of a call that passed the gateway: its fault, or the operation's result.
+    async fn answer(&self, endpoint: &Endpoint, params: &Params, pass: &Pass) -> Response {
         match pass.fault {
             Some(Fault::SystemBusy) => {
                 self.shared.record_call(self.path, CallOutcome::Faulted);
                 let response = self.reject(&Rejection::new(-1, "系统繁忙"));
-                return delayed(&pass, response).await;
+                return delayed(pass, response).await;
             }
             Some(Fault::BadGateway) => {
                 self.shared.record_call(self.path, CallOutcome::Faulted);
-                return delayed(&pass, bad_gateway()).await;
+                return delayed(pass, bad_gateway()).await;
             }
             Some(Fault::Slow) | None => {}
         }
@@ -231,7 +245,7 @@ impl Call<'_> {
             ),
             Err(rejection) => self.reject(&rejection),
         };
-        delayed(&pass, response).await
+        delayed(pass, response).await
     }
 }
 

@@ -131,6 +131,7 @@ mod admin;
 mod admin_routes;
 mod api;
 mod call;
+mod call_log;
 mod callback_delivery;
 mod clock;
 #[cfg(test)]
@@ -364,6 +365,7 @@ pub async fn start_with_clock(
                         tokens: TokenStore::default(),
                         limiter: RateLimiter::default(),
                         stats: CallStats::default(),
+                        log: crate::call_log::CallLog::default(),
                         rng: StdRng::seed_from_u64(seed.wrapping_add(0x9E37_79B9)),
                     }),
                     org: Mutex::new(org),

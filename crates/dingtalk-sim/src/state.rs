@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 
+use crate::call_log::CallLog;
 use crate::callback_delivery::hub::Hub;
 use crate::clock::Clock;
 use crate::config::{Settings, SimConfig};
@@ -65,6 +66,8 @@ pub(crate) struct Gate {
     pub limiter: RateLimiter,
     /// Per-path counts for `/_sim/calls`.
     pub stats: CallStats,
+    /// When each call started and was answered, for `/_sim/calls/log`.
+    pub log: CallLog,
     /// Source of tokens, request ids and fault draws (seeded, so runs repeat).
     pub rng: StdRng,
 }

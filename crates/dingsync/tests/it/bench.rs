@@ -6,7 +6,7 @@
 
 use dingsync::bench::{
     self, BenchReport, DbChoice, Scenario, api::ApiArgs, callbacks::CallbacksArgs,
-    events::EventsArgs, import::ImportArgs, push::PushArgs,
+    events::EventsArgs, import::ImportArgs, push::PushArgs, reorg::ReorgArgs,
 };
 use serde_json::Value;
 
@@ -100,6 +100,22 @@ async fn events_are_applied_and_their_latency_measured() {
     check_calls(&v);
     assert!(v["p99_ms"].as_f64().is_some());
     assert!(v["burst_p99_ms"].as_f64().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorganisation_reaches_the_directory() {
+    let scenario = Scenario::Reorg(ReorgArgs {
+        people: 12,
+        qps: 4,
+        latency_ms: 0,
+    });
+    let report = bench::run_scenario(&scenario, &DbChoice::Sqlite)
+        .await
+        .expect("reorg bench runs");
+    let v = check_common(&report, "reorg", true);
+    check_calls(&v);
+    assert_eq!(v["people"], 12);
+    assert!(v["p99_ms"].as_f64().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

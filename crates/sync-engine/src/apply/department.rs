@@ -30,7 +30,7 @@ impl Applier {
         held: &'a Held,
     ) -> Boxed<'a, Result<Applied, ApplyError>> {
         Box::pin(async move {
-            let lock = format!("apply:department:{id}");
+            let lock = super::dept_lock(id);
             self.locked(held, &lock, self.dept_locked(id, depth, held))
                 .await
         })

@@ -39,20 +39,23 @@
 //! within one event, expiring with the claim lease if the worker dies. Whoever takes the lock
 //! second fetches after the first one wrote, so the later fetch always writes last. A worker
 //! that finds the lock taken waits up to `lock_wait`, then retries the event later. SQLite runs
-//! one instance with one applier, so it skips the locks.
+//! one instance, so it needs no lease rows; the worker's own concurrent tasks are kept apart by
+//! the same locks held in memory (`lock.rs`), on both backends.
 //!
 //! # Workers
 //! [`Applier::drain`] applies everything claimable now and returns (what tests and `run_once`
 //! use); [`Applier::run`] repeats that until its `CancellationToken` fires, waking on a
-//! [`Notify`] (the callback route signals new events) or a poll interval. A failure that a
+//! [`Notify`] (the callback route signals new events) or a poll interval. Events of different
+//! entities are applied concurrently, as many as the fetch budget and DingTalk's latency need;
+//! one entity's events one at a time, in arrival order (`worker.rs`). A failure that a
 //! retry may cure (DingTalk busy or unreachable, a write race) is retried with jittered
 //! backoff; anything else, or too many attempts, becomes an inbox dead letter with the error.
 
 //!
 //! # Layout
 //! This file holds the types and the one dispatch from an event to the entities it names;
-//! `payload.rs` reads inbox rows, `worker.rs` drains the inbox, `lock.rs` holds the entity
-//! locks, `merge.rs` the three-way merge of any kind; `department.rs`, `user.rs` and `role.rs`
+//! `payload.rs` reads inbox rows, `worker.rs` drains the inbox concurrently, `lock.rs` holds
+//! the entity locks, `merge.rs` the three-way merge of any kind; `department.rs`, `user.rs` and `role.rs`
 //! how each kind is fetched, resolved and applied, one file each.
 
 mod department;
@@ -80,7 +83,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-use self::lock::Held;
+use self::lock::{Held, LocalLocks};
+use self::worker::ApplyTime;
 use crate::context::SyncContext;
 use crate::translate::{ConvertError, ding};
 
@@ -201,9 +205,12 @@ pub struct ApplyOptions {
     pub rng_seed: Option<u64>,
     /// How often [`Applier::run`] looks for due retries when nobody wakes it.
     pub poll_interval: Duration,
-    /// How long to wait for an entity another worker is applying before retrying the event
-    /// later (PostgreSQL only; see "Several instances" in the module doc).
+    /// How long to wait for an entity another task or instance is applying before retrying
+    /// the event later (see "Several instances" in the module doc).
     pub lock_wait: Duration,
+    /// Events applied at once; `None` (the default) derives it from the fetch budget and the
+    /// measured application time (see [`Applier::concurrency`]).
+    pub workers: Option<usize>,
 }
 
 impl Default for ApplyOptions {
@@ -222,6 +229,7 @@ impl Default for ApplyOptions {
             rng_seed: None,
             poll_interval: Duration::from_secs(1),
             lock_wait: Duration::from_secs(10),
+            workers: None,
         }
     }
 }
@@ -238,6 +246,10 @@ pub struct Applier {
     options: ApplyOptions,
     /// Jitter for retry delays (seeded from the options so tests can replay a schedule).
     rng: Mutex<StdRng>,
+    /// The entity locks of this applier's own concurrent tasks.
+    local_locks: LocalLocks,
+    /// The measured time one event's application takes, for the concurrency.
+    apply_time: ApplyTime,
 }
 
 impl Applier {
@@ -251,6 +263,8 @@ impl Applier {
             ctx,
             options,
             rng: Mutex::new(rng),
+            local_locks: LocalLocks::default(),
+            apply_time: ApplyTime::default(),
         }
     }
 
@@ -300,6 +314,50 @@ impl Applier {
         Ok(total)
     }
 }
+
+/// The entity locks applying `event` starts with (`apply:user:…`, `apply:department:…`,
+/// `apply:roles`; what [`Applier::apply_event`] takes before resolving references): the
+/// worker starts one entity's events one at a time, in arrival order.
+pub(super) fn entity_locks(event: &ContactEvent) -> Vec<String> {
+    match &event.kind {
+        EventKind::UserAddOrg(c)
+        | EventKind::UserLeaveOrg(c)
+        | EventKind::UserActiveOrg(c)
+        | EventKind::OrgAdminAdd(c)
+        | EventKind::OrgAdminRemove(c)
+        | EventKind::UserModifyOrg { change: c, .. } => c
+            .user_ids
+            .iter()
+            .map(|u| user_lock(&DingUserId::new(u.as_str())))
+            .collect(),
+        EventKind::LabelUserChange { user_ids, .. } => user_ids
+            .iter()
+            .map(|u| user_lock(&DingUserId::new(u.as_str())))
+            .collect(),
+        EventKind::OrgDeptCreate { dept_ids }
+        | EventKind::OrgDeptModify { dept_ids }
+        | EventKind::OrgDeptRemove { dept_ids } => {
+            dept_ids.iter().map(|d| dept_lock(ding::dept(*d))).collect()
+        }
+        EventKind::LabelConfAdd { .. }
+        | EventKind::LabelConfModify { .. }
+        | EventKind::LabelConfDel { .. } => vec![ROLES_LOCK.to_owned()],
+        _ => Vec::new(),
+    }
+}
+
+/// The entity lock of a user.
+fn user_lock(userid: &DingUserId) -> String {
+    format!("apply:user:{userid}")
+}
+
+/// The entity lock of a department.
+fn dept_lock(id: directory_model::DingDeptId) -> String {
+    format!("apply:department:{id}")
+}
+
+/// The entity lock of the role definitions (applied as one list).
+const ROLES_LOCK: &str = "apply:roles";
 
 fn is_code(e: &ClientError, code: ErrCode) -> bool {
     e.errcode() == Some(code)

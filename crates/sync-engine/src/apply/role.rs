@@ -25,7 +25,8 @@ impl Applier {
     /// [`Applier::sync_roles`] under the role list's lock (the role list is read and applied
     /// as a whole, so it is one entity).
     pub(super) async fn roles(&self, held: &Held) -> Result<Applied, ApplyError> {
-        self.locked(held, "apply:roles", self.roles_locked()).await
+        self.locked(held, super::ROLES_LOCK, self.roles_locked())
+            .await
     }
 
     async fn roles_locked(&self) -> Result<Applied, ApplyError> {

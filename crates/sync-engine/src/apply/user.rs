@@ -35,7 +35,7 @@ impl Applier {
         held: &'a Held,
     ) -> Boxed<'a, Result<Applied, ApplyError>> {
         Box::pin(async move {
-            let lock = format!("apply:user:{userid}");
+            let lock = super::user_lock(&userid);
             self.locked(held, &lock, self.user_locked(userid, depth, held))
                 .await
         })
@@ -93,7 +93,10 @@ impl Applier {
                 self.merge_and_write(current, converted, Some(base_before))
                     .await?,
             );
-            total.add(self.recheck_managed(&oa_id, &wire, managed, depth).await?);
+            total.add(
+                self.recheck_managed(&oa_id, &wire, managed, depth, held)
+                    .await?,
+            );
             if rehomed && let Some(now) = store.get_user(&oa_id).await? {
                 // DingTalk must move the user too, or the pending deletion stays refused.
                 self.queue_push(&now.entity).await?;
@@ -237,6 +240,7 @@ impl Applier {
         wire: &WireUser,
         candidates: BTreeSet<OaDeptId>,
         depth: u32,
+        held: &Held,
     ) -> Result<Applied, ApplyError> {
         let store = &self.ctx.store;
         let leads: BTreeSet<i64> = wire
@@ -254,7 +258,8 @@ impl Applier {
                 && let Some(ding) = store.ding_id_of(&d).await?
                 && !leads.contains(&ding.0)
             {
-                total.add(self.sync_dept(ding, depth + 1).await?);
+                // Under this event's locks: the department may name this user again.
+                total.add(self.dept(ding, depth + 1, held).await?);
             }
         }
         Ok(total)

@@ -16,6 +16,8 @@
 //! no-op, as it would be for a real administrator. Sync steps deliver the simulator's events to
 //! the inbox (in order, shuffled, or twice under another dedupe key, as a catch-up read would),
 //! drain the inbox through the applier, drain the outbox through the pusher, or run catch-up.
+//! The applier applies [`APPLY_WORKERS`] events at once (issue 15: different entities in
+//! parallel, one entity's events in order), so the histories also cover concurrent application.
 //!
 //! After the history, everything is drained to quiet (the clock jumps past every backoff) and
 //! the test asserts: no dead letter on either queue; the simulator's state equals the directory
@@ -53,6 +55,9 @@ use sync_engine::apply::{Applier, ApplyOptions};
 use sync_engine::plan::{Action, PlanOptions, Target, plan, reconcile};
 use sync_engine::push::{PushConfig, Pusher};
 use sync_engine::{DeletionThreshold, Policy, catch_up};
+
+/// Events the applier applies at once.
+const APPLY_WORKERS: usize = 4;
 
 /// Cases CI runs when `PROPTEST_CASES` is not set.
 const DEFAULT_CASES: u32 = 24;
@@ -339,6 +344,7 @@ impl Case {
             h.ctx.clone(),
             ApplyOptions {
                 rng_seed: Some(1),
+                workers: Some(APPLY_WORKERS),
                 ..ApplyOptions::default()
             },
         );

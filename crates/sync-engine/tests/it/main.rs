@@ -12,6 +12,7 @@ mod apply;
 mod catchup;
 mod claim;
 mod common;
+mod concurrent_apply;
 mod convergence;
 mod echo;
 mod exclusive;
