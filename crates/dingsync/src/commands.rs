@@ -285,7 +285,11 @@ pub async fn import(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     if let Some(run) = run.as_mut() {
         run.log("info", import_summary(&report));
     }
-    runs::finish_cli(run, &Summary::of_import(&report), &report.failures, None).await;
+    let mut failures = report.failures.clone();
+    if !report.complete && failures.is_empty() {
+        failures.push("the import is incomplete".to_owned());
+    }
+    runs::finish_cli(run, &Summary::of_import(&report), &failures, None).await;
     record_import(&ctx.store, &report).await?;
     if !dry_run {
         crate::mapping_cmd::after_import(&ctx, fresh, report.complete).await?;

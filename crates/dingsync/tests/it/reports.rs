@@ -530,4 +530,17 @@ async fn an_incomplete_import_exits_non_zero_and_names_the_qps() {
         text.contains("90018") && text.contains("dingtalk.qps"),
         "{text}"
     );
+    // The command-line import is in the console's run history, with its honest outcome.
+    let store = directory_store::Store::connect(&rig.database_url())
+        .await
+        .expect("store");
+    let runs = store.runs_recent(10).await.expect("runs");
+    let import = runs
+        .iter()
+        .find(|r| r.kind == "import" && r.started_by == "cli")
+        .unwrap_or_else(|| panic!("the CLI import is not in the run history: {runs:?}"));
+    assert!(import.finished_at_ms.is_some(), "{import:?}");
+    assert_ne!(import.outcome.as_deref(), Some("ok"), "{import:?}");
+    assert!(import.failure.is_some(), "what failed is named: {import:?}");
+    assert!(import.summary_json.contains("dingtalk_calls"), "{import:?}");
 }
