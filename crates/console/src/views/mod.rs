@@ -10,6 +10,7 @@ mod attention;
 mod audit;
 mod common;
 mod directory;
+mod mapping_change;
 mod object;
 mod overview;
 mod plan;
@@ -24,6 +25,7 @@ pub use attention::{
 pub use audit::{AuditEntry, AuditPage, AuditQuery};
 pub use common::{Check, ObjectKind, Outcome, Side, SyncState};
 pub use directory::{DepartmentNode, DepartmentTree, DeptOption, UserList, UserQuery, UserRow};
+pub use mapping_change::MappingChange;
 pub use object::{
     DingTalkAnswer, FieldComparison, IdMapping, MergeDecision, ObjectDetail, TimelineEntry,
     TimelineKind,

@@ -32,7 +32,8 @@ pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
     let conflicts = store.conflicts_undecided_count().await.map_err(internal)?;
     let outbox = store.outbox_depth().await.map_err(internal)?;
     let inbox = store.inbox_depth().await.map_err(internal)?;
-    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead) as u64)
+    let mapping = u64::from(super::mapping_change::waiting(admin).await?.is_some());
+    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead) as u64 + mapping)
 }
 
 pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
@@ -99,6 +100,7 @@ pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
         conflicts,
         soft_matches: Vec::new(),
         dead_letters: dead_letters(admin).await?,
+        mapping_change: super::mapping_change::waiting(admin).await?,
     })
 }
 
