@@ -12,6 +12,7 @@
 //! awaited call at a time through the same [`DingTalkClient`] (same budget, same retries).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -42,6 +43,10 @@ pub struct ImportArgs {
     /// Skip the sequential comparison run.
     #[arg(long)]
     pub no_sequential: bool,
+    /// Run the service with this file's `[mapping]` and `[scope]` (e.g.
+    /// `docs/examples/mapping-ten-rules.toml`); the report names the file and the fingerprint.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
 }
 
 /// What the sequential crawl did.
@@ -68,6 +73,7 @@ pub async fn run(
         qps: args.qps,
         latency_ms: args.latency_ms,
         workers: false,
+        mapping: args.mapping.clone(),
         ..RigOptions::bench(db)
     };
     let rig = Rig::start(service, &options).await?;
@@ -97,6 +103,7 @@ pub async fn run(
     out.sequential_wall_s = sequential.as_ref().map(|s| round3(s.wall_s));
     let calls_ratio = report.calls.total_made as f64 / report.calls.total_minimum.max(1) as f64;
     out = out
+        .with("mapping", rig.mapping_report())
         .with("users", args.users)
         .with("depts", depts)
         .with("qps", args.qps)

@@ -33,6 +33,9 @@ pub struct PushArgs {
     /// Latency the simulator adds to every call.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Run the service with this file's `[mapping]` and `[scope]`; the report names it.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<std::path::PathBuf>,
 }
 
 impl Default for PushArgs {
@@ -41,6 +44,7 @@ impl Default for PushArgs {
             changes: 1000,
             qps: 20,
             latency_ms: 0,
+            mapping: None,
         }
     }
 }
@@ -59,6 +63,7 @@ pub async fn run(
             qps: args.qps,
             latency_ms: args.latency_ms,
             workers: true,
+            mapping: args.mapping.clone(),
             ..RigOptions::bench(db)
         },
     )
@@ -97,6 +102,7 @@ pub async fn run(
     out.p50_ms = latencies.percentile(50.0);
     out.p99_ms = latencies.percentile(99.0);
     out = out
+        .with("mapping", rig.mapping_report())
         .with("changes", args.changes)
         .with("qps", args.qps)
         .with("latency_ms", args.latency_ms)

@@ -7,6 +7,7 @@
 //! bench only changes which workers run, so a figure measures the product, not a bench-only
 //! shortcut. `dingsync demo` stands up its world with the same code ([`Rig::with_sim`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -83,6 +84,8 @@ pub struct RigOptions {
     pub catchup_interval_secs: u64,
     /// Whether events reach the service over Stream mode instead of the HTTP callback.
     pub stream_events: bool,
+    /// The `[mapping]`/`[scope]` file the service runs with (none: the identity mapping).
+    pub mapping: Option<PathBuf>,
 }
 
 impl RigOptions {
@@ -100,6 +103,7 @@ impl RigOptions {
             seed: 7,
             catchup_interval_secs: 3600,
             stream_events: false,
+            mapping: None,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Rig {
     _dir: tempfile::TempDir,
     /// The PostgreSQL database to drop at the end.
     pg_url: Option<DatabaseUrl>,
+    /// The `[mapping]`/`[scope]` file the service runs with.
+    mapping: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Rig {
@@ -224,9 +230,21 @@ impl Rig {
             workers: options.workers,
             catchup_interval_secs: options.catchup_interval_secs,
             stream_events: options.stream_events,
+            mapping: options.mapping.clone(),
         };
         let stop = CancellationToken::new();
         let running = service.start(&sim, &spec, stop.clone()).await?;
+        if spec.mapping.is_some() {
+            // A fresh directory: the rules it starts with are the approved ones (as after a
+            // first import), so the workers are not held waiting for an approval.
+            sync_engine::approval::approve(
+                &running.ctx.store,
+                &running.ctx.policy.rules,
+                running.ctx.now_ms(),
+            )
+            .await
+            .context("cannot record the mapping as approved")?;
+        }
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
@@ -248,7 +266,24 @@ impl Rig {
             service: running.task,
             _dir: dir,
             pg_url,
+            mapping: spec.mapping,
         })
+    }
+
+    /// Which `[mapping]`/`[scope]` the service runs with, for a report: `identity`, or the file
+    /// and the fingerprint of the rules compiled from it.
+    pub fn mapping_report(&self) -> Value {
+        match (&self.mapping, self.ctx.policy.rules.fingerprint()) {
+            (Some(file), Some(fingerprint)) => serde_json::json!({
+                "file": file.display().to_string(),
+                "fingerprint": fingerprint.0,
+            }),
+            (Some(file), None) => serde_json::json!({
+                "file": file.display().to_string(),
+                "fingerprint": sync_engine::approval::IDENTITY,
+            }),
+            (None, _) => Value::String(sync_engine::approval::IDENTITY.to_owned()),
+        }
     }
 
     /// The full import of the simulator's organization, in-process (no progress shown).

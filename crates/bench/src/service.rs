@@ -9,6 +9,7 @@
 //! service's public surfaces (the OA API, the callback receiver, the engine's `SyncContext`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use dingtalk_proto::Secret;
 use directory_store::DatabaseUrl;
@@ -37,6 +38,9 @@ pub struct ServiceSpec {
     pub catchup_interval_secs: u64,
     /// Whether events arrive over Stream mode instead of the HTTP callback.
     pub stream_events: bool,
+    /// A TOML file whose `[mapping]` and `[scope]` the service runs with (`--mapping`); none:
+    /// the identity mapping.
+    pub mapping: Option<PathBuf>,
 }
 
 /// A started service.

@@ -27,7 +27,7 @@ impl Service for Local {
         stop: CancellationToken,
     ) -> BoxFuture<'a, anyhow::Result<RunningService>> {
         Box::pin(async move {
-            let config = local_config(sim, spec);
+            let config = local_config(sim, spec)?;
             config.validate()?;
             let app = Application::build(&config).await?;
             let addr = app.local_addr();
@@ -46,9 +46,30 @@ impl Service for Local {
     }
 }
 
-/// The configuration of a service that talks to `sim`.
-fn local_config(sim: &dingtalk_sim::SimHandle, spec: &ServiceSpec) -> Config {
+/// The configuration of a service that talks to `sim`, with the `[mapping]` and `[scope]` of
+/// the spec's file (compiled here, once).
+fn local_config(sim: &dingtalk_sim::SimHandle, spec: &ServiceSpec) -> anyhow::Result<Config> {
     let mut config = Config::default();
+    if let Some(path) = &spec.mapping {
+        let (mapping, scope) = crate::config::mapping::read_file(path).map_err(|problems| {
+            anyhow::anyhow!(
+                "the mapping file {} is not valid:\n  {}",
+                path.display(),
+                problems.join("\n  ")
+            )
+        })?;
+        config.mapping = mapping;
+        config.scope = scope;
+        config.rules = crate::config::mapping::compile(&config.mapping, &config.scope).map_err(
+            |problems| {
+                anyhow::anyhow!(
+                    "the mapping file {} is not valid:\n  {}",
+                    path.display(),
+                    problems.join("\n  ")
+                )
+            },
+        )?;
+    }
     config.dingtalk.base_url = sim.base_url();
     config.dingtalk.client_id = sim.config().client_id.clone();
     config.dingtalk.client_secret = Secret::new(sim.config().client_secret.clone());
@@ -69,5 +90,5 @@ fn local_config(sim: &dingtalk_sim::SimHandle, spec: &ServiceSpec) -> Config {
     }
     config.sync.reconcile_interval_secs = 0;
     config.sync.workers = spec.workers;
-    config
+    Ok(config)
 }

@@ -102,6 +102,9 @@ pub(crate) fn parse_action(fields: &Fields) -> Result<OperatorAction, ConsoleErr
         "apply_plan" => parse_apply_plan(fields)?,
         "start_import" => OperatorAction::StartImport,
         "start_reconcile" => OperatorAction::StartReconcile,
+        "approve_mapping_change" => OperatorAction::ApproveMappingChange {
+            fingerprint: fields.required("fingerprint")?,
+        },
         other => {
             return Err(ConsoleError::bad_input(
                 "action",

@@ -57,6 +57,10 @@ pub enum OperatorAction {
     /// Start a reconcile now: plan both sides and apply the plan, deletions over the
     /// threshold excepted (those stay held, as without `reconcile --yes`).
     StartReconcile,
+    /// Approve the changed `[mapping]`/`[scope]` with this fingerprint: apply the plan it
+    /// implies (held deletions included, like `reconcile --yes`) and record it as approved,
+    /// so the held workers go on.
+    ApproveMappingChange { fingerprint: String },
 }
 
 impl OperatorAction {
@@ -104,6 +108,10 @@ impl OperatorAction {
             }
             OperatorAction::StartImport => "start an import".to_owned(),
             OperatorAction::StartReconcile => "start a reconcile".to_owned(),
+            OperatorAction::ApproveMappingChange { fingerprint } => {
+                let short = fingerprint.get(..12).unwrap_or(fingerprint);
+                format!("approve the mapping change {short}")
+            }
         }
     }
 }

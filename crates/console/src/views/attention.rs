@@ -11,6 +11,9 @@ pub struct Attention {
     pub soft_matches: Vec<SoftMatchItem>,
     /// Each with the blocked entries waiting on it.
     pub dead_letters: Vec<DeadLetterItem>,
+    /// A changed `[mapping]`/`[scope]` whose implied plan is held until approved.
+    #[serde(default)]
+    pub mapping_change: Option<super::MappingChange>,
 }
 
 impl Attention {
@@ -18,7 +21,9 @@ impl Attention {
     /// clear with their dead letter).
     pub fn count(&self) -> u64 {
         let held: usize = self.holds.iter().map(|hold| hold.entries.len()).sum();
-        (held + self.conflicts.len() + self.soft_matches.len() + self.dead_letters.len()) as u64
+        let mapping = usize::from(self.mapping_change.is_some());
+        (held + self.conflicts.len() + self.soft_matches.len() + self.dead_letters.len() + mapping)
+            as u64
     }
 }
 

@@ -10,6 +10,7 @@ mod attention;
 mod audit;
 mod common;
 mod directory;
+mod mapping_change;
 mod object;
 mod overview;
 mod plan;
@@ -27,6 +28,7 @@ pub use directory::{
     DepartmentNode, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree, UserList,
     UserQuery, UserRow,
 };
+pub use mapping_change::MappingChange;
 pub use object::{
     DingTalkAnswer, FieldComparison, IdMapping, MergeDecision, ObjectDetail, TimelineEntry,
     TimelineKind,

@@ -210,6 +210,7 @@ impl MemoryBackend {
                     operation: "update".to_owned(),
                 }],
             }],
+            mapping_change: None,
         }
     }
 }

@@ -195,6 +195,9 @@ async fn dispatch(
         } => apply_plan(admin, actor, entries.as_deref(), *confirm_deletions).await,
         OperatorAction::StartImport => start_import(admin, actor).await,
         OperatorAction::StartReconcile => start_reconcile(admin, actor).await,
+        OperatorAction::ApproveMappingChange { fingerprint } => {
+            super::mapping_change::approve(admin, actor, fingerprint).await
+        }
     }
 }
 

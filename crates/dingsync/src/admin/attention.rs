@@ -34,7 +34,8 @@ pub async fn count(admin: &Admin) -> Result<u64, BackendError> {
     let outbox = store.outbox_depth().await.map_err(internal)?;
     let inbox = store.inbox_depth().await.map_err(internal)?;
     let soft = store.soft_matches_waiting_count().await.map_err(internal)?;
-    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead + soft) as u64)
+    let mapping = u64::from(super::mapping_change::waiting(admin).await?.is_some());
+    Ok(held.len() as u64 + (conflicts + outbox.dead + inbox.dead + soft) as u64 + mapping)
 }
 
 pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
@@ -101,6 +102,7 @@ pub async fn attention(admin: &Admin) -> Result<Attention, BackendError> {
         conflicts,
         soft_matches: soft_matches(admin).await?,
         dead_letters: dead_letters(admin).await?,
+        mapping_change: super::mapping_change::waiting(admin).await?,
     })
 }
 

@@ -15,6 +15,7 @@
 //!   state.
 //! - `object`: one object's two sides (DingTalk's fetched live) and its timeline.
 //! - `attention`: holds, conflicts, soft matches and dead letters.
+//! - `mapping_change`: a changed `[mapping]`/`[scope]` waiting for approval, and approving it.
 //! - `plan`: the engine's plan as the console's diff.
 //! - `runs`: the run history, and recording runs the console starts.
 //! - `actions`: `perform`, every operator action, each written to the operator audit log.
@@ -29,6 +30,7 @@ mod attention;
 mod audit;
 pub mod config;
 mod directory;
+mod mapping_change;
 mod object;
 mod overview;
 mod plan;

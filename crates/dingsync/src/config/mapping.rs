@@ -12,6 +12,8 @@
 //! (a `winner` under `[mapping.users]` overrides `sync.conflict_winner` for users), and
 //! `mapping.users.soft_match` becomes the soft-match order.
 
+use std::path::Path;
+
 use directory_model::UserField;
 use mapping::{MappingConfig, ScopeConfig};
 use sync_engine::Policy;
@@ -46,6 +48,21 @@ pub fn compile(mapping: &MappingConfig, scope: &ScopeConfig) -> Result<Rules, Ve
             Err(problems)
         }
     }
+}
+
+/// The `[mapping]` and `[scope]` sections of a TOML file that may hold nothing else (what
+/// `dingsync bench --mapping FILE` runs with); every other section is ignored.
+pub fn read_file(path: &Path) -> Result<(MappingConfig, ScopeConfig), Vec<String>> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Sections {
+        mapping: MappingConfig,
+        scope: ScopeConfig,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+    let sections: Sections = toml::from_str(&text).map_err(|e| vec![e.to_string()])?;
+    Ok((sections.mapping, sections.scope))
 }
 
 /// Puts what the rules say about owners, winners and soft matching into `policy`.
@@ -173,5 +190,105 @@ owner = "oa"
         assert_eq!(policy.soft_match.order, vec![MatchKey::JobNumber]);
         assert_eq!(policy.departments.winner, directory_model::Side::Oa);
         assert!(policy.rules.fingerprint().is_some());
+    }
+
+    /// `docs/examples/mapping-ten-rules.toml`, the mapping `bench import --mapping` measures:
+    /// it compiles, has ten rules, and each does what its comment says.
+    #[test]
+    fn the_ten_rule_example_file_loads_and_each_rule_works() {
+        use directory_model::{Department, OaDeptId, OaUserId, User};
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/examples/mapping-ten-rules.toml");
+        let (m, s) = read_file(&path).expect("the example file reads");
+        let rules = compile(&m, &s).expect("the example file compiles");
+        let count = m.users.fields.len()
+            + m.users.extension.len()
+            + m.departments.fields.len()
+            + m.departments.extension.len()
+            + s.to_dingtalk.users.len()
+            + s.to_dingtalk.departments.len()
+            + s.to_oa.users.len()
+            + s.to_oa.departments.len();
+        assert_eq!(count, 10, "ten rules");
+        let loaded = rules.loaded().expect("rules");
+
+        // DingTalk -> OA, as the import maps a person.
+        let mut ding = User::new(OaUserId::new("u1"), "Li Lei", &[OaDeptId(2), OaDeptId(3)]);
+        ding.job_number = Some("100042".into());
+        ding.email = Some("Li.Lei@Example.COM".into());
+        ding.departments[0].title = Some("高级工程师".into());
+        ding.departments[1].title = Some("Chief Cat Herder".into());
+        ding.extension.insert("工位".into(), "3F-12".into());
+        let oa = loaded.mapping.user_to_oa(&ding).expect("maps").entity;
+        assert_eq!(oa.job_number.as_deref(), Some("HR-100042"));
+        assert_eq!(oa.email.as_deref(), Some("li.lei@example.com"));
+        assert_eq!(oa.departments[0].title.as_deref(), Some("T02"));
+        assert_eq!(oa.departments[1].title.as_deref(), Some("Chief Cat Herder"));
+        assert_eq!(oa.extension.get("desk").map(String::as_str), Some("3F-12"));
+        assert!(!oa.extension.contains_key("工位"));
+
+        // OA -> DingTalk: the inverse pair gives DingTalk's values back.
+        let back = loaded.mapping.user_to_dingtalk(&oa).expect("maps");
+        assert_eq!(back.entity.job_number.as_deref(), Some("100042"));
+        assert_eq!(
+            back.entity.departments[0].title.as_deref(),
+            Some("高级工程师")
+        );
+        assert_eq!(
+            back.entity.extension.get("工位").map(String::as_str),
+            Some("3F-12")
+        );
+        assert!(back.create_only.contains(&UserField::Remark));
+        let dept = Department::new(OaDeptId(5), "  Sales ", Some(OaDeptId(1)));
+        let mapped = loaded.mapping.department_to_dingtalk(&dept).expect("maps");
+        assert_eq!(mapped.entity.name, "Sales");
+
+        // Scope: contractors and the subsidiary stay out of DingTalk, users without a job
+        // number out of OA.
+        let mut contractor = oa.clone();
+        contractor
+            .extension
+            .insert("employment_type".into(), "contractor".into());
+        let scope = &loaded.scope;
+        assert!(
+            scope
+                .includes_oa_user(&oa, &[OaDeptId(2)])
+                .expect("ok")
+                .included
+        );
+        assert!(
+            !scope
+                .includes_oa_user(&contractor, &[OaDeptId(2)])
+                .expect("ok")
+                .included
+        );
+        let sub = Department::new(OaDeptId(900_001), "Sub", Some(OaDeptId(900_000)));
+        let chain = [OaDeptId(900_001), OaDeptId(900_000), OaDeptId(1)];
+        assert!(
+            !scope
+                .includes_oa_department(&sub, &chain)
+                .expect("ok")
+                .included
+        );
+        assert!(
+            scope
+                .includes_oa_department(&dept, &[OaDeptId(5), OaDeptId(1)])
+                .expect("ok")
+                .included
+        );
+        let mut no_number = ding.clone();
+        no_number.job_number = None;
+        assert!(
+            scope
+                .includes_dingtalk_user(&ding, &[])
+                .expect("ok")
+                .included
+        );
+        assert!(
+            !scope
+                .includes_dingtalk_user(&no_number, &[])
+                .expect("ok")
+                .included
+        );
     }
 }

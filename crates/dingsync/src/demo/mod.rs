@@ -149,6 +149,7 @@ async fn start_world(args: &DemoArgs, n: &mut Narrator) -> anyhow::Result<Rig> {
         seed: args.seed,
         catchup_interval_secs: 10,
         stream_events: args.events == EventsArg::Stream,
+        mapping: None,
     };
     let sim = start_sim(&options).await?;
     n.done(format!("DingTalk simulator at {}", sim.base_url()));

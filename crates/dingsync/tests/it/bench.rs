@@ -70,6 +70,7 @@ async fn import_reports_calls_bound_and_the_sequential_run() {
         qps: 10,
         latency_ms: 0,
         no_sequential: false,
+        mapping: None,
     });
     let report = bench::run_scenario(&scenario, &DbChoice::Sqlite)
         .await
@@ -143,6 +144,7 @@ async fn push_drains_the_outbox_into_dingtalk() {
         changes: 8,
         qps: 4,
         latency_ms: 0,
+        mapping: None,
     });
     let report = bench::run_scenario(&scenario, &DbChoice::Sqlite)
         .await

@@ -10,6 +10,7 @@
 
 mod api_bodies;
 mod bench;
+mod bench_mapping;
 mod callback_load;
 mod cli_flow;
 mod common;
@@ -22,6 +23,7 @@ mod hostile_api;
 mod hostile_callbacks;
 mod listeners;
 mod load;
+mod mapping_e2e;
 mod multi_instance;
 mod oa_api;
 mod one_shot_budget;

@@ -15,6 +15,7 @@
 
 mod browse;
 mod decide;
+mod mapping_change;
 mod plan;
 mod steer;
 
