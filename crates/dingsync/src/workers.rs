@@ -217,6 +217,7 @@ fn spawn_catch_up(
             let (ctx, holder, job) = (ctx.clone(), holder.clone(), job.clone());
             async move {
                 loop {
+                    free_lease_of_dead_holder(&ctx, &job.name).await?;
                     let round = run_exclusive(&ctx, &job, &holder, async {
                         sync_engine::catchup::catch_up(&ctx)
                             .await
@@ -320,6 +321,20 @@ fn spawn_reconcile(
             }
         });
     }
+}
+
+/// Frees the lease of job `name` when its holder is a process on this host that no longer
+/// runs (a service killed with -9 and restarted), so the restarted service runs the job at
+/// once instead of waiting out the lease's ttl: a catch-up delayed by a minute left events
+/// DingTalk failed to push unfetched while everything else looked quiet (`crash_anywhere`).
+async fn free_lease_of_dead_holder(ctx: &SyncContext, name: &str) -> anyhow::Result<()> {
+    if let Some((holder, _)) = ctx.store.lease_holder(name).await?
+        && crate::server::holder_is_dead_local_process(&holder)
+    {
+        ctx.store.lease_release(name, &holder).await?;
+        tracing::info!(%holder, job = name, "took over the lease of a process that no longer runs");
+    }
+    Ok(())
 }
 
 /// Counts (and for skips, logs at debug) what became of an exclusive job's round.
