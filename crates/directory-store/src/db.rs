@@ -60,6 +60,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../migrations/sqlite/0005_console.sql"),
     ),
+    (
+        6,
+        "scim_holds",
+        include_str!("../migrations/sqlite/0006_scim_holds.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -88,6 +93,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "console",
         include_str!("../migrations/postgres/0005_console.sql"),
+    ),
+    (
+        6,
+        "scim_holds",
+        include_str!("../migrations/postgres/0006_scim_holds.sql"),
     ),
 ];
 
