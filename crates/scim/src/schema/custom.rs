@@ -151,9 +151,9 @@ fn schema_name(urn: &str) -> &str {
         [.., name, version, _resource]
             if version.chars().all(|c| c.is_ascii_digit() || c == '.') =>
         {
-            *name
+            name
         }
-        [.., last] => *last,
+        [.., last] => last,
         [] => urn,
     }
 }
