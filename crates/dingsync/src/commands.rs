@@ -366,6 +366,11 @@ pub async fn plan_cmd(config: &Config, json: bool) -> anyhow::Result<bool> {
 
 pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
     let ctx = context(config).await?;
+    let refused_holds = if yes {
+        approve_oa_holds(&ctx.store, ctx.now_ms()).await?
+    } else {
+        0
+    };
     let plan = plan(&ctx, PlanOptions::default())
         .await
         .context("cannot compute the plan")?;
@@ -384,6 +389,9 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
         }
         runs::finish_cli(run, &Summary::default(), &[], None).await;
         crate::mapping_cmd::after_reconcile(&ctx, yes, 0).await?;
+        if refused_holds > 0 {
+            anyhow::bail!("{refused_holds} held deletion(s) could not be applied");
+        }
         return Ok(());
     }
     let calls_before = ctx.client.stats().total_calls();
@@ -431,10 +439,51 @@ pub async fn reconcile_cmd(config: &Config, yes: bool) -> anyhow::Result<()> {
         crate::outln!("  failed: {failure}");
     }
     crate::mapping_cmd::after_reconcile(&ctx, yes, report.failed.len()).await?;
-    if !report.failed.is_empty() {
-        anyhow::bail!("{} change(s) could not be applied", report.failed.len());
+    if !report.failed.is_empty() || refused_holds > 0 {
+        anyhow::bail!(
+            "{} change(s) could not be applied",
+            report.failed.len() + refused_holds
+        );
     }
     Ok(())
+}
+
+/// `reconcile --yes` confirms the deletions the OA side asked for and the threshold held (a
+/// SCIM client's mass deactivation): nothing in the plan shows them, since the OA user is still
+/// there until the deletion is approved. Approving applies each in its own transaction (the
+/// outbox then takes the person out of DingTalk); returns how many the directory refused (a
+/// user who still manages others, say), which stay held and are listed.
+async fn approve_oa_holds(store: &Store, now_ms: i64) -> anyhow::Result<usize> {
+    let held = store
+        .held_deletions(Some(directory_store::HoldState::Held))
+        .await?;
+    let (mut approved, mut refused) = (0, 0);
+    for h in held
+        .iter()
+        .filter(|h| h.origin == directory_store::Origin::Oa)
+    {
+        match store
+            .resolve_held_deletion(h.id, true, "reconcile --yes", now_ms)
+            .await
+        {
+            Ok(_) => approved += 1,
+            Err(e) if e.is_client_error() => {
+                refused += 1;
+                crate::outln!(
+                    "  held deletion #{} ({} {}) stays held: {}",
+                    h.id,
+                    h.kind,
+                    h.oa_id,
+                    sync_engine::error_chain(&e)
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if approved + refused > 0 {
+        crate::outln!("approved {approved} deletion(s) held from the OA side; {refused} refused");
+    }
+    Ok(refused)
 }
 
 pub async fn status(config: &Config) -> anyhow::Result<()> {

@@ -284,9 +284,39 @@ impl ScimSection {
                 .iter()
                 .map(|(p, k)| (p.clone(), k.clone()))
                 .collect(),
+            // `validate` reports a catalog that cannot be built.
+            catalog: self.catalog().unwrap_or_default(),
             max_body_bytes: self.max_body_bytes,
             ..crate::scim::ScimSettings::default()
         }
+    }
+
+    /// The served schemas, with a User extension for every schema URN `extension` maps
+    /// (`urn:...:extension:acme:2.0:User:costCenter`) other than the Enterprise User's.
+    pub fn catalog(&self) -> Result<scim::schema::Catalog, scim::schema::CustomError> {
+        let mut custom: Vec<scim::schema::CustomExtension> = Vec::new();
+        for (path, key) in &self.extension {
+            let Some((urn, attr)) = path.rsplit_once(':') else {
+                continue;
+            };
+            if !urn.to_ascii_lowercase().starts_with("urn:")
+                || urn.eq_ignore_ascii_case(crate::scim::settings::ENTERPRISE)
+            {
+                continue;
+            }
+            let described = (
+                attr.to_owned(),
+                format!("Carried into the DingTalk extension under the key `{key}`."),
+            );
+            match custom.iter_mut().find(|c| c.urn.eq_ignore_ascii_case(urn)) {
+                Some(c) => c.attributes.push(described),
+                None => custom.push(scim::schema::CustomExtension {
+                    urn: urn.to_owned(),
+                    attributes: vec![described],
+                }),
+            }
+        }
+        scim::schema::Catalog::with_user_extensions(&custom)
     }
 }
 
@@ -596,6 +626,9 @@ impl Config {
         }
         if self.scim.create_under < 1 {
             p.push("scim.create_under: must be an OA department id (at least 1)".into());
+        }
+        if let Err(e) = self.scim.catalog() {
+            p.push(format!("scim.extension: {e}"));
         }
         if self.scim.max_body_bytes < 1024 {
             p.push("scim.max_body_bytes: must be at least 1024".into());

@@ -65,6 +65,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "console_lookups",
         include_str!("../migrations/sqlite/0006_console_lookups.sql"),
     ),
+    (
+        7,
+        "scim_holds",
+        include_str!("../migrations/sqlite/0007_scim_holds.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -98,6 +103,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "console_lookups",
         include_str!("../migrations/postgres/0006_console_lookups.sql"),
+    ),
+    (
+        7,
+        "scim_holds",
+        include_str!("../migrations/postgres/0007_scim_holds.sql"),
     ),
 ];
 

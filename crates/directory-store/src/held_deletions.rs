@@ -147,7 +147,9 @@ impl Store {
         rows.iter().map(held_from_row).collect()
     }
 
-    /// Approves or rejects a held deletion (only while it is held).
+    /// Approves or rejects a held deletion (only while it is held). A deletion SCIM held is
+    /// carried out (or undone in SCIM) in the same transaction (see [`crate::scim_holds`]);
+    /// when that fails, the deletion stays held.
     pub async fn resolve_held_deletion(
         &self,
         id: i64,
@@ -160,6 +162,7 @@ impl Store {
         } else {
             HoldState::Rejected
         };
+        let mut tx = self.begin_write().await?;
         let row = Sql::new("UPDATE held_deletions SET state = ")
             .bind(state.as_str())
             .push(", resolved_at_ms = ")
@@ -170,10 +173,15 @@ impl Store {
             .bind(id)
             .push(&format!(" RETURNING {HELD_COLS}"))
             .query()
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         match row {
-            Some(r) => held_from_row(&r),
+            Some(r) => {
+                let held = held_from_row(&r)?;
+                crate::scim_holds::resolve_in(&mut tx, &held, approve, by, now_ms).await?;
+                tx.commit().await?;
+                Ok(held)
+            }
             None => Err(StoreError::EntryNotFound {
                 queue: "held_deletions",
                 id,

@@ -50,6 +50,7 @@
 //! - `leases`: named leases, so one instance imports or reconciles at a time.
 //! - [`scim_resources`]: what SCIM clients sent for the users and groups they provision
 //!   ([`ScimResource`]), beside the OA entities they map to.
+//! - [`scim_holds`]: what an operator's decision on a deletion SCIM held does.
 //! - [`slots`]: named counting semaphores timed by the database's clock ([`SlotTake`]), the
 //!   mechanism behind the rate budget that several instances share.
 //!
@@ -76,6 +77,7 @@ pub mod journal;
 mod leases;
 pub mod outbox;
 mod rows;
+pub mod scim_holds;
 pub mod scim_resources;
 pub mod slots;
 pub mod url;
@@ -99,6 +101,7 @@ pub use inbox::{InboxEvent, InboxPut, NewInboxEvent};
 pub use journal::{Op, Origin, WriteCtx};
 pub use outbox::OutboxEntry;
 pub use rows::Versioned;
-pub use scim_resources::{SCIM_HOLD_REASON, ScimChange, ScimResource, ScimWrite};
+pub use scim_holds::ScimLeave;
+pub use scim_resources::{SCIM_HOLD_REASON, ScimChange, ScimDepartures, ScimResource, ScimWrite};
 pub use slots::SlotTake;
 pub use url::{Backend, DatabaseUrl};

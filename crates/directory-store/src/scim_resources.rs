@@ -12,16 +12,18 @@
 //! outbox entry), so a refusal of either leaves neither behind: no OA user pushed to DingTalk
 //! that the IdP was told does not exist, and no SCIM resource whose user is missing.
 
-use directory_model::{OaUserId, User};
+use directory_model::{OaRoleId, OaUserId, Role, User};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::db::{Sql, Store};
-use crate::directory::{Expect, delete_user_in, save_user_in};
+use crate::directory::{
+    Expect, assign_in, delete_role_in, delete_user_in, save_role_in, save_user_in, unassign_in,
+};
 use crate::error::{EntityKind, StoreError};
-use crate::held_deletions::hold_in;
-use crate::journal::{Op, Origin, WriteCtx};
+use crate::journal::{Op, WriteCtx};
 use crate::rows::count;
+use crate::scim_holds::{ScimLeave, forget_resolved_in, hold_user_in, stash_resource_in};
 
 /// One stored SCIM resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +66,45 @@ pub enum ScimChange {
     SaveUser(Box<User>, Expect),
     /// Delete this user if it is there (a user already gone is not an error).
     DeleteUser(OaUserId),
-    /// Keep this user, and hold its deletion for an operator (a mass deactivation past the
-    /// deletion threshold); a deletion of it already held is not held twice.
+    /// Keep this user, and hold its deletion for an operator (a mass deactivation or deletion
+    /// past the deletion threshold); a deletion of it already held is not held twice. With
+    /// [`Store::scim_remove`], the removed resource is kept with the hold, for a rejection to
+    /// give back (see [`crate::scim_holds`]).
     HoldUserDeletion {
         /// The user.
         id: OaUserId,
         /// Why (shown to the operator).
         reason: String,
+        /// What approving the hold does to the OA user.
+        leave: ScimLeave,
     },
+    /// Save this role (a Group kept as a role), then give it to `grant` and take it from
+    /// `revoke`; a `grant` id that is no OA user refuses the whole write
+    /// ([`StoreError::UnknownUser`]).
+    SaveRole {
+        /// The role.
+        role: Role,
+        /// The expectation on its current version.
+        expect: Expect,
+        /// Users who gain it.
+        grant: Vec<OaUserId>,
+        /// Users who lose it.
+        revoke: Vec<OaUserId>,
+    },
+    /// Take this role from every holder, then delete it (a role already gone is no error).
+    DeleteRole(OaRoleId),
+}
+
+/// The users SCIM clients took out of the directory within a window
+/// ([`Store::scim_user_departures_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScimDepartures {
+    /// Deleted from the directory.
+    pub deleted: i64,
+    /// Marked left (still in the directory).
+    pub left: i64,
+    /// Whose deletion is held for an operator (still in the directory; any age).
+    pub held: i64,
 }
 
 /// The `reason` prefix of deletions held by SCIM, so that they can be counted and found.
@@ -176,31 +209,45 @@ impl Store {
         id: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        apply_change(&mut tx, ctx, change).await?;
+        if let Some(hold) = apply_change(&mut tx, ctx, change).await? {
+            stash_resource_in(&mut tx, hold, id).await?;
+        }
         delete_in(&mut tx, kind, id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// How many users SCIM clients took out of the directory since `since_ms`, as (deleted,
-    /// deletion held): the deactivation wave a new one would join, for the deletion threshold.
-    pub async fn scim_user_deletions_since(&self, since_ms: i64) -> Result<(i64, i64), StoreError> {
+    /// The users SCIM clients took out of the directory since `since_ms`: the departure wave
+    /// a new one would join, for the deletion threshold.
+    pub async fn scim_user_departures_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<ScimDepartures, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let deleted = Sql::new("SELECT COUNT(*) AS n FROM audit WHERE kind = ")
-            .bind(EntityKind::User.as_str())
-            .push(" AND op = ")
-            .bind(Op::Delete.as_str())
-            .push(" AND actor LIKE 'scim:%' AND at_ms >= ")
-            .bind(since_ms);
+        let by_scim = |op: Op| {
+            Sql::new("SELECT COUNT(*) AS n FROM audit WHERE kind = ")
+                .bind(EntityKind::User.as_str())
+                .push(" AND actor LIKE 'scim:%' AND at_ms >= ")
+                .bind(since_ms)
+                .push(" AND op = ")
+                .bind(op.as_str())
+        };
+        // A user marked left is an update whose after-image (compact JSON, so the member is
+        // spelled exactly so) has the state `left` and whose before-image has not.
+        let left = by_scim(Op::Update).push(
+            " AND after_json LIKE '%\"state\":\"left\"%' AND (before_json IS NULL \
+             OR before_json NOT LIKE '%\"state\":\"left\"%')",
+        );
         let held =
             Sql::new("SELECT COUNT(*) AS n FROM held_deletions WHERE state = 'held' AND kind = ")
                 .bind(EntityKind::User.as_str())
                 .push(" AND reason LIKE ")
                 .bind(format!("{SCIM_HOLD_REASON}%"));
-        Ok((
-            count(&mut conn, deleted).await?,
-            count(&mut conn, held).await?,
-        ))
+        Ok(ScimDepartures {
+            deleted: count(&mut conn, by_scim(Op::Delete)).await?,
+            left: count(&mut conn, left).await?,
+            held: count(&mut conn, held).await?,
+        })
     }
 
     /// Whether a deletion of user `id` that SCIM held still waits for an operator.
@@ -224,6 +271,7 @@ impl Store {
         by: &str,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = Sql::new("UPDATE held_deletions SET state = 'rejected', resolved_at_ms = ")
             .bind(now_ms)
             .push(", resolved_by = ")
@@ -235,8 +283,10 @@ impl Store {
             .push(" AND reason LIKE ")
             .bind(format!("{SCIM_HOLD_REASON}%"))
             .query()
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        forget_resolved_in(&mut tx, id).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -247,41 +297,57 @@ impl Store {
     }
 }
 
+/// Applies `change`; returns the id of the hold when it holds a deletion.
 async fn apply_change(
     conn: &mut AnyConnection,
     ctx: &WriteCtx,
     change: ScimChange,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     match change {
-        ScimChange::None => Ok(()),
+        ScimChange::None => Ok(None),
         ScimChange::SaveUser(user, expect) => {
-            save_user_in(conn, ctx, *user, expect).await.map(drop)
+            save_user_in(conn, ctx, *user, expect).await.map(|_| None)
         }
         ScimChange::DeleteUser(id) => match delete_user_in(conn, ctx, &id, None).await {
-            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         },
-        ScimChange::HoldUserDeletion { id, reason } => {
-            let already = Sql::new(
-                "SELECT COUNT(*) AS n FROM held_deletions WHERE state = 'held' AND kind = ",
-            )
-            .bind(EntityKind::User.as_str())
-            .push(" AND oa_id = ")
-            .bind(id.as_str())
-            .push(" AND origin = ")
-            .bind(Origin::Oa.as_str());
-            if count(conn, already).await? == 0 {
-                hold_in(
-                    conn,
-                    EntityKind::User,
-                    id.as_str(),
-                    Origin::Oa,
-                    &reason,
-                    ctx.now_ms,
-                )
-                .await?;
+        ScimChange::HoldUserDeletion { id, reason, leave } => {
+            hold_user_in(conn, &id, &reason, leave, ctx.now_ms)
+                .await
+                .map(Some)
+        }
+        ScimChange::SaveRole {
+            role,
+            expect,
+            grant,
+            revoke,
+        } => {
+            let id = role.id;
+            save_role_in(conn, ctx, role, expect).await?;
+            for user in &grant {
+                assign_in(conn, ctx, user, id).await?;
             }
-            Ok(())
+            for user in &revoke {
+                unassign_in(conn, ctx, user, id).await?;
+            }
+            Ok(None)
+        }
+        ScimChange::DeleteRole(id) => {
+            let holders = Sql::new("SELECT user_id FROM user_roles WHERE role_id = ")
+                .bind(id.get())
+                .push(" ORDER BY user_id")
+                .query()
+                .fetch_all(&mut *conn)
+                .await?;
+            for h in holders {
+                let user = OaUserId::new(h.try_get::<String, _>("user_id")?.as_str());
+                unassign_in(conn, ctx, &user, id).await?;
+            }
+            match delete_role_in(conn, ctx, id, None).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
         }
     }
 }

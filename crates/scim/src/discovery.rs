@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::error::ScimError;
 use crate::list::list_response;
 use crate::schema::{
-    ALL_SCHEMAS, RESOURCE_TYPE_SCHEMA_ID, RESOURCE_TYPES, ResourceType, SCHEMA_SCHEMA_ID,
+    Catalog, RESOURCE_TYPE_SCHEMA_ID, ResourceType, SCHEMA_SCHEMA_ID,
     SERVICE_PROVIDER_CONFIG_SCHEMA_ID, Schema,
 };
 
@@ -22,6 +22,8 @@ pub struct ServiceConfig {
     pub max_results: usize,
     /// Where the IdP guide lives, published as `documentationUri`.
     pub documentation_uri: Option<String>,
+    /// The resource types and schemas served (with the configured extensions).
+    pub catalog: Catalog,
 }
 
 impl ServiceConfig {
@@ -77,7 +79,9 @@ fn resource_type_json(cfg: &ServiceConfig, rt: &ResourceType) -> Value {
 
 /// `GET /ResourceTypes`.
 pub fn resource_types(cfg: &ServiceConfig) -> Value {
-    let all: Vec<Value> = RESOURCE_TYPES
+    let all: Vec<Value> = cfg
+        .catalog
+        .resource_types()
         .iter()
         .map(|rt| resource_type_json(cfg, rt))
         .collect();
@@ -87,9 +91,8 @@ pub fn resource_types(cfg: &ServiceConfig) -> Value {
 
 /// `GET /ResourceTypes/{name}`; 404 for an unknown name.
 pub fn resource_type(cfg: &ServiceConfig, name: &str) -> Result<Value, ScimError> {
-    RESOURCE_TYPES
-        .iter()
-        .find(|rt| rt.name == name)
+    cfg.catalog
+        .resource_type(name)
         .map(|rt| resource_type_json(cfg, rt))
         .ok_or_else(|| ScimError::not_found(format!("no resource type '{name}'")))
 }
@@ -108,15 +111,21 @@ fn schema_json(cfg: &ServiceConfig, s: &Schema) -> Value {
 
 /// `GET /Schemas`.
 pub fn schemas(cfg: &ServiceConfig) -> Value {
-    let all: Vec<Value> = ALL_SCHEMAS.iter().map(|s| schema_json(cfg, s)).collect();
+    let all: Vec<Value> = cfg
+        .catalog
+        .schemas()
+        .iter()
+        .map(|s| schema_json(cfg, s))
+        .collect();
     let n = all.len();
     list_response(all, n, 1)
 }
 
 /// `GET /Schemas/{id}`; 404 for an unknown URN.
 pub fn schema(cfg: &ServiceConfig, id: &str) -> Result<Value, ScimError> {
-    ALL_SCHEMAS
-        .iter()
+    cfg.catalog
+        .schemas()
+        .into_iter()
         .find(|s| s.id == id)
         .map(|s| schema_json(cfg, s))
         .ok_or_else(|| ScimError::not_found(format!("no schema '{id}'")))
@@ -131,6 +140,7 @@ mod tests {
             base_url: "https://h/scim/v2/".into(),
             max_results: 200,
             documentation_uri: None,
+            catalog: Catalog::standard(),
         }
     }
 

@@ -117,17 +117,28 @@ async fn dispatch(
             let id = number("entry", entry.as_deref().unwrap_or(hold))?;
             let approve = *decision == DeletionDecision::Approve;
             let by = format!("console:{}", actor.name);
-            store
+            let held = store
                 .resolve_held_deletion(id, approve, &by, now)
                 .await
-                .map_err(|e| match e.is_client_error() {
-                    true => {
+                .map_err(|e| match e {
+                    directory_store::StoreError::EntryNotFound { .. } => {
                         BackendError::Refused(format!("held deletion {id} is no longer waiting"))
                     }
-                    false => internal(e),
+                    // Approving a deletion the OA side asked for applies it at once; the
+                    // directory may refuse it (the user still manages others, say).
+                    e if e.is_client_error() => BackendError::Refused(format!(
+                        "held deletion {id} stays held: {}",
+                        sync_engine::error_chain(&e)
+                    )),
+                    e => internal(e),
                 })?;
             if !approve {
                 return done(format!("held deletion {id} rejected; nothing is deleted"));
+            }
+            if held.origin == directory_store::Origin::Oa {
+                return done(format!(
+                    "held deletion {id} approved and applied in OA; its push takes it to DingTalk"
+                ));
             }
             let applied = match &admin.sync {
                 Some(sync) => sync_engine::import::apply_approved_deletions(sync)

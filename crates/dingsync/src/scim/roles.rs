@@ -4,9 +4,11 @@
 //! A Group is a role in one role group, `[scim] role_group` (default `SCIM`, found by name or
 //! created on first use): `displayName` is the role's name (cut to 64 characters), its id is the
 //! role's OA id, and members are role assignments — a member added gains the role, a member
-//! removed loses it. As with departments, member ids that are no OA user (a nested Group, a user
-//! provisioned elsewhere) are kept in SCIM only. Deleting the Group takes the role from its
-//! holders, then deletes it. DingTalk gets all of it through the pusher like any OA write.
+//! removed loses it. As with departments, member ids that are no OA user (a nested Group, a
+//! user provisioned elsewhere) are kept in SCIM only. Deleting the Group takes the role from
+//! its holders, then deletes it. Each request is one store transaction (the role, its
+//! assignments and the SCIM resource), so a refusal leaves nothing half-written. DingTalk gets
+//! all of it through the pusher like any OA write.
 //!
 //! Groups kept as roles are stored under their own kind, [`KIND`], so switching the mode never
 //! reads a department's Group as a role or the other way round.
@@ -14,12 +16,14 @@
 use std::collections::BTreeSet;
 
 use directory_model::{OaRoleGroupId, OaRoleId, OaUserId, Role, RoleGroup};
-use directory_store::{AssignmentQuery, EntityKind, Expect, ScimResource, StoreError, WriteCtx};
+use directory_store::{
+    EntityKind, Expect, ScimChange, ScimResource, ScimWrite, StoreError, WriteCtx,
+};
 use scim::ScimError;
 use serde_json::Value;
 
 use super::ScimState;
-use super::groups::{member_ids, put_resource};
+use super::groups::member_ids;
 use super::http::store_error;
 use super::users::text;
 
@@ -81,8 +85,9 @@ fn role_id(id: &str) -> Result<OaRoleId, ScimError> {
         .map_err(|_| ScimError::not_found(format!("no Group {id:?}")))
 }
 
-/// Creates or replaces the Group `id` (a new one when `None`): the role, then the assignment
-/// changes, then the SCIM resource.
+/// Creates or replaces the Group `id` (a new one when `None`): the role, its assignment
+/// changes and the SCIM resource, in one store transaction, so a refusal of any part (a name
+/// the directory refuses, a member deleted meanwhile) leaves none of it behind.
 pub async fn save(
     state: &ScimState,
     actor: &str,
@@ -92,7 +97,8 @@ pub async fn save(
     let name = text(resource, "displayName")
         .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
-    let (role, old_members) = match id {
+    let new_members = member_ids(resource);
+    let (role, expect, old_members) = match id {
         Some(id) => {
             let rid = role_id(id)?;
             let old = state.store.scim_get(KIND, id).await.map_err(store_error)?;
@@ -108,12 +114,7 @@ pub async fn save(
                 .ok_or_else(|| ScimError::not_found(format!("no Group {id:?}")))?;
             let mut role = current.entity;
             role.name = role_name(name);
-            state
-                .store
-                .save_role(&ctx, role, Expect::Version(current.version))
-                .await
-                .map_err(store_error)?;
-            (rid, old)
+            (role, Expect::Version(current.version), old)
         }
         None => {
             let group = role_group(state, actor).await?;
@@ -128,76 +129,71 @@ pub async fn save(
                 group,
                 name: role_name(name),
             };
-            state
-                .store
-                .save_role(&ctx, role, Expect::Absent)
-                .await
-                .map_err(store_error)?;
-            (rid, BTreeSet::new())
+            (role, Expect::Absent, BTreeSet::new())
         }
     };
-    let new_members = member_ids(resource);
+    let mut grant = Vec::new();
     for uid in new_members.difference(&old_members) {
-        set_holder(state, &ctx, uid, role, true).await?;
+        let user = OaUserId::new(uid.as_str());
+        // Ids that are no OA user are kept in SCIM only (see the module doc).
+        if state
+            .store
+            .get_user(&user)
+            .await
+            .map_err(store_error)?
+            .is_some()
+        {
+            grant.push(user);
+        }
     }
-    for uid in old_members.difference(&new_members) {
-        set_holder(state, &ctx, uid, role, false).await?;
-    }
-    put_resource(state, KIND, &role.get().to_string(), resource, ctx.now_ms).await
-}
-
-/// Gives or takes `role` to or from user `uid`; ids that are no OA user are skipped (see the
-/// module doc).
-async fn set_holder(
-    state: &ScimState,
-    ctx: &WriteCtx,
-    uid: &str,
-    role: OaRoleId,
-    add: bool,
-) -> Result<(), ScimError> {
-    let user = OaUserId::new(uid);
-    let result = if add {
-        state.store.assign_role(ctx, &user, role).await
-    } else {
-        state.store.unassign_role(ctx, &user, role).await
+    let revoke: Vec<OaUserId> = old_members
+        .difference(&new_members)
+        .map(|u| OaUserId::new(u.as_str()))
+        .collect();
+    let key = role.id.get().to_string();
+    let body = resource.to_string();
+    let write = ScimWrite {
+        kind: KIND,
+        id: &key,
+        user_name: None,
+        external_id: text(resource, "externalId"),
+        body_json: &body,
     };
-    match result {
-        Ok(_) | Err(StoreError::UnknownUser { .. }) => Ok(()),
-        Err(StoreError::NotFound {
-            kind: EntityKind::User,
-            ..
-        }) => Ok(()),
-        Err(e) => Err(store_error(e)),
-    }
+    let change = ScimChange::SaveRole {
+        role,
+        expect,
+        grant,
+        revoke,
+    };
+    state
+        .store
+        .scim_save(&ctx, change, write)
+        .await
+        .map_err(|e| match e {
+            // A member deleted between the check and the write.
+            StoreError::UnknownUser { id, .. } => unknown_member(id.as_str()),
+            e => store_error(e),
+        })
 }
 
-/// Deletes the Group: its holders lose the role, then the role goes, then the SCIM resource.
+fn unknown_member(id: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "members[value eq {id:?}]: the User was deleted while the Group was written; retry"
+    ))
+}
+
+/// Deletes the Group: its holders lose the role, the role goes, and so does the SCIM resource,
+/// in one store transaction.
 pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), ScimError> {
     let rid = role_id(id)?;
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
-    loop {
-        let page = state
-            .store
-            .list_assignments(&AssignmentQuery {
-                role: Some(rid),
-                limit: 1000,
-                ..AssignmentQuery::default()
-            })
-            .await
-            .map_err(store_error)?;
-        if page.items.is_empty() {
-            break;
-        }
-        for a in page.items {
-            set_holder(state, &ctx, a.user.as_str(), rid, false).await?;
-        }
+    match state
+        .store
+        .scim_remove(&ctx, ScimChange::DeleteRole(rid), KIND, id)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_client_error() => Err(ScimError::status(409, sync_engine::error_chain(&e))),
+        Err(e) => Err(store_error(e)),
     }
-    match state.store.delete_role(&ctx, rid, None).await {
-        Ok(()) | Err(StoreError::NotFound { .. }) => {}
-        Err(e) if e.is_client_error() => {
-            return Err(ScimError::status(409, sync_engine::error_chain(&e)));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
-    state.store.scim_delete(KIND, id).await.map_err(store_error)
 }

@@ -16,7 +16,7 @@ use scim::discovery::{self, ServiceConfig};
 use scim::list::{Page, list_response};
 use scim::meta::{Meta, Version, check_if_match, finish_resource};
 use scim::project::Projection;
-use scim::schema::{GROUP, ResourceType, USER};
+use scim::schema::{ResourceType, USER};
 use serde_json::Value;
 
 use super::http::{caller, err, ok, rfc3339, scim_json};
@@ -56,6 +56,7 @@ fn service_config(state: &ScimState, headers: &HeaderMap) -> ServiceConfig {
         base_url: format!("http://{host}{PREFIX}"),
         max_results: state.settings.max_results,
         documentation_uri: None,
+        catalog: state.settings.catalog,
     }
 }
 
@@ -93,10 +94,11 @@ async fn search() -> Response {
     ))
 }
 
-fn rt_of(kind: &str) -> Result<&'static ResourceType, ScimError> {
+fn rt_of(state: &ScimState, kind: &str) -> Result<&'static ResourceType, ScimError> {
+    let catalog = &state.settings.catalog;
     match kind {
-        "Users" => Ok(&USER),
-        "Groups" => Ok(&GROUP),
+        "Users" => Ok(catalog.user),
+        "Groups" => Ok(catalog.group),
         _ => Err(ScimError::not_found("no such endpoint")),
     }
 }
@@ -185,7 +187,7 @@ async fn collection(
 ) -> Response {
     let run = async {
         let actor = caller(&state, &h)?;
-        let rt = rt_of(&kind)?;
+        let rt = rt_of(&state, &kind)?;
         let cfg = service_config(&state, &h);
         match method {
             Method::POST => {
@@ -241,7 +243,7 @@ async fn item(
 ) -> Response {
     let run = async {
         let actor = caller(&state, &h)?;
-        let rt = rt_of(&kind)?;
+        let rt = rt_of(&state, &kind)?;
         let cfg = service_config(&state, &h);
         let cur = state
             .store

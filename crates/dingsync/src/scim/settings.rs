@@ -60,6 +60,9 @@ pub struct ScimSettings {
     /// key). A path is a core attribute (`nickName`, `name.middleName`) or a schema URN and an
     /// attribute (`urn:...:enterprise:2.0:User:costCenter`).
     pub extension: Vec<(String, String)>,
+    /// The resource types and schemas served: the built-in ones, and User extensions with
+    /// their own URN that `extension` maps (so they are kept, resolvable and published).
+    pub catalog: scim::schema::Catalog,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
     /// Largest page a list returns.
@@ -82,6 +85,7 @@ impl Default for ScimSettings {
             department_path: DepartmentPath::Path("/".into()),
             create_under: OaDeptId(1),
             extension: default_extension(),
+            catalog: scim::schema::Catalog::standard(),
             max_body_bytes: 1 << 20,
             max_results: 1000,
             deletions: sync_engine::LiveThreshold::default(),

@@ -23,7 +23,7 @@
 
 use directory_model::{Membership, Mobile, OaDeptId, OaUserId, User, UserState};
 use directory_store::{
-    Expect, SCIM_HOLD_REASON, ScimChange, ScimResource, ScimWrite, StoreError, WriteCtx,
+    Expect, SCIM_HOLD_REASON, ScimChange, ScimLeave, ScimResource, ScimWrite, StoreError, WriteCtx,
 };
 use scim::ScimError;
 use scim::json_keys::get_ci;
@@ -255,34 +255,31 @@ pub async fn save(
         external_id: text(resource, "externalId"),
         body_json: &body,
     };
-    if !active && state.settings.leave == Leave::Delete {
-        // A held deactivation stays held when the IdP sends it again, however late: only an
-        // operator (or a reactivation) ends it.
-        let pending = match &current {
-            Some(_) => store
-                .scim_user_hold_pending(&oa_id)
+    if !active {
+        let leave = match state.settings.leave {
+            Leave::Delete => ScimLeave::Delete,
+            Leave::Left => ScimLeave::Left,
+        };
+        // Only someone still in the directory (and so in DingTalk) can be held.
+        let present = current
+            .as_ref()
+            .is_some_and(|u| u.entity.state == UserState::Active);
+        if present && let Some(hold) = held_departure(state, &oa_id, leave, ctx.now_ms).await? {
+            return store
+                .scim_save(&ctx, hold, write)
                 .await
-                .map_err(store_error)?,
-            None => false,
-        };
-        let change = match &current {
-            Some(_) if pending => ScimChange::HoldUserDeletion {
-                id: oa_id,
-                reason: String::new(),
-            },
-            Some(_) => match mass_deactivation(state, ctx.now_ms).await? {
-                Some(reason) => {
-                    tracing::warn!(user = id, %reason, "SCIM deactivation held for an operator");
-                    ScimChange::HoldUserDeletion { id: oa_id, reason }
-                }
-                None => ScimChange::DeleteUser(oa_id),
-            },
-            None => ScimChange::None,
-        };
-        return store
-            .scim_save(&ctx, change, write)
-            .await
-            .map_err(store_error);
+                .map_err(store_error);
+        }
+        if leave == ScimLeave::Delete {
+            let change = match &current {
+                Some(_) => ScimChange::DeleteUser(oa_id),
+                None => ScimChange::None,
+            };
+            return store
+                .scim_save(&ctx, change, write)
+                .await
+                .map_err(store_error);
+        }
     }
     // Back before an operator decided: the held deletion is moot. Looked up first (a read), so
     // that the usual write — nothing held — does not queue a second write transaction behind
@@ -339,21 +336,55 @@ pub async fn save(
     }
 }
 
+/// The hold of one more departure (deactivation or `DELETE`) of `id`, if it must be held: a
+/// held departure stays held when the IdP sends it again, however late (only an operator, or
+/// a reactivation, ends it), and one past the deletion threshold is held.
+async fn held_departure(
+    state: &ScimState,
+    id: &OaUserId,
+    leave: ScimLeave,
+    now_ms: i64,
+) -> Result<Option<ScimChange>, ScimError> {
+    let pending = state
+        .store
+        .scim_user_hold_pending(id)
+        .await
+        .map_err(store_error)?;
+    let reason = if pending {
+        // Not written: the hold exists already.
+        String::new()
+    } else {
+        match mass_deactivation(state, now_ms).await? {
+            Some(reason) => {
+                tracing::warn!(user = %id, %reason, "SCIM departure held for an operator");
+                reason
+            }
+            None => return Ok(None),
+        }
+    };
+    Ok(Some(ScimChange::HoldUserDeletion {
+        id: id.clone(),
+        reason,
+        leave,
+    }))
+}
+
 /// Why one more deactivation must be held, if it must: with it, SCIM clients would have taken
 /// more users out of the directory within the window than the deletion threshold allows
 /// (measured against the directory as it was before the wave). An IdP misconfigured to
 /// unassign everyone thus empties neither the directory nor DingTalk; it still gets its success.
 async fn mass_deactivation(state: &ScimState, now_ms: i64) -> Result<Option<String>, ScimError> {
     let since = now_ms - state.settings.deletion_window_ms;
-    let (deleted, held) = state
+    let wave = state
         .store
-        .scim_user_deletions_since(since)
+        .scim_user_departures_since(since)
         .await
         .map_err(store_error)?;
-    // Held users are still in the directory; deleted ones are not, and count towards its size.
+    // Held and left users are still in the directory; deleted ones are not, and count towards
+    // its size.
     let (_, users) = state.store.counts().await.map_err(store_error)?;
-    let deleting = usize::try_from(deleted + held + 1).unwrap_or(usize::MAX);
-    let total = usize::try_from(users + deleted).unwrap_or(usize::MAX);
+    let deleting = usize::try_from(wave.deleted + wave.left + wave.held + 1).unwrap_or(usize::MAX);
+    let total = usize::try_from(users + wave.deleted).unwrap_or(usize::MAX);
     Ok(state
         .settings
         .deletions
@@ -361,20 +392,30 @@ async fn mass_deactivation(state: &ScimState, now_ms: i64) -> Result<Option<Stri
         .must_hold(deleting, total)
         .then(|| {
             format!(
-                "{SCIM_HOLD_REASON}: {deleting} of {total} users deactivated within {} min exceeds \
-             the deletion threshold",
+                "{SCIM_HOLD_REASON}: {deleting} of {total} users deactivated or deleted within {} min \
+             exceeds the deletion threshold",
                 state.settings.deletion_window_ms / 60_000
             )
         }))
 }
 
 /// Deletes the user: the OA user (if it is still there) and the SCIM resource, in one store
-/// transaction.
+/// transaction. Past the deletion threshold the OA user's deletion is held like a
+/// deactivation's (the client still gets its 204, and the resource is gone for it).
 pub async fn delete(state: &ScimState, actor: &str, id: &str) -> Result<(), ScimError> {
     let ctx = WriteCtx::oa(actor, state.clock.now_ms());
+    let oa_id = OaUserId::new(id);
+    let current = state.store.get_user(&oa_id).await.map_err(store_error)?;
+    let present = current.is_some_and(|u| u.entity.state == UserState::Active);
+    let change = if present {
+        held_departure(state, &oa_id, ScimLeave::Delete, ctx.now_ms).await?
+    } else {
+        None
+    };
+    let change = change.unwrap_or(ScimChange::DeleteUser(oa_id));
     state
         .store
-        .scim_remove(&ctx, ScimChange::DeleteUser(OaUserId::new(id)), KIND, id)
+        .scim_remove(&ctx, change, KIND, id)
         .await
         .map_err(store_error)
 }

@@ -13,6 +13,7 @@ const SCIM_TOKEN: &str = "scim-token-0123456789abcdef";
 
 struct Service {
     base: String,
+    config: Config,
     db_url: String,
     sim_base: String,
     stop: CancellationToken,
@@ -42,6 +43,7 @@ async fn start_with(tweak: impl FnOnce(&mut Config)) -> Service {
     c.server.listen = "127.0.0.1:0".into();
     c.api.tokens = vec![Secret::new(API_TOKEN)];
     c.scim.tokens = vec![Secret::new(SCIM_TOKEN)];
+    c.console.secure_cookies = false;
     tweak(&mut c);
     // `dingsync import` first, as an operator would: DingTalk's tree, with its root, becomes
     // the OA directory; SCIM users land in the root.
@@ -72,6 +74,7 @@ async fn start_with(tweak: impl FnOnce(&mut Config)) -> Service {
     );
     Service {
         base,
+        config: c,
         db_url,
         sim_base: sim.base_url(),
         stop,
@@ -157,6 +160,27 @@ async fn groups_as_roles_pass_the_suites_and_reach_dingtalk() {
         assert_eq!(st, 201, "{v:#}");
         ids.push(v["id"].as_str().expect("id").to_owned());
     }
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    let roles_named = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_roles(&directory_store::RoleQuery {
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("roles");
+            page.items
+                .iter()
+                .filter(|r| r.entity.name == name)
+                .map(|r| r.entity.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Member ids that are no user are kept in SCIM only.
     let (st, g) = scim(
         &s,
         reqwest::Method::POST,
@@ -168,7 +192,70 @@ async fn groups_as_roles_pass_the_suites_and_reach_dingtalk() {
     )
     .await;
     assert_eq!(st, 201, "{g:#}");
+    let (st, other) = scim(
+        &s,
+        reqwest::Method::POST,
+        "/Groups",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Others"
+        })),
+    )
+    .await;
+    assert_eq!(st, 201, "{other:#}");
     let gid = g["id"].as_str().expect("id").to_owned();
+    let holders = |role: directory_model::OaRoleId| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_assignments(&directory_store::AssignmentQuery {
+                    role: Some(role),
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("assignments");
+            let mut users: Vec<String> = page.items.iter().map(|a| a.user.to_string()).collect();
+            users.sort();
+            users
+        }
+    };
+    let role_id = roles_named("Approvers").await[0];
+    let mut first = vec![ids[0].clone(), ids[1].clone()];
+    first.sort();
+    assert_eq!(holders(role_id).await, first);
+    // One request: members added and a rename the directory refuses (another role has the
+    // name). Nothing of it is written: no assignment, no rename, no resource revision.
+    let oid = other["id"].as_str().expect("id").to_owned();
+    let others = roles_named("Others").await[0];
+    let (st, e) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Groups/{oid}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ids[2]}]},
+                {"op": "replace", "path": "displayName", "value": "Approvers"},
+            ]
+        })),
+    )
+    .await;
+    assert!((400..500).contains(&st), "{st} {e:#}");
+    assert_eq!(
+        roles_named("Others").await,
+        vec![others],
+        "the rename was not written"
+    );
+    assert!(
+        holders(others).await.is_empty(),
+        "no assignment was written"
+    );
+    let (_, g) = scim(&s, reqwest::Method::GET, &format!("/Groups/{oid}"), None).await;
+    assert_eq!(g["displayName"], "Others", "{g:#}");
+    assert!(g["members"].as_array().is_none_or(Vec::is_empty), "{g:#}");
+    assert_eq!(g["meta"]["version"], other["meta"]["version"], "{g:#}");
+    let (_, g) = scim(&s, reqwest::Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g["members"].as_array().map(Vec::len), Some(3), "{g:#}");
     let (st, v) = scim(
         &s,
         reqwest::Method::PATCH,
@@ -184,9 +271,6 @@ async fn groups_as_roles_pass_the_suites_and_reach_dingtalk() {
     )
     .await;
     assert_eq!(st, 200, "{v:#}");
-    let store = directory_store::Store::connect(&s.db_url)
-        .await
-        .expect("store");
     testkit::drain::wait_drained(&store, Duration::from_secs(120))
         .await
         .expect("the pusher drains");
@@ -770,4 +854,456 @@ async fn a_mass_deactivation_is_held_and_the_idp_still_succeeds() {
     assert_eq!(rejected.len(), 1, "{rejected:#?}");
     assert_eq!(rejected[0].oa_id, *again);
     s.stop.cancel();
+}
+
+const OPERATOR_PASSWORD: &str = "correct horse battery";
+
+/// A console session of operator `olga` for the admin API: (cookie header, CSRF token).
+async fn admin_session(s: &Service) -> (String, String) {
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    let now = dingsync::clock::system_clock().now_ms();
+    dingsync::admin::users::add_user(
+        &store,
+        "olga",
+        console::Role::Operator,
+        OPERATOR_PASSWORD,
+        now,
+    )
+    .await
+    .expect("add user");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut cookies = std::collections::BTreeMap::new();
+    let keep = |cookies: &mut std::collections::BTreeMap<String, String>, r: &reqwest::Response| {
+        for line in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let line = line.to_str().expect("ascii");
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    };
+    let header = |c: &std::collections::BTreeMap<String, String>| {
+        c.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let form = http
+        .get(format!("{}/console/login", s.base))
+        .send()
+        .await
+        .expect("login page");
+    keep(&mut cookies, &form);
+    let page = form.text().await.expect("body");
+    let marker = "name=\"csrf\" value=\"";
+    let at = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = page[at..].split('"').next().expect("value").to_owned();
+    let signed = http
+        .post(format!("{}/console/login", s.base))
+        .header(reqwest::header::COOKIE, header(&cookies))
+        .form(&[
+            ("username", "olga"),
+            ("password", OPERATOR_PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed.status().as_u16(), 303, "signed in");
+    keep(&mut cookies, &signed);
+    let cookie = header(&cookies);
+    let me: Value = http
+        .get(format!("{}/api/v1/admin/me", s.base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    let token = me["csrf_token"].as_str().expect("csrf_token").to_owned();
+    (cookie, token)
+}
+
+/// Approves or rejects held deletion `hold` through the admin API; (status, body).
+async fn decide(
+    s: &Service,
+    session: &(String, String),
+    hold: i64,
+    decision: &str,
+) -> (u16, Value) {
+    let r = testkit::http::client()
+        .post(format!("{}/api/v1/admin/actions", s.base))
+        .header(reqwest::header::COOKIE, &session.0)
+        .header("x-csrf-token", &session.1)
+        .json(
+            &json!({"action": "decide_deletion", "hold": hold.to_string(),
+                      "entry": null, "decision": decision}),
+        )
+        .send()
+        .await
+        .expect("action");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn held_now(store: &directory_store::Store) -> Vec<directory_store::HeldDeletion> {
+    store
+        .held_deletions(Some(directory_store::HoldState::Held))
+        .await
+        .expect("held")
+}
+
+/// Creates `n` IdP users and waits until DingTalk has them; their ids.
+async fn provision(s: &Service, store: &directory_store::Store, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (st, v) = scim(
+            s,
+            reqwest::Method::POST,
+            "/Users",
+            Some(idp_user(i, "Wave")),
+        )
+        .await;
+        assert_eq!(st, 201, "{v:#}");
+        ids.push(v["id"].as_str().expect("id").to_owned());
+    }
+    testkit::drain::wait_drained(store, Duration::from_secs(120))
+        .await
+        .expect("the pusher drains");
+    ids
+}
+
+fn deactivation() -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}]})
+}
+
+async fn ding_ids(s: &Service) -> Vec<String> {
+    sim_users(s)
+        .await
+        .iter()
+        .filter_map(|u| u["userid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Gap 1 of issue 17: a held SCIM deactivation is the OA side's deletion. Approving it (the
+/// admin API, `reconcile --yes`) deletes the person in OA and, through the outbox, in DingTalk;
+/// rejecting it keeps them on both sides and SCIM says they are active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_a_held_scim_deactivation_deletes_in_dingtalk_and_rejecting_keeps_both_sides() {
+    const USERS: usize = 30;
+    const DEACTIVATED: usize = 20;
+    let s = start().await;
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    let ids = provision(&s, &store, USERS).await;
+    for id in ids.iter().take(DEACTIVATED) {
+        let (st, v) = scim(
+            &s,
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(deactivation()),
+        )
+        .await;
+        assert_eq!(st, 200, "{v:#}");
+    }
+    let held = held_now(&store).await;
+    assert!(held.len() >= 10, "most are held: {held:#?}");
+    let held_ids: Vec<String> = held.iter().map(|h| h.oa_id.clone()).collect();
+    let session = admin_session(&s).await;
+
+    // Rejected: the person stays in OA and DingTalk, and SCIM reads them as active again.
+    let kept = held[0].clone();
+    let (st, v) = decide(&s, &session, kept.id, "reject").await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(api_user(&s, &kept.oa_id).await["state"], "active");
+    let (_, v) = scim(
+        &s,
+        reqwest::Method::GET,
+        &format!("/Users/{}", kept.oa_id),
+        None,
+    )
+    .await;
+    assert_eq!(v["active"], json!(true), "{v:#}");
+
+    // Approved through the admin API: gone from OA at once.
+    let one = held[1].clone();
+    let (st, v) = decide(&s, &session, one.id, "approve").await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(api_status(&s, &one.oa_id).await, 404);
+
+    // The rest approved by `reconcile --yes`.
+    dingsync::commands::reconcile_cmd(&s.config, true)
+        .await
+        .expect("reconcile --yes");
+    assert!(held_now(&store).await.is_empty(), "nothing waits any more");
+    let approved = store
+        .held_deletions(Some(directory_store::HoldState::Approved))
+        .await
+        .expect("approved");
+    assert_eq!(approved.len(), held.len() - 1);
+    testkit::drain::wait_drained(&store, Duration::from_secs(120))
+        .await
+        .expect("the pusher drains");
+    let in_ding = ding_ids(&s).await;
+    for (n, id) in ids.iter().enumerate() {
+        let expected = n >= DEACTIVATED || *id == kept.oa_id;
+        assert_eq!(in_ding.contains(id), expected, "user #{n} in DingTalk");
+        assert_eq!(
+            api_status(&s, id).await,
+            if expected { 200 } else { 404 },
+            "user #{n} in OA"
+        );
+    }
+    // The IdP still reads what it wrote for the approved ones, and a reactivation brings one
+    // back under the same id.
+    let back = &held_ids[2];
+    let (_, v) = scim(&s, reqwest::Method::GET, &format!("/Users/{back}"), None).await;
+    assert_eq!(v["active"], json!(false), "{v:#}");
+    let (st, v) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Users/{back}"),
+        Some(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": true}}]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(
+        api_status(&s, back).await,
+        200,
+        "back in OA under the same id"
+    );
+    s.stop.cancel();
+}
+
+/// Gap 2 of issue 17: with `[scim] leave = "left"` a mass deactivation is held like a deletion
+/// (approving marks the person left, which takes them out of DingTalk), and so is a mass
+/// `DELETE /Users/{id}`: the IdP gets its 204 and a 404 afterwards, the person stays until an
+/// operator decides; rejecting gives the resource back to SCIM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leave_left_and_delete_past_the_threshold_are_held() {
+    const USERS: usize = 30;
+    const DEACTIVATED: usize = 20;
+    const DELETED: usize = 4;
+    let s = start_with(|c| c.scim.leave = dingsync::scim::Leave::Left).await;
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    let ids = provision(&s, &store, USERS).await;
+    let (_, total) = store.counts().await.expect("counts");
+    let allowed = usize::try_from(total).expect("count") / 10;
+    for id in ids.iter().take(DEACTIVATED) {
+        let (st, v) = scim(
+            &s,
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(deactivation()),
+        )
+        .await;
+        assert_eq!((st, &v["active"]), (200, &json!(false)), "{v:#}");
+    }
+    assert_eq!(held_now(&store).await.len(), DEACTIVATED - allowed);
+    for (n, id) in ids.iter().take(DEACTIVATED).enumerate() {
+        let expected = if n < allowed { "left" } else { "active" };
+        assert_eq!(api_user(&s, id).await["state"], expected, "user #{n}");
+    }
+    // DELETEs past the threshold: 204, then 404 for the IdP; the people stay, held.
+    let deleted: Vec<String> = ids[DEACTIVATED..DEACTIVATED + DELETED].to_vec();
+    for id in &deleted {
+        let (st, v) = scim(&s, reqwest::Method::DELETE, &format!("/Users/{id}"), None).await;
+        assert_eq!(st, 204, "{v:#}");
+        let (st, _) = scim(&s, reqwest::Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(st, 404);
+        assert_eq!(api_user(&s, id).await["state"], "active");
+    }
+    let held = held_now(&store).await;
+    assert_eq!(held.len(), DEACTIVATED - allowed + DELETED, "{held:#?}");
+    let hold_of = |id: &str| held.iter().find(|h| h.oa_id == id).expect("held").id;
+    let session = admin_session(&s).await;
+    // A rejected DELETE gives the resource back; an approved one deletes the person.
+    let (st, v) = decide(&s, &session, hold_of(&deleted[0]), "reject").await;
+    assert_eq!(st, 200, "{v:#}");
+    let (st, v) = scim(
+        &s,
+        reqwest::Method::GET,
+        &format!("/Users/{}", deleted[0]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, &v["userName"]),
+        (200, &json!(format!("user{:04}@example.com", DEACTIVATED))),
+        "{v:#}"
+    );
+    let (st, v) = decide(&s, &session, hold_of(&deleted[1]), "approve").await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(api_status(&s, &deleted[1]).await, 404);
+    // An approved `left` marks the person left.
+    let (st, v) = decide(&s, &session, hold_of(&ids[DEACTIVATED - 1]), "approve").await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(api_user(&s, &ids[DEACTIVATED - 1]).await["state"], "left");
+    testkit::drain::wait_drained(&store, Duration::from_secs(120))
+        .await
+        .expect("the pusher drains");
+    let in_ding = ding_ids(&s).await;
+    assert!(in_ding.contains(&deleted[0]), "rejected: still in DingTalk");
+    assert!(
+        !in_ding.contains(&deleted[1]),
+        "approved DELETE: gone from DingTalk"
+    );
+    assert!(
+        !in_ding.contains(&ids[DEACTIVATED - 1]),
+        "approved leave: gone from DingTalk"
+    );
+    assert!(
+        in_ding.contains(&ids[DEACTIVATED - 2]),
+        "still held: still in DingTalk"
+    );
+    assert!(
+        !in_ding.contains(&ids[0]),
+        "under the threshold: left at once"
+    );
+    s.stop.cancel();
+}
+
+/// Gap 3 of issue 17: a configured extension with its own schema URN is served like the
+/// Enterprise one — kept on POST, PUT and PATCH (with an extension path), read back, published
+/// in `Schemas` and `ResourceTypes` — and reaches DingTalk's `extension`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_extension_urn_round_trips_and_reaches_dingtalk() {
+    const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+    let s = start_with(|c| {
+        c.scim
+            .extension
+            .insert(format!("{ACME}:costCenter"), "acmeCost".into());
+        c.scim
+            .extension
+            .insert(format!("{ACME}:badge"), "badge".into());
+    })
+    .await;
+    // Published truthfully.
+    let (_, rt) = scim(&s, reqwest::Method::GET, "/ResourceTypes/User", None).await;
+    let exts: Vec<&str> = rt["schemaExtensions"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .filter_map(|e| e["schema"].as_str())
+        .collect();
+    assert!(exts.contains(&ACME), "{rt:#}");
+    let (st, schema) = scim(&s, reqwest::Method::GET, &format!("/Schemas/{ACME}"), None).await;
+    assert_eq!(st, 200, "{schema:#}");
+    let mut names: Vec<&str> = schema["attributes"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["badge", "costCenter"]);
+    let (_, all) = scim(&s, reqwest::Method::GET, "/Schemas", None).await;
+    assert!(
+        all["Resources"]
+            .as_array()
+            .expect("schemas")
+            .iter()
+            .any(|x| x["id"] == ACME),
+        "{all:#}"
+    );
+
+    // POST keeps it.
+    let mut u = idp_user(3, "Finance");
+    u["schemas"]
+        .as_array_mut()
+        .expect("schemas")
+        .push(json!(ACME));
+    u[ACME] = json!({"costCenter": "CC-1", "badge": "B-7"});
+    let (st, v) = scim(&s, reqwest::Method::POST, "/Users", Some(u.clone())).await;
+    assert_eq!(st, 201, "{v:#}");
+    assert_eq!(
+        v[ACME],
+        json!({"costCenter": "CC-1", "badge": "B-7"}),
+        "{v:#}"
+    );
+    assert!(
+        v["schemas"]
+            .as_array()
+            .expect("schemas")
+            .contains(&json!(ACME)),
+        "{v:#}"
+    );
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert_eq!(api_user(&s, &id).await["extension"]["acmeCost"], "CC-1");
+    // PUT replaces it.
+    u[ACME] = json!({"costCenter": "CC-2"});
+    let (st, v) = scim(&s, reqwest::Method::PUT, &format!("/Users/{id}"), Some(u)).await;
+    assert_eq!(st, 200, "{v:#}");
+    assert_eq!(v[ACME], json!({"costCenter": "CC-2"}), "{v:#}");
+    // PATCH with an extension path.
+    let (st, v) = scim(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": format!("{ACME}:costCenter"), "value": "CC-3"},
+                           {"op": "add", "path": format!("{ACME}:badge"), "value": "B-9"}]
+        })),
+    )
+    .await;
+    assert_eq!(st, 200, "{v:#}");
+    let (_, v) = scim(&s, reqwest::Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(
+        v[ACME],
+        json!({"costCenter": "CC-3", "badge": "B-9"}),
+        "{v:#}"
+    );
+    // Filters reach it too.
+    let filter = format!("{ACME}:costCenter eq \"CC-3\"");
+    let (st, found) = scim(
+        &s,
+        reqwest::Method::GET,
+        &format!("/Users?filter={}", urlencode(&filter)),
+        None,
+    )
+    .await;
+    assert_eq!((st, &found["totalResults"]), (200, &json!(1)), "{found:#}");
+
+    let store = directory_store::Store::connect(&s.db_url)
+        .await
+        .expect("store");
+    testkit::drain::wait_drained(&store, Duration::from_secs(120))
+        .await
+        .expect("the pusher drains");
+    let ding = sim_users(&s)
+        .await
+        .into_iter()
+        .find(|u| u["userid"] == json!(id))
+        .expect("the user reached DingTalk");
+    let ext: Value = match &ding["extension"] {
+        Value::String(text) => serde_json::from_str(text).expect("extension JSON"),
+        other => other.clone(),
+    };
+    assert_eq!(ext["acmeCost"], "CC-3", "{ding:#}");
+    assert_eq!(ext["badge"], "B-9", "{ding:#}");
+    s.stop.cancel();
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -39,7 +39,7 @@ async fn assigned(
     Ok(n > 0)
 }
 
-async fn assign_in(
+pub(crate) async fn assign_in(
     conn: &mut AnyConnection,
     ctx: &WriteCtx,
     user: &OaUserId,
@@ -87,7 +87,7 @@ async fn assign_in(
 }
 
 /// Takes `role` from `user` on `conn`, inside the caller's write transaction.
-pub(super) async fn unassign_in(
+pub(crate) async fn unassign_in(
     conn: &mut AnyConnection,
     ctx: &WriteCtx,
     user: &OaUserId,

@@ -25,10 +25,11 @@ mod user;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+pub(crate) use assignment::{assign_in, unassign_in};
 pub use department::DeleteReport;
 pub(crate) use department::{department_reads, save_department_in};
 pub use read::{AssignmentQuery, DeptQuery, Page, RoleQuery, UserQuery};
-pub(crate) use role::role_reads;
+pub(crate) use role::{delete_role_in, role_reads, save_role_in};
 pub(crate) use user::{delete_user_in, save_user_in, user_reads};
 
 use crate::base::refresh_base;

@@ -87,7 +87,7 @@ async fn check_role_rules(conn: &mut AnyConnection, role: &Role) -> Result<(), S
     Ok(())
 }
 
-async fn save_role_in(
+pub(crate) async fn save_role_in(
     conn: &mut AnyConnection,
     ctx: &WriteCtx,
     role: Role,
@@ -189,37 +189,48 @@ impl Store {
         id: OaRoleId,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let kind = EntityKind::Role;
         let mut tx = self.begin_write().await?;
-        let current = load_role(&mut tx, id).await?;
-        let current = to_delete(kind, &id.to_string(), current, expected_version)?;
-        let holders = Sql::new("SELECT user_id FROM user_roles WHERE role_id = ")
-            .bind(id.get())
-            .push(" ORDER BY user_id")
-            .query()
-            .fetch_all(&mut *tx)
-            .await?;
-        if !holders.is_empty() {
-            if ctx.enforce_rules() {
-                return Err(StoreError::RoleHasMembers {
-                    id,
-                    count: holders.len() as i64,
-                });
-            }
-            let no_push = ctx.clone().with_enqueue(false);
-            for h in holders {
-                let user = OaUserId(h.try_get("user_id")?);
-                unassign_in(&mut tx, &no_push, &user, id).await?;
-            }
-        }
-        Sql::new("DELETE FROM roles WHERE id = ")
-            .bind(id.get())
-            .query()
-            .execute(&mut *tx)
-            .await?;
-        let reads = role_reads(&current.entity, None);
-        record_deleted(&mut tx, ctx, kind, id.to_string(), &current.entity, reads).await?;
+        delete_role_in(&mut tx, ctx, id, expected_version).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Deletes a role on `conn`, inside the caller's write transaction (see [`Store::delete_role`]).
+pub(crate) async fn delete_role_in(
+    conn: &mut AnyConnection,
+    ctx: &WriteCtx,
+    id: OaRoleId,
+    expected_version: Option<i64>,
+) -> Result<(), StoreError> {
+    let kind = EntityKind::Role;
+    let current = load_role(conn, id).await?;
+    let current = to_delete(kind, &id.to_string(), current, expected_version)?;
+    let holders = Sql::new("SELECT user_id FROM user_roles WHERE role_id = ")
+        .bind(id.get())
+        .push(" ORDER BY user_id")
+        .query()
+        .fetch_all(&mut *conn)
+        .await?;
+    if !holders.is_empty() {
+        if ctx.enforce_rules() {
+            return Err(StoreError::RoleHasMembers {
+                id,
+                count: holders.len() as i64,
+            });
+        }
+        let no_push = ctx.clone().with_enqueue(false);
+        for h in holders {
+            let user = OaUserId(h.try_get("user_id")?);
+            unassign_in(conn, &no_push, &user, id).await?;
+        }
+    }
+    Sql::new("DELETE FROM roles WHERE id = ")
+        .bind(id.get())
+        .query()
+        .execute(&mut *conn)
+        .await?;
+    let reads = role_reads(&current.entity, None);
+    record_deleted(conn, ctx, kind, id.to_string(), &current.entity, reads).await?;
+    Ok(())
 }

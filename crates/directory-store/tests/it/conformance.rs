@@ -2137,10 +2137,171 @@ mod cases {
         assert_eq!(first.decision.as_deref(), Some("link:u1"));
         assert_eq!(first.decided_by.as_deref(), Some("console:olga"));
     }
+
+    /// Deletions SCIM held: approving one applies the OA side's deletion (or leave) in the
+    /// approving transaction, with its outbox entry; rejecting one gives SCIM its resource
+    /// back (a held `DELETE`) or makes it active again (a held deactivation). A refused
+    /// approval (the user manages someone) stays held and changes nothing.
+    pub async fn scim_holds_apply_when_approved_and_restore_when_rejected(store: Store) {
+        use directory_store::{HoldState, Origin, ScimChange, ScimLeave, ScimWrite};
+        small_tree(&store).await;
+        for (n, id) in ["ann", "ben", "cat", "dan"].into_iter().enumerate() {
+            let body = format!(r#"{{"userName":"{id}@x","active":true}}"#);
+            store
+                .scim_save(
+                    &oa(),
+                    ScimChange::SaveUser(
+                        Box::new(user(id, id, &[2], &mobile(n as u32 + 1))),
+                        Expect::Absent,
+                    ),
+                    ScimWrite {
+                        kind: "User",
+                        id,
+                        user_name: Some(&format!("{id}@x")),
+                        external_id: Some("ext"),
+                        body_json: &body,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let hold = |id: &str, leave| ScimChange::HoldUserDeletion {
+            id: uid(id),
+            reason: format!("{} test", directory_store::SCIM_HOLD_REASON),
+            leave,
+        };
+        let inactive = |id: &'static str| ScimWrite {
+            kind: "User",
+            id,
+            user_name: None,
+            external_id: None,
+            body_json: r#"{"active":false}"#,
+        };
+        // ann and ben deactivated (delete / left), cat deleted, dan deactivated then deleted.
+        store
+            .scim_save(&oa(), hold("ann", ScimLeave::Delete), inactive("ann"))
+            .await
+            .unwrap();
+        store
+            .scim_save(&oa(), hold("ben", ScimLeave::Left), inactive("ben"))
+            .await
+            .unwrap();
+        store
+            .scim_remove(&oa(), hold("cat", ScimLeave::Delete), "User", "cat")
+            .await
+            .unwrap();
+        store
+            .scim_save(&oa(), hold("dan", ScimLeave::Left), inactive("dan"))
+            .await
+            .unwrap();
+        store
+            .scim_remove(&oa(), hold("dan", ScimLeave::Delete), "User", "dan")
+            .await
+            .unwrap();
+        let held = store.held_deletions(Some(HoldState::Held)).await.unwrap();
+        assert_eq!(held.len(), 4, "one hold each, dan's not twice: {held:?}");
+        assert!(held.iter().all(|h| h.origin == Origin::Oa));
+        assert_eq!(store.scim_user_departures_since(0).await.unwrap().held, 4);
+        let of = |id: &str| held.iter().find(|h| h.oa_id == id).unwrap().id;
+        for id in ["ann", "ben", "cat", "dan"] {
+            assert!(
+                store.get_user(&uid(id)).await.unwrap().is_some(),
+                "{id} stays while held"
+            );
+        }
+        let outbox_before = store.outbox_depth().await.unwrap().pending;
+
+        // Approved: ann deleted, ben left, each with its push queued.
+        store
+            .resolve_held_deletion(of("ann"), true, "op", 5)
+            .await
+            .unwrap();
+        assert!(store.get_user(&uid("ann")).await.unwrap().is_none());
+        store
+            .resolve_held_deletion(of("ben"), true, "op", 5)
+            .await
+            .unwrap();
+        let ben = store.get_user(&uid("ben")).await.unwrap().unwrap();
+        assert_eq!(ben.entity.state, directory_model::UserState::Left);
+        assert!(store.outbox_depth().await.unwrap().pending >= outbox_before + 2);
+        // Rejected: cat's resource comes back, dan's DELETE (after a deactivation) too.
+        store
+            .resolve_held_deletion(of("cat"), false, "op", 6)
+            .await
+            .unwrap();
+        let cat = store
+            .scim_get("User", "cat")
+            .await
+            .unwrap()
+            .expect("given back");
+        assert!(cat.body_json.contains("cat@x"), "{cat:?}");
+        assert_eq!(
+            store
+                .scim_id_by_user_name("User", "CAT@x")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("cat")
+        );
+        store
+            .resolve_held_deletion(of("dan"), false, "op", 6)
+            .await
+            .unwrap();
+        assert!(store.scim_get("User", "dan").await.unwrap().is_some());
+        assert!(store.get_user(&uid("cat")).await.unwrap().is_some());
+        assert!(
+            store
+                .held_deletions(Some(HoldState::Held))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A held deactivation rejected: the resource is active again, as a new revision.
+        store
+            .scim_save(&oa(), hold("cat", ScimLeave::Delete), inactive("cat"))
+            .await
+            .unwrap();
+        let before = store.scim_get("User", "cat").await.unwrap().unwrap();
+        let h = store.held_deletions(Some(HoldState::Held)).await.unwrap()[0].id;
+        store
+            .resolve_held_deletion(h, false, "op", 7)
+            .await
+            .unwrap();
+        let after = store.scim_get("User", "cat").await.unwrap().unwrap();
+        assert_eq!(after.rev, before.rev + 1);
+        let body: serde_json::Value = serde_json::from_str(&after.body_json).unwrap();
+        assert_eq!(body["active"], serde_json::json!(true));
+
+        // An approval the directory refuses stays held and changes nothing.
+        let mut eve = user("eve", "Eve", &[2], &mobile(9));
+        eve.manager = Some(uid("cat"));
+        store.create_user(&oa(), eve).await.unwrap();
+        store
+            .scim_save(&oa(), hold("cat", ScimLeave::Delete), inactive("cat"))
+            .await
+            .unwrap();
+        let h = store.held_deletions(Some(HoldState::Held)).await.unwrap()[0].id;
+        refused!(
+            store,
+            store.resolve_held_deletion(h, true, "op", 8),
+            StoreError::UserIsManager { .. }
+        );
+        assert_eq!(
+            store
+                .held_deletions(Some(HoldState::Held))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.get_user(&uid("cat")).await.unwrap().is_some());
+    }
 }
 
 conformance!(
     console_search_pages_and_waiting,
+    scim_holds_apply_when_approved_and_restore_when_rejected,
     scim_user_and_resource_commit_together,
     department_crud_versions_and_noop,
     an_oa_update_keeps_dingsyncs_own_marker,

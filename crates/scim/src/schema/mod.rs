@@ -3,8 +3,10 @@
 
 pub mod attribute;
 pub mod catalog;
+pub mod custom;
 pub mod resource_type;
 
 pub use attribute::{AttrType, Attribute, Mutability, Returned, Schema, Uniqueness};
 pub use catalog::*;
+pub use custom::{Catalog, CustomError, CustomExtension};
 pub use resource_type::{GROUP, RESOURCE_TYPES, Resolved, ResourceType, USER};

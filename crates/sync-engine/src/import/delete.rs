@@ -309,7 +309,9 @@ pub(crate) async fn delete_departments(
 }
 
 /// Applies held deletions an operator approved (`dingsync reconcile --yes`, the admin API).
-/// Returns how many were applied; applying one twice is harmless.
+/// Returns how many were applied; applying one twice is harmless. Deletions the OA side asked
+/// for (a SCIM client's mass deactivation) are not here: the store applies those in the
+/// transaction that approves them (`directory_store::scim_holds`).
 pub async fn apply_approved_deletions(ctx: &SyncContext) -> Result<usize, StoreError> {
     let wctx = WriteCtx::import(format!("{}:confirmed-deletion", ctx.actor), ctx.now_ms());
     let approved = ctx.store.held_deletions(Some(HoldState::Approved)).await?;
