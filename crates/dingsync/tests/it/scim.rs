@@ -1082,6 +1082,21 @@ async fn approving_a_held_scim_deactivation_deletes_in_dingtalk_and_rejecting_ke
         200,
         "back in OA under the same id"
     );
+    testkit::drain::wait_drained(&store, Duration::from_secs(120))
+        .await
+        .expect("the pusher drains");
+    // DingTalk keeps a deleted user's userid, so the person comes back under a reissued one
+    // (`<id>.1`), linked to the same OA id.
+    let ding = store
+        .ding_id_of(&directory_model::OaUserId::new(back.as_str()))
+        .await
+        .expect("id map")
+        .expect("the reactivated user is linked to DingTalk again");
+    assert_ne!(ding.as_str(), back.as_str(), "a new DingTalk userid");
+    assert!(
+        ding_ids(&s).await.contains(&ding.as_str().to_owned()),
+        "a reactivation after an approved deletion is created in DingTalk again"
+    );
     s.stop.cancel();
 }
 
