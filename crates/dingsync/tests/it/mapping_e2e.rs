@@ -123,7 +123,12 @@ async fn a_changed_mapping_is_held_on_start_planned_approved_and_converges() {
     let (code, json_out) = cli(&config_path, &["plan", "--json"]).await;
     assert_eq!(code, Some(3), "{json_out}");
     let start = json_out.find('{').expect("JSON");
-    let plan: Value = serde_json::from_str(json_out[start..].trim_end()).expect("plan JSON");
+    // The JSON is on stdout; `cli` appends stderr (log lines) after it.
+    let plan: Value = serde_json::Deserializer::from_str(&json_out[start..])
+        .into_iter::<Value>()
+        .next()
+        .expect("a JSON value")
+        .expect("plan JSON");
     let items = plan["items"].as_array().expect("items");
     let dept_updates = items
         .iter()
