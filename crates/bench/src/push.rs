@@ -81,7 +81,7 @@ pub async fn run(
     // The outbox drains at the rate limit; give it three times the bound before giving up.
     let patience =
         Duration::from_secs_f64(args.changes as f64 / f64::from(args.qps.max(1)) * 3.0 + 60.0);
-    wait_drained(&rig, started, patience).await?;
+    rig.wait_drained(started, patience).await?;
     let wall = started.elapsed();
 
     let calls = calls_delta(&calls_before, &rig.sim_calls().await?);
@@ -132,28 +132,6 @@ async fn write_users(rig: &Rig, changes: usize, root: i64) -> anyhow::Result<Has
     written_ms
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a writer panicked"))
-}
-
-/// Waits until the outbox is empty; fails on a dead letter or after `patience` from `started`.
-async fn wait_drained(rig: &Rig, started: Instant, patience: Duration) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let depth = rig.store.outbox_depth().await?;
-        anyhow::ensure!(
-            depth.dead == 0,
-            "{} pushes ended as dead letters",
-            depth.dead
-        );
-        if depth.pending + depth.claimed == 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < patience,
-            "the outbox did not drain within {patience:?} ({} left)",
-            depth.pending + depth.claimed
-        );
-    }
 }
 
 /// Write-to-DingTalk latency of each user: from the OA write to the simulator's

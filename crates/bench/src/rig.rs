@@ -204,6 +204,32 @@ async fn create_directory(
 }
 
 impl Rig {
+    /// Waits until the outbox is empty; fails on a dead letter or after `patience` from `started`.
+    pub async fn wait_drained(
+        &self,
+        started: std::time::Instant,
+        patience: Duration,
+    ) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            let depth = self.store.outbox_depth().await?;
+            anyhow::ensure!(
+                depth.dead == 0,
+                "{} pushes ended as dead letters",
+                depth.dead
+            );
+            if depth.pending + depth.claimed == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < patience,
+                "the outbox did not drain within {patience:?} ({} left)",
+                depth.pending + depth.claimed
+            );
+        }
+    }
+
     /// Starts the simulator, creates the directory and starts the service.
     pub async fn start(service: &dyn Service, options: &RigOptions) -> anyhow::Result<Self> {
         let sim = start_sim(options).await?;

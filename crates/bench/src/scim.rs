@@ -113,7 +113,7 @@ pub async fn run(
     .await?;
     let patience =
         Duration::from_secs_f64(args.users as f64 / f64::from(args.qps.max(1)) * 3.0 + 60.0);
-    wait_drained(&rig, started, patience).await?;
+    rig.wait_drained(started, patience).await?;
     let created_wall = started.elapsed();
     let calls_created = rig.sim_calls().await?;
 
@@ -134,7 +134,7 @@ pub async fn run(
         }
     })
     .await?;
-    wait_drained(&rig, renamed, patience).await?;
+    rig.wait_drained(renamed, patience).await?;
     let updated_wall = renamed.elapsed();
 
     let n = args.users as u64;
@@ -168,26 +168,4 @@ pub async fn run(
         );
     rig.shutdown().await?;
     Ok(out)
-}
-
-/// Waits until the outbox is empty; fails on a dead letter or after `patience` from `started`.
-async fn wait_drained(rig: &Rig, started: Instant, patience: Duration) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let depth = rig.store.outbox_depth().await?;
-        anyhow::ensure!(
-            depth.dead == 0,
-            "{} pushes ended as dead letters",
-            depth.dead
-        );
-        if depth.pending + depth.claimed == 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < patience,
-            "the outbox did not drain within {patience:?} ({} left)",
-            depth.pending + depth.claimed
-        );
-    }
 }
