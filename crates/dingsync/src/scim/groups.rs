@@ -42,7 +42,6 @@ fn dept_name(name: &str) -> String {
         .collect()
 }
 
-/// The member ids of a Group resource.
 /// The member ids a Group resource lists (`members[].value`).
 pub(super) fn member_ids(r: &Value) -> BTreeSet<String> {
     member(r, "members")
@@ -53,6 +52,19 @@ pub(super) fn member_ids(r: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The member ids the stored resource `id` of `kind` listed (none when there is none yet).
+pub(super) async fn stored_member_ids(
+    state: &ScimState,
+    kind: &str,
+    id: &str,
+) -> Result<BTreeSet<String>, ScimError> {
+    let stored = state.store.scim_get(kind, id).await.map_err(store_error)?;
+    Ok(stored
+        .and_then(|o| serde_json::from_str::<Value>(&o.body_json).ok())
+        .map(|v| member_ids(&v))
+        .unwrap_or_default())
 }
 
 /// The department `name` directly under `parent`, if there is one (names compare
@@ -179,11 +191,7 @@ pub async fn save(
                 .parse::<i64>()
                 .map(OaDeptId)
                 .map_err(|_| ScimError::not_found(format!("no Group {id:?}")))?;
-            let old = state.store.scim_get(KIND, id).await.map_err(store_error)?;
-            let old = old
-                .and_then(|o| serde_json::from_str::<Value>(&o.body_json).ok())
-                .map(|v| member_ids(&v))
-                .unwrap_or_default();
+            let old = stored_member_ids(state, KIND, id).await?;
             let current = state
                 .store
                 .get_department(dept_id)

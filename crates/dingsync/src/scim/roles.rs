@@ -23,7 +23,7 @@ use scim::ScimError;
 use serde_json::Value;
 
 use super::ScimState;
-use super::groups::member_ids;
+use super::groups::{member_ids, stored_member_ids};
 use super::http::store_error;
 use super::users::text;
 
@@ -101,11 +101,7 @@ pub async fn save(
     let (role, expect, old_members) = match id {
         Some(id) => {
             let rid = role_id(id)?;
-            let old = state.store.scim_get(KIND, id).await.map_err(store_error)?;
-            let old = old
-                .and_then(|o| serde_json::from_str::<Value>(&o.body_json).ok())
-                .map(|v| member_ids(&v))
-                .unwrap_or_default();
+            let old = stored_member_ids(state, KIND, id).await?;
             let current = state
                 .store
                 .get_role(rid)
