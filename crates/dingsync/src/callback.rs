@@ -131,8 +131,13 @@ impl CallbackState {
 
 /// The callback route, ready to be merged into the service's router.
 pub fn router(state: CallbackState) -> Router {
+    router_at(state, CALLBACK_PATH)
+}
+
+/// The callback route at `path` (one org of several: `/callbacks/dingtalk/{org}`).
+pub fn router_at(state: CallbackState, path: &str) -> Router {
     Router::new()
-        .route(CALLBACK_PATH, post(receive))
+        .route(path, post(receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

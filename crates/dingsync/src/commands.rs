@@ -543,7 +543,7 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum DeadLetters {
     /// List OA changes DingTalk refused and events that could not be applied.
     List,

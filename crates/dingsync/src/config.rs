@@ -77,10 +77,14 @@ pub struct Config {
     /// `[mapping]` and `[scope]` compiled by [`Config::load`] (identity until then).
     #[serde(skip)]
     pub rules: sync_engine::rules::Rules,
-    /// `[[orgs]]`: several DingTalk organizations (parsed and checked only, not yet wired; see
-    /// `config::orgs`). Empty: the one org of `[dingtalk]`, named `default`.
+    /// `[[orgs]]`: several DingTalk organizations (see `config::orgs`). Empty: the one org of
+    /// `[dingtalk]`, named `default`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub orgs: Vec<OrgSection>,
+    /// Set on the configuration [`Config::for_org`] derives: the org whose share of the store
+    /// [`crate::server::open_store`] opens (`None`: the unscoped store, org `default`).
+    #[serde(skip)]
+    pub org_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -541,10 +545,11 @@ impl Config {
                 d.base_url
             ));
         }
-        if d.client_id.is_empty() {
+        // With `[[orgs]]` the apps are the orgs' (checked in `org_problems`).
+        if d.client_id.is_empty() && self.orgs.is_empty() {
             p.push("dingtalk.client_id: missing (the app's Client ID / AppKey; set DINGSYNC_DINGTALK__CLIENT_ID)".into());
         }
-        if d.client_secret.is_empty() {
+        if d.client_secret.is_empty() && self.orgs.is_empty() {
             p.push("dingtalk.client_secret: missing (set DINGSYNC_DINGTALK__CLIENT_SECRET or dingtalk.client_secret_file)".into());
         }
         if d.qps == 0 {

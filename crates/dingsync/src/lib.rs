@@ -23,6 +23,7 @@
 //!   while a changed `[mapping]`/`[scope]` waits for `reconcile --yes`.
 //! - [`ops_stats`]: what the service went through (DingTalk retries, faults, throttles, token
 //!   fetches; database outages), persisted for `dingsync status` and exported to `/metrics`.
+//! - [`orgs`]: several DingTalk organizations (`[[orgs]]`, issue 20): one runtime per org.
 //! - [`readiness`]: DingTalk's reachability for `/readyz`, with a grace period.
 //! - [`reload`]: SIGHUP for `serve`: re-read the configuration, apply the API tokens live, name what needs a restart.
 //! - [`server`]: `dingsync serve` — [`server::Application`] (build → port → run until stopped),
@@ -48,6 +49,7 @@ pub mod load_cmd;
 pub mod local;
 pub mod mapping_cmd;
 pub mod ops_stats;
+pub mod orgs;
 pub mod readiness;
 pub mod reload;
 pub mod scim;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use dingsync::{bench, commands, config, demo, load_cmd, server, sim_cmd};
+use dingsync::{bench, commands, config, demo, load_cmd, orgs, server, sim_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,28 +68,46 @@ enum Command {
         /// Crawl and report what would change, without writing.
         #[arg(long)]
         dry_run: bool,
+        /// Only this organization (an `[[orgs]]` name); default: every org, each under its name.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Compare both sides and print what reconcile would change on each (exit 0: nothing).
     Plan {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        /// Only this organization (an `[[orgs]]` name); default: every org, each under its name.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Apply the plan; deletions over the threshold need --yes.
     Reconcile {
         /// Confirm held deletions.
         #[arg(long)]
         yes: bool,
+        /// Only this organization (an `[[orgs]]` name); default: every org, each under its name.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Directory size, last import, inbox/outbox depth, dead letters, held deletions.
-    Status,
+    Status {
+        /// Only this organization (an `[[orgs]]` name); default: every org, each under its name.
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Field mapping and scope (`[mapping]`, `[scope]`): `mapping test --user ID` shows one
     /// entity's values before and after the mapping and the scope rules it matches.
     #[command(subcommand)]
     Mapping(dingsync::mapping_cmd::MappingCmd),
     /// List, retry or drop dead letters.
-    #[command(subcommand)]
-    DeadLetters(commands::DeadLetters),
+    DeadLetters {
+        /// Only this organization (an `[[orgs]]` name); default: every org, each under its name.
+        #[arg(long, global = true)]
+        org: Option<String>,
+        #[command(subcommand)]
+        cmd: commands::DeadLetters,
+    },
     /// Measure import, events, callbacks, push and the OA API against their bounds.
     Bench(bench::BenchArgs),
     /// First load of the OA side from a CSV or XLSX export, columns mapped in `[load]`:
@@ -227,20 +245,32 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             eprintln!("the demo finished but the two sides differ (see the plan above)");
             ExitCode::FAILURE
         }),
-        Command::Import { dry_run } => {
-            commands::import(&config::Config::load(config_path.as_deref())?, dry_run).await?;
+        Command::Import { dry_run, org } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            orgs::for_each(&cfg, org.as_deref(), !dry_run, |c| async move {
+                commands::import(&c, dry_run).await
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { json } => {
+        Command::Plan { json, org } => {
             let cfg = config::Config::load(config_path.as_deref())?;
-            Ok(if commands::plan_cmd(&cfg, json).await? {
+            let empty = orgs::for_each(&cfg, org.as_deref(), true, |c| async move {
+                commands::plan_cmd(&c, json).await
+            })
+            .await?;
+            Ok(if empty.iter().all(|e| *e) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)
             })
         }
-        Command::Reconcile { yes } => {
-            commands::reconcile_cmd(&config::Config::load(config_path.as_deref())?, yes).await?;
+        Command::Reconcile { yes, org } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            orgs::for_each(&cfg, org.as_deref(), true, |c| async move {
+                commands::reconcile_cmd(&c, yes).await
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Mapping(cmd) => {
@@ -248,12 +278,21 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             dingsync::mapping_cmd::run(&cfg, cmd).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status => {
-            commands::status(&config::Config::load(config_path.as_deref())?).await?;
+        Command::Status { org } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            orgs::for_each(&cfg, org.as_deref(), false, |c| async move {
+                commands::status(&c).await
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::DeadLetters(cmd) => {
-            commands::dead_letters(&config::Config::load(config_path.as_deref())?, cmd).await?;
+        Command::DeadLetters { org, cmd } => {
+            let cfg = config::Config::load(config_path.as_deref())?;
+            orgs::for_each(&cfg, org.as_deref(), false, |c| {
+                let cmd = cmd.clone();
+                async move { commands::dead_letters(&c, cmd).await }
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -286,7 +325,11 @@ async fn run(command: Command, config_path: Option<PathBuf>) -> anyhow::Result<E
             for warning in cfg.warnings() {
                 println!("warning: {warning}");
             }
-            commands::check_reachability(&cfg).await?;
+            // Each org's app and corp (or the one of `[dingtalk]`).
+            orgs::for_each(&cfg, None, false, |c| async move {
+                commands::check_reachability(&c).await
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -92,6 +92,17 @@ struct OpsState {
     stream: Option<watch::Receiver<stream::StreamStatus>>,
     /// The probe counts a failed database check; `/metrics` renders the recorder.
     shared: Shared,
+    /// With `[[orgs]]`: each org's DingTalk client, probe streak and Stream state.
+    orgs: Vec<OrgProbe>,
+}
+
+/// What `/readyz` probes for one org of several.
+#[derive(Clone)]
+struct OrgProbe {
+    name: String,
+    dingtalk: dingtalk_client::DingTalkClient,
+    reachability: crate::readiness::Reachability,
+    stream: Option<watch::Receiver<stream::StreamStatus>>,
 }
 
 /// A built, bound, not yet running service.
@@ -117,6 +128,8 @@ pub struct Application {
     shared: Shared,
     /// What SIGHUP replaces live (`crate::reload`): the OA API's tokens, the deletion threshold.
     live: crate::reload::Live,
+    /// With `[[orgs]]`, one runtime per organization (`crate::orgs`); empty otherwise.
+    orgs: Vec<crate::orgs::OrgRuntime>,
 }
 
 impl std::fmt::Debug for Application {
@@ -137,7 +150,8 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let instance = instance_id();
-        let dingtalk = if config.dingtalk.client_id.is_empty() {
+        // With `[[orgs]]` each org has its own client (`crate::orgs`); `[dingtalk]`'s is unused.
+        let dingtalk = if config.dingtalk.client_id.is_empty() || !config.orgs.is_empty() {
             None
         } else {
             Some(dingtalk_client_for(config, &store, &instance).await?)
@@ -145,7 +159,7 @@ impl Application {
         let shared = Shared::new(system_clock());
         let ops_client = dingtalk.clone();
         // In Stream mode the connection is opened when the service runs; readiness follows it.
-        let stream_channel = (config.events.mode == EventsMode::Stream)
+        let stream_channel = (config.events.mode == EventsMode::Stream && config.orgs.is_empty())
             .then(|| watch::channel(stream::StreamStatus::default()));
         let ops = OpsState {
             store: store.clone(),
@@ -155,19 +169,39 @@ impl Application {
             )),
             stream: stream_channel.as_ref().map(|(_, rx)| rx.clone()),
             shared: shared.clone(),
+            orgs: Vec::new(),
         };
         let apply_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        // One deletion threshold for the engine and SCIM, which SIGHUP replaces live.
+        let deletions = sync_engine::LiveThreshold::new(workers::deletion_threshold(config));
+        let orgs = build_orgs(config, &store, &instance, &shared, &deletions).await?;
+        let mut ops = ops;
+        ops.orgs = orgs
+            .iter()
+            .map(|o| OrgProbe {
+                name: o.name.clone(),
+                dingtalk: o.sync.client.clone(),
+                reachability: crate::readiness::Reachability::new(std::time::Duration::from_secs(
+                    config.dingtalk.ready_grace_secs,
+                )),
+                stream: o.stream_watch.clone(),
+            })
+            .collect();
         let probes = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(ops.clone());
         let mut public = probes.clone();
-        if let Some(state) =
+        let single_callback = if config.orgs.is_empty() {
             callback::CallbackState::from_config(config, store.clone(), shared.clock.clone())
                 .context("callback settings ([callback] token / aes_key / owner_key)")?
-        {
+        } else {
+            None
+        };
+        if let Some(state) = single_callback {
             public = public.merge(callback::router(state.with_wake(apply_wake.clone())));
         }
+        public = public.merge(org_callbacks(&orgs, &shared)?);
         let tokens = config
             .api
             .tokens
@@ -178,8 +212,6 @@ impl Application {
         let api_tokens = api_state.tokens.clone();
         // SCIM faces the IdPs on the internet and authenticates every request itself, so it is
         // on the public listener (design: "Surfaces").
-        // One deletion threshold for the engine and SCIM, which SIGHUP replaces live.
-        let deletions = sync_engine::LiveThreshold::new(workers::deletion_threshold(config));
         let scim_state = crate::scim::ScimState {
             store: store.clone(),
             settings: std::sync::Arc::new(crate::scim::ScimSettings {
@@ -195,6 +227,10 @@ impl Application {
                 .with_actor(format!("dingsync@{instance}"))
                 .with_clock(shared.clock.clone())
         });
+        // The console acts on the first org when the service runs several.
+        let console_sync = sync
+            .clone()
+            .or_else(|| orgs.first().map(|o| o.sync.clone()));
         let mut internal = Router::new()
             .route("/metrics", get(metrics))
             .with_state(ops)
@@ -203,7 +239,7 @@ impl Application {
         if config.console.enabled {
             let admin = crate::admin::Admin::new(
                 store.clone(),
-                sync.clone(),
+                console_sync,
                 stream_channel.as_ref().map(|(_, rx)| rx.clone()),
                 config.clone(),
                 shared.clock.clone(),
@@ -246,6 +282,7 @@ impl Application {
                 tokens: api_tokens,
                 deletions,
             },
+            orgs,
         })
     }
 
@@ -301,6 +338,7 @@ impl Application {
             )),
             _ => None,
         };
+        let (mut org_workers, org_streams) = self.start_orgs(&shutdown).await;
         let stream_task = self.stream_status.map(|status| {
             let d = &self.config.dingtalk;
             let cfg = stream::StreamConfig::new(
@@ -356,6 +394,12 @@ impl Application {
         if let Some(set) = workers.as_mut() {
             while set.join_next().await.is_some() {}
         }
+        for set in &mut org_workers {
+            while set.join_next().await.is_some() {}
+        }
+        for task in org_streams {
+            let _ = task.await;
+        }
         if let Some(task) = stream_task {
             let _ = task.await;
         }
@@ -370,6 +414,107 @@ impl Application {
     pub fn sync_context(&self) -> Option<&sync_engine::SyncContext> {
         self.sync.as_ref()
     }
+
+    /// The runtimes of `[[orgs]]` (empty for a single-org configuration).
+    pub fn orgs(&self) -> &[crate::orgs::OrgRuntime] {
+        &self.orgs
+    }
+
+    /// Starts every org's runtime: links its root, then its workers and Stream client. An org
+    /// whose root cannot be linked is logged and left out; the others start regardless.
+    async fn start_orgs(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> (
+        Vec<tokio::task::JoinSet<()>>,
+        Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        let (mut workers, mut streams) = (Vec::new(), Vec::new());
+        for (org, section) in self.orgs.iter().zip(self.config.effective_orgs()) {
+            let now = self.shared.clock.now_ms();
+            if let Err(e) = crate::orgs::ensure_root(&org.store, &section, now).await {
+                tracing::error!(org = %org.name, error = %format!("{e:#}"), "organization not started");
+                continue;
+            }
+            if self.start_workers {
+                workers.push(workers::spawn(
+                    org.sync.clone(),
+                    &org.config,
+                    &self.instance,
+                    org.apply_wake.clone(),
+                    &self.shared,
+                    shutdown,
+                ));
+            }
+            if let Some(status) = &org.stream_status {
+                let d = &org.config.dingtalk;
+                let cfg = stream::StreamConfig::new(
+                    &stream::api_base_for(&d.base_url),
+                    &d.client_id,
+                    d.client_secret.expose(),
+                );
+                streams.push(tokio::spawn(self.shared.telemetry.scope(stream::run(
+                    cfg,
+                    org.store.clone(),
+                    shutdown.clone(),
+                    status.clone(),
+                    self.shared.clock.clone(),
+                ))));
+            }
+        }
+        (workers, streams)
+    }
+}
+
+/// The runtimes of `[[orgs]]`, in file order (none without `[[orgs]]`).
+async fn build_orgs(
+    config: &Config,
+    store: &Store,
+    instance: &str,
+    shared: &Shared,
+    deletions: &sync_engine::LiveThreshold,
+) -> anyhow::Result<Vec<crate::orgs::OrgRuntime>> {
+    let build = crate::orgs::Build {
+        config,
+        store,
+        instance,
+        clock: shared.clock.clone(),
+        deletions: deletions.clone(),
+    };
+    let mut orgs = Vec::new();
+    for section in &config.orgs {
+        orgs.push(crate::orgs::OrgRuntime::build(section, &build).await?);
+    }
+    Ok(orgs)
+}
+
+/// Each org's callback route at `/callbacks/dingtalk/{org}`; the old path too when there is
+/// one org, or for the org named `default`.
+fn org_callbacks(orgs: &[crate::orgs::OrgRuntime], shared: &Shared) -> anyhow::Result<Router> {
+    let mut router = Router::new();
+    for org in orgs {
+        let state = callback::CallbackState::from_config(
+            &org.config,
+            org.store.clone(),
+            shared.clock.clone(),
+        )
+        .with_context(|| {
+            format!(
+                "org {}: callback_token / callback_aes_key / owner_key",
+                org.name
+            )
+        })?;
+        let Some(state) = state else { continue };
+        let state = state.with_wake(org.apply_wake.clone());
+        router = router.merge(callback::router_at(
+            state.clone(),
+            &crate::orgs::callback_path(&org.name),
+        ));
+        if orgs.len() == 1 || org.name == directory_store::DEFAULT_ORG {
+            router = router.merge(callback::router(state));
+        }
+    }
+    Ok(router)
 }
 
 /// Binds `addr` (the config key `key`), saying which key and why when it cannot.
@@ -384,7 +529,8 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// The database as configured (`[database] url`, `max_connections`,
-/// `sqlite_busy_timeout_ms`), migrated to the current schema.
+/// `sqlite_busy_timeout_ms`), migrated to the current schema; scoped to the org of a
+/// configuration derived for one org (`Config::for_org`).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = DatabaseUrl::parse(config.database.url.expose())
         .context("cannot open the database (database.url)")?;
@@ -395,9 +541,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         ),
         ..StoreOptions::default()
     };
-    Store::connect_with(&url, options)
+    let store = Store::connect_with(&url, options)
         .await
-        .context("cannot open the database (database.url)")
+        .context("cannot open the database (database.url)")?;
+    Ok(match &config.org_scope {
+        Some(org) => store.for_org(org),
+        None => store,
+    })
 }
 
 /// Connections of the shared rate budget's own pool: takes and releases are short statements,
@@ -595,6 +745,9 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
             ));
         }
     }
+    let (org_problems, org_notes) = probe_orgs(&ops.orgs, probe_started_ms).await;
+    notes.extend(org_notes);
+    problems.extend(org_problems);
     if problems.is_empty() {
         let body = std::iter::once("ready".to_owned())
             .chain(notes)
@@ -603,6 +756,49 @@ async fn readyz(State(ops): State<OpsState>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
     }
+}
+
+/// The orgs' part of `/readyz`, as (problems, notes), each line naming its org. One broken org
+/// of several is a note, not a problem: the instance still serves the others' callbacks, and a
+/// load balancer that dropped it would stop them too. Only when every org is broken is the
+/// instance not ready.
+async fn probe_orgs(orgs: &[OrgProbe], now_ms: i64) -> (Vec<String>, Vec<String>) {
+    let verdicts = futures::future::join_all(orgs.iter().map(|o| async move {
+        let mut broken = Vec::new();
+        let mut notes = Vec::new();
+        match o.reachability.probe(&o.dingtalk, now_ms).await {
+            Verdict::Reachable => {}
+            Verdict::Degraded(note) => notes.push(format!("org {}: {note}", o.name)),
+            Verdict::NotReady(problem) => broken.push(format!("org {}: {problem}", o.name)),
+        }
+        if let Some(stream) = &o.stream {
+            let status = stream.borrow().clone();
+            if !status.is_ready() {
+                broken.push(format!(
+                    "org {}: stream: not connected ({})",
+                    o.name,
+                    status.last_error.as_deref().unwrap_or("connecting")
+                ));
+            }
+        }
+        (broken, notes)
+    }))
+    .await;
+    let all_broken = !verdicts.is_empty() && verdicts.iter().all(|(b, _)| !b.is_empty());
+    let (mut problems, mut notes) = (Vec::new(), Vec::new());
+    for (broken, n) in verdicts {
+        notes.extend(n);
+        if all_broken {
+            problems.extend(broken);
+        } else {
+            notes.extend(
+                broken
+                    .into_iter()
+                    .map(|b| format!("{b} (the other orgs run)")),
+            );
+        }
+    }
+    (problems, notes)
 }
 
 async fn metrics(State(ops): State<OpsState>) -> String {

@@ -1,7 +1,7 @@
 //! Base snapshots: the last state both sides agreed on, per entity — the base of the engine's
 //! three-way merge. Writes mirrored from DingTalk move it inside their own transaction (through
 //! `journal`); the pusher moves it after DingTalk accepted a push (`id_map`); plan and reconcile
-//! read it whole.
+//! read it whole. Bases are per organization (`Store::for_org`): each org agreed on its own.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,6 +14,7 @@ use crate::journal::WriteCtx;
 /// Sets (or, for `None`, removes) the base snapshot of one entity on `conn`.
 pub(crate) async fn set_base_on(
     conn: &mut AnyConnection,
+    org: &str,
     kind: EntityKind,
     oa_id: &str,
     body: Option<&serde_json::Value>,
@@ -21,24 +22,30 @@ pub(crate) async fn set_base_on(
 ) -> Result<(), StoreError> {
     match body {
         Some(body) => {
-            Sql::new("INSERT INTO base_snapshots (kind, oa_id, body_json, synced_at_ms) VALUES (")
-                .bind(kind.as_str())
-                .push(", ")
-                .bind(oa_id)
-                .push(", ")
-                .bind(body.to_string())
-                .push(", ")
-                .bind(now_ms)
-                .push(
-                    ") ON CONFLICT (kind, oa_id) DO UPDATE SET body_json = excluded.body_json, \
+            Sql::new(
+                "INSERT INTO base_snapshots (org, kind, oa_id, body_json, synced_at_ms) VALUES (",
+            )
+            .bind(org)
+            .push(", ")
+            .bind(kind.as_str())
+            .push(", ")
+            .bind(oa_id)
+            .push(", ")
+            .bind(body.to_string())
+            .push(", ")
+            .bind(now_ms)
+            .push(
+                ") ON CONFLICT (org, kind, oa_id) DO UPDATE SET body_json = excluded.body_json, \
                      synced_at_ms = excluded.synced_at_ms",
-                )
-                .query()
-                .execute(&mut *conn)
-                .await?;
+            )
+            .query()
+            .execute(&mut *conn)
+            .await?;
         }
         None => {
-            Sql::new("DELETE FROM base_snapshots WHERE kind = ")
+            Sql::new("DELETE FROM base_snapshots WHERE org = ")
+                .bind(org)
+                .push(" AND kind = ")
                 .bind(kind.as_str())
                 .push(" AND oa_id = ")
                 .bind(oa_id)
@@ -53,10 +60,13 @@ pub(crate) async fn set_base_on(
 /// The stored base snapshot of one entity, as JSON text.
 async fn base_text_on(
     conn: &mut AnyConnection,
+    org: &str,
     kind: EntityKind,
     oa_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    let row = Sql::new("SELECT body_json FROM base_snapshots WHERE kind = ")
+    let row = Sql::new("SELECT body_json FROM base_snapshots WHERE org = ")
+        .bind(org)
+        .push(" AND kind = ")
         .bind(kind.as_str())
         .push(" AND oa_id = ")
         .bind(oa_id)
@@ -79,12 +89,12 @@ pub(crate) async fn refresh_base<T: Serialize>(
         return Ok(());
     }
     let body = serde_json::to_value(value)?;
-    let same = match base_text_on(conn, kind, id).await? {
+    let same = match base_text_on(conn, &ctx.org, kind, id).await? {
         Some(text) => serde_json::from_str::<serde_json::Value>(&text).ok() == Some(body.clone()),
         None => false,
     };
     if !same {
-        set_base_on(conn, kind, id, Some(&body), ctx.now_ms).await?;
+        set_base_on(conn, &ctx.org, kind, id, Some(&body), ctx.now_ms).await?;
     }
     Ok(())
 }
@@ -97,7 +107,7 @@ impl Store {
         oa_id: &str,
     ) -> Result<Option<T>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(text) = base_text_on(&mut conn, kind, oa_id).await? else {
+        let Some(text) = base_text_on(&mut conn, &self.org, kind, oa_id).await? else {
             return Ok(None);
         };
         Ok(Some(serde_json::from_str(&text)?))
@@ -113,7 +123,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let body = value.map(serde_json::to_value).transpose()?;
         let mut conn = self.pool.acquire().await?;
-        set_base_on(&mut conn, kind, oa_id, body.as_ref(), now_ms).await
+        set_base_on(&mut conn, &self.org, kind, oa_id, body.as_ref(), now_ms).await
     }
 
     /// Every base snapshot of one kind as `(oa id, body)`, for reconcile's three-way plan.
@@ -121,7 +131,9 @@ impl Store {
         &self,
         kind: EntityKind,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let rows = Sql::new("SELECT oa_id, body_json FROM base_snapshots WHERE kind = ")
+        let rows = Sql::new("SELECT oa_id, body_json FROM base_snapshots WHERE org = ")
+            .bind(&*self.org)
+            .push(" AND kind = ")
             .bind(kind.as_str())
             .push(" ORDER BY oa_id")
             .query()

@@ -89,6 +89,7 @@ fn journal_rows<T: Serialize>(
         ]);
         if ctx.record_base {
             base.push(vec![
+                (&*ctx.org).into(),
                 kind.as_str().into(),
                 id.as_str().into(),
                 after_json.into(),
@@ -115,8 +116,8 @@ async fn write_journal(
     insert_rows(
         conn,
         "base_snapshots",
-        "kind, oa_id, body_json, synced_at_ms",
-        "ON CONFLICT (kind, oa_id) DO UPDATE SET body_json = excluded.body_json, \
+        "org, kind, oa_id, body_json, synced_at_ms",
+        "ON CONFLICT (org, kind, oa_id) DO UPDATE SET body_json = excluded.body_json, \
          synced_at_ms = excluded.synced_at_ms",
         base,
     )
@@ -130,6 +131,7 @@ impl Store {
         ctx: &WriteCtx,
         depts: &[Department],
     ) -> Result<BatchReport, StoreError> {
+        let ctx = &self.stamp(ctx);
         let depts = dedupe_last(depts, |d| d.id);
         let mut report = BatchReport::default();
         let mut tx = self.begin_write().await?;
@@ -180,6 +182,7 @@ impl Store {
         ctx: &WriteCtx,
         users: &[User],
     ) -> Result<BatchReport, StoreError> {
+        let ctx = &self.stamp(ctx);
         let users = dedupe_last(users, |u| u.id.clone());
         let mut report = BatchReport::default();
         let mut tx = self.begin_write().await?;

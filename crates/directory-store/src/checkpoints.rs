@@ -1,6 +1,7 @@
 //! Small named values the engine keeps between runs: the position of an interrupted import
 //! (`import_checkpoints`, JSON chosen by the importer) and the key/value `sync_state` table
-//! (cursors and markers). Both are a text under a name, upserted with the time of the write.
+//! (cursors and markers). Both are a text under a name, upserted with the time of the write;
+//! names are per organization (`Store::scoped`).
 
 use sqlx::Row;
 
@@ -34,7 +35,7 @@ impl Store {
             "SELECT {} FROM {} WHERE {} = ",
             t.value, t.table, t.key
         ))
-        .bind(key)
+        .bind(self.scoped(key).as_ref())
         .query()
         .fetch_optional(&self.pool)
         .await?;
@@ -57,7 +58,7 @@ impl Store {
         Sql::new(&format!(
             "INSERT INTO {table} ({key_col}, {value_col}, updated_at_ms) VALUES ("
         ))
-        .bind(key)
+        .bind(self.scoped(key).as_ref())
         .push(", ")
         .bind(value)
         .push(", ")
@@ -100,7 +101,7 @@ impl Store {
     /// Forgets an import position (the import finished).
     pub async fn checkpoint_clear(&self, name: &str) -> Result<(), StoreError> {
         Sql::new("DELETE FROM import_checkpoints WHERE name = ")
-            .bind(name)
+            .bind(self.scoped(name).as_ref())
             .query()
             .execute(&self.pool)
             .await?;

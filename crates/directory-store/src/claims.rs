@@ -14,7 +14,9 @@
 //! run out and another worker takes the entry over, so nothing is lost (delivery is at least
 //! once; pushing and applying are idempotent). Reporting on an entry whose lease was taken over
 //! fails with [`StoreError::LeaseLost`]. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED` so
-//! several instances claim disjoint entries without waiting on each other.
+//! several instances claim disjoint entries without waiting on each other. Claims, depths,
+//! listings and releases are per organization (`Store::for_org`); an entry's id is global, so
+//! what is done by id needs no org.
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -180,8 +182,8 @@ impl Store {
             limit,
         } = claim;
         let table = q.name;
-        // $1 worker, $2 lease end, $3 now, $4 limit.
-        let ready = ready_condition("$3");
+        // $1 worker, $2 lease end, $3 now, $4 limit, $5 org.
+        let ready = format!("{} AND o.org = $5", ready_condition("$3"));
         let set = "state = 'claimed', claimed_by = $1, claimed_until_ms = $2, \
                    attempts = attempts + 1, updated_at_ms = $3";
         let returning = q.select_list(&format!("{table}."));
@@ -200,7 +202,8 @@ impl Store {
             .bind(worker.to_owned())
             .bind(now_ms.saturating_add(lease_ms))
             .bind(now_ms)
-            .bind(i64::from(limit));
+            .bind(i64::from(limit))
+            .bind(self.org.to_string());
         let mut rows = query.fetch_all(&self.pool).await?;
         rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(i64::MAX));
         Ok(rows)
@@ -330,6 +333,8 @@ impl Store {
             .bind(now_ms)
             .push(" WHERE state = 'claimed' AND claimed_by = ")
             .bind(worker)
+            .push(" AND org = ")
+            .bind(&*self.org)
             .query()
             .execute(&self.pool)
             .await?
@@ -339,9 +344,11 @@ impl Store {
     /// Entries per state (done entries not counted).
     pub(crate) async fn queue_depth(&self, q: QueueTable) -> Result<QueueDepth, StoreError> {
         let rows = Sql::new(&format!(
-            "SELECT state, COUNT(*) AS n FROM {} WHERE state <> 'done' GROUP BY state",
+            "SELECT state, COUNT(*) AS n FROM {} WHERE state <> 'done' AND org = ",
             q.name
         ))
+        .bind(&*self.org)
+        .push(" GROUP BY state")
         .query()
         .fetch_all(&self.pool)
         .await?;
@@ -372,7 +379,9 @@ impl Store {
             q.select_list(""),
             q.name
         ))
-        .bind(after.unwrap_or(0));
+        .bind(after.unwrap_or(0))
+        .push(" AND org = ")
+        .bind(&*self.org);
         if let Some(s) = state {
             sql = sql.push(" AND state = ").bind(s.as_str());
         }

@@ -94,9 +94,11 @@ impl Store {
                 other => other.to_string(),
             };
             Sql::new(
-                "INSERT INTO conflicts (kind, oa_id, field, base_json, oa_json, dingtalk_json, \
-                 winner, at_ms) VALUES (",
+                "INSERT INTO conflicts (org, kind, oa_id, field, base_json, oa_json, \
+                 dingtalk_json, winner, at_ms) VALUES (",
             )
+            .bind(&*self.org)
+            .push(", ")
             .bind(kind.as_str())
             .push(", ")
             .bind(oa_id)
@@ -149,6 +151,7 @@ impl Store {
         conflicts: &serde_json::Value,
         merged: &serde_json::Value,
     ) -> Result<i64, StoreError> {
+        let ctx = &self.stamp(ctx);
         let ctx = WriteCtx {
             actor: format!("{}:conflict", ctx.actor),
             enqueue: false,

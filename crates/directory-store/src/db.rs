@@ -21,6 +21,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -70,6 +71,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim_holds",
         include_str!("../migrations/sqlite/0007_scim_holds.sql"),
     ),
+    (
+        8,
+        "orgs",
+        include_str!("../migrations/sqlite/0008_orgs.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -109,14 +115,24 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim_holds",
         include_str!("../migrations/postgres/0007_scim_holds.sql"),
     ),
+    (
+        8,
+        "orgs",
+        include_str!("../migrations/postgres/0008_orgs.sql"),
+    ),
 ];
+
+/// The organization of a deployment without `[[orgs]]`, and of every row written before
+/// organizations existed (migration 0008).
+pub const DEFAULT_ORG: &str = "default";
 
 /// The advisory-lock key that serializes directory writes on PostgreSQL ("dingsync" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x6469_6e67_7379_6e63;
 
-/// The embedded migrations of one backend, as a sqlx migration source.
+/// The embedded migrations of one backend up to a version (all: `i64::MAX`), as a sqlx
+/// migration source.
 #[derive(Debug)]
-struct Embedded(Backend);
+struct Embedded(Backend, i64);
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
@@ -124,8 +140,10 @@ impl<'s> MigrationSource<'s> for Embedded {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
         };
+        let up_to = self.1;
         let migrations = set
             .iter()
+            .filter(|(version, _, _)| *version <= up_to)
             .map(|(version, name, sql)| {
                 Migration::new(
                     *version,
@@ -172,6 +190,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Where we are connected, for log lines (prints without the password).
     url: DatabaseUrl,
+    /// The DingTalk organization whose bookkeeping this handle reads and writes (see
+    /// [`Store::for_org`]).
+    pub(crate) org: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -179,6 +200,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("backend", &self.backend)
             .field("url", &self.url)
+            .field("org", &self.org)
             .field("connections", &self.pool.size())
             .finish()
     }
@@ -230,15 +252,62 @@ impl Store {
             pool,
             backend,
             url: url.clone(),
+            org: Arc::from(DEFAULT_ORG),
         })
     }
 
     /// Applies pending migrations (idempotent; run by `connect`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = Migrator::new(Embedded(self.backend))
+        self.migrate_up_to(i64::MAX).await
+    }
+
+    /// Applies the migrations up to `version` only.
+    async fn migrate_up_to(&self, version: i64) -> Result<(), StoreError> {
+        let migrator = Migrator::new(Embedded(self.backend, version))
             .await
             .map_err(StoreError::Migrate)?;
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// Connects and applies the migrations up to `version` only, leaving the database as the
+    /// release whose last migration that was left it: for upgrade tests, which then fill it
+    /// and open it with [`Store::connect_with`] as the new release would.
+    #[doc(hidden)]
+    pub async fn connect_at_version(url: &DatabaseUrl, version: i64) -> Result<Self, StoreError> {
+        let store = Self::open(url, StoreOptions::default()).await?;
+        store.migrate_up_to(version).await?;
+        Ok(store)
+    }
+
+    /// The same database scoped to the DingTalk organization `org` (a `[[orgs]]` name): the id
+    /// map, base snapshots, inbox, outbox, held deletions, conflicts, soft matches, runs,
+    /// leases, checkpoints and sync state it reads and writes are that org's; the OA directory
+    /// and the audit log are shared by all orgs. Cheap: the pool is shared.
+    ///
+    /// Why a scoped handle rather than an `org` argument on every method: everything the engine
+    /// does for one org goes through one handle, so no call site can mix two orgs' DingTalk ids,
+    /// and a single-org deployment (org [`DEFAULT_ORG`]) is exactly what it was before.
+    pub fn for_org(&self, org: &str) -> Store {
+        Store {
+            org: Arc::from(org),
+            ..self.clone()
+        }
+    }
+
+    /// The organization this handle is scoped to ([`DEFAULT_ORG`] unless [`Store::for_org`]).
+    pub fn org(&self) -> &str {
+        &self.org
+    }
+
+    /// `name` (of a lease, checkpoint or sync-state key) as stored for this handle's org: the
+    /// default org's names are unchanged (so a single-org database reads as before), another
+    /// org's carry the prefix `org/<name>:`.
+    pub(crate) fn scoped<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        if &*self.org == DEFAULT_ORG {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(format!("org/{}:{name}", self.org))
+        }
     }
 
     /// The dialect in use.

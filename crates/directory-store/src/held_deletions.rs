@@ -89,6 +89,7 @@ fn held_from_row(row: &AnyRow) -> Result<HeldDeletion, StoreError> {
 /// Holds a deletion on `conn` (inside the caller's transaction); returns its id.
 pub(crate) async fn hold_in(
     conn: &mut AnyConnection,
+    org: &str,
     kind: EntityKind,
     oa_id: &str,
     origin: Origin,
@@ -96,8 +97,11 @@ pub(crate) async fn hold_in(
     now_ms: i64,
 ) -> Result<i64, StoreError> {
     let row = Sql::new(
-        "INSERT INTO held_deletions (kind, oa_id, origin, reason, state, created_at_ms) VALUES (",
+        "INSERT INTO held_deletions (org, kind, oa_id, origin, reason, state, created_at_ms) \
+         VALUES (",
     )
+    .bind(org)
+    .push(", ")
     .bind(kind.as_str())
     .push(", ")
     .bind(oa_id)
@@ -125,17 +129,18 @@ impl Store {
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        hold_in(&mut conn, kind, oa_id, origin, reason, now_ms).await
+        hold_in(&mut conn, &self.org, kind, oa_id, origin, reason, now_ms).await
     }
 
-    /// Held deletions, optionally of one state, oldest first.
+    /// This org's held deletions, optionally of one state, oldest first.
     pub async fn held_deletions(
         &self,
         state: Option<HoldState>,
     ) -> Result<Vec<HeldDeletion>, StoreError> {
         let mut sql = Sql::new(&format!(
-            "SELECT {HELD_COLS} FROM held_deletions WHERE 1 = 1"
-        ));
+            "SELECT {HELD_COLS} FROM held_deletions WHERE org = "
+        ))
+        .bind(&*self.org);
         if let Some(s) = state {
             sql = sql.push(" AND state = ").bind(s.as_str());
         }

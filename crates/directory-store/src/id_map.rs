@@ -1,4 +1,5 @@
-//! The OA↔DingTalk id map: which DingTalk entity each OA entity is, per kind.
+//! The OA↔DingTalk id map: which DingTalk entity each OA entity is, per kind and per
+//! organization (DingTalk ids are unique only within a corp; `Store::for_org` picks the org).
 //!
 //! One rule holds for every way a link is written — one at a time ([`Store::id_map_put`]), in
 //! bulk for the full import ([`Store::id_map_put_many`]: tens of thousands of users and
@@ -102,6 +103,7 @@ fn corrupt(id: &str, side: &str, text: &str) -> StoreError {
 /// contradicting one fails the whole call with [`StoreError::IdMapConflict`].
 async fn fresh_links_on(
     conn: &mut AnyConnection,
+    org: &str,
     kind: EntityKind,
     pairs: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, StoreError> {
@@ -112,7 +114,9 @@ async fn fresh_links_on(
     let mut by_oa: HashMap<String, String> = HashMap::new();
     let mut by_ding: HashMap<String, String> = HashMap::new();
     for column in ["oa_id", "ding_id"] {
-        let mut sql = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE kind = ")
+        let mut sql = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE org = ")
+            .bind(org)
+            .push(" AND kind = ")
             .bind(kind.as_str())
             .push(" AND ")
             .push(column)
@@ -157,18 +161,21 @@ async fn fresh_links_on(
 /// Inserts links that [`fresh_links_on`] returned.
 async fn insert_links_on(
     conn: &mut AnyConnection,
+    org: &str,
     kind: EntityKind,
     links: &[(String, String)],
 ) -> Result<(), StoreError> {
     if links.is_empty() {
         return Ok(());
     }
-    let mut insert = Sql::new("INSERT INTO id_map (kind, oa_id, ding_id) VALUES ");
+    let mut insert = Sql::new("INSERT INTO id_map (org, kind, oa_id, ding_id) VALUES ");
     for (i, (oa, ding)) in links.iter().enumerate() {
         if i > 0 {
             insert.push_mut(", ");
         }
         insert.push_mut("(");
+        insert.bind_mut(org);
+        insert.push_mut(", ");
         insert.bind_mut(kind.as_str());
         insert.push_mut(", ");
         insert.bind_mut(oa.as_str());
@@ -183,17 +190,24 @@ async fn insert_links_on(
 /// Links `oa` to `ding` on `conn` under the module's rule.
 async fn link_on<O: MappedId>(
     conn: &mut AnyConnection,
+    org: &str,
     oa: &O,
     ding: &O::Ding,
 ) -> Result<(), StoreError> {
     let pair = vec![(oa.oa_text(), O::ding_text(ding))];
-    let fresh = fresh_links_on(conn, O::KIND, pair).await?;
-    insert_links_on(conn, O::KIND, &fresh).await
+    let fresh = fresh_links_on(conn, org, O::KIND, pair).await?;
+    insert_links_on(conn, org, O::KIND, &fresh).await
 }
 
 /// Forgets the link of `oa` on `conn`; whether there was one.
-async fn unlink_on<O: MappedId>(conn: &mut AnyConnection, oa: &O) -> Result<bool, StoreError> {
-    let n = Sql::new("DELETE FROM id_map WHERE kind = ")
+async fn unlink_on<O: MappedId>(
+    conn: &mut AnyConnection,
+    org: &str,
+    oa: &O,
+) -> Result<bool, StoreError> {
+    let n = Sql::new("DELETE FROM id_map WHERE org = ")
+        .bind(org)
+        .push(" AND kind = ")
         .bind(O::KIND.as_str())
         .push(" AND oa_id = ")
         .bind(oa.oa_text())
@@ -209,7 +223,7 @@ impl Store {
     /// either id silently (that would point two entities at one).
     pub async fn id_map_put<O: MappedId>(&self, oa: &O, ding: &O::Ding) -> Result<(), StoreError> {
         let mut tx = self.begin_queue().await?;
-        link_on(&mut tx, oa, ding).await?;
+        link_on(&mut tx, &self.org, oa, ding).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -228,8 +242,8 @@ impl Store {
                 .iter()
                 .map(|(oa, ding)| (oa.oa_text(), O::ding_text(ding)))
                 .collect();
-            let fresh = fresh_links_on(&mut tx, O::KIND, texts).await?;
-            insert_links_on(&mut tx, O::KIND, &fresh).await?;
+            let fresh = fresh_links_on(&mut tx, &self.org, O::KIND, texts).await?;
+            insert_links_on(&mut tx, &self.org, O::KIND, &fresh).await?;
             inserted += fresh.len();
         }
         tx.commit().await?;
@@ -244,7 +258,9 @@ impl Store {
         value: &str,
         want: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = Sql::new(&format!("SELECT {want} FROM id_map WHERE kind = "))
+        let row = Sql::new(&format!("SELECT {want} FROM id_map WHERE org = "))
+            .bind(&*self.org)
+            .push(" AND kind = ")
             .bind(kind.as_str())
             .push(&format!(" AND {by} = "))
             .bind(value)
@@ -280,7 +296,9 @@ impl Store {
 
     /// Every link of one kind (`O` picks the kind), in no particular order.
     pub async fn id_map_all<O: MappedId>(&self) -> Result<Vec<(O, O::Ding)>, StoreError> {
-        let rows = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE kind = ")
+        let rows = Sql::new("SELECT oa_id, ding_id FROM id_map WHERE org = ")
+            .bind(&*self.org)
+            .push(" AND kind = ")
             .bind(O::KIND.as_str())
             .query()
             .fetch_all(&self.pool)
@@ -300,7 +318,7 @@ impl Store {
     /// Forgets the mapping of an OA entity (after it was deleted on both sides).
     pub async fn id_map_remove<O: MappedId>(&self, oa: &O) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        unlink_on(&mut conn, oa).await
+        unlink_on(&mut conn, &self.org, oa).await
     }
 
     /// Records that DingTalk holds `base` for the OA entity `oa`, which is `ding` there: saves
@@ -315,8 +333,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let body = serde_json::to_value(base)?;
         let mut tx = self.begin_queue().await?;
-        link_on(&mut tx, oa, ding).await?;
-        set_base_on(&mut tx, O::KIND, &oa.oa_text(), Some(&body), now_ms).await?;
+        link_on(&mut tx, &self.org, oa, ding).await?;
+        set_base_on(
+            &mut tx,
+            &self.org,
+            O::KIND,
+            &oa.oa_text(),
+            Some(&body),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -329,8 +355,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_queue().await?;
-        unlink_on(&mut tx, oa).await?;
-        set_base_on(&mut tx, O::KIND, &oa.oa_text(), None, now_ms).await?;
+        unlink_on(&mut tx, &self.org, oa).await?;
+        set_base_on(&mut tx, &self.org, O::KIND, &oa.oa_text(), None, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }

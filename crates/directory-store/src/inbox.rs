@@ -1,7 +1,8 @@
 //! The inbox: DingTalk events waiting to be applied, deduplicated on arrival, with the life
 //! cycle of `claims` (leases, retries, dead letters). Unlike the outbox, events have no
 //! dependency order: they are claimed in arrival order, and the applier makes each one
-//! idempotent.
+//! idempotent. Events are per organization (`Store::for_org`): each org's workers claim its
+//! own, and a dedupe key is unique within its org.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -100,9 +101,11 @@ impl Store {
     /// The callback handler acknowledges DingTalk only after this returns (design invariant 1).
     pub async fn inbox_put(&self, event: NewInboxEvent) -> Result<InboxPut, StoreError> {
         let row = Sql::new(
-            "INSERT INTO inbox (dedupe_key, event_type, payload_json, received_at_ms, state, \
+            "INSERT INTO inbox (org, dedupe_key, event_type, payload_json, received_at_ms, state, \
              attempts, next_attempt_at_ms, updated_at_ms) VALUES (",
         )
+        .bind(&*self.org)
+        .push(", ")
         .bind(event.dedupe_key)
         .push(", ")
         .bind(event.event_type)
@@ -114,7 +117,7 @@ impl Store {
         .bind(event.received_at_ms)
         .push(", ")
         .bind(event.received_at_ms)
-        .push(") ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+        .push(") ON CONFLICT (org, dedupe_key) DO NOTHING RETURNING id")
         .query()
         .fetch_optional(&self.pool)
         .await?;
@@ -134,9 +137,11 @@ impl Store {
         error: &str,
     ) -> Result<InboxPut, StoreError> {
         let row = Sql::new(
-            "INSERT INTO inbox (dedupe_key, event_type, payload_json, received_at_ms, state, \
+            "INSERT INTO inbox (org, dedupe_key, event_type, payload_json, received_at_ms, state, \
              attempts, next_attempt_at_ms, last_error, updated_at_ms) VALUES (",
         )
+        .bind(&*self.org)
+        .push(", ")
         .bind(event.dedupe_key)
         .push(", ")
         .bind(event.event_type)
@@ -150,7 +155,7 @@ impl Store {
         .bind(error)
         .push(", ")
         .bind(event.received_at_ms)
-        .push(") ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+        .push(") ON CONFLICT (org, dedupe_key) DO NOTHING RETURNING id")
         .query()
         .fetch_optional(&self.pool)
         .await?;

@@ -13,11 +13,13 @@
 //! Outbox entries carry *dependency keys* (see `outbox`): the entity they write, and the
 //! entities they merely reference (a user reads its departments, a role reads its group).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::base::set_base_on;
-use crate::db::{Sql, Store};
+use crate::db::{DEFAULT_ORG, Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::outbox::insert_entry;
 
@@ -113,6 +115,10 @@ pub struct WriteCtx {
     /// OA entity (the department's `source_identifier` marker before its first push): the OA
     /// client's `ETag` (the version) must stay valid across it (issue 18, B8).
     pub keep_version: bool,
+    /// The DingTalk organization whose base and outbox the write records into. Not the
+    /// caller's to set: the [`Store`] handle that performs the write stamps its own org
+    /// (`Store::for_org`), so a write can never land in another org's bookkeeping.
+    pub(crate) org: Arc<str>,
 }
 
 impl WriteCtx {
@@ -126,6 +132,7 @@ impl WriteCtx {
             record_base: false,
             check_rules: true,
             keep_version: false,
+            org: Arc::from(DEFAULT_ORG),
         }
     }
 
@@ -140,6 +147,7 @@ impl WriteCtx {
             record_base: true,
             check_rules: false,
             keep_version: false,
+            org: Arc::from(DEFAULT_ORG),
         }
     }
 
@@ -164,6 +172,7 @@ impl WriteCtx {
             record_base: false,
             check_rules: false,
             keep_version: false,
+            org: Arc::from(DEFAULT_ORG),
         }
     }
 
@@ -263,7 +272,7 @@ pub(crate) async fn record(
     let audit_seq: i64 = row.try_get("seq")?;
 
     let outbox_id = if ctx.enqueue {
-        Some(insert_entry(conn, &change, audit_seq, ctx.now_ms).await?)
+        Some(insert_entry(conn, &ctx.org, &change, audit_seq, ctx.now_ms).await?)
     } else {
         None
     };
@@ -271,6 +280,7 @@ pub(crate) async fn record(
     if ctx.record_base {
         set_base_on(
             conn,
+            &ctx.org,
             change.kind,
             &change.oa_id,
             change.after.as_ref(),
@@ -285,6 +295,15 @@ pub(crate) async fn record(
 }
 
 impl Store {
+    /// `ctx` stamped with this handle's organization (see [`WriteCtx::org`]); every public
+    /// write that takes a context starts with it.
+    pub(crate) fn stamp(&self, ctx: &WriteCtx) -> WriteCtx {
+        WriteCtx {
+            org: self.org.clone(),
+            ..ctx.clone()
+        }
+    }
+
     /// Records `change` on its own, in a write transaction of its own (for records that are not
     /// the side effect of a row write: a push without a change, conflicts in the audit log).
     pub(crate) async fn record_alone(
@@ -292,6 +311,7 @@ impl Store {
         ctx: &WriteCtx,
         change: Change,
     ) -> Result<Recorded, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let recorded = record(&mut tx, ctx, change).await?;
         tx.commit().await?;

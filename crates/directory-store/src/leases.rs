@@ -1,6 +1,6 @@
 //! Named leases in the database, so that among several instances only one imports or
 //! reconciles at a time. A lease is held until a time the holder chose; a holder that dies
-//! simply lets it run out.
+//! simply lets it run out. Names are per organization (`Store::scoped`).
 
 use sqlx::Row;
 
@@ -18,7 +18,7 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
         let row = Sql::new("INSERT INTO leases (name, holder, until_ms) VALUES (")
-            .bind(name)
+            .bind(self.scoped(name).as_ref())
             .push(", ")
             .bind(holder)
             .push(", ")
@@ -40,7 +40,7 @@ impl Store {
     /// operator's message, and for taking over from a holder known to be dead).
     pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
         let row = Sql::new("SELECT holder, until_ms FROM leases WHERE name = ")
-            .bind(name)
+            .bind(self.scoped(name).as_ref())
             .query()
             .fetch_optional(&self.pool)
             .await?;
@@ -53,7 +53,7 @@ impl Store {
     /// Gives up a lease held by `holder` (no-op otherwise).
     pub async fn lease_release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         Sql::new("DELETE FROM leases WHERE name = ")
-            .bind(name)
+            .bind(self.scoped(name).as_ref())
             .push(" AND holder = ")
             .bind(holder)
             .query()

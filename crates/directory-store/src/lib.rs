@@ -90,7 +90,7 @@ pub use console::{
     AuditSearch, ConsoleUserRow, NewSoftMatch, OperatorActionRecord, RunRecord, RunStart,
     SoftMatchRecord, Waiting,
 };
-pub use db::{Store, StoreOptions};
+pub use db::{DEFAULT_ORG, Store, StoreOptions};
 pub use directory::{
     AssignmentQuery, DeleteReport, DeptQuery, Expect, Outcome, Page, RoleQuery, Saved, UserQuery,
 };

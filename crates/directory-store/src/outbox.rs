@@ -2,7 +2,10 @@
 //! (leases, retries, dead letters) and the dependency order below.
 //!
 //! An entry is written by `journal` in the same transaction as the change it pushes (design
-//! invariant 2), through [`insert_entry`]; the pusher claims it here.
+//! invariant 2), through [`insert_entry`]; the pusher claims it here. Each entry targets one
+//! DingTalk organization (`org`; the writing handle's, see `Store::for_org`), whose pusher alone
+//! claims it; dependency keys of a non-default org carry its prefix, so orgs never wait on
+//! each other.
 //!
 //! # Dependency order
 //! An outbox entry must not be pushed before the entries it depends on: a child department
@@ -30,13 +33,14 @@
 //! save would have.
 
 mod ready;
+mod route;
 
 use directory_model::{Department, Role, User};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::claims::{Claim, QueueDepth, QueueState, QueueTable, drop_dead_on, parse_state};
-use crate::db::{Sql, Store};
+use crate::db::{DEFAULT_ORG, Sql, Store};
 use crate::directory::{department_reads, role_reads, user_reads};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::{Change, Op, WriteCtx, dep_key};
@@ -128,9 +132,31 @@ pub(crate) fn outbox_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
 }
 
 /// Queues `change` (recorded as audit row `audit_seq`) on `conn`, inside the write transaction
-/// of the change, with its dependency keys; returns the entry's id.
+/// of the change, for each org it is pushed to (`route`; `writer` is the writing handle's org);
+/// returns the first entry's id.
 pub(crate) async fn insert_entry(
     conn: &mut AnyConnection,
+    writer: &str,
+    change: &Change,
+    audit_seq: i64,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let mut first = None;
+    for org in route::targets(conn, writer, change).await? {
+        let id = insert_one(conn, &org, change, audit_seq, now_ms).await?;
+        first.get_or_insert(id);
+    }
+    first.ok_or_else(|| StoreError::Corrupt {
+        table: "outbox",
+        id: change.oa_id.clone(),
+        detail: "no organization to push to".to_owned(),
+    })
+}
+
+/// Queues `change` for `org` with its dependency keys; returns the entry's id.
+async fn insert_one(
+    conn: &mut AnyConnection,
+    org: &str,
     change: &Change,
     audit_seq: i64,
     now_ms: i64,
@@ -138,9 +164,11 @@ pub(crate) async fn insert_entry(
     // A delete carries the last known state so the pusher still knows what it removes.
     let payload = change.after.as_ref().or(change.before.as_ref());
     let row = Sql::new(
-        "INSERT INTO outbox (kind, oa_id, op, payload_json, audit_seq, state, attempts, \
+        "INSERT INTO outbox (org, kind, oa_id, op, payload_json, audit_seq, state, attempts, \
          next_attempt_at_ms, created_at_ms, updated_at_ms) VALUES (",
     )
+    .bind(org)
+    .push(", ")
     .bind(change.kind.as_str())
     .push(", ")
     .bind(change.oa_id.as_str())
@@ -166,6 +194,12 @@ pub(crate) async fn insert_entry(
     for r in &change.reads {
         if *r != own && !keys.iter().any(|(k, _)| k == r) {
             keys.push((r.clone(), false));
+        }
+    }
+    // Orgs order their own pushes only: one org's dead letter or backlog never holds another's.
+    if org != DEFAULT_ORG {
+        for (k, _) in &mut keys {
+            *k = format!("org/{org}:{k}");
         }
     }
     let mut sql = Sql::new("INSERT INTO outbox_keys (entry_id, dep_key, writes) VALUES ");
@@ -379,7 +413,9 @@ impl Store {
         kind: EntityKind,
         oa_id: &str,
     ) -> Result<bool, StoreError> {
-        let row = Sql::new("SELECT id FROM outbox WHERE kind = ")
+        let row = Sql::new("SELECT id FROM outbox WHERE org = ")
+            .bind(&*self.org)
+            .push(" AND kind = ")
             .bind(kind.as_str())
             .push(" AND oa_id = ")
             .bind(oa_id)
@@ -402,6 +438,7 @@ impl Store {
         oa_id: &str,
         current: &serde_json::Value,
     ) -> Result<Option<i64>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let ctx = ctx.clone().with_enqueue(true);
         let recorded = self
             .record_alone(

@@ -15,7 +15,7 @@
 use directory_model::{OaUserId, UserState};
 use sqlx::{AnyConnection, Row};
 
-use crate::db::Sql;
+use crate::db::{DEFAULT_ORG, Sql};
 use crate::directory::{Expect, delete_user_in, save_user_in};
 use crate::error::{EntityKind, StoreError};
 use crate::held_deletions::{HeldDeletion, hold_in};
@@ -65,8 +65,10 @@ pub(crate) async fn hold_user_in(
     let hold = match existing {
         Some(row) => row.try_get("id")?,
         None => {
+            // SCIM is OA-side: its holds belong to the default org, as before organizations.
             hold_in(
                 conn,
+                DEFAULT_ORG,
                 EntityKind::User,
                 id.as_str(),
                 Origin::Oa,

@@ -187,6 +187,7 @@ impl Store {
         change: ScimChange,
         w: ScimWrite<'_>,
     ) -> Result<ScimResource, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         apply_change(&mut tx, ctx, change).await?;
         put_in(&mut tx, w, ctx.now_ms).await?;
@@ -208,6 +209,7 @@ impl Store {
         kind: &str,
         id: &str,
     ) -> Result<(), StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         if let Some(hold) = apply_change(&mut tx, ctx, change).await? {
             stash_resource_in(&mut tx, hold, id).await?;

@@ -39,6 +39,7 @@
 //! - [`push`]: the outbox pusher ([`push::Pusher`]) with failpoints for crash tests; one file
 //!   per kind (`push/department.rs`, `user.rs`, `role_group.rs`, `role.rs`, `assignment.rs`)
 //!   and `step.rs`, what an attempt came to.
+//! - [`org_scope`]: one DingTalk organization's subtree of the shared OA directory, for plan.
 //! - [`plan`]: [`plan::plan`] (`plan/build.rs`, over `plan/view.rs`, DingTalk's crawl in OA
 //!   ids), [`plan::reconcile`] (`plan/reconcile.rs`) and the table (`plan/render.rs`).
 //! - [`apply`]: the inbox worker (`apply/worker.rs`) — read any payload dialect
@@ -60,6 +61,7 @@ pub mod error_chain;
 pub mod exclusive;
 pub mod import;
 mod kind;
+pub mod org_scope;
 pub mod plan;
 pub mod policy;
 pub mod push;

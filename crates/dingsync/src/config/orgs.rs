@@ -1,8 +1,9 @@
 //! `[[orgs]]`: several DingTalk organizations (corps) in one deployment (issue 20).
 //!
-//! **Parsed and validated only; not yet wired.** `check` reports every problem of every org
-//! (naming the org), but `serve`, `import` and the rest still run the single org of
-//! `[dingtalk]` / `[callback]`; the per-org engine, store keys and callbacks come in later steps.
+//! `check` reports every problem of every org (naming the org); `serve` runs one runtime per
+//! org (`crate::orgs`), and `import`, `plan`, `reconcile`, `status` and `dead-letters` run for
+//! every org or the one `--org` names, each on the org's derived configuration
+//! ([`Config::for_org`]).
 //!
 //! Why a list of tables: an internal DingTalk app serves exactly one corp, so N corps mean N apps,
 //! each with its own credentials, callback keys and events mode. Settings shared by every org
@@ -55,8 +56,9 @@ pub struct OrgSection {
     pub include_depts: Vec<i64>,
     /// DingTalk department ids of this org that are never synced.
     pub exclude_depts: Vec<i64>,
-    /// The OA department the org's tree sits under; `None`: one OA department of its own,
-    /// named after the org, created on its first import.
+    /// The top-level OA department the org's DingTalk root is linked to (its tree is that
+    /// department's subtree); `None`: a top-level OA department of its own, named after the
+    /// org, created when the org first starts (`crate::orgs::ensure_root`).
     pub oa_parent: Option<i64>,
 }
 
@@ -208,6 +210,32 @@ impl Config {
         }
     }
 
+    /// The single-org configuration that runs `org`: this one with `[dingtalk]`'s app and corp,
+    /// `[callback]`'s keys, `[events] mode` and `[sync]`'s scope replaced by the org's, and no
+    /// `[[orgs]]`. Why: every part of the service that serves one org (client, callback route,
+    /// Stream, workers) is built from a `Config` already, so one org's runtime is that code run
+    /// on the org's derived configuration, over the store scoped to the org.
+    pub fn for_org(&self, org: &OrgSection) -> Config {
+        let mut c = self.clone();
+        c.orgs = Vec::new();
+        c.org_scope = Some(org.name.clone());
+        c.dingtalk.client_id = org.client_id.clone();
+        c.dingtalk.client_secret = org.client_secret.clone();
+        c.dingtalk.client_secret_file = None;
+        c.dingtalk.corp_id = org.corp_id.clone();
+        c.callback.token = org.callback_token.clone();
+        c.callback.token_file = None;
+        c.callback.aes_key = org.callback_aes_key.clone();
+        c.callback.aes_key_file = None;
+        c.callback.owner_key = org.owner_key.clone();
+        if let Some(mode) = org.events_mode {
+            c.events.mode = mode;
+        }
+        c.sync.include_depts = org.include_depts.clone();
+        c.sync.exclude_depts = org.exclude_depts.clone();
+        c
+    }
+
     /// Every problem of `[[orgs]]`, each naming its org; nothing when there is no `[[orgs]]`
     /// (the single org is checked by the sections it comes from).
     pub(super) fn org_problems(&self) -> Vec<String> {
@@ -241,15 +269,16 @@ impl Config {
         p
     }
 
-    /// The warning `check` prints while `[[orgs]]` is parsed but not yet used.
+    /// What `check` notes about `[[orgs]]`: the sections an org replaces are ignored.
     pub(super) fn org_warnings(&self) -> Vec<String> {
-        if self.orgs.is_empty() {
+        if self.orgs.is_empty() || self.dingtalk.client_id.is_empty() {
             return Vec::new();
         }
         vec![format!(
-            "[[orgs]] lists {} organization(s), checked but not yet used: serve, import and the \
-             other commands still run the single organization of [dingtalk] and [callback]",
-            self.orgs.len()
+            "[[orgs]] lists {} organization(s): the app of [dingtalk] (client_id {}) is not \
+             used; each org runs with its own client_id, callback keys and scope",
+            self.orgs.len(),
+            self.dingtalk.client_id
         )]
     }
 
@@ -320,7 +349,14 @@ oa_parent = 12
         assert_eq!(c.orgs[1].oa_parent, Some(12));
         assert!(c.org_problems().is_empty(), "{:?}", c.org_problems());
         assert_eq!(c.effective_orgs().len(), 2);
-        assert!(c.org_warnings()[0].contains("not yet used"));
+        // Without an app in [dingtalk] there is nothing ignored to warn about.
+        assert!(c.org_warnings().is_empty());
+        let derived = c.for_org(&c.orgs[1]);
+        assert_eq!(derived.dingtalk.client_id, "appbj");
+        assert_eq!(derived.dingtalk.corp_id, "dingbj");
+        assert_eq!(derived.sync.include_depts, vec![3]);
+        assert_eq!(derived.org_scope.as_deref(), Some("beijing"));
+        assert!(derived.orgs.is_empty());
         let unknown = "[[orgs]]\nname = \"x\"\nsecret = \"typo\"\n";
         assert!(toml::from_str::<Config>(unknown).is_err());
     }

@@ -51,11 +51,14 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
 }
 
 impl Store {
-    /// Opens a run; returns its id.
+    /// Opens a run of this handle's org; returns its id.
     pub async fn run_start(&self, start: &RunStart<'_>) -> Result<i64, StoreError> {
         let row = Sql::new(
-            "INSERT INTO runs (kind, started_by, started_at_ms, summary_json, log_json) VALUES (",
+            "INSERT INTO runs (org, kind, started_by, started_at_ms, summary_json, log_json) \
+             VALUES (",
         )
+        .bind(&*self.org)
+        .push(", ")
         .bind(start.kind)
         .push(", ")
         .bind(start.started_by)

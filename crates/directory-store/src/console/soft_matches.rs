@@ -58,22 +58,26 @@ fn from_row(row: &AnyRow) -> Result<SoftMatchRecord, StoreError> {
 }
 
 impl Store {
-    /// Replaces the undecided matches with those an import just found (in one transaction).
+    /// Replaces this org's undecided matches with those its import just found (in one
+    /// transaction).
     pub async fn soft_matches_replace(
         &self,
         found: &[NewSoftMatch],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_queue().await?;
-        Sql::new("DELETE FROM soft_matches WHERE decision IS NULL")
+        Sql::new("DELETE FROM soft_matches WHERE decision IS NULL AND org = ")
+            .bind(&*self.org)
             .query()
             .execute(&mut *tx)
             .await?;
         for m in found {
             Sql::new(
-                "INSERT INTO soft_matches (ding_userid, ding_name, match_key, candidates_json, \
-                 seen_at_ms) VALUES (",
+                "INSERT INTO soft_matches (org, ding_userid, ding_name, match_key, \
+                 candidates_json, seen_at_ms) VALUES (",
             )
+            .bind(&*self.org)
+            .push(", ")
             .bind(m.ding_userid.as_str())
             .push(", ")
             .bind(m.ding_name.as_str())
@@ -84,7 +88,7 @@ impl Store {
             .push(", ")
             .bind(now_ms)
             .push(
-                ") ON CONFLICT (ding_userid) DO UPDATE SET ding_name = excluded.ding_name, \
+                ") ON CONFLICT (org, ding_userid) DO UPDATE SET ding_name = excluded.ding_name, \
                  match_key = excluded.match_key, candidates_json = excluded.candidates_json, \
                  seen_at_ms = excluded.seen_at_ms, decision = NULL, decided_by = NULL, \
                  decided_at_ms = NULL",

@@ -124,6 +124,7 @@ impl Store {
         user: &OaUserId,
         role: OaRoleId,
     ) -> Result<Outcome, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let outcome = assign_in(&mut tx, ctx, user, role).await?;
         tx.commit().await?;
@@ -137,6 +138,7 @@ impl Store {
         user: &OaUserId,
         role: OaRoleId,
     ) -> Result<Outcome, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let outcome = unassign_in(&mut tx, ctx, user, role).await?;
         tx.commit().await?;

@@ -336,6 +336,7 @@ impl Store {
         dept: Department,
         expect: Expect,
     ) -> Result<Saved<Department>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let saved = save_department_in(&mut tx, ctx, dept, expect).await?;
         tx.commit().await?;
@@ -348,6 +349,7 @@ impl Store {
         ctx: &WriteCtx,
         dept: Department,
     ) -> Result<Saved<Department>, StoreError> {
+        let ctx = &self.stamp(ctx);
         self.save_department(ctx, dept, Expect::Absent).await
     }
 
@@ -358,6 +360,7 @@ impl Store {
         dept: Department,
         expected_version: Option<i64>,
     ) -> Result<Saved<Department>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let expect = expected_version.map_or(Expect::Present, Expect::Version);
         self.save_department(ctx, dept, expect).await
     }
@@ -375,6 +378,7 @@ impl Store {
         expected_version: Option<i64>,
         cascade: bool,
     ) -> Result<DeleteReport, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let report = delete_department_in(&mut tx, ctx, id, expected_version, cascade).await?;
         tx.commit().await?;

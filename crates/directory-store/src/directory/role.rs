@@ -132,6 +132,7 @@ impl Store {
         group: RoleGroup,
         expect: Expect,
     ) -> Result<Saved<RoleGroup>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let saved = save_role_group_in(&mut tx, ctx, group, expect).await?;
         tx.commit().await?;
@@ -145,6 +146,7 @@ impl Store {
         id: OaRoleGroupId,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
+        let ctx = &self.stamp(ctx);
         let kind = EntityKind::RoleGroup;
         let mut tx = self.begin_write().await?;
         let current = load_role_group(&mut tx, id).await?;
@@ -175,6 +177,7 @@ impl Store {
         role: Role,
         expect: Expect,
     ) -> Result<Saved<Role>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let saved = save_role_in(&mut tx, ctx, role, expect).await?;
         tx.commit().await?;
@@ -189,6 +192,7 @@ impl Store {
         id: OaRoleId,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         delete_role_in(&mut tx, ctx, id, expected_version).await?;
         tx.commit().await?;

@@ -285,6 +285,7 @@ impl Store {
         user: User,
         expect: Expect,
     ) -> Result<Saved<User>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         let saved = save_user_in(&mut tx, ctx, user, expect).await?;
         tx.commit().await?;
@@ -293,6 +294,7 @@ impl Store {
 
     /// Creates a user; fails if the id exists.
     pub async fn create_user(&self, ctx: &WriteCtx, user: User) -> Result<Saved<User>, StoreError> {
+        let ctx = &self.stamp(ctx);
         self.save_user(ctx, user, Expect::Absent).await
     }
 
@@ -303,6 +305,7 @@ impl Store {
         user: User,
         expected_version: Option<i64>,
     ) -> Result<Saved<User>, StoreError> {
+        let ctx = &self.stamp(ctx);
         let expect = expected_version.map_or(Expect::Present, Expect::Version);
         self.save_user(ctx, user, expect).await
     }
@@ -315,6 +318,7 @@ impl Store {
         id: &OaUserId,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
+        let ctx = &self.stamp(ctx);
         let mut tx = self.begin_write().await?;
         delete_user_in(&mut tx, ctx, id, expected_version).await?;
         tx.commit().await?;

@@ -110,7 +110,7 @@ impl Store {
         claim: Claim<'_>,
     ) -> Result<(usize, Vec<OutboxEntry>), StoreError> {
         let mut tx = self.begin_queue().await?;
-        let chosen = choose_ready(&mut tx, claim).await?;
+        let chosen = choose_ready(&mut tx, &self.org, claim).await?;
         let mut claimed = take_chosen(&mut tx, &chosen, claim).await?;
         tx.commit().await?;
         claimed.sort_unstable();
@@ -125,7 +125,11 @@ impl Store {
 }
 
 /// Up to `claim.limit` ready, unblocked entry ids in id order, read a window at a time.
-async fn choose_ready(tx: &mut AnyConnection, claim: Claim<'_>) -> Result<Vec<i64>, StoreError> {
+async fn choose_ready(
+    tx: &mut AnyConnection,
+    org: &str,
+    claim: Claim<'_>,
+) -> Result<Vec<i64>, StoreError> {
     let limit = usize::try_from(claim.limit.max(1)).unwrap_or(usize::MAX);
     let window = i64::try_from(limit).unwrap_or(i64::MAX / 8) * WINDOW_FACTOR + 64;
     let mut chosen: Vec<i64> = Vec::new();
@@ -133,7 +137,7 @@ async fn choose_ready(tx: &mut AnyConnection, claim: Claim<'_>) -> Result<Vec<i6
     let mut scanned = 0_usize;
     let mut blockers = FirstBlockers::default();
     while chosen.len() < limit && scanned < MAX_SCANNED {
-        let candidates = ready_window(tx, after, claim.now_ms, window).await?;
+        let candidates = ready_window(tx, org, after, claim.now_ms, window).await?;
         let Some(&last) = candidates.last() else {
             break;
         };
@@ -153,9 +157,10 @@ async fn choose_ready(tx: &mut AnyConnection, claim: Claim<'_>) -> Result<Vec<i6
     Ok(chosen)
 }
 
-/// The next `window` claimable entry ids after `after`, in id order.
+/// The next `window` claimable entry ids of `org` after `after`, in id order.
 async fn ready_window(
     tx: &mut AnyConnection,
+    org: &str,
     after: i64,
     now_ms: i64,
     window: i64,
@@ -169,6 +174,8 @@ async fn ready_window(
             "SELECT id FROM outbox WHERE state = '{state}' AND id > "
         ))
         .bind(after)
+        .push(" AND org = ")
+        .bind(org)
         .push(&format!(" AND {time_col} <= "))
         .bind(now_ms)
         .push(" ORDER BY id LIMIT ")

@@ -11,5 +11,7 @@
 #[macro_use]
 mod support;
 mod conformance;
+mod orgs;
 mod schema;
 mod slots;
+mod upgrade;

@@ -312,7 +312,7 @@ async fn sqlite_and_postgres_migrations_build_the_same_schema() {
     assert!(outbox.columns["id"].auto);
     assert!(lite.indexes.contains(&Index {
         table: "id_map".into(),
-        columns: vec!["kind".into(), "ding_id".into()],
+        columns: vec!["kind".into(), "ding_id".into(), "org".into()],
         unique: true,
     }));
 

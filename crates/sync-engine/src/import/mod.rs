@@ -376,7 +376,9 @@ impl Importer<'_> {
             users_listed: crawled.users.len(),
             ..Progress::default()
         });
-        let oa = ctx.store.snapshot().await?;
+        let mut oa = ctx.store.snapshot().await?;
+        // Several orgs: only this org's part of OA is linked to its DingTalk (`org_scope`).
+        crate::org_scope::restrict_to_org(&ctx.store, &mut oa).await?;
         let mut ids = IdMap::load_all(&ctx.store).await?;
         let rules = &ctx.policy.rules;
         // DingTalk's tree as crawled, before the scope takes departments out of it.

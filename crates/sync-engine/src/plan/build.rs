@@ -15,6 +15,7 @@ use crate::policy::{DeletionThreshold, Policy};
 pub async fn plan(ctx: &SyncContext, options: PlanOptions) -> Result<Plan, PlanError> {
     let (store, client) = (&ctx.store, &ctx.client);
     let mut oa = store.snapshot().await?;
+    crate::org_scope::restrict_to_org(store, &mut oa).await?;
     // Users who left are expected to be absent from DingTalk; compare only those still there.
     // A mapping change waiting for approval: DingTalk's mapped values are the old mapping's.
     let pending = crate::approval::pending(store, &ctx.policy.rules).await?;

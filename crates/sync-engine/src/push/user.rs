@@ -47,7 +47,16 @@ impl Pusher {
         if let Some(step) = self.rules_scope_user(&current.entity).await? {
             return Ok(step);
         }
-        let (mut user, base) = self.with_base(current.entity).await?;
+        let mut entity = current.entity;
+        // Several orgs: this org's DingTalk holds the user's memberships in its tree only, and
+        // a user with none there left this org (only this membership goes).
+        if !crate::org_scope::trim_user_to_org(&self.store, &mut entity).await? {
+            if self.store.ding_id_of(&id).await?.is_some() {
+                return self.delete_user(&id, true).await;
+            }
+            return Ok(Step::Done);
+        }
+        let (mut user, base) = self.with_base(entity).await?;
         if user.state == UserState::Left {
             return self.push_left(&id, &user).await;
         }

@@ -127,6 +127,11 @@ impl ServiceConfig {
         }
         if let Some(sections) = self.overrides.as_object() {
             for (section, keys) in sections {
+                // An array (`orgs`) is a list of tables: it replaces the key whole.
+                if keys.is_array() {
+                    doc[section.as_str()] = keys.clone();
+                    continue;
+                }
                 for (key, value) in keys.as_object().into_iter().flatten() {
                     doc[section.as_str()][key.as_str()] = value.clone();
                 }
