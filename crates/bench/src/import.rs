@@ -4,8 +4,8 @@
 //! The two run side by side, each against its own simulator with the same seed (so the same
 //! organization and the same per-API budget), so a noisy machine slows both alike and the ratio
 //! holds. The bound is the issue's: for each API family the calls the data requires divided by
-//! the budget, the largest of them. The engine's own estimate (`engine_min_wall_s`), which also
-//! counts that the user reads follow the crawl, is reported next to it.
+//! the budget, the largest of them. The engine's own estimate (`engine_min_wall_s`, the same
+//! bound now that the user reads overlap the listing) is reported next to it.
 //!
 //! The sequential crawl walks the tree with `listsub`, reads each department, lists each
 //! department's members page by page, reads each user, then the roles and their members — one

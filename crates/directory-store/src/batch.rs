@@ -226,6 +226,28 @@ impl Store {
     }
 }
 
+/// Reads for the streaming import: who names some users as manager.
+impl Store {
+    /// The ids of the users whose manager is one of `managers` (by the indexed `manager_id`).
+    pub async fn user_ids_managed_by(
+        &self,
+        managers: &[directory_model::OaUserId],
+    ) -> Result<Vec<directory_model::OaUserId>, StoreError> {
+        use sqlx::Row as _;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::new();
+        for chunk in managers.chunks(LOAD_CHUNK) {
+            let mut sql = Sql::new_for("SELECT id FROM users WHERE manager_id IN ", &conn);
+            sql.bind_list(chunk.iter().map(directory_model::OaUserId::as_str));
+            for row in sql.query().fetch_all(&mut *conn).await? {
+                let id: String = row.try_get("id")?;
+                out.push(directory_model::OaUserId::new(id));
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
 //! Reading DingTalk's organisation for the import: the department tree (`listsub`), every
-//! department in full (`department/get`), every department's members (`v2/user/list`) and the
-//! roles with their members — each API family with its own calls in flight, so the families
-//! share nothing but the wall clock and the import takes about as long as the slowest family's
-//! rate budget allows.
+//! department in full (`department/get`) and the roles with their members — each API family
+//! with its own calls in flight, so the families share nothing but the wall clock. Every
+//! in-scope department is handed to the member listing ([`super::listing`]) the moment the walk
+//! finds it, so members are listed (and their details read) while the walk goes on.
 //!
 //! Unlike the client's own `crawl()`, a failed call does not end the crawl: it is recorded and
 //! the crawl goes on, because most of an organisation is still worth importing when one page
@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use dingtalk_client::{ClientError, DingTalkClient};
 use dingtalk_proto::{
-    DingDeptId, DingRoleId, DingUserId,
+    DingDeptId, DingRoleId,
     dept::{DeptBrief, DeptDetail},
     role::{RoleGroup, RoleMember},
-    user::{DeptOrder, User},
 };
 use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{ImportError, ImportPhase, Progress, ProgressSink};
@@ -30,9 +30,9 @@ use crate::translate::ding;
 pub(crate) struct Crawl {
     /// Departments to import, in full, parents before children (the root first).
     pub depts: Vec<DeptDetail>,
-    /// Users listed in in-scope departments, once each, with `dept_order_list` gathered from
-    /// the listings of every department they appeared in.
-    pub users: BTreeMap<DingUserId, User>,
+    /// Every department the walk found in the scope's subtree (a listed user's memberships
+    /// outside it are not the OA directory's business).
+    pub in_scope: HashSet<DingDeptId>,
     /// Role groups with their roles.
     pub role_groups: Vec<RoleGroup>,
     /// Members per role (only roles whose listing succeeded).
@@ -82,14 +82,6 @@ async fn detail(
     (id, client.dept_get(id).await)
 }
 
-/// All member pages of one department, tagged with it.
-async fn members(
-    client: DingTalkClient,
-    id: DingDeptId,
-) -> (DingDeptId, Result<Vec<User>, ClientError>) {
-    (id, client.user_list_all(id).await)
-}
-
 /// The chain from `id` up to the root, from what the walk has seen.
 fn chain(nodes: &HashMap<DingDeptId, Node>, id: DingDeptId) -> Vec<directory_model::DingDeptId> {
     let mut out = Vec::new();
@@ -104,44 +96,15 @@ fn chain(nodes: &HashMap<DingDeptId, Node>, id: DingDeptId) -> Vec<directory_mod
     out
 }
 
-/// Reads the tree, the departments, their members and (if `roles`) the roles.
-pub(crate) async fn crawl(
+/// The tree walk and the department reads, each family with up to `concurrency` calls in
+/// flight. One loop drives both because the walk feeds the reads' queue as results arrive (a
+/// listed child is walked and read next); the member listing runs beside it, fed by `to_list`
+/// (dropped when the walk ends). The roles are read beside it too ([`roles`]).
+pub(crate) async fn tree(
     client: &DingTalkClient,
     scope: &Scope,
     concurrency: usize,
-    roles: bool,
-    progress: &ProgressSink<'_>,
-    cancel: &CancellationToken,
-) -> Result<Crawl, ImportError> {
-    let (tree, role_part) = tokio::join!(
-        crawl_tree(client, scope, concurrency, progress, cancel),
-        async {
-            if roles {
-                Some(crawl_roles(client, concurrency).await)
-            } else {
-                None
-            }
-        }
-    );
-    let mut crawl = tree?;
-    if let Some((groups, members, failures)) = role_part {
-        crawl.role_groups = groups;
-        crawl.role_members = members;
-        crawl.roles_complete = failures.is_empty();
-        crawl.failures.extend(failures);
-    }
-    Ok(crawl)
-}
-
-/// The tree walk, the department reads and the member listings, each family with up to
-/// `concurrency` calls in flight. One loop drives all three because each feeds the others'
-/// queues as results arrive (a listed child is walked, read and listed next); splitting the
-/// `select!` arms into functions would pass the whole walk state to each, so it stays one
-/// function of about a hundred lines.
-async fn crawl_tree(
-    client: &DingTalkClient,
-    scope: &Scope,
-    concurrency: usize,
+    to_list: mpsc::UnboundedSender<DingDeptId>,
     progress: &ProgressSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<Crawl, ImportError> {
@@ -159,20 +122,15 @@ async fn crawl_tree(
     let mut to_walk = VecDeque::from([root]);
     // The root is always read in full: it anchors the OA tree even when out of scope.
     let mut to_get = VecDeque::from([root]);
-    let mut to_list = VecDeque::new();
     if root_in_scope {
-        to_list.push_back(root);
+        // The listing has stopped only if the import is failing anyway.
+        let _ = to_list.send(root);
     }
     let mut walking = FuturesUnordered::new();
     let mut getting = FuturesUnordered::new();
-    let mut listing = FuturesUnordered::new();
     let mut details: HashMap<DingDeptId, DeptDetail> = HashMap::new();
     let mut discovered_order: Vec<DingDeptId> = vec![root];
-    let mut users: BTreeMap<DingUserId, User> = BTreeMap::new();
-    let mut orders: HashMap<DingUserId, Vec<DeptOrder>> = HashMap::new();
     let mut failures = Vec::new();
-    let mut seen_users: HashSet<DingUserId> = HashSet::new();
-    let mut members_per_dept: HashMap<DingDeptId, usize> = HashMap::new();
     loop {
         while walking.len() < concurrency {
             let Some(d) = to_walk.pop_front() else { break };
@@ -182,11 +140,7 @@ async fn crawl_tree(
             let Some(d) = to_get.pop_front() else { break };
             getting.push(detail(client.clone(), d));
         }
-        while listing.len() < concurrency {
-            let Some(d) = to_list.pop_front() else { break };
-            listing.push(members(client.clone(), d));
-        }
-        if walking.is_empty() && getting.is_empty() && listing.is_empty() {
+        if walking.is_empty() && getting.is_empty() {
             break;
         }
         tokio::select! {
@@ -206,13 +160,13 @@ async fn crawl_tree(
                         to_walk.push_back(child.dept_id);
                         if in_scope {
                             to_get.push_back(child.dept_id);
-                            to_list.push_back(child.dept_id);
+                            let _ = to_list.send(child.dept_id);
                         }
                     }
                     progress.emit(Progress {
                         phase: ImportPhase::Crawl,
                         departments: nodes.len(),
-                        users_listed: seen_users.len(),
+                        users_listed: progress.listed(),
                         ..Progress::default()
                     });
                 }
@@ -222,55 +176,21 @@ async fn crawl_tree(
                 Ok(d) => { details.insert(id, d); }
                 Err(e) => failures.push(format!("reading department {id}: {e}")),
             },
-            Some((dept, result)) = listing.next(), if !listing.is_empty() => match result {
-                Ok(list) => {
-                    members_per_dept.insert(dept, list.len());
-                    for u in list {
-                        let order = u.dept_order.unwrap_or(0);
-                        orders.entry(u.userid.clone()).or_default().push(DeptOrder { dept_id: dept, order });
-                        seen_users.insert(u.userid.clone());
-                        users.entry(u.userid.clone()).or_insert(u);
-                    }
-                    progress.emit(Progress {
-                        phase: ImportPhase::Crawl,
-                        departments: nodes.len(),
-                        users_listed: seen_users.len(),
-                        ..Progress::default()
-                    });
-                }
-                Err(e) => failures.push(format!("listing members of department {dept}: {e}")),
-            },
         }
     }
-    attach_orders(&mut users, orders, &nodes);
+    drop(to_list);
     let depts = in_scope_details(discovered_order, details, &nodes, &mut failures);
     Ok(Crawl {
         depts,
-        users,
         failures,
         seen_depts: nodes.keys().copied().collect(),
-        members_per_dept,
+        in_scope: nodes
+            .iter()
+            .filter(|(_, n)| n.in_scope)
+            .map(|(d, _)| *d)
+            .collect(),
         ..Crawl::default()
     })
-}
-
-/// Gives every listed user the `dept_order_list` gathered from the listings, and drops their
-/// memberships of out-of-scope departments (not the OA directory's business).
-fn attach_orders(
-    users: &mut BTreeMap<DingUserId, User>,
-    mut orders: HashMap<DingUserId, Vec<DeptOrder>>,
-    nodes: &HashMap<DingDeptId, Node>,
-) {
-    for (id, user) in users {
-        if let Some(mut list) = orders.remove(id) {
-            list.sort_by_key(|o| o.dept_id);
-            list.dedup_by_key(|o| o.dept_id);
-            user.dept_order_list = Some(list);
-        }
-        if let Some(depts) = &mut user.dept_id_list {
-            depts.retain(|d| nodes.get(d).is_some_and(|n| n.in_scope));
-        }
-    }
 }
 
 /// The departments to import, parents before children: the discovery order of a
@@ -321,13 +241,15 @@ fn in_scope_details(
     depts
 }
 
-type RolePart = (
+/// The role groups, the members per role whose listing succeeded, and the failures.
+pub(crate) type RolePart = (
     Vec<RoleGroup>,
     BTreeMap<DingRoleId, Vec<RoleMember>>,
     Vec<String>,
 );
 
-async fn crawl_roles(client: &DingTalkClient, concurrency: usize) -> RolePart {
+/// Reads the role groups with their roles, and every role's members.
+pub(crate) async fn roles(client: &DingTalkClient, concurrency: usize) -> RolePart {
     let groups = match client.role_list_all().await {
         Ok(g) => g,
         Err(e) => {

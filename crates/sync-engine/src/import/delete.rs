@@ -1,4 +1,4 @@
-//! Phase 5 of the import: mirroring DingTalk's deletions, or holding them.
+//! The import's last phase: mirroring DingTalk's deletions, or holding them.
 //!
 //! Absence is only evidence after a *complete* crawl, and only for entities the id map links
 //! to DingTalk (an OA-only entity waiting for its push is not "missing"). Above the policy's
@@ -7,7 +7,7 @@
 //! DingTalk is marked `Left` (kept for history) and loses their roles, as in DingTalk.
 //! The event applier uses the same two writes for `user_leave_org` and removed departments.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use directory_model::{
     DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaUserId, Snapshot, UserState,
@@ -20,12 +20,33 @@ use super::{ImportError, ImportReport, Importer, crawl};
 use crate::context::SyncContext;
 use crate::translate::{IdMap, ding};
 
+/// Who the import saw, for telling the missing apart: ids only.
+pub(super) struct Listed<'a> {
+    /// Every userid listed.
+    pub seen: &'a HashSet<dingtalk_proto::DingUserId>,
+    /// Listed, but out of `[scope.to_oa]` (they left the scope: missing like the deleted).
+    pub scoped_out: &'a HashSet<DingUserId>,
+    /// Listed, but not imported because their match was ambiguous (not missing).
+    pub ambiguous: &'a HashMap<DingUserId, String>,
+}
+
+impl Listed<'_> {
+    /// Whether the linked DingTalk user `d` is missing from what was imported.
+    fn missing(&self, d: &DingUserId) -> bool {
+        if self.ambiguous.contains_key(d) {
+            return false;
+        }
+        self.scoped_out.contains(d) || !self.seen.contains(&ding::wire_user(d))
+    }
+}
+
 impl Importer<'_> {
-    /// Phase 5, after a complete crawl.
+    /// The deletion phase, after a complete crawl. The OA directory's active users are read
+    /// page by page.
     pub(super) async fn deletions(
         &self,
         crawled: &crawl::Crawl,
-        links: &BTreeMap<DingUserId, OaUserId>,
+        listed: &Listed<'_>,
         ids: &IdMap,
         oa: &Snapshot,
         roles_ok: bool,
@@ -40,18 +61,18 @@ impl Importer<'_> {
             .chain(crawled.scoped_out_depts.iter().copied())
             .filter_map(|d| ids.oa_dept(ding::dept(d)))
             .collect();
-        let listed: HashSet<&OaUserId> = links.values().collect();
-        let ambiguous: HashSet<&DingUserId> = report.ambiguous.iter().map(|a| &a.ding).collect();
         // Users: linked, active, in an imported department, and not listed anywhere.
-        let gone_users: Vec<OaUserId> = oa
-            .users
-            .values()
-            .filter(|u| u.state == UserState::Active)
-            .filter(|u| !listed.contains(&u.id))
-            .filter(|u| ids.ding_user(&u.id).is_some_and(|d| !ambiguous.contains(d)))
-            .filter(|u| u.department_ids().any(|d| imported_depts.contains(&d)))
-            .map(|u| u.id.clone())
-            .collect();
+        let mut gone_users: Vec<OaUserId> = Vec::new();
+        let mut active_users = 0usize;
+        super::oa::each_user(&self.ctx.store, Some(UserState::Active), None, |u| {
+            active_users += 1;
+            if ids.ding_user(&u.id).is_some_and(|d| listed.missing(d))
+                && u.department_ids().any(|d| imported_depts.contains(&d))
+            {
+                gone_users.push(u.id);
+            }
+        })
+        .await?;
         // Departments: linked and not seen by the walk (in scope or not).
         let gone_depts: Vec<OaDeptId> = oa
             .departments
@@ -63,11 +84,6 @@ impl Importer<'_> {
             .map(|d| d.id)
             .collect();
         let already_held = self.already_held().await?;
-        let active_users = oa
-            .users
-            .values()
-            .filter(|u| u.state == UserState::Active)
-            .count();
         let wctx = self.write_ctx();
         if !self
             .hold_if_over(

@@ -247,6 +247,133 @@ fn settle(proposals: Vec<(DingUserId, Option<(OaUserId, MatchKey)>)>, out: &mut 
     }
 }
 
+/// What [`StreamLinker::decide`] made of one DingTalk user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Linked to this OA id (new to the id map).
+    To(OaUserId),
+    /// Left out: the match is ambiguous (recorded in [`StreamLinker::out`]).
+    Ambiguous,
+    /// A soft-match key may match: decided by [`StreamLinker::settle`] once everyone is listed,
+    /// so that two DingTalk users claiming one OA user are both reported, not first-come.
+    Deferred,
+}
+
+/// [`link_users`] for an import that streams: users arrive in batches, and only what must be
+/// global is kept — the soft-match keys of the OA users no DingTalk user is linked to, the OA
+/// users claimed by userid in this run, and the few DingTalk users a key may match. The
+/// decisions are the same as [`link_users`]'s: the caller checks the id map first; a userid
+/// match is decided at once (an OA user's id is unique); a key match waits for
+/// [`Self::settle`], where the key index no longer offers OA users claimed by userid.
+#[derive(Debug, Default)]
+pub struct StreamLinker {
+    /// The configured soft-match order.
+    order: Vec<MatchKey>,
+    /// Free OA users per key value.
+    index: HashMap<(MatchKey, String), Vec<OaUserId>>,
+    /// OA users linked by userid in this run.
+    claimed: HashSet<OaUserId>,
+    /// DingTalk users (as read) a key may match.
+    deferred: Vec<WireUser>,
+    /// Their userids.
+    deferred_ids: HashSet<dingtalk_proto::DingUserId>,
+    /// Soft matches and ambiguities so far; `new_links` is drained by the caller per batch.
+    pub out: UserLinks,
+}
+
+impl StreamLinker {
+    /// A linker for `order` with an empty key index.
+    pub fn new(order: &[MatchKey]) -> Self {
+        Self {
+            order: order.to_vec(),
+            ..Self::default()
+        }
+    }
+
+    /// Offers an OA user no DingTalk user is linked to for key matching.
+    pub fn offer(&mut self, user: &User) {
+        for key in &self.order {
+            if let Some(v) = key_of_oa(user, *key) {
+                self.index
+                    .entry((*key, v))
+                    .or_default()
+                    .push(user.id.clone());
+            }
+        }
+    }
+
+    /// Decides one DingTalk user the id map does not link. `same_id_exists`: an OA user has
+    /// the userid as its id; `same_id_taken`: the id map links that OA user to someone else.
+    pub fn decide(&mut self, w: &WireUser, same_id_exists: bool, same_id_taken: bool) -> Decision {
+        let d = ding::user(&w.userid);
+        let same_id = OaUserId::new(d.as_str());
+        if same_id_exists {
+            if same_id_taken || self.claimed.contains(&same_id) {
+                self.out.ambiguous.push(AmbiguousMatch {
+                    ding: d,
+                    key: None,
+                    candidates: vec![same_id],
+                });
+                return Decision::Ambiguous;
+            }
+            self.claimed.insert(same_id.clone());
+            self.out.soft_matched.push(SoftMatched {
+                ding: d.clone(),
+                oa: same_id.clone(),
+                by: MatchedBy::Userid,
+            });
+            self.out.new_links.push((same_id.clone(), d));
+            return Decision::To(same_id);
+        }
+        let may_match = self
+            .order
+            .iter()
+            .any(|key| key_of_wire(w, *key).is_some_and(|v| self.index.contains_key(&(*key, v))));
+        if may_match {
+            self.deferred_ids.insert(w.userid.clone());
+            self.deferred.push(w.clone());
+            return Decision::Deferred;
+        }
+        self.out.new_links.push((same_id.clone(), d));
+        Decision::To(same_id)
+    }
+
+    /// Whether `d` waits for [`Self::settle`].
+    pub fn is_deferred(&self, d: &dingtalk_proto::DingUserId) -> bool {
+        self.deferred_ids.contains(d)
+    }
+
+    /// Decides the deferred users, as [`link_users`] would have: each with its OA id, or
+    /// `None` when ambiguous.
+    pub fn settle(&mut self) -> Vec<(WireUser, Option<OaUserId>)> {
+        let claimed = std::mem::take(&mut self.claimed);
+        for v in self.index.values_mut() {
+            v.retain(|id| !claimed.contains(id));
+        }
+        self.index.retain(|_, v| !v.is_empty());
+        let deferred = std::mem::take(&mut self.deferred);
+        self.deferred_ids.clear();
+        let pending: Vec<(&WireUser, DingUserId)> = deferred
+            .iter()
+            .map(|w| (w, ding::user(&w.userid)))
+            .collect();
+        let mut settled = UserLinks::default();
+        let proposals = propose(pending, &self.index, &self.order, &mut settled);
+        settle(proposals, &mut settled);
+        self.index = HashMap::new();
+        self.out.soft_matched.append(&mut settled.soft_matched);
+        self.out.ambiguous.append(&mut settled.ambiguous);
+        self.out.new_links.append(&mut settled.new_links);
+        deferred
+            .into_iter()
+            .map(|w| {
+                let oa = settled.links.get(&ding::user(&w.userid)).cloned();
+                (w, oa)
+            })
+            .collect()
+    }
+}
+
 /// Links decided by key, and the DingTalk ids that still need a fresh OA id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedLinks<O, D> {
@@ -504,6 +631,63 @@ mod tests {
             links.links.get(&DingUserId::new("d1")),
             Some(&OaUserId::new("d1"))
         );
+    }
+
+    /// The streaming linker decides as `link_users` does, whatever the arrival order.
+    #[test]
+    fn the_stream_linker_agrees_with_link_users() {
+        let w = wires(vec![
+            wire("alice", Some("13800000001"), None),
+            wire("d2", Some("13800000002"), None),
+            wire("d3", None, Some("J9")),
+            wire("d4", None, Some("J9")),
+            wire("d5", Some("13800000005"), None),
+            wire("d6", None, Some("J1")),
+        ]);
+        let o = oas(vec![
+            oa("alice", None, None),
+            oa("emp-2", Some("13800000002"), None),
+            oa("c", None, Some("J9")),
+            oa("a", None, Some("J1")),
+            oa("b", None, Some("J1")),
+        ]);
+        let order = [MatchKey::Mobile, MatchKey::JobNumber];
+        let batch = link_users(&w, &o, &IdMap::default(), &order);
+        let mut stream = StreamLinker::new(&order);
+        for u in o.values() {
+            stream.offer(u);
+        }
+        let mut links = BTreeMap::new();
+        // Reverse order: arrival order must not matter.
+        for u in w.values().rev() {
+            match stream.decide(
+                u,
+                o.contains_key(&OaUserId::new(u.userid.0.as_str())),
+                false,
+            ) {
+                Decision::To(id) => {
+                    links.insert(ding::user(&u.userid), id);
+                }
+                Decision::Ambiguous | Decision::Deferred => {}
+            }
+        }
+        for (u, id) in stream.settle() {
+            if let Some(id) = id {
+                links.insert(ding::user(&u.userid), id);
+            }
+        }
+        assert_eq!(links, batch.links);
+        let ambiguous = |l: &[AmbiguousMatch]| {
+            let mut v: Vec<String> = l.iter().map(|a| a.ding.as_str().to_owned()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            ambiguous(&stream.out.ambiguous),
+            ambiguous(&batch.ambiguous)
+        );
+        assert_eq!(ambiguous(&batch.ambiguous), vec!["d3", "d4", "d6"]);
+        assert_eq!(stream.out.soft_matched.len(), batch.soft_matched.len());
     }
 
     fn detail(id: i64, parent: Option<i64>, name: &str, si: Option<&str>) -> DeptDetail {

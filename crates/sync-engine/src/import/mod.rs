@@ -1,52 +1,65 @@
 //! The full import: DingTalk's whole organisation into the OA directory.
 //!
-//! It runs in phases, each for a reason:
+//! Everything runs at once, each API family on its own budget, joined by bounded channels:
 //!
-//! 1. **Crawl** ([`crawl`]): the tree, every department in full, every department's members and
-//!    the roles, all API families at once. Cheap next to phase 3 (one call per department or
-//!    per 100 members), and it yields everyone's mobile, job number and email for linking.
-//! 2. **Link** ([`link`]): decide which OA entity each DingTalk entity is (id map, userid, soft
-//!    match), allocate OA ids for new departments and roles, record the links, write the
-//!    departments. Deciding all links before writing any user is what lets soft matching see
-//!    every claim at once, so an ambiguous match is reported instead of won by whoever came first.
-//! 3. **Users**: with `user_details`, each user is read with `v2/user/get` (the only source of
-//!    the manager and per-department titles), in userid order, converted and written in batches;
-//!    after each batch the checkpoint records the last userid written. An interrupted import
-//!    resumes after it: phases 1–2 are repeated (they are cheap and idempotent) and phase 3
-//!    skips what was written.
-//! 4. **Roles**: groups, roles and assignments.
-//! 5. **Deletions**: only after a *complete* crawl (not one failed call), only of entities the
-//!    id map links to DingTalk (an OA-only entity waiting to be pushed is not "missing"), and
-//!    only under the policy's threshold; above it every deletion is held for confirmation
-//!    (design invariant 6). A user missing from DingTalk is marked `Left`, not deleted.
+//! - **Walk** ([`crawl`]): the tree (`listsub`) and every department in full; each in-scope
+//!   department goes to the listing the moment it is found. The roles and their members are
+//!   read beside it.
+//! - **Listing** ([`listing`]): every department's members; each person is handed on once.
+//! - **People** ([`users`]): each listed person is read with `v2/user/get` (the only source of
+//!   the manager and per-department titles) at once; when the walk is done, departments are
+//!   linked (id map, `dingsync:` marker, name under the parent), allocated and written, and
+//!   then people are scoped, linked (id map, userid, soft-match keys — a key match waits for
+//!   the end so that an ambiguous one is reported, not won by whoever came first), converted
+//!   and written in batches by a writer task ([`writer`]), while reading goes on.
+//! - **Roles**: groups, roles and assignments, once the people are in.
+//! - **Deletions** ([`delete`]): only after a *complete* crawl (not one failed call), only of
+//!   entities the id map links to DingTalk (an OA-only entity waiting to be pushed is not
+//!   "missing"), and only under the policy's threshold; above it every deletion is held for
+//!   confirmation (design invariant 6). A user missing from DingTalk is marked `Left`.
+//!
+//! **Memory** does not grow with the organisation beyond the id map: people flow through the
+//! channels in batches; what the whole run keeps is ids (the userids listed, for the deletion
+//! phase; people left out; provisional manager links) and, on a first import into a directory
+//! that already holds people, the soft-match keys of the OA users not linked yet. The OA
+//! directory's people are read by batch and by page, never all at once.
+//!
+//! An interrupted import resumes: the checkpoint holds the run's start (its generation), and
+//! the next run skips reading the people the interrupted one wrote (see [`users`]).
 //!
 //! Writes mirror DingTalk (origin `import`): no outbox entries, and the base snapshot moves to
 //! what was written. `dry_run` does every read and every decision and writes nothing; the
 //! report is the same. The report also compares the calls made with the minimum the
 //! organisation's size requires, and the wall time with what the rate limit allows.
 //!
-//! Files: `crawl` (phase 1), [`link`] (the pure linking decisions of phase 2), this file (the
-//! run, phases 2–4, options and progress), `report` (the report types), `delete` (phase 5 and
-//! approved deletions), `calls` (the call accounting).
+//! Files: `crawl`, `listing`, `users`, `writer` (the stages above), [`link`] (the pure linking
+//! decisions), `scoped` (`[scope.to_oa]`), `oa` (what is read of the OA directory), this file
+//! (the run, departments, roles, options and progress), `report` (the report types), `delete`
+//! (deletions and approved deletions), `calls` (the call accounting).
 
 mod calls;
 mod crawl;
 mod delete;
 pub mod link;
+mod listing;
+mod oa;
 mod report;
 mod scoped;
+mod users;
+mod writer;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use dingtalk_proto::{ErrCode, user::User as WireUser};
+use dingtalk_proto::user::User as WireUser;
 use directory_model::{
-    DingDeptId, DingRoleGroupId, DingRoleId, DingUserId, OaDeptId, OaRoleGroupId, OaRoleId,
-    OaUserId, Snapshot, User,
+    DingDeptId, DingRoleGroupId, DingRoleId, OaDeptId, OaRoleGroupId, OaRoleId, OaUserId, Snapshot,
+    User,
 };
-use directory_store::{EntityKind, Expect, StoreError, WriteCtx};
-use futures::StreamExt;
+use directory_store::{AssignmentQuery, EntityKind, Expect, StoreError, WriteCtx};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SyncContext;
@@ -72,7 +85,7 @@ pub struct ImportOptions {
     pub roles: bool,
     /// Calls in flight per API family (the rate budget still caps the rate).
     pub concurrency: usize,
-    /// Users per write transaction and checkpoint.
+    /// Users per batch (decisions and writes; queued batches are merged into one write).
     pub batch_size: usize,
 }
 
@@ -118,7 +131,7 @@ pub struct Progress {
     pub users_listed: usize,
     /// Users converted and written (or, in a dry run, compared) so far.
     pub users_written: usize,
-    /// Users to write in phase 3.
+    /// Users to write: those listed so far (the total once the listing is done).
     pub users_total: usize,
 }
 
@@ -137,15 +150,28 @@ impl ImportProgress for NoProgress {
     fn report(&self, _progress: &Progress) {}
 }
 
-/// The sink the phases report to.
+/// The sink the stages report to, with the count of people listed so far (the listing and
+/// the people stage run side by side).
 pub(crate) struct ProgressSink<'a> {
     /// The receiver.
     sink: &'a dyn ImportProgress,
+    /// People listed so far.
+    listed: AtomicUsize,
 }
 
 impl ProgressSink<'_> {
     pub(crate) fn emit(&self, progress: Progress) {
         self.sink.report(&progress);
+    }
+
+    /// People listed so far.
+    pub(crate) fn listed(&self) -> usize {
+        self.listed.load(Ordering::Relaxed)
+    }
+
+    /// One more person listed.
+    pub(crate) fn count_listed(&self) {
+        self.listed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -167,25 +193,18 @@ pub enum ImportError {
     /// The saved checkpoint is not readable.
     #[error("the import checkpoint is corrupt")]
     Checkpoint(#[source] serde_json::Error),
+    /// The writer task stopped without a store error (it panicked or was aborted).
+    #[error("the import's writer task failed: {0}")]
+    Writer(String),
 }
 
 /// What the checkpoint holds between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Checkpoint {
-    /// Every user up to this userid (in byte order) is written.
-    through: Option<String>,
-    /// Users at or before `through` whose read failed; a resumed run reads them again.
-    failed: Vec<String>,
-}
-
-/// What phase 3 has read so far.
-struct BatchState {
-    /// Every listed user was read.
-    all_read: bool,
-    /// The checkpoint the next batch write saves.
-    checkpoint: Checkpoint,
-    /// Users created, updated, unchanged.
-    counts: KindCounts,
+    /// When the interrupted import started (ms): the people whose rows changed since were
+    /// written by it and are not read again. (A checkpoint of an older version has none.)
+    #[serde(default)]
+    generation: Option<i64>,
 }
 
 /// Runs a full import; see the module doc.
@@ -207,7 +226,10 @@ pub async fn import(
     let result = Importer {
         ctx,
         options,
-        progress: ProgressSink { sink: progress },
+        progress: ProgressSink {
+            sink: progress,
+            listed: AtomicUsize::new(0),
+        },
         cancel,
         holder: &holder,
     }
@@ -249,40 +271,94 @@ impl Importer<'_> {
             ..ImportReport::default()
         };
         let checkpoint = self.checkpoint().await?;
-        report.resumed_after.clone_from(&checkpoint.through);
+        let generation = checkpoint.generation.unwrap_or_else(|| ctx.now_ms());
+        report.resumed_after = checkpoint.generation.map(|g| g.to_string());
+        if !self.options.dry_run {
+            let text = serde_json::to_string(&Checkpoint {
+                generation: Some(generation),
+            })
+            .map_err(ImportError::Checkpoint)?;
+            ctx.store
+                .checkpoint_set(IMPORT_NAME, &text, ctx.now_ms())
+                .await?;
+        }
+        let mut oa = oa::view(&ctx.store).await?;
+        // Several orgs: only this org's part of OA is linked to its DingTalk (`org_scope`).
+        crate::org_scope::restrict_to_org(&ctx.store, &mut oa).await?;
+        let ids = IdMap::load_all(&ctx.store).await?;
+        let skip = match checkpoint.generation {
+            Some(g) => oa::written_since(&ctx.store, &ids, g).await?,
+            None => std::collections::HashSet::new(),
+        };
 
-        // Phase 1: crawl.
-        let mut crawled = crawl::crawl(
-            &ctx.client,
-            &ctx.policy.scope,
-            self.options.concurrency,
-            self.options.roles,
-            &self.progress,
-            self.cancel,
-        )
-        .await?;
-        report.failures.clone_from(&crawled.failures);
-
-        // Phase 2: link and write departments.
-        let (oa, mut ids, user_links) = self.link(&mut crawled, &mut report).await?;
-        let departments = self
-            .write_departments(&crawled, &ids, &oa, &mut report)
-            .await?;
-
-        // Phase 3: users.
-        let users_ok = self
-            .import_users(
-                &crawled.users,
-                &user_links.links,
-                &ids,
-                &oa,
-                &checkpoint,
-                &mut report,
+        let concurrency = self.options.concurrency.max(1);
+        let batch = self.options.batch_size.max(1);
+        let (dept_tx, dept_rx) = mpsc::unbounded_channel();
+        let (listed_tx, listed_rx) = mpsc::channel(batch);
+        let (read_tx, read_rx) = mpsc::channel(batch);
+        let (tree_tx, tree_rx) = oneshot::channel();
+        let walk = async {
+            let tree = crawl::tree(
+                &ctx.client,
+                &ctx.policy.scope,
+                concurrency,
+                dept_tx,
+                &self.progress,
+                self.cancel,
             )
             .await?;
+            // The people stage stopped only if the import is failing anyway.
+            let _ = tree_tx.send(tree);
+            Ok::<_, ImportError>(())
+        };
+        let list = async {
+            Ok::<_, ImportError>(
+                listing::list_members(
+                    &ctx.client,
+                    concurrency,
+                    self.options.user_details,
+                    dept_rx,
+                    listed_tx,
+                )
+                .await,
+            )
+        };
+        let read = users::read_users(
+            &ctx.client,
+            listed_rx,
+            read_tx,
+            self.options.user_details,
+            concurrency,
+            &skip,
+            &self.progress,
+        );
+        let roles = async {
+            Ok::<_, ImportError>(if self.options.roles {
+                Some(crawl::roles(&ctx.client, concurrency).await)
+            } else {
+                None
+            })
+        };
+        let people = users::Stage::new(&self, &oa, ids).run(tree_rx, read_rx, &mut report);
+        let ((), listed, user_gets, role_part, (mut crawled, people)) =
+            tokio::try_join!(walk, list, read, roles, people)?;
+        drop(skip);
+        crawled.members_per_dept = listed.members_per_dept;
+        crawled.failures.extend(listed.failures);
+        if let Some((groups, members, failures)) = role_part {
+            crawled.role_groups = groups;
+            crawled.role_members = members;
+            crawled.roles_complete = failures.is_empty();
+            crawled.failures.extend(failures);
+        }
+        let mut failures = crawled.failures.clone();
+        failures.append(&mut report.failures);
+        report.failures = failures;
+        self.record_ambiguous(&people.ambiguous, &report).await?;
         self.dead_letter_mapping_failures(&report).await?;
+        let mut ids = people.ids;
 
-        // Phase 4: roles.
+        // Roles.
         let roles_ok = if self.options.roles {
             self.import_roles(&crawled, &mut ids, &oa, &mut report)
                 .await?
@@ -290,21 +366,19 @@ impl Importer<'_> {
             false
         };
 
-        // Phase 5: deletions.
+        // Deletions.
         self.progress.emit(Progress {
             phase: ImportPhase::Deletions,
             ..Progress::default()
         });
-        if crawled.complete() && users_ok {
-            self.deletions(
-                &crawled,
-                &user_links.links,
-                &ids,
-                &oa,
-                roles_ok,
-                &mut report,
-            )
-            .await?;
+        if crawled.complete() && people.all_read {
+            let gone = delete::Listed {
+                seen: &listed.seen,
+                scoped_out: &people.scoped_out,
+                ambiguous: &people.ambiguous,
+            };
+            self.deletions(&crawled, &gone, &ids, &oa, roles_ok, &mut report)
+                .await?;
         } else {
             report.deletions.skipped_incomplete_crawl = true;
         }
@@ -312,42 +386,17 @@ impl Importer<'_> {
         if !self.options.dry_run {
             ctx.store.checkpoint_clear(IMPORT_NAME).await?;
         }
-
-        self.finish(
-            &mut report,
-            started,
-            &stats_before,
-            &crawled,
-            departments,
-            &user_links,
-        );
-        Ok(report)
-    }
-
-    /// The run's call accounting and wall time, and the last progress report.
-    fn finish(
-        &self,
-        report: &mut ImportReport,
-        started: Instant,
-        stats_before: &dingtalk_client::ClientStats,
-        crawled: &crawl::Crawl,
-        departments: usize,
-        user_links: &link::UserLinks,
-    ) {
-        let details = if self.options.user_details {
-            user_links.links.len() as u64
-        } else {
-            0
-        };
-        report.calls = calls::call_report(self.ctx, stats_before, crawled, details);
+        report.calls = calls::call_report(ctx, &stats_before, &crawled, user_gets);
         report.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let listed_n = self.progress.listed();
         self.progress.emit(Progress {
             phase: ImportPhase::Done,
-            departments,
-            users_listed: crawled.users.len(),
-            users_written: user_links.links.len(),
-            users_total: user_links.links.len(),
+            departments: crawled.depts.len(),
+            users_listed: listed_n,
+            users_written: people.written,
+            users_total: listed_n.max(people.written),
         });
+        Ok(report)
     }
 
     /// Where an interrupted run stopped (nothing in a dry run, which never writes one).
@@ -361,32 +410,45 @@ impl Importer<'_> {
         }
     }
 
-    /// Phase 2, linking: the OA directory, the id map with every decided link, and the user
-    /// links (saved unless a dry run). Departments are linked first, so `[scope.to_oa]` (see
-    /// [`scoped`]) sees every user's in-scope departments before users are linked.
-    async fn link(
+    /// Keeps the ambiguous soft matches for an operator to decide (the console's attention
+    /// page).
+    async fn record_ambiguous(
         &self,
-        crawled: &mut crawl::Crawl,
-        report: &mut ImportReport,
-    ) -> Result<(Snapshot, IdMap, link::UserLinks), ImportError> {
-        let ctx = self.ctx;
-        self.progress.emit(Progress {
-            phase: ImportPhase::Link,
-            departments: crawled.depts.len(),
-            users_listed: crawled.users.len(),
-            ..Progress::default()
-        });
-        let mut oa = ctx.store.snapshot().await?;
-        // Several orgs: only this org's part of OA is linked to its DingTalk (`org_scope`).
-        crate::org_scope::restrict_to_org(&ctx.store, &mut oa).await?;
-        let mut ids = IdMap::load_all(&ctx.store).await?;
-        let rules = &ctx.policy.rules;
-        // DingTalk's tree as crawled, before the scope takes departments out of it.
-        let parents = crate::plan::DingParents::of(&crawled.depts);
-        scoped::departments(crawled, &ids, rules, report);
-        let dept_links = link::link_departments(&crawled.depts, &oa.departments, &ids);
+        names: &std::collections::HashMap<directory_model::DingUserId, String>,
+        report: &ImportReport,
+    ) -> Result<(), ImportError> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        let found: Vec<directory_store::NewSoftMatch> = report
+            .ambiguous
+            .iter()
+            .map(|a| directory_store::NewSoftMatch {
+                ding_userid: a.ding.as_str().to_owned(),
+                ding_name: names.get(&a.ding).cloned().unwrap_or_default(),
+                key: a.key.map(|k| k.label().to_owned()),
+                candidates: a.candidates.iter().map(|c| c.as_str().to_owned()).collect(),
+            })
+            .collect();
+        self.ctx
+            .store
+            .soft_matches_replace(&found, self.ctx.now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// Departments, once the walk is done: links each crawled department (after
+    /// `[scope.to_oa]`, see [`scoped`]) to an OA id, allocating fresh ones, and saves the new
+    /// links unless a dry run.
+    async fn link_departments(
+        &self,
+        crawled: &crawl::Crawl,
+        ids: &mut IdMap,
+        oa: &Snapshot,
+    ) -> Result<(), ImportError> {
+        let dept_links = link::link_departments(&crawled.depts, &oa.departments, ids);
         let fresh_depts = self
-            .allocate(EntityKind::Department, dept_links.unlinked.len(), &oa)
+            .allocate(EntityKind::Department, dept_links.unlinked.len(), oa)
             .await?;
         let mut new_dept_links: Vec<(OaDeptId, DingDeptId)> = dept_links.matched.clone();
         for (i, d) in dept_links.unlinked.iter().enumerate() {
@@ -395,57 +457,20 @@ impl Importer<'_> {
         for (o, d) in &new_dept_links {
             ids.insert_dept(*o, *d);
         }
-        scoped::users(crawled, &ids, rules, &parents, report);
-        let user_links = link::link_users(
-            &crawled.users,
-            &oa.users,
-            &ids,
-            &ctx.policy.soft_match.order,
-        );
-        for (d, o) in &user_links.links {
-            ids.insert_user(o.clone(), d.clone());
-        }
         if !self.options.dry_run {
-            ctx.store
-                .id_map_put_many::<OaUserId>(&user_links.new_links)
-                .await?;
-            ctx.store.id_map_put_many(&new_dept_links).await?;
+            self.ctx.store.id_map_put_many(&new_dept_links).await?;
         }
-        report.soft_matched = user_links
-            .soft_matched
-            .iter()
-            .filter(|m| oa.users.contains_key(&m.oa))
-            .cloned()
-            .collect();
-        report.ambiguous.clone_from(&user_links.ambiguous);
-        if !self.options.dry_run {
-            // Kept for an operator to decide (the console's attention page).
-            let found: Vec<directory_store::NewSoftMatch> = user_links
-                .ambiguous
-                .iter()
-                .map(|a| directory_store::NewSoftMatch {
-                    ding_userid: a.ding.as_str().to_owned(),
-                    ding_name: crawled
-                        .users
-                        .get(&ding::wire_user(&a.ding))
-                        .map(|w| w.name.clone())
-                        .unwrap_or_default(),
-                    key: a.key.map(|k| k.label().to_owned()),
-                    candidates: a.candidates.iter().map(|c| c.as_str().to_owned()).collect(),
-                })
-                .collect();
-            ctx.store.soft_matches_replace(&found, ctx.now_ms()).await?;
-        }
-        Ok((oa, ids, user_links))
+        Ok(())
     }
 
-    /// Phase 2, writing: every crawled department, converted; returns how many.
+    /// Writes every crawled department, converted; returns how many. Counted in `report` if
+    /// given (not when written again with the final manager links).
     async fn write_departments(
         &self,
         crawled: &crawl::Crawl,
         ids: &IdMap,
         oa: &Snapshot,
-        report: &mut ImportReport,
+        mut report: Option<&mut ImportReport>,
     ) -> Result<usize, ImportError> {
         let mut depts = Vec::with_capacity(crawled.depts.len());
         for w in &crawled.depts {
@@ -459,7 +484,9 @@ impl Importer<'_> {
                 .oa_dept(ding::dept(w.dept_id))
                 .and_then(|id| oa.departments.get(&id));
             let dept = translate::department::from_wire(&w, ids, hint, &self.ctx.policy.rules)?;
-            report.departments.count(hint, &dept);
+            if let Some(report) = report.as_deref_mut() {
+                report.departments.count(hint, &dept);
+            }
             depts.push(dept);
         }
         if !self.options.dry_run {
@@ -488,81 +515,6 @@ impl Importer<'_> {
         self.ctx.store.allocate_ids(kind, n as i64).await
     }
 
-    /// Phase 3. Returns whether every user was read.
-    async fn import_users(
-        &self,
-        listed: &BTreeMap<dingtalk_proto::DingUserId, WireUser>,
-        links: &BTreeMap<DingUserId, OaUserId>,
-        ids: &IdMap,
-        oa: &Snapshot,
-        checkpoint: &Checkpoint,
-        report: &mut ImportReport,
-    ) -> Result<bool, ImportError> {
-        let ctx = self.ctx;
-        let failed_before: HashSet<&str> = checkpoint.failed.iter().map(String::as_str).collect();
-        let todo: Vec<&WireUser> = listed
-            .values()
-            .filter(|w| links.contains_key(&ding::user(&w.userid)))
-            .filter(|w| match &checkpoint.through {
-                Some(through) => {
-                    w.userid.0.as_str() > through.as_str()
-                        || failed_before.contains(w.userid.0.as_str())
-                }
-                None => true,
-            })
-            .collect();
-        let total = todo.len();
-        let mut written = 0usize;
-        let mut read = BatchState {
-            all_read: true,
-            checkpoint: Checkpoint {
-                through: checkpoint.through.clone(),
-                failed: Vec::new(),
-            },
-            counts: KindCounts::default(),
-        };
-        let details = self.options.user_details;
-        let client = ctx.client.clone();
-        let mut fetched = futures::stream::iter(todo)
-            .map(|listed_user| {
-                let client = client.clone();
-                async move {
-                    let result = if details {
-                        client.user_get(&listed_user.userid).await.map(|mut got| {
-                            // `get` reports memberships of every department; the listing already
-                            // knows which are in scope.
-                            got.dept_id_list.clone_from(&listed_user.dept_id_list);
-                            Some(got)
-                        })
-                    } else {
-                        Ok(Some(listed_user.clone()))
-                    };
-                    (listed_user, result)
-                }
-            })
-            .buffered(self.options.concurrency.max(1))
-            .chunks(self.options.batch_size.max(1));
-        loop {
-            let batch = tokio::select! {
-                () = self.cancel.cancelled() => return Err(ImportError::Cancelled),
-                batch = fetched.next() => batch,
-            };
-            let Some(batch) = batch else { break };
-            let users = self.convert_batch(batch, ids, oa, &mut read, report)?;
-            written += users.len();
-            self.write_batch(&users, &read.checkpoint).await?;
-            self.progress.emit(Progress {
-                phase: ImportPhase::Users,
-                departments: 0,
-                users_listed: listed.len(),
-                users_written: written,
-                users_total: total,
-            });
-        }
-        report.users = read.counts;
-        Ok(read.all_read)
-    }
-
     /// Parks each user whose mapping failed as an inbox dead letter (a `user_modify_org` event
     /// for them), so the operator sees the reason with the other dead letters and, once the
     /// mapping is fixed, retrying it applies the user like any event.
@@ -585,97 +537,13 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Converts one batch of read users; records what could not be read.
-    fn convert_batch(
-        &self,
-        batch: Vec<(
-            &WireUser,
-            Result<Option<WireUser>, dingtalk_client::ClientError>,
-        )>,
-        ids: &IdMap,
-        oa: &Snapshot,
-        read: &mut BatchState,
-        report: &mut ImportReport,
-    ) -> Result<Vec<User>, ImportError> {
-        let mut users: Vec<User> = Vec::with_capacity(batch.len());
-        for (listed_user, result) in batch {
-            let got = match result {
-                Ok(Some(u)) => u,
-                Ok(None) => continue,
-                Err(e) if e.errcode() == Some(ErrCode::USER_NOT_FOUND) => {
-                    report.vanished += 1;
-                    continue;
-                }
-                Err(e) => {
-                    read.all_read = false;
-                    report
-                        .failures
-                        .push(format!("reading user {}: {e}", listed_user.userid));
-                    read.checkpoint.failed.push(listed_user.userid.0.clone());
-                    continue;
-                }
-            };
-            let converted = match self.convert_user(got, ids, oa) {
-                Err(ConvertError::Mapping(e)) => {
-                    // One user's failing expression never stops the import: the user is left
-                    // out (so the crawl counts as incomplete and deletes nothing) and named.
-                    read.all_read = false;
-                    let reason = crate::error_chain(&e);
-                    report.failures.push(format!(
-                        "user {} not imported: the mapping failed: {reason}",
-                        listed_user.userid
-                    ));
-                    report
-                        .mapping_failures
-                        .push((listed_user.userid.0.clone(), reason));
-                    read.checkpoint.failed.push(listed_user.userid.0.clone());
-                    continue;
-                }
-                other => other?,
-            };
-            let Some(user) = converted else {
-                read.all_read = false;
-                report.failures.push(format!(
-                    "user {} not imported: none of its departments could be read",
-                    listed_user.userid
-                ));
-                continue;
-            };
-            read.counts.count(oa.users.get(&user.id), &user);
-            read.checkpoint.through = Some(listed_user.userid.0.clone());
-            users.push(user);
-        }
-        Ok(users)
-    }
-
-    /// Writes one batch of users, then the checkpoint after it, and renews the lease.
-    async fn write_batch(
-        &self,
-        users: &[User],
-        checkpoint: &Checkpoint,
-    ) -> Result<(), ImportError> {
-        if self.options.dry_run {
-            return Ok(());
-        }
-        let ctx = self.ctx;
-        ctx.store.import_users(&self.write_ctx(), users).await?;
-        let text = serde_json::to_string(checkpoint).map_err(ImportError::Checkpoint)?;
-        ctx.store
-            .checkpoint_set(IMPORT_NAME, &text, ctx.now_ms())
-            .await?;
-        ctx.store
-            .lease_acquire(IMPORT_NAME, self.holder, ctx.now_ms(), LEASE_MS)
-            .await?;
-        Ok(())
-    }
-
     /// The read user as an OA user, or `None` when none of its departments was imported (a
     /// user is never written department-less because a department read failed).
     fn convert_user(
         &self,
         mut got: WireUser,
         ids: &IdMap,
-        oa: &Snapshot,
+        hint: Option<&User>,
     ) -> Result<Option<User>, ConvertError> {
         if let Some(depts) = &mut got.dept_id_list {
             let had = !depts.is_empty();
@@ -692,13 +560,10 @@ impl Importer<'_> {
             // The manager is not imported (ambiguous or outside the scope).
             got.manager_userid = None;
         }
-        let hint = ids
-            .oa_user(&ding::user(&got.userid))
-            .and_then(|id| oa.users.get(id));
         translate::user::from_wire(&got, ids, hint, &self.ctx.policy.rules).map(Some)
     }
 
-    /// Phase 4. Returns whether the role listing was complete.
+    /// Roles. Returns whether the role listing was complete.
     async fn import_roles(
         &self,
         crawled: &crawl::Crawl,
@@ -732,10 +597,10 @@ impl Importer<'_> {
                 }
             }
         }
-        self.import_assignments(crawled, ids, oa, report).await?;
+        self.import_assignments(crawled, ids, report).await?;
         Ok(crawled.roles_complete)
     }
-    /// Phase 4, linking: every crawled group and role to an OA id (saved unless a dry run).
+    /// Roles, linking: every crawled group and role to an OA id (saved unless a dry run).
     async fn link_roles(
         &self,
         crawled: &crawl::Crawl,
@@ -772,12 +637,12 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Phase 4, assignments: per role whose member listing succeeded.
+    /// Roles, assignments: per role whose member listing succeeded (its current holders read
+    /// role by role, page by page).
     async fn import_assignments(
         &self,
         crawled: &crawl::Crawl,
         ids: &IdMap,
-        oa: &Snapshot,
         report: &mut ImportReport,
     ) -> Result<(), ImportError> {
         let ctx = self.ctx;
@@ -791,12 +656,7 @@ impl Importer<'_> {
                 .iter()
                 .filter_map(|m| ids.oa_user(&ding::user(&m.userid)).cloned())
                 .collect();
-            let have: BTreeSet<OaUserId> = oa
-                .assignments
-                .iter()
-                .filter(|a| a.role == oa_role)
-                .map(|a| a.user.clone())
-                .collect();
+            let have = self.holders(oa_role).await?;
             for u in want.difference(&have) {
                 report.assignments_added += 1;
                 if !self.options.dry_run {
@@ -815,5 +675,28 @@ impl Importer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The stored holders of one role.
+    async fn holders(&self, role: OaRoleId) -> Result<BTreeSet<OaUserId>, StoreError> {
+        let mut have = BTreeSet::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .ctx
+                .store
+                .list_assignments(&AssignmentQuery {
+                    role: Some(role),
+                    after,
+                    limit: 1000,
+                    ..AssignmentQuery::default()
+                })
+                .await?;
+            have.extend(page.items.iter().map(|a| a.user.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(have),
+            }
+        }
     }
 }

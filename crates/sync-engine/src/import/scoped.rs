@@ -1,7 +1,8 @@
 //! `[scope.to_oa]` in the import: DingTalk entities out of it never reach the OA directory.
 //!
-//! The predicates run on the crawl, before anything is linked or written, so an entity out of
-//! scope is never linked, soft-matched or written. One the OA directory already holds (it
+//! The predicates run before anything is linked or written — on the departments once the walk
+//! is done, on each listed user as it arrives — so an entity out of scope is never linked,
+//! soft-matched or written. One the OA directory already holds (it
 //! entered while it was in scope) is then missing from the crawl like one DingTalk deleted, and
 //! phase 5 handles it the same way: a department is deleted and a user marked `Left`, both under
 //! the deletion threshold and its holds (issue 19: leaving the scope is a deletion). Entering the
@@ -15,22 +16,16 @@
 
 use std::collections::HashSet;
 
-use dingtalk_proto::DingDeptId;
+use dingtalk_proto::{DingDeptId, user::User as WireUser};
 use directory_model::DingDeptId as ModelDeptId;
 
-use super::ImportReport;
 use super::crawl::Crawl;
 use crate::plan::DingParents;
 use crate::rules::Rules;
 use crate::translate::{self, IdMap};
 
 /// Leaves the departments out of `[scope.to_oa.departments]` out of `crawl`.
-pub(super) fn departments(
-    crawl: &mut Crawl,
-    ids: &IdMap,
-    rules: &Rules,
-    report: &mut ImportReport,
-) {
+pub(super) fn departments(crawl: &mut Crawl, ids: &IdMap, rules: &Rules) {
     if !rules.scopes_dingtalk_departments() {
         return;
     }
@@ -59,9 +54,9 @@ pub(super) fn departments(
             }
         }
     }
-    // A failure makes the crawl incomplete, so nothing is deleted on its strength.
-    crawl.failures.extend(failures.iter().cloned());
-    report.failures.extend(failures);
+    // A failure makes the crawl incomplete, so nothing is deleted on its strength (the
+    // import reports the crawl's failures).
+    crawl.failures.extend(failures);
     if out.is_empty() {
         return;
     }
@@ -76,53 +71,46 @@ pub(super) fn departments(
         }
     }
     crawl.seen_depts.retain(|d| !out.contains(d));
-    crawl.users.retain(|_, u| {
-        let had = u.dept_id_list.as_ref().is_some_and(|l| !l.is_empty());
-        if let Some(list) = &mut u.dept_id_list {
-            list.retain(|d| !out.contains(d));
-        }
-        if let Some(list) = &mut u.dept_order_list {
-            list.retain(|o| !out.contains(&o.dept_id));
-        }
-        !had || u.dept_id_list.as_ref().is_some_and(|l| !l.is_empty())
-    });
     crawl.scoped_out_depts = out;
 }
 
-/// Leaves the users out of `[scope.to_oa.users]` out of `crawl`; `ids` must know the in-scope
-/// departments (after they are linked).
-pub(super) fn users(
-    crawl: &mut Crawl,
+/// Narrows a listed user to the departments the import takes (in the walk's scope and not left
+/// out by `[scope.to_oa.departments]`); `None` when that leaves none of the user's departments.
+pub(super) fn memberships(mut u: WireUser, crawl: &Crawl) -> Option<WireUser> {
+    let had = u.dept_id_list.as_ref().is_some_and(|l| !l.is_empty());
+    let keep = |d: &DingDeptId| crawl.in_scope.contains(d) && !crawl.scoped_out_depts.contains(d);
+    if let Some(list) = &mut u.dept_id_list {
+        list.retain(keep);
+    }
+    if let Some(list) = &mut u.dept_order_list {
+        list.retain(|o| !crawl.scoped_out_depts.contains(&o.dept_id));
+    }
+    if had && u.dept_id_list.as_ref().is_none_or(Vec::is_empty) {
+        return None;
+    }
+    Some(u)
+}
+
+/// Whether `[scope.to_oa.users]` takes the user; `ids` must know the in-scope departments
+/// (after they are linked). `Err`: the predicate failed (the reason).
+pub(super) fn user(
+    u: &WireUser,
     ids: &IdMap,
     rules: &Rules,
     parents: &DingParents,
-    report: &mut ImportReport,
-) {
+) -> Result<bool, String> {
     if !rules.scopes_dingtalk_users() {
-        return;
+        return Ok(true);
     }
-    crawl.users.retain(|userid, u| {
-        let mut ancestors: Vec<ModelDeptId> = Vec::new();
-        for d in u.dept_id_list.iter().flatten() {
-            parents.chain(d.0, &mut ancestors);
-        }
-        let verdict = translate::user::scope_view(u, ids)
-            .map_err(|e| crate::error_chain(&e))
-            .and_then(|view| {
-                rules
-                    .dingtalk_user_in_scope(&view, &ancestors)
-                    .map_err(|e| crate::error_chain(&e))
-            });
-        match verdict {
-            Ok(keep) => keep,
-            Err(reason) => {
-                let failure = format!("user {userid} not imported: the scope failed: {reason}");
-                // The crawl counts as incomplete: nothing is deleted on its strength.
-                crawl.failures.push(failure.clone());
-                report.failures.push(failure);
-                report.mapping_failures.push((userid.0.clone(), reason));
-                false
-            }
-        }
-    });
+    let mut ancestors: Vec<ModelDeptId> = Vec::new();
+    for d in u.dept_id_list.iter().flatten() {
+        parents.chain(d.0, &mut ancestors);
+    }
+    translate::user::scope_view(u, ids)
+        .map_err(|e| crate::error_chain(&e))
+        .and_then(|view| {
+            rules
+                .dingtalk_user_in_scope(&view, &ancestors)
+                .map_err(|e| crate::error_chain(&e))
+        })
 }

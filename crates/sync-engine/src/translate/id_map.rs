@@ -114,6 +114,12 @@ impl IdMap {
     pub fn insert_user(&mut self, oa: OaUserId, ding: DingUserId) {
         self.users.insert(oa, ding);
     }
+    /// Forgets a DingTalk user's link (the import's provisional manager links that did not hold).
+    pub fn remove_user(&mut self, ding: &DingUserId) {
+        if let Some(oa) = self.users.to_oa.remove(ding) {
+            self.users.to_ding.remove(&oa);
+        }
+    }
     /// Links a role group.
     pub fn insert_group(&mut self, oa: OaRoleGroupId, ding: DingRoleGroupId) {
         self.groups.insert(oa, ding);

@@ -146,6 +146,75 @@ async fn soft_match_links_existing_people_and_reports_ambiguity() {
     );
 }
 
+/// A manager linked by a soft match (decided only once everyone is listed) is still the
+/// manager of the people listed before the decision, and of their departments: the streaming
+/// import's provisional manager links are corrected.
+#[tokio::test]
+async fn people_keep_a_manager_who_was_soft_matched_after_them() {
+    let h = Harness::start(org(60, 4)).await;
+    let state = h.state().await;
+    let users = state["users"].as_array().unwrap().clone();
+    let manager = users
+        .iter()
+        .filter_map(|u| u["manager_userid"].as_str())
+        .next()
+        .expect("the generated org has managers")
+        .to_owned();
+    let mobile = users
+        .iter()
+        .find(|u| u["userid"] == manager.as_str())
+        .and_then(|u| u["mobile"].as_str())
+        .unwrap()
+        .to_owned();
+    let ctx = WriteCtx::oa("hr", 1).with_enqueue(false);
+    h.store
+        .create_department(
+            &ctx,
+            directory_model::Department::new(OaDeptId(1), "HQ", None),
+        )
+        .await
+        .unwrap();
+    let mut m = User::new(OaUserId::new("emp-m"), "M", &[OaDeptId(1)]);
+    m.mobile = Some(Mobile::mainland(mobile));
+    h.store.create_user(&ctx, m).await.unwrap();
+    let options = ImportOptions {
+        batch_size: 5,
+        concurrency: 2,
+        ..ImportOptions::default()
+    };
+    let report = run(&h, &options).await;
+    assert!(report.complete, "{:?}", report.failures);
+    assert!(
+        report
+            .soft_matched
+            .iter()
+            .any(|s| s.ding.0 == manager && s.oa.0 == "emp-m")
+    );
+    let reports: Vec<&str> = users
+        .iter()
+        .filter(|u| u["manager_userid"] == manager.as_str())
+        .filter_map(|u| u["userid"].as_str())
+        .collect();
+    assert!(!reports.is_empty());
+    for r in reports {
+        let got = h.store.get_user(&OaUserId::new(r)).await.unwrap().unwrap();
+        assert_eq!(
+            got.entity.manager,
+            Some(OaUserId::new("emp-m")),
+            "the manager of {r}"
+        );
+    }
+    assert!(
+        h.store
+            .get_user(&OaUserId::new(manager.as_str()))
+            .await
+            .unwrap()
+            .is_none(),
+        "no provisional person left behind"
+    );
+    assert_converged(&h).await;
+}
+
 /// Cancels the import after its first user batch is written.
 struct StopAfterFirstBatch {
     token: CancellationToken,
