@@ -97,10 +97,19 @@ pub struct DingTalkSection {
     /// Where that budget is kept: shared through the database (every instance together stays
     /// within `qps`) or in this process only.
     pub rate_budget: RateBudgetMode,
+    /// Calls per second over every API and every org leaving this deployment's egress IP (a
+    /// second budget every call also passes, kept where `rate_budget` says); 0: no such layer.
+    /// DingTalk allows an IP 10,000 calls per 20 s ([`MAX_IP_BUDGET`] per second).
+    pub ip_budget: u32,
     /// How long DingTalk may be unreachable before `/readyz` says "not ready" (a blip or a
     /// DingTalk restart should not take the service out of a load balancer).
     pub ready_grace_secs: u64,
 }
+
+/// The most calls per second `[dingtalk] ip_budget` may allow: DingTalk's per-IP limit of
+/// 10,000 calls per 20 s, as a rate no 20 s window can exceed. Beyond the limit DingTalk bans the
+/// IP for 5 minutes, so a larger budget is refused rather than trusted.
+pub const MAX_IP_BUDGET: u32 = 500;
 
 /// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -128,6 +137,7 @@ impl Default for DingTalkSection {
             corp_id: String::new(),
             qps: 20,
             rate_budget: RateBudgetMode::Auto,
+            ip_budget: MAX_IP_BUDGET,
             ready_grace_secs: 30,
         }
     }
@@ -550,6 +560,14 @@ impl Config {
         if d.qps == 0 {
             p.push("dingtalk.qps: must be at least 1".into());
         }
+        if d.ip_budget > MAX_IP_BUDGET {
+            p.push(format!(
+                "dingtalk.ip_budget: {} calls/s is over DingTalk's per-IP limit of 10,000 calls \
+                 per 20 s ({MAX_IP_BUDGET}/s), past which it bans the IP for 5 minutes; set at \
+                 most {MAX_IP_BUDGET} (0 turns the IP budget off)",
+                d.ip_budget
+            ));
+        }
         if self.sync.claim_lease_secs == 0 {
             p.push("sync.claim_lease_secs: must be at least 1".into());
         }
@@ -672,6 +690,7 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(parsed.dingtalk.base_url, defaults.dingtalk.base_url);
         assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
+        assert_eq!(parsed.dingtalk.ip_budget, defaults.dingtalk.ip_budget);
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
         assert_eq!(
@@ -734,6 +753,30 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {:?}", err.0);
         }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn ip_budget_comes_from_file_or_environment_and_is_capped_at_dingtalks_limit() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[dingtalk]\nip_budget = 40\n")?;
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.ip_budget, 40);
+            jail.set_env("DINGSYNC_DINGTALK__IP_BUDGET", "0");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dingtalk.ip_budget, 0, "0 turns the layer off");
+            Ok(())
+        });
+        let mut c = Config::default();
+        assert_eq!(c.dingtalk.ip_budget, MAX_IP_BUDGET);
+        c.dingtalk.ip_budget = MAX_IP_BUDGET + 1;
+        let err = c.validate().expect_err("over the per-IP limit");
+        let line = err
+            .0
+            .iter()
+            .find(|m| m.starts_with("dingtalk.ip_budget:"))
+            .unwrap_or_else(|| panic!("no ip_budget problem in {:?}", err.0));
+        assert!(line.contains("501") && line.contains("500"), "{line}");
     }
 
     #[test]
