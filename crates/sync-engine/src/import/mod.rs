@@ -262,6 +262,10 @@ impl Importer<'_> {
         )
         .await?;
         report.failures.clone_from(&crawled.failures);
+        if !self.options.dry_run {
+            let (depts, complete) = (&crawled.depts, crawled.complete());
+            crate::branch_copies::record_crawl(&ctx.store, depts, complete, ctx.now_ms()).await?;
+        }
 
         // Phase 2: link and write departments.
         let (oa, mut ids, user_links) = self.link(&mut crawled, &mut report).await?;
