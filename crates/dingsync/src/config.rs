@@ -690,7 +690,6 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(parsed.dingtalk.base_url, defaults.dingtalk.base_url);
         assert_eq!(parsed.dingtalk.qps, defaults.dingtalk.qps);
-        assert_eq!(parsed.dingtalk.ip_budget, defaults.dingtalk.ip_budget);
         assert_eq!(parsed.server.listen, defaults.server.listen);
         assert_eq!(parsed.database.url, defaults.database.url);
         assert_eq!(
@@ -753,30 +752,6 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {:?}", err.0);
         }
-    }
-
-    #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
-    fn ip_budget_comes_from_file_or_environment_and_is_capped_at_dingtalks_limit() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "[dingtalk]\nip_budget = 40\n")?;
-            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(c.dingtalk.ip_budget, 40);
-            jail.set_env("DINGSYNC_DINGTALK__IP_BUDGET", "0");
-            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(c.dingtalk.ip_budget, 0, "0 turns the layer off");
-            Ok(())
-        });
-        let mut c = Config::default();
-        assert_eq!(c.dingtalk.ip_budget, MAX_IP_BUDGET);
-        c.dingtalk.ip_budget = MAX_IP_BUDGET + 1;
-        let err = c.validate().expect_err("over the per-IP limit");
-        let line = err
-            .0
-            .iter()
-            .find(|m| m.starts_with("dingtalk.ip_budget:"))
-            .unwrap_or_else(|| panic!("no ip_budget problem in {:?}", err.0));
-        assert!(line.contains("501") && line.contains("500"), "{line}");
     }
 
     #[test]

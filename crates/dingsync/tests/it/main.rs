@@ -27,7 +27,6 @@ mod mapping_e2e;
 mod multi_instance;
 mod oa_api;
 mod one_shot_budget;
-mod org_budgets;
 mod packaging;
 mod refused_writes;
 mod reports;
