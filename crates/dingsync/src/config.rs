@@ -101,10 +101,19 @@ pub struct DingTalkSection {
     /// Where that budget is kept: shared through the database (every instance together stays
     /// within `qps`) or in this process only.
     pub rate_budget: RateBudgetMode,
+    /// Calls per second over every API and every org leaving this deployment's egress IP (a
+    /// second budget every call also passes, kept where `rate_budget` says); 0: no such layer.
+    /// DingTalk allows an IP 10,000 calls per 20 s ([`MAX_IP_BUDGET`] per second).
+    pub ip_budget: u32,
     /// How long DingTalk may be unreachable before `/readyz` says "not ready" (a blip or a
     /// DingTalk restart should not take the service out of a load balancer).
     pub ready_grace_secs: u64,
 }
+
+/// The most calls per second `[dingtalk] ip_budget` may allow: DingTalk's per-IP limit of
+/// 10,000 calls per 20 s, as a rate no 20 s window can exceed. Beyond the limit DingTalk bans the
+/// IP for 5 minutes, so a larger budget is refused rather than trusted.
+pub const MAX_IP_BUDGET: u32 = 500;
 
 /// Where the DingTalk rate budget is kept (`[dingtalk] rate_budget`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -132,6 +141,7 @@ impl Default for DingTalkSection {
             corp_id: String::new(),
             qps: 20,
             rate_budget: RateBudgetMode::Auto,
+            ip_budget: MAX_IP_BUDGET,
             ready_grace_secs: 30,
         }
     }
@@ -554,6 +564,14 @@ impl Config {
         }
         if d.qps == 0 {
             p.push("dingtalk.qps: must be at least 1".into());
+        }
+        if d.ip_budget > MAX_IP_BUDGET {
+            p.push(format!(
+                "dingtalk.ip_budget: {} calls/s is over DingTalk's per-IP limit of 10,000 calls \
+                 per 20 s ({MAX_IP_BUDGET}/s), past which it bans the IP for 5 minutes; set at \
+                 most {MAX_IP_BUDGET} (0 turns the IP budget off)",
+                d.ip_budget
+            ));
         }
         if self.sync.claim_lease_secs == 0 {
             p.push("sync.claim_lease_secs: must be at least 1".into());

@@ -39,6 +39,7 @@
 pub mod admin;
 pub mod api;
 pub mod bench;
+pub mod budgets;
 pub mod callback;
 pub mod clock;
 pub mod commands;

@@ -610,58 +610,27 @@ pub fn shares_budget(config: &Config) -> bool {
     }
 }
 
-/// The DingTalk client as configured, with the rate budget shared by every process on
-/// `store`'s database when [`shares_budget`] says so (a small pool of its own: on PostgreSQL
-/// in the same database, on SQLite in the sidecar file beside it), else, and for an in-memory
-/// SQLite database that no other process can open, with the in-process budget. `instance`
-/// names this process in the budget's slots.
+/// The DingTalk client of the one org of `[dingtalk]`, on the budgets of
+/// [`crate::budgets::Budgets::open`] (shared by every process on `store`'s database when
+/// [`shares_budget`] says so). `instance` names this process in the budget's slots. With
+/// several orgs, open the budgets once and build each org's client from them instead.
 pub async fn dingtalk_client_for(
     config: &Config,
     store: &Store,
     instance: &str,
 ) -> anyhow::Result<dingtalk_client::DingTalkClient> {
-    if !shares_budget(config) {
-        return dingtalk_client(config);
-    }
-    let cfg = client_config(config);
-    let budget_store = Store::connect_rate_slots(
-        store.url(),
-        StoreOptions {
-            max_connections: BUDGET_CONNECTIONS,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .context(
-        "cannot open the shared rate budget (on PostgreSQL the database of database.url; on \
-         SQLite the file beside it named like the database with -budget appended: check that \
-         its directory is writable)",
-    )?;
-    let Some(budget_store) = budget_store else {
-        return dingtalk_client(config);
-    };
-    let budget = sync_engine::SharedBudget::new(
-        budget_store,
-        cfg.qps_per_api,
-        cfg.rate_window,
-        cfg.request_timeout,
-        instance,
-    );
-    tracing::info!(
-        qps = cfg.qps_per_api,
-        "DingTalk rate budget shared with every process on this database"
-    );
-    dingtalk_client::DingTalkClient::with_budget(cfg, std::sync::Arc::new(budget))
-        .context("cannot build the DingTalk client")
+    crate::budgets::Budgets::open(config, store, instance)
+        .await?
+        .client(config)
 }
 
-/// The DingTalk client as configured (`[dingtalk]`), with a rate budget of this process only.
+/// The DingTalk client as configured (`[dingtalk]`), with rate budgets of this process only.
 pub fn dingtalk_client(config: &Config) -> anyhow::Result<dingtalk_client::DingTalkClient> {
-    dingtalk_client::DingTalkClient::new(client_config(config))
-        .context("cannot build the DingTalk client")
+    crate::budgets::Budgets::local(config).client(config)
 }
 
-fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
+/// The client configuration of `[dingtalk]` (host, app, qps).
+pub(crate) fn client_config(config: &Config) -> dingtalk_client::ClientConfig {
     let d = &config.dingtalk;
     let mut cfg = dingtalk_client::ClientConfig::new(
         d.client_id.clone(),

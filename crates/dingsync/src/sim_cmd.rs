@@ -53,6 +53,11 @@ pub struct SimArgs {
     /// trunk/branch with `POST /_sim/unions`.
     #[arg(long, default_value_t = 1)]
     pub orgs: usize,
+    /// Calls per second one IP may make over every org and API (0: only DingTalk's own
+    /// 10,000 per 20 s). Over either, DingTalk's gateway refuses the IP for 5 minutes with
+    /// its deny JSON (`{"status":1111,…,"punish":"deny"}`); see and change it at `/_sim/ip`.
+    #[arg(long, default_value_t = 0)]
+    pub ip_qps: u32,
 }
 
 impl SimArgs {
@@ -89,6 +94,7 @@ impl SimArgs {
             token_ttl: std::time::Duration::from_secs(self.token_ttl_secs),
             slow_answer: std::time::Duration::from_millis(self.slow_answer_ms),
             orgs: self.orgs,
+            ip_qps: self.ip_qps,
             ..Default::default()
         })
     }
@@ -132,6 +138,13 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         "  rate limit:    {} calls/s per API; latency {} ms; fault rate {}",
         args.qps, args.latency_ms, args.fault_rate
     );
+    if args.ip_qps > 0 {
+        println!(
+            "  per-IP limit:  {} calls/s over every org and API (and DingTalk's 10,000 per 20 s); \
+             over it the IP is refused for 5 minutes (see /_sim/ip)",
+            args.ip_qps
+        );
+    }
     println!("try:");
     println!(
         "  TOKEN=$(curl -s '{base}/gettoken?appkey={}&appsecret={}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",

@@ -362,6 +362,9 @@ impl DingTalkClient {
             .bytes()
             .await
             .map_err(|e| ClientError::from_reqwest(api, timeout, e))?;
+        if let Some(denied) = crate::error::gateway_deny(api, &bytes) {
+            return Err(denied);
+        }
         Ok((status, bytes.to_vec()))
     }
 }

@@ -51,6 +51,19 @@ pub enum ClientError {
         /// The HTTP status.
         status: u16,
     },
+    /// DingTalk's gateway refused this egress IP for calling too often over every app and API
+    /// (10,000 calls per 20 s): its deny JSON (`"punish":"deny"`) instead of an answer, for
+    /// about `wait_minutes`. Raise no call rate until then; `[dingtalk] ip_budget` prevents it.
+    #[error(
+        "DingTalk's gateway refused this IP on {api} for calling too often over all apps and APIs \
+         (10,000 calls per 20 s); it is blocked for about {wait_minutes} min"
+    )]
+    IpDenied {
+        /// The API path.
+        api: &'static str,
+        /// The deny body's `wait`.
+        wait_minutes: u64,
+    },
     /// No answer within the request timeout.
     #[error("DingTalk {api} did not answer within {timeout:?}")]
     Timeout {
@@ -126,6 +139,7 @@ impl ClientError {
             Self::Api { api, .. }
             | Self::Auth { api, .. }
             | Self::Http { api, .. }
+            | Self::IpDenied { api, .. }
             | Self::Timeout { api, .. }
             | Self::Transport { api, .. }
             | Self::Decode { api, .. }
@@ -152,7 +166,7 @@ impl ClientError {
                 errcode, sub_code, ..
             } => errcode.is_retryable(sub_code.as_deref()),
             Self::Http { status, .. } => *status >= 500 || *status == 429,
-            Self::Timeout { .. } => true,
+            Self::Timeout { .. } | Self::IpDenied { .. } => true,
             // A request that could not even be built (a malformed base URL) fails the same way
             // every time.
             Self::Transport { source, .. } => !source.is_builder(),
@@ -167,6 +181,7 @@ impl ClientError {
                 errcode, sub_code, ..
             } => errcode.is_throttle(sub_code.as_deref()),
             Self::Http { status, .. } => *status == 429,
+            Self::IpDenied { .. } => true,
             _ => false,
         }
     }
@@ -215,6 +230,35 @@ impl ClientError {
     }
 }
 
+/// The deny JSON of DingTalk's gateway (`{"status":1111,"wait":5,"source":"x5",
+/// "punish":"deny","uuid":…}`), sent instead of any answer when an IP calls too often; it has no
+/// `errcode`, so read as a normal answer it would look like a success.
+#[derive(serde::Deserialize)]
+struct GatewayDeny {
+    punish: String,
+    #[serde(default)]
+    wait: Option<serde_json::Value>,
+}
+
+/// [`ClientError::IpDenied`] when `body` is the gateway's deny JSON.
+pub(crate) fn gateway_deny(api: &'static str, body: &[u8]) -> Option<ClientError> {
+    // Cheap pre-check: every business answer is parsed again by its caller.
+    if body.len() > 512 || !body.windows(8).any(|w| w == b"\"punish\"") {
+        return None;
+    }
+    let deny: GatewayDeny = serde_json::from_slice(body).ok()?;
+    if deny.punish != "deny" {
+        return None;
+    }
+    let wait_minutes = match deny.wait {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .unwrap_or(5);
+    Some(ClientError::IpDenied { api, wait_minutes })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +278,11 @@ mod tests {
     fn classification() {
         assert!(api_error(90018, None).is_retryable());
         assert!(api_error(90018, None).is_throttle());
+        let deny = br#"{"status":1111,"wait":5,"source":"x5","punish":"deny","uuid":"9ff0e7e2346aabb5a8bcbb7c93c71636"}"#;
+        let denied = gateway_deny("/gettoken", deny).expect("the gateway's deny body");
+        assert!(denied.is_throttle() && denied.is_retryable());
+        assert!(denied.to_string().contains("5 min"), "{denied}");
+        assert!(gateway_deny("/gettoken", br#"{"errcode":0,"errmsg":"ok"}"#).is_none());
         assert!(api_error(88, None).is_retryable());
         assert!(!api_error(88, Some("40014")).is_retryable());
         assert!(api_error(88, Some("40014")).is_token_invalid());

@@ -34,6 +34,7 @@
 //! - [`stats`] — [`ClientStats`], counters per endpoint for metrics.
 
 pub mod budget;
+pub mod budget_layers;
 mod client;
 pub mod config;
 mod crawl;
@@ -45,6 +46,7 @@ pub mod stats;
 mod token;
 
 pub use budget::{RateBudget, SlidingWindowBudget};
+pub use budget_layers::{AppBudget, IP_KEY, LayeredBudget};
 pub use client::DingTalkClient;
 pub use config::{ClientConfig, TokenEndpoint};
 pub use crawl::{CrawlOptions, OrgSnapshot};

@@ -215,7 +215,7 @@ const ADMIN_ROUTES: &[AdminRoute] = &[
     AdminRoute {
         method: "GET",
         path: "/_sim/orgs/{org}/state",
-        what: "each route above except /_sim/orgs and /_sim/unions also exists as /_sim/orgs/{org}/... and acts on that org (/_sim/... is org 0)",
+        what: "each route above except /_sim/orgs, /_sim/unions and /_sim/ip also exists as /_sim/orgs/{org}/... and acts on that org (/_sim/... is org 0)",
     },
     AdminRoute {
         method: "GET",
@@ -231,6 +231,16 @@ const ADMIN_ROUTES: &[AdminRoute] = &[
         method: "DELETE",
         path: "/_sim/unions",
         what: "unlink {\"trunk\",\"branch\"}: the trunk's copies of the branch are removed",
+    },
+    AdminRoute {
+        method: "GET",
+        path: "/_sim/ip",
+        what: "DingTalk's per-IP limit over every org's calls: settings {per_20s (10000), ip_qps (0 = off), ban_secs (300)}, counts {admitted, denied, bans}, banned",
+    },
+    AdminRoute {
+        method: "POST",
+        path: "/_sim/ip",
+        what: "change {per_20s?, ip_qps?, ban_secs?}; lift_bans: true ends every ban. Over a window the IP is refused with the gateway's deny JSON {status:1111, source:x5, punish:deny} (HTTP 200) until the ban ends",
     },
 ];
 

@@ -51,6 +51,10 @@ pub struct SimConfig {
     /// fields above describe; org `n > 0` is derived from it by [`SimConfig::for_org`] (its own
     /// credentials, corp id, name and seed; the same sizes and knobs).
     pub orgs: usize,
+    /// Calls per second from one IP over every corp and API, a stricter window than DingTalk's
+    /// 10,000 per 20 s (which always applies); over either, the IP is refused for 5 minutes
+    /// (`ip_limit`). 0: only DingTalk's window.
+    pub ip_qps: u32,
 }
 
 impl Default for SimConfig {
@@ -70,6 +74,7 @@ impl Default for SimConfig {
             dup_dept_name_errcode: 60008,
             slow_answer: Duration::from_millis(3500),
             orgs: 1,
+            ip_qps: 0,
         }
     }
 }
@@ -91,6 +96,7 @@ impl fmt::Debug for SimConfig {
             .field("dup_dept_name_errcode", &self.dup_dept_name_errcode)
             .field("slow_answer", &self.slow_answer)
             .field("orgs", &self.orgs)
+            .field("ip_qps", &self.ip_qps)
             .finish()
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Fleet {
     /// The declared links. Its lock is also held while copying, so two changes of one branch
     /// are copied in the order they happened.
     pub unions: Mutex<Vec<UnionLink>>,
+    /// DingTalk's limit per egress IP, over every corp's calls (`ip_limit`).
+    pub ip: Mutex<crate::ip_limit::IpLimiter>,
 }
 
 /// One trunk/branch link.

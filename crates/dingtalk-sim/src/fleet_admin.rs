@@ -23,6 +23,7 @@ pub(crate) fn routes(fleet: Arc<Fleet>) -> Router {
     Router::new()
         .route("/orgs", get(orgs))
         .route("/unions", get(unions).post(link).delete(unlink))
+        .route("/ip", get(ip).post(set_ip))
         .with_state(fleet)
 }
 
@@ -90,4 +91,31 @@ async fn unlink(State(fleet): FleetState, body: Bytes) -> Response {
         Ok(link) => axum::Json(json!({"errcode": 0, "removed": link})).into_response(),
         Err(error) => bad_request(&error),
     }
+}
+
+/// `GET /_sim/ip`: the per-IP limit's settings and counts (`ip_limit`).
+async fn ip(State(fleet): FleetState) -> Response {
+    let now = fleet.corps[0].clock.now();
+    let limiter = crate::state::lock(&fleet.ip);
+    axum::Json(json!({
+        "settings": limiter.settings,
+        "counts": limiter.counts,
+        "banned": limiter.any_banned(now),
+    }))
+    .into_response()
+}
+
+/// `POST /_sim/ip`: changes `per_20s`, `ip_qps`, `ban_secs`; `lift_bans: true` ends every ban.
+async fn set_ip(State(fleet): FleetState, body: Bytes) -> Response {
+    let patch: crate::ip_limit::IpLimitPatch = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return bad_request(&format!(
+                "expected {{per_20s?, ip_qps?, ban_secs?, lift_bans?}}: {e}"
+            ));
+        }
+    };
+    let mut limiter = crate::state::lock(&fleet.ip);
+    limiter.apply(&patch);
+    axum::Json(json!({"errcode": 0, "settings": limiter.settings})).into_response()
 }

@@ -161,7 +161,7 @@ pub fn request_id(rng: &mut StdRng) -> String {
         .collect()
 }
 
-fn random_hex(rng: &mut StdRng, len: usize) -> String {
+pub(crate) fn random_hex(rng: &mut StdRng, len: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdef";
     (0..len)
         .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))

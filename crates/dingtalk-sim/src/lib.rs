@@ -144,6 +144,7 @@ mod fleet;
 mod fleet_admin;
 mod gateway;
 mod generate;
+mod ip_limit;
 mod lock;
 mod new_api;
 mod org;
@@ -378,6 +379,10 @@ pub async fn start_with_clock(
             })
             .collect(),
         unions: Mutex::new(Vec::new()),
+        ip: Mutex::new(ip_limit::IpLimiter::new(ip_limit::IpLimitSettings {
+            ip_qps: config.ip_qps,
+            ..ip_limit::IpLimitSettings::default()
+        })),
     });
     for corp in &fleet.corps {
         callback_delivery::pusher::spawn_pusher(Arc::clone(corp));
@@ -386,6 +391,8 @@ pub async fn start_with_clock(
     let app = server::router(Arc::clone(&fleet));
     let signal = stop.clone();
     let task = tokio::spawn(async move {
+        // The peer address is what DingTalk's per-IP limit counts by (`ip_limit`).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal.cancelled_owned())
             .await;

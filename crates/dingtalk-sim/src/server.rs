@@ -72,6 +72,9 @@ async fn route_to_corp(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if let Some(denied) = ip_denied(&fleet, &request) {
+        return denied;
+    }
     let (mut parts, body) = request.into_parts();
     let body = if fleet.corps.len() == 1 {
         body
@@ -87,4 +90,27 @@ async fn route_to_corp(
         parts.extensions.insert(Arc::clone(&fleet.corps[0]));
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// DingTalk's per-IP limit (`ip_limit`), before the request reaches any corp: `Some` is the
+/// gateway's deny answer. A request without a peer address (a router served without connect
+/// info) counts under the unspecified address, so the limit still applies.
+fn ip_denied(fleet: &Fleet, request: &Request) -> Option<Response> {
+    let ip = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip()
+        });
+    let now = fleet.corps[0].clock.now();
+    let denied = crate::state::lock(&fleet.ip).admit(ip, now).err()?;
+    let uuid = crate::gateway::random_hex(&mut crate::state::lock(&fleet.corps[0].gate).rng, 32);
+    let body = serde_json::json!({
+        "status": 1111,
+        "wait": denied.wait_minutes(),
+        "source": "x5",
+        "punish": "deny",
+        "uuid": uuid,
+    });
+    Some((StatusCode::OK, axum::Json(body)).into_response())
 }

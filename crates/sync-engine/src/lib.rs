@@ -55,6 +55,7 @@
 //!   for logs and dead letters (the binary uses the same one).
 pub mod apply;
 pub mod approval;
+pub mod branch_copies;
 pub mod catchup;
 pub mod context;
 pub mod error_chain;

@@ -67,6 +67,7 @@ impl Applier {
             if !self.dept_in_scope(id).await? {
                 return Ok(Applied::ignored());
             }
+            crate::branch_copies::BranchCopies::note(store, &wire, self.ctx.now_ms()).await?;
             let mut total = self.parent_first(id, &wire, depth, held).await?;
             let oa_id = match known {
                 Some(k) => k,

@@ -351,6 +351,10 @@ impl Importer<'_> {
             crawled.roles_complete = failures.is_empty();
             crawled.failures.extend(failures);
         }
+        if !self.options.dry_run {
+            let (depts, complete) = (&crawled.depts, crawled.complete());
+            crate::branch_copies::record_crawl(&ctx.store, depts, complete, ctx.now_ms()).await?;
+        }
         let mut failures = crawled.failures.clone();
         failures.append(&mut report.failures);
         report.failures = failures;

@@ -21,6 +21,10 @@ impl Pusher {
         entry: &OutboxEntry,
         id: OaDeptId,
     ) -> Result<Step, StoreError> {
+        if let Some(why) = crate::branch_copies::skip_department(&self.store, id).await? {
+            tracing::info!(dept = %id, "{why}; not pushed");
+            return Ok(Step::Done);
+        }
         if entry.op == Op::Delete {
             return self.delete_department(entry, id).await;
         }

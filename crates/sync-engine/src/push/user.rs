@@ -26,6 +26,10 @@ impl Pusher {
         entry: &OutboxEntry,
         id: OaUserId,
     ) -> Result<Step, StoreError> {
+        if let Some(why) = crate::branch_copies::skip_user(&self.store, &id).await? {
+            tracing::info!(user = %id, "{why}; not pushed");
+            return Ok(Step::Done);
+        }
         if entry.op == Op::Delete {
             return self.delete_user(&id, true).await;
         }

@@ -64,7 +64,12 @@ fn peak_overlap(calls: &[(String, u64, u64)]) -> usize {
 async fn renames_apply_concurrently_per_user(h: Harness) {
     common::import_all(&h.ctx).await;
     let state = h.state().await;
-    let user = |i: usize| state["users"][i]["userid"].as_str().unwrap().to_owned();
+    let user = |i: usize| {
+        state["users"][i]["userid"]
+            .as_str()
+            .expect("userid")
+            .to_owned()
+    };
     let cursor = h.get("/events").await["events"]
         .as_array()
         .and_then(|a| a.last())

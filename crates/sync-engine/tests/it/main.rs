@@ -9,6 +9,7 @@
 //! still runs the heavy modules one at a time.
 
 mod apply;
+mod branch_copies;
 mod catchup;
 mod claim;
 mod common;
