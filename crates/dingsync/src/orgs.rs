@@ -64,6 +64,8 @@ pub struct Build<'a> {
     pub store: &'a Store,
     /// This instance's name.
     pub instance: &'a str,
+    /// The rate budgets every org's client draws on (opened once, so the IP layer is shared).
+    pub budgets: &'a crate::budgets::Budgets,
     /// The service's clock.
     pub clock: crate::clock::SharedClock,
     /// The deletion threshold SIGHUP replaces live (one for every org).
@@ -84,8 +86,9 @@ impl OrgRuntime {
     pub async fn build(org: &OrgSection, b: &Build<'_>) -> anyhow::Result<Self> {
         let config = b.config.for_org(org);
         let store = b.store.for_org(&org.name);
-        let client = crate::server::dingtalk_client_for(&config, &store, b.instance)
-            .await
+        let client = b
+            .budgets
+            .client(&config)
             .with_context(|| format!("org {}: the DingTalk client", org.name))?;
         let sync =
             sync_engine::SyncContext::new(store.clone(), client, crate::workers::policy(&config))

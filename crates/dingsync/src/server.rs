@@ -474,10 +474,13 @@ async fn build_orgs(
     shared: &Shared,
     deletions: &sync_engine::LiveThreshold,
 ) -> anyhow::Result<Vec<crate::orgs::OrgRuntime>> {
+    // One set of budgets for every org: each app has its own windows, and all share the IP's.
+    let budgets = crate::budgets::Budgets::open(config, store, instance).await?;
     let build = crate::orgs::Build {
         config,
         store,
         instance,
+        budgets: &budgets,
         clock: shared.clock.clone(),
         deletions: deletions.clone(),
     };

@@ -297,8 +297,8 @@ impl<'i, 'a> Stage<'i, 'a> {
             let several_orgs = imp.ctx.store.org_roots().await?.len() > 1;
             let (ids, linker, oa) = (&self.ids, &mut self.linker, self.oa);
             oa::each_user(&imp.ctx.store, None, None, |u| {
-                let in_org = !several_orgs
-                    || u.department_ids().any(|d| oa.departments.contains_key(&d));
+                let in_org =
+                    !several_orgs || u.department_ids().any(|d| oa.departments.contains_key(&d));
                 if in_org && ids.ding_user(&u.id).is_none() {
                     linker.offer(&u);
                 }
