@@ -70,6 +70,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim_holds",
         include_str!("../migrations/sqlite/0007_scim_holds.sql"),
     ),
+    (
+        8,
+        "console_speed",
+        include_str!("../migrations/sqlite/0008_console_speed.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -108,6 +113,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "scim_holds",
         include_str!("../migrations/postgres/0007_scim_holds.sql"),
+    ),
+    (
+        8,
+        "console_speed",
+        include_str!("../migrations/postgres/0008_console_speed.sql"),
     ),
 ];
 
