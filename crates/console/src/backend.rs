@@ -14,9 +14,9 @@ use std::future::Future;
 
 use crate::auth::ConsoleUser;
 use crate::views::{
-    ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail,
-    ObjectKind, OperatorAction, Overview, PlanView, RoleTree, RunDetail, RunList, SettingsView,
-    UserList, UserQuery,
+    ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentQuery, DepartmentTree,
+    ObjectDetail, ObjectKind, OperatorAction, Overview, PlanQuery, PlanView, RoleTree, RunDetail,
+    RunList, SettingsView, UserList, UserQuery,
 };
 
 /// What a backend can answer instead of a view. The console shows the first three to the
@@ -60,8 +60,12 @@ pub trait AdminBackend: Send + Sync + 'static {
         query: &UserQuery,
     ) -> impl Future<Output = Result<UserList, BackendError>> + Send;
 
-    /// The whole department tree in pre-order.
-    fn departments(&self) -> impl Future<Output = Result<DepartmentTree, BackendError>> + Send;
+    /// One level of the department tree, one page of it. `NotFound` when `under` names no
+    /// department.
+    fn departments(
+        &self,
+        query: &DepartmentQuery,
+    ) -> impl Future<Output = Result<DepartmentTree, BackendError>> + Send;
 
     /// Every role group with its roles.
     fn roles(&self) -> impl Future<Output = Result<RoleTree, BackendError>> + Send;
@@ -78,7 +82,11 @@ pub trait AdminBackend: Send + Sync + 'static {
     fn attention(&self) -> impl Future<Output = Result<Attention, BackendError>> + Send;
 
     /// The current plan of both sides (what a reconcile would do now).
-    fn plan(&self) -> impl Future<Output = Result<PlanView, BackendError>> + Send;
+    /// One page of it (a plan can have thousands of entries).
+    fn plan(
+        &self,
+        query: &PlanQuery,
+    ) -> impl Future<Output = Result<PlanView, BackendError>> + Send;
 
     /// Run history, newest first, including runs in progress with their progress.
     fn runs(&self) -> impl Future<Output = Result<RunList, BackendError>> + Send;

@@ -28,6 +28,26 @@ pub struct Chrome {
     pub here: String,
 }
 
+impl Chrome {
+    /// Whether the page is in the directory's `tab` (`users`, `departments` or `roles`), so
+    /// the navigation marks the sub-entry too.
+    pub fn in_tab(&self, tab: &str) -> bool {
+        let path = self.here.split('?').next().unwrap_or_default();
+        let prefixes: &[&str] = match tab {
+            "users" => &["/console/users"],
+            "departments" => &["/console/departments"],
+            "roles" => &["/console/roles", "/console/role-groups"],
+            _ => &[],
+        };
+        prefixes.iter().any(|p| {
+            path == *p
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+}
+
 /// Template helpers.
 pub mod filters {
     use std::fmt::Display;
@@ -37,6 +57,11 @@ pub mod filters {
         Ok(value
             .as_ref()
             .map_or_else(|| "—".to_owned(), ToString::to_string))
+    }
+
+    /// A key as words (`job_number` → `job number`).
+    pub fn words(key: &str, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(key.replace('_', " "))
     }
 
     /// Seconds as a short age ("42 s", "5 min", "3 h", "2 d").
@@ -90,8 +115,9 @@ impl UsersPage<'_> {
         self.query.q.as_deref().unwrap_or_default()
     }
 
-    pub fn dept_selected(&self, id: &str) -> bool {
-        self.query.department.as_deref() == Some(id)
+    /// The department filter's text as typed.
+    pub fn department(&self) -> &str {
+        self.query.department.as_deref().unwrap_or_default()
     }
 
     pub fn state_selected(&self, state: &SyncState) -> bool {
@@ -143,6 +169,37 @@ impl UsersPage<'_> {
 pub struct DepartmentsPage<'a> {
     pub chrome: Chrome,
     pub view: &'a DepartmentTree,
+}
+
+impl DepartmentsPage<'_> {
+    /// This level on another page.
+    fn page_href(&self, page: u32) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(current) = self.view.current() {
+            query.append_pair("under", &current.id);
+        }
+        query.append_pair("page", &page.to_string());
+        format!("/console/departments?{}", query.finish())
+    }
+
+    /// The previous page's link, on every page but the first.
+    pub fn prev_href(&self) -> Option<String> {
+        (self.view.page > 0).then(|| self.page_href(self.view.page - 1))
+    }
+
+    /// The next page's link, when the level has more departments.
+    pub fn next_href(&self) -> Option<String> {
+        let shown = u64::from(self.view.page) * u64::from(self.view.page_rows)
+            + self.view.nodes.len() as u64;
+        (self.view.page_rows > 0 && shown < self.view.total)
+            .then(|| self.page_href(self.view.page + 1))
+    }
+
+    /// The 1-based numbers of the first and last rows shown.
+    pub fn rows_shown(&self) -> (u64, u64) {
+        let first = u64::from(self.view.page) * u64::from(self.view.page_rows);
+        (first + 1, first + self.view.nodes.len() as u64)
+    }
 }
 
 #[derive(Debug, Template)]

@@ -243,7 +243,8 @@ impl Application {
                 stream_channel.as_ref().map(|(_, rx)| rx.clone()),
                 config.clone(),
                 shared.clock.clone(),
-            );
+            )
+            .with_deletions(deletions.clone());
             internal = internal.merge(crate::admin::mount(admin, &config.console).await?);
         }
         let (router, internal) = match config.server.split_internal() {

@@ -76,6 +76,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "orgs",
         include_str!("../migrations/sqlite/0008_orgs.sql"),
     ),
+    (
+        9,
+        "console_speed",
+        include_str!("../migrations/sqlite/0009_console_speed.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (same versions and meaning as the SQLite ones).
@@ -119,6 +124,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "orgs",
         include_str!("../migrations/postgres/0008_orgs.sql"),
+    ),
+    (
+        9,
+        "console_speed",
+        include_str!("../migrations/postgres/0009_console_speed.sql"),
     ),
 ];
 

@@ -27,6 +27,15 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Department,
+        Self::User,
+        Self::RoleGroup,
+        Self::Role,
+        Self::RoleAssignment,
+    ];
+
     /// The text stored in `kind` columns.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -168,7 +168,13 @@ async fn insert_links_on(
     if links.is_empty() {
         return Ok(());
     }
-    let mut insert = Sql::new("INSERT INTO id_map (org, kind, oa_id, ding_id) VALUES ");
+    // When the link was made, for the console's id mapping (wall-clock time: a link is a
+    // fact about this database, not about either directory).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut insert =
+        Sql::new("INSERT INTO id_map (org, kind, oa_id, ding_id, linked_at_ms) VALUES ");
     for (i, (oa, ding)) in links.iter().enumerate() {
         if i > 0 {
             insert.push_mut(", ");
@@ -181,6 +187,8 @@ async fn insert_links_on(
         insert.bind_mut(oa.as_str());
         insert.push_mut(", ");
         insert.bind_mut(ding.as_str());
+        insert.push_mut(", ");
+        insert.bind_mut(now_ms);
         insert.push_mut(")");
     }
     insert.query().execute(&mut *conn).await?;

@@ -87,8 +87,8 @@ pub use batch::BatchReport;
 pub use claims::{QueueDepth, QueueState};
 pub use conflicts::ConflictRecord;
 pub use console::{
-    AuditSearch, ConsoleUserRow, NewSoftMatch, OperatorActionRecord, RunRecord, RunStart,
-    SoftMatchRecord, Waiting,
+    AuditBrief, AuditSearch, ConsoleUserRow, DeptBrief, NewSoftMatch, OperatorActionRecord,
+    RunRecord, RunStart, SoftMatchRecord, Waiting,
 };
 pub use db::{DEFAULT_ORG, Store, StoreOptions};
 pub use directory::{

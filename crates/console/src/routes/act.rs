@@ -100,6 +100,7 @@ pub(crate) fn parse_action(fields: &Fields) -> Result<OperatorAction, ConsoleErr
             dead_letter: fields.required("dead_letter")?,
         },
         "apply_plan" => parse_apply_plan(fields)?,
+        "compute_plan" => OperatorAction::ComputePlan,
         "start_import" => OperatorAction::StartImport,
         "start_reconcile" => OperatorAction::StartReconcile,
         "approve_mapping_change" => OperatorAction::ApproveMappingChange {

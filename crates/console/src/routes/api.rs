@@ -13,12 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use super::html::{check_id, parse_audit_query, parse_user_query};
+use super::html::{
+    check_id, page_param, parse_audit_query, parse_department_query, parse_user_query,
+};
 use super::{AppState, request};
 use crate::auth::{Role, Session};
 use crate::backend::AdminBackend;
 use crate::error::ConsoleError;
-use crate::views::{Actor, ObjectKind, OperatorAction};
+use crate::views::{Actor, ObjectKind, OperatorAction, PlanQuery};
 
 /// One route of the admin API, as the service's OpenAPI document lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ pub const ADMIN_API: &[ApiRoute] = &[
     ApiRoute {
         method: "get",
         path: "/api/v1/admin/departments",
-        summary: "The department tree with members and sync states",
+        summary: "One level of the department tree (under: a department id, the top level without it; page), each with members, sub-departments and sync state",
     },
     ApiRoute {
         method: "get",
@@ -85,7 +87,7 @@ pub const ADMIN_API: &[ApiRoute] = &[
     ApiRoute {
         method: "get",
         path: "/api/v1/admin/plan",
-        summary: "The current plan of both sides as a diff",
+        summary: "The last plan computed, with its age, as a diff of both sides (page: 200 entries a page); computes one in the background when there is none or it is stale",
     },
     ApiRoute {
         method: "get",
@@ -110,7 +112,7 @@ pub const ADMIN_API: &[ApiRoute] = &[
     ApiRoute {
         method: "post",
         path: "/api/v1/admin/actions",
-        summary: "An operator action (operator role, X-CSRF-Token header), as JSON {\"action\": …}: push_now, refetch, decide_deletion, accept_conflict, apply_other_side, link_soft_match {item, oa_id}, create_from_soft_match {item}, retry_dead_letter, drop_dead_letter, apply_plan, start_import, start_reconcile; audited with the user's name",
+        summary: "An operator action (operator role, X-CSRF-Token header), as JSON {\"action\": …}: push_now, refetch, decide_deletion, accept_conflict, apply_other_side, link_soft_match {item, oa_id}, create_from_soft_match {item}, retry_dead_letter, drop_dead_letter, apply_plan, compute_plan, start_import, start_reconcile; audited with the user's name",
     },
 ];
 
@@ -272,9 +274,13 @@ async fn roles<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap
 async fn departments<B: AdminBackend>(
     State(s): State<AppState<B>>,
     headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let session = api_session!(s, headers);
-    let result = s.backend.departments().await.map_err(Into::into);
+    let result = match parse_department_query(&params) {
+        Ok(query) => s.backend.departments(&query).await.map_err(Into::into),
+        Err(error) => Err(error),
+    };
     answer(&s, &session, result)
 }
 
@@ -284,9 +290,20 @@ async fn attention<B: AdminBackend>(State(s): State<AppState<B>>, headers: Heade
     answer(&s, &session, result)
 }
 
-async fn plan<B: AdminBackend>(State(s): State<AppState<B>>, headers: HeaderMap) -> Response {
+async fn plan<B: AdminBackend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let session = api_session!(s, headers);
-    let result = s.backend.plan().await.map_err(Into::into);
+    let result = match page_param(&params) {
+        Ok(page) => s
+            .backend
+            .plan(&PlanQuery { page })
+            .await
+            .map_err(Into::into),
+        Err(error) => Err(error),
+    };
     answer(&s, &session, result)
 }
 

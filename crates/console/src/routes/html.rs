@@ -18,7 +18,7 @@ use crate::pages::{
     AttentionPage, AuditPageView, Chrome, DepartmentsPage, ErrorPage, ObjectPage, OverviewPage,
     PlanPage, RolesPage, RunPage, RunsPage, SettingsPage, UsersPage,
 };
-use crate::views::{AuditQuery, ObjectKind, SyncState, UserQuery};
+use crate::views::{AuditQuery, DepartmentQuery, ObjectKind, PlanQuery, SyncState, UserQuery};
 
 /// The error page (or, for a missing or expired session, the way to the sign-in form).
 pub(crate) fn error_page<B>(
@@ -147,12 +147,7 @@ pub(crate) fn parse_user_query(
             )
         })?),
     };
-    let page = match text_param(params, "page")? {
-        None => 0,
-        Some(page) => page
-            .parse()
-            .map_err(|_| ConsoleError::bad_input("page", "must be a whole number from 0"))?,
-    };
+    let page = page_param(params)?;
     Ok(UserQuery {
         q: text_param(params, "q")?,
         department: text_param(params, "department")?,
@@ -184,12 +179,41 @@ pub(crate) async fn users<B: AdminBackend>(
     })
 }
 
+/// A whole-number page parameter (0 when absent).
+pub(crate) fn page_param(params: &HashMap<String, String>) -> Result<u32, ConsoleError> {
+    match text_param(params, "page")? {
+        None => Ok(0),
+        Some(page) => page
+            .parse()
+            .map_err(|_| ConsoleError::bad_input("page", "must be a whole number from 0")),
+    }
+}
+
+pub(crate) fn parse_department_query(
+    params: &HashMap<String, String>,
+) -> Result<DepartmentQuery, ConsoleError> {
+    let under = text_param(params, "under")?;
+    if let Some(under) = &under {
+        check_id(under, "under")?;
+    }
+    Ok(DepartmentQuery {
+        under,
+        page: page_param(params)?,
+    })
+}
+
 pub(crate) async fn departments<B: AdminBackend>(
     State(s): State<AppState<B>>,
     headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let (session, chrome) = signed_in!(s, headers, "directory", "/console/departments".to_owned());
-    let view = s.backend.departments().await;
+    let (session, chrome) = signed_in!(s, headers, "directory", uri.to_string());
+    let query = match parse_department_query(&params) {
+        Ok(query) => query,
+        Err(error) => return finish(&s, &session, chrome, |_| Err(error)),
+    };
+    let view = s.backend.departments(&query).await;
     finish(&s, &session, chrome, |chrome| {
         Ok(DepartmentsPage {
             chrome,
@@ -296,9 +320,15 @@ pub(crate) async fn attention<B: AdminBackend>(
 pub(crate) async fn plan<B: AdminBackend>(
     State(s): State<AppState<B>>,
     headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let (session, chrome) = signed_in!(s, headers, "plan", "/console/plan".to_owned());
-    let view = s.backend.plan().await;
+    let (session, chrome) = signed_in!(s, headers, "plan", uri.to_string());
+    let query = match page_param(&params) {
+        Ok(page) => PlanQuery { page },
+        Err(error) => return finish(&s, &session, chrome, |_| Err(error)),
+    };
+    let view = s.backend.plan(&query).await;
     finish(&s, &session, chrome, |chrome| {
         Ok(PlanPage {
             chrome,

@@ -52,6 +52,9 @@ pub enum OperatorAction {
         entries: Option<Vec<String>>,
         confirm_deletions: bool,
     },
+    /// Compute the plan again now, in the background (the plan page shows the last one
+    /// computed, with its age, until the new one is ready).
+    ComputePlan,
     /// Start a full import now.
     StartImport,
     /// Start a reconcile now: plan both sides and apply the plan, deletions over the
@@ -106,6 +109,7 @@ impl OperatorAction {
             } => {
                 format!("apply {} plan entries", entries.len())
             }
+            OperatorAction::ComputePlan => "compute the plan".to_owned(),
             OperatorAction::StartImport => "start an import".to_owned(),
             OperatorAction::StartReconcile => "start a reconcile".to_owned(),
             OperatorAction::ApproveMappingChange { fingerprint } => {

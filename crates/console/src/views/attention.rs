@@ -20,7 +20,7 @@ impl Attention {
     /// Items waiting for a decision (each held deletion counts, blocked entries do not: they
     /// clear with their dead letter).
     pub fn count(&self) -> u64 {
-        let held: usize = self.holds.iter().map(|hold| hold.entries.len()).sum();
+        let held: usize = self.holds.iter().map(HeldDeletionGroup::size).sum();
         let mapping = usize::from(self.mapping_change.is_some());
         (held + self.conflicts.len() + self.soft_matches.len() + self.dead_letters.len() + mapping)
             as u64
@@ -34,7 +34,18 @@ pub struct HeldDeletionGroup {
     /// Why it was held, in plain words.
     pub reason: String,
     pub created_at: String,
+    /// The hold's deletions, at most a page of them.
     pub entries: Vec<HeldDeletion>,
+    /// Deletions of the hold beyond those listed (deciding the hold decides them too).
+    #[serde(default)]
+    pub more: usize,
+}
+
+impl HeldDeletionGroup {
+    /// Deletions in the hold.
+    pub fn size(&self) -> usize {
+        self.entries.len() + self.more
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

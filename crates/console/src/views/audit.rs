@@ -32,3 +32,22 @@ pub struct AuditEntry {
     pub action: String,
     pub detail: String,
 }
+
+impl AuditEntry {
+    /// The kind in words (`role group`, not `role_group`).
+    pub fn kind_label(&self) -> String {
+        self.object_kind.replace('_', " ")
+    }
+
+    /// The object's console page, for the kinds that have one.
+    pub fn href(&self) -> Option<String> {
+        let segment = match self.object_kind.as_str() {
+            "user" => "users",
+            "department" => "departments",
+            "role" => "roles",
+            "role_group" => "role-groups",
+            _ => return None,
+        };
+        (!self.object_id.is_empty()).then(|| format!("/console/{segment}/{}", self.object_id))
+    }
+}

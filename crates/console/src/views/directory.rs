@@ -45,8 +45,9 @@ pub struct UserList {
     /// Rows per page.
     #[serde(default)]
     pub page_rows: u32,
-    /// The departments the filter offers.
-    pub departments: Vec<DeptOption>,
+    /// The department the list is filtered by, with its name (`None` without a filter).
+    #[serde(default)]
+    pub department: Option<DeptOption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +56,39 @@ pub struct DeptOption {
     pub name: String,
 }
 
-/// The department tree flattened in pre-order: each node's `depth` places it under the
-/// nearest earlier node of depth - 1, so a page renders it with one loop.
+/// Which level of the department tree to show: the sub-departments of `under` (the top
+/// level without it), one page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentQuery {
+    /// OA department id.
+    pub under: Option<String>,
+    /// Zero-based page of [`DepartmentTree::page_rows`] rows.
+    pub page: u32,
+}
+
+/// One level of the department tree: the way down to it and a page of its departments.
+/// A whole tree of a large organization (thousands of departments) is neither readable nor
+/// cheap to count, so the page walks it a level at a time, like a file browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepartmentTree {
+    /// From the top level down to the department whose sub-departments are listed (empty at
+    /// the top level).
+    pub path: Vec<DeptOption>,
+    /// Direct members of the last department of `path`.
+    pub members: Option<u64>,
+    /// One page of the level's departments, in display order.
     pub nodes: Vec<DepartmentNode>,
+    /// Departments on this level in all.
+    pub total: u64,
+    pub page: u32,
+    pub page_rows: u32,
+}
+
+impl DepartmentTree {
+    /// The department whose level this is (`None` at the top level).
+    pub fn current(&self) -> Option<&DeptOption> {
+        self.path.last()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,17 +97,12 @@ pub struct DepartmentNode {
     pub id: String,
     pub name: String,
     pub parent: Option<String>,
-    pub depth: u32,
     pub dingtalk_id: Option<String>,
+    /// Direct members.
     pub members: u64,
+    /// Direct sub-departments.
+    pub sub_departments: u64,
     pub state: SyncState,
-}
-
-impl DepartmentNode {
-    /// Indentation for the tree, in `rem`, capped so deep trees stay readable at 200% zoom.
-    pub fn indent_rem(&self) -> u32 {
-        self.depth.min(12) * 2
-    }
 }
 
 /// Every role group with its roles, in id order.

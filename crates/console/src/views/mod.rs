@@ -25,8 +25,8 @@ pub use attention::{
 pub use audit::{AuditEntry, AuditPage, AuditQuery};
 pub use common::{Check, ObjectKind, Outcome, Side, SyncState};
 pub use directory::{
-    DepartmentNode, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree, UserList,
-    UserQuery, UserRow,
+    DepartmentNode, DepartmentQuery, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree,
+    UserList, UserQuery, UserRow,
 };
 pub use mapping_change::MappingChange;
 pub use object::{
@@ -34,6 +34,6 @@ pub use object::{
     TimelineKind,
 };
 pub use overview::{ApiBudget, Backlog, EventChannel, Overview, TokenState};
-pub use plan::{FieldChange, PlanEntry, PlanGroup, PlanOp, PlanView};
+pub use plan::{FieldChange, PlanComputing, PlanEntry, PlanGroup, PlanOp, PlanQuery, PlanView};
 pub use runs::{LogLine, Progress, RunDetail, RunKind, RunList, RunSummary, SideCounts};
 pub use settings::{Setting, SettingSource, SettingValue, SettingsView, key_is_secret};

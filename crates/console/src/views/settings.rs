@@ -53,6 +53,8 @@ pub enum SettingSource {
     Default,
     File,
     Environment,
+    /// Changed on the running service by a reload (SIGHUP) since it started.
+    Reload,
 }
 
 impl SettingSource {
@@ -61,6 +63,7 @@ impl SettingSource {
             SettingSource::Default => "default",
             SettingSource::File => "file",
             SettingSource::Environment => "environment",
+            SettingSource::Reload => "reload (SIGHUP)",
         }
     }
 }

@@ -201,7 +201,7 @@ async fn the_console_works_in_chromium_and_every_page_is_photographed() {
     let pages = [
         ("overview", "/console"),
         ("users", "/console/users?q=wang"),
-        ("departments", "/console/departments"),
+        ("departments", "/console/departments?under=d-1"),
         ("roles", "/console/roles"),
         ("timeline", "/console/users/u-1003"),
         ("attention", "/console/attention"),
@@ -225,7 +225,7 @@ async fn the_console_works_in_chromium_and_every_page_is_photographed() {
         .expect("attention");
     let approve = client
         .find(Locator::Css(
-            "button[aria-label='Approve deleting Zhao Lei']",
+            "button[aria-label='Approve deleting Zhao Lei (u-1006)']",
         ))
         .await
         .expect("approve button");

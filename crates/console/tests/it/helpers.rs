@@ -167,6 +167,7 @@ impl MemoryBackend {
                 reason: "The reconcile at 13:02 wanted to delete 2 users on DingTalk; the threshold allows 1 without confirmation.".to_owned(),
                 created_at: "2026-12-07T13:04:40Z".to_owned(),
                 entries,
+                more: 0,
             }]
         };
         Attention {
@@ -311,44 +312,68 @@ impl AdminBackend for MemoryBackend {
             page: query.page,
             page_rows: 50,
             rows,
-            departments: vec![
-                DeptOption {
-                    id: "d-1".to_owned(),
-                    name: "Head office".to_owned(),
-                },
-                DeptOption {
-                    id: "d-2".to_owned(),
-                    name: "Engineering".to_owned(),
-                },
-            ],
+            department: query.department.as_ref().map(|id| DeptOption {
+                id: id.clone(),
+                name: "Engineering".to_owned(),
+            }),
         })
     }
 
-    async fn departments(&self) -> Result<DepartmentTree, BackendError> {
-        let node =
-            |id: &str, name: &str, parent: Option<&str>, depth, members, state| DepartmentNode {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                parent: parent.map(str::to_owned),
-                depth,
-                dingtalk_id: s(&format!("{}", 1000 + depth)),
-                members,
-                state,
-            };
-        Ok(DepartmentTree {
-            nodes: vec![
-                node("d-1", "Head office", None, 0, 12, SyncState::InSync),
-                node("d-2", "Engineering", Some("d-1"), 1, 54, SyncState::InSync),
-                node(
+    async fn departments(&self, query: &DepartmentQuery) -> Result<DepartmentTree, BackendError> {
+        let node = |id: &str, name: &str, parent: &str, members, subs, state| DepartmentNode {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            parent: Some(parent.to_owned()),
+            dingtalk_id: s(&format!("10{members}")),
+            members,
+            sub_departments: subs,
+            state,
+        };
+        let crumb = |id: &str, name: &str| DeptOption {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        // The fake tree: Head office > Engineering > Platform, and Head office > Sales.
+        let (path, members, nodes) = match query.under.as_deref() {
+            None => (
+                vec![],
+                None,
+                vec![node("d-1", "Head office", "1", 12, 2, SyncState::InSync)],
+            ),
+            Some("d-1") => (
+                vec![crumb("d-1", "Head office")],
+                Some(12),
+                vec![
+                    node("d-2", "Engineering", "d-1", 54, 1, SyncState::InSync),
+                    node("d-4", "Sales", "d-1", 31, 0, SyncState::InSync),
+                ],
+            ),
+            Some("d-2") => (
+                vec![crumb("d-1", "Head office"), crumb("d-2", "Engineering")],
+                Some(54),
+                vec![node(
                     "d-3",
                     "Platform",
-                    Some("d-2"),
-                    2,
+                    "d-2",
                     17,
+                    0,
                     SyncState::PendingPush,
-                ),
-                node("d-4", "Sales", Some("d-1"), 1, 31, SyncState::InSync),
-            ],
+                )],
+            ),
+            Some(other) => {
+                return Err(BackendError::NotFound {
+                    what: "department",
+                    id: other.to_owned(),
+                });
+            }
+        };
+        Ok(DepartmentTree {
+            path,
+            members,
+            total: nodes.len() as u64,
+            nodes,
+            page: query.page,
+            page_rows: 100,
         })
     }
 
@@ -451,7 +476,7 @@ impl AdminBackend for MemoryBackend {
         Ok(self.full_attention())
     }
 
-    async fn plan(&self) -> Result<PlanView, BackendError> {
+    async fn plan(&self, query: &PlanQuery) -> Result<PlanView, BackendError> {
         let change = |field: &str, old: Option<&str>, new: Option<&str>| FieldChange {
             field: field.to_owned(),
             old: old.map(str::to_owned),
@@ -460,10 +485,20 @@ impl AdminBackend for MemoryBackend {
         Ok(PlanView {
             generated_at: "2026-12-07T14:42:10Z".to_owned(),
             deletion_threshold: 1,
+            ready: true,
+            age_secs: 95,
+            took_ms: 12_600,
+            computing: None,
+            error: None,
+            page: query.page,
+            page_rows: 200,
+            entries_total: 4,
+            deletions_total: 2,
             groups: vec![
                 PlanGroup {
                     side: Side::DingTalk,
                     kind: ObjectKind::User,
+                    total: 3,
                     entries: vec![
                         PlanEntry {
                             id: "p1".to_owned(),
@@ -491,6 +526,7 @@ impl AdminBackend for MemoryBackend {
                 PlanGroup {
                     side: Side::Oa,
                     kind: ObjectKind::Department,
+                    total: 1,
                     entries: vec![PlanEntry {
                         id: "p4".to_owned(),
                         object_id: "d-5".to_owned(),

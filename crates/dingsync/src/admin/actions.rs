@@ -114,41 +114,22 @@ async fn dispatch(
             entry,
             decision,
         } => {
-            let id = number("entry", entry.as_deref().unwrap_or(hold))?;
             let approve = *decision == DeletionDecision::Approve;
-            let by = format!("console:{}", actor.name);
-            let held = store
-                .resolve_held_deletion(id, approve, &by, now)
-                .await
-                .map_err(|e| match e {
-                    directory_store::StoreError::EntryNotFound { .. } => {
-                        BackendError::Refused(format!("held deletion {id} is no longer waiting"))
-                    }
-                    // Approving a deletion the OA side asked for applies it at once; the
-                    // directory may refuse it (the user still manages others, say).
-                    e if e.is_client_error() => BackendError::Refused(format!(
-                        "held deletion {id} stays held: {}",
-                        sync_engine::error_chain(&e)
-                    )),
-                    e => internal(e),
-                })?;
-            if !approve {
-                return done(format!("held deletion {id} rejected; nothing is deleted"));
-            }
-            if held.origin == directory_store::Origin::Oa {
-                return done(format!(
-                    "held deletion {id} approved and applied in OA; its push takes it to DingTalk"
-                ));
-            }
-            let applied = match &admin.sync {
-                Some(sync) => sync_engine::import::apply_approved_deletions(sync)
-                    .await
-                    .map_err(internal)?,
-                None => 0,
+            let ids = match entry {
+                Some(entry) => vec![number("entry", entry)?],
+                // A whole hold: every deletion still held with it.
+                None => {
+                    let hold = number("hold", hold)?;
+                    super::attention::same_hold(admin, hold)
+                        .await?
+                        .ok_or_else(|| {
+                            BackendError::Refused(format!(
+                                "held deletion {hold} is no longer waiting"
+                            ))
+                        })?
+                }
             };
-            done(format!(
-                "held deletion {id} approved; {applied} deletion(s) applied"
-            ))
+            decide_deletions(admin, actor, &ids, approve).await
         }
         OperatorAction::AcceptConflict { conflict } => {
             let id = number("conflict", conflict)?;
@@ -203,7 +184,17 @@ async fn dispatch(
         OperatorAction::ApplyPlan {
             entries,
             confirm_deletions,
-        } => apply_plan(admin, actor, entries.as_deref(), *confirm_deletions).await,
+        } => {
+            let outcome = apply_plan(admin, actor, entries.as_deref(), *confirm_deletions).await;
+            // What the page showed is applied (or partly): show the plan as it is now.
+            admin.plans.invalidate(admin);
+            outcome
+        }
+        OperatorAction::ComputePlan => {
+            admin.sync()?;
+            admin.plans.refresh(admin);
+            done("computing the plan in the background; the plan page shows it when it is ready")
+        }
         OperatorAction::StartImport => start_import(admin, actor).await,
         OperatorAction::StartReconcile => start_reconcile(admin, actor).await,
         OperatorAction::ApproveMappingChange { fingerprint } => {
@@ -280,6 +271,70 @@ async fn refetch(admin: &Admin, kind: ObjectKind, id: &str) -> Result<ActionOutc
     ))
 }
 
+/// Approves or rejects these held deletions, then applies what approving an import's
+/// deletions leaves to apply (once for all of them).
+async fn decide_deletions(
+    admin: &Admin,
+    actor: &Actor,
+    ids: &[i64],
+    approve: bool,
+) -> Result<ActionOutcome, BackendError> {
+    let by = format!("console:{}", actor.name);
+    let mut from_dingtalk = 0usize;
+    let mut in_oa = 0usize;
+    let mut refused = Vec::new();
+    for &id in ids {
+        let held = admin
+            .store
+            .resolve_held_deletion(id, approve, &by, admin.now_ms())
+            .await;
+        match held {
+            Ok(held) if held.origin == directory_store::Origin::Oa => in_oa += 1,
+            Ok(_) => from_dingtalk += 1,
+            Err(directory_store::StoreError::EntryNotFound { .. }) => {
+                refused.push(format!("held deletion {id} is no longer waiting"));
+            }
+            // Approving a deletion the OA side asked for applies it at once; the directory
+            // may refuse it (the user still manages others, say).
+            Err(e) if e.is_client_error() => refused.push(format!(
+                "held deletion {id} stays held: {}",
+                sync_engine::error_chain(&e)
+            )),
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    let decided = in_oa + from_dingtalk;
+    if decided == 0 {
+        return Err(BackendError::Refused(refused.join("; ")));
+    }
+    let what = match ids {
+        [one] => format!("held deletion {one}"),
+        _ => format!("{decided} held deletion(s)"),
+    };
+    let mut message = if !approve {
+        format!("{what} rejected; nothing is deleted")
+    } else {
+        let mut parts = Vec::new();
+        if in_oa > 0 {
+            parts.push("applied in OA; the push takes it to DingTalk".to_owned());
+        }
+        if from_dingtalk > 0 {
+            let applied = match &admin.sync {
+                Some(sync) => sync_engine::import::apply_approved_deletions(sync)
+                    .await
+                    .map_err(internal)?,
+                None => 0,
+            };
+            parts.push(format!("{applied} deletion(s) applied"));
+        }
+        format!("{what} approved; {}", parts.join("; "))
+    };
+    if !refused.is_empty() {
+        message.push_str(&format!(" ({})", refused.join("; ")));
+    }
+    done(message)
+}
+
 async fn store_ding_user(
     admin: &Admin,
     id: &str,
@@ -327,7 +382,7 @@ async fn apply_plan(
                 let (Target::DingTalk, Some(oa_id)) = (item.target, item.oa_id.as_deref()) else {
                     failures.push(format!(
                         "{} {}: OA-side entries are applied with the whole plan",
-                        item.kind.as_str(),
+                        item.kind.as_str().replace('_', " "),
                         item.name
                     ));
                     continue;
@@ -343,7 +398,10 @@ async fn apply_plan(
                     .map_err(internal)?
                 {
                     Ok(()) => applied += 1,
-                    Err(why) => failures.push(format!("{} {oa_id}: {why}", item.kind.as_str())),
+                    Err(why) => failures.push(format!(
+                        "{} {oa_id}: {why}",
+                        item.kind.as_str().replace('_', " ")
+                    )),
                 }
             }
         }

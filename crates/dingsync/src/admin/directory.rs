@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use console::BackendError;
 use console::views::{
-    DepartmentNode, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree, SyncState,
-    UserList, UserQuery, UserRow,
+    DepartmentNode, DepartmentQuery, DepartmentTree, DeptOption, RoleGroupRow, RoleRow, RoleTree,
+    SyncState, UserList, UserQuery, UserRow,
 };
-use directory_model::{Department, OaDeptId, OaRoleGroupId, OaRoleId, Role, RoleGroup, User};
-use directory_store::{DeptQuery, EntityKind, RoleQuery, Waiting};
+use directory_model::{OaRoleGroupId, OaRoleId, Role, RoleGroup, User};
+use directory_store::{EntityKind, RoleQuery, Waiting};
 
 use super::{Admin, internal};
 
@@ -124,10 +124,25 @@ pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, Backend
         .map(str::trim)
         .filter(|d| !d.is_empty())
     {
-        Some(text) => Some(text.parse::<i64>().map_err(|_| BackendError::Invalid {
-            field: "department".to_owned(),
-            message: format!("{text:?} is not a department id"),
-        })?),
+        Some(text) => {
+            let id = text.parse::<i64>().map_err(|_| BackendError::Invalid {
+                field: "department".to_owned(),
+                message: format!("{text:?} is not a department id (a whole number)"),
+            })?;
+            if admin
+                .store
+                .department_brief(id)
+                .await
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(BackendError::Invalid {
+                    field: "department".to_owned(),
+                    message: format!("there is no department {id}"),
+                });
+            }
+            Some(id)
+        }
         None => None,
     };
     let q = query.q.as_deref().unwrap_or("").trim();
@@ -203,31 +218,36 @@ pub async fn users(admin: &Admin, query: &UserQuery) -> Result<UserList, Backend
         .map(|u| u.entity)
         .collect();
     let states = States::of_ids(admin, EntityKind::User, &matches.page).await?;
+    // Names of just the departments the page's users are in.
+    let mut dept_ids: Vec<i64> = users
+        .iter()
+        .flat_map(|u| u.departments.iter().map(|m| m.dept.0))
+        .chain(department)
+        .collect();
+    dept_ids.sort_unstable();
+    dept_ids.dedup();
     let names: BTreeMap<i64, String> = store
-        .department_names()
+        .department_briefs(&dept_ids)
         .await
         .map_err(internal)?
         .into_iter()
+        .map(|d| (d.id, d.name))
         .collect();
+    let department = department.map(|id| DeptOption {
+        id: id.to_string(),
+        name: names.get(&id).cloned().unwrap_or_default(),
+    });
     let rows: Vec<UserRow> = users
         .into_iter()
         .map(|user| user_row(user, &states, &names))
         .collect();
-    let mut departments: Vec<DeptOption> = names
-        .into_iter()
-        .map(|(id, name)| DeptOption {
-            id: id.to_string(),
-            name,
-        })
-        .collect();
-    departments.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(UserList {
         rows,
         total: matches.total,
         total_is_lower_bound: matches.at_least,
         page: query.page,
         page_rows: PAGE_ROWS as u32,
-        departments,
+        department,
     })
 }
 
@@ -314,77 +334,119 @@ fn user_row(user: User, states: &States, names: &BTreeMap<i64, String>) -> UserR
     }
 }
 
-/// Every department, in id order.
-pub async fn all_departments(admin: &Admin) -> Result<Vec<Department>, BackendError> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = admin
-            .store
-            .list_departments(&DeptQuery {
-                after,
-                limit: 1000,
-                ..Default::default()
-            })
-            .await
-            .map_err(internal)?;
-        all.extend(page.items.into_iter().map(|d| d.entity));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(all),
-        }
-    }
-}
+/// Departments a tree level shows per page.
+const LEVEL_ROWS: u32 = 100;
+/// How deep the path to a department is followed (a cycle in bad data stops here).
+const MAX_DEPTH: usize = 64;
 
-pub async fn departments(admin: &Admin) -> Result<DepartmentTree, BackendError> {
-    let all = all_departments(admin).await?;
-    let ids: Vec<String> = all.iter().map(|d| d.id.0.to_string()).collect();
-    let states = States::of_ids(admin, EntityKind::Department, &ids).await?;
-    let members: BTreeMap<i64, i64> = admin
-        .store
-        .department_member_counts()
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .collect();
-    let mapped: BTreeMap<i64, i64> = admin
-        .store
-        .id_map_all::<OaDeptId>()
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .map(|(oa, ding)| (oa.0, ding.0))
-        .collect();
-    let ids: HashSet<i64> = all.iter().map(|d| d.id.0).collect();
-    let mut children: BTreeMap<Option<i64>, Vec<&Department>> = BTreeMap::new();
-    for dept in &all {
-        // A parent outside the directory (DingTalk's root) makes a top-level department.
-        let parent = dept.parent.map(|p| p.0).filter(|p| ids.contains(p));
-        children.entry(parent).or_default().push(dept);
-    }
-    for list in children.values_mut() {
-        list.sort_by_key(|d| (d.order, d.id.0));
-    }
-    let mut nodes = Vec::with_capacity(all.len());
-    let mut stack: Vec<(&Department, u32)> = children
-        .get(&None)
-        .map(|roots| roots.iter().rev().map(|d| (*d, 0)).collect())
-        .unwrap_or_default();
-    while let Some((dept, depth)) = stack.pop() {
-        nodes.push(DepartmentNode {
-            id: dept.id.0.to_string(),
-            name: dept.name.clone(),
-            parent: dept.parent.map(|p| p.0.to_string()),
-            depth,
-            dingtalk_id: mapped.get(&dept.id.0).map(ToString::to_string),
-            members: members.get(&dept.id.0).copied().unwrap_or(0) as u64,
-            state: states.of(&dept.id.0.to_string()),
-        });
-        if let Some(kids) = children.get(&Some(dept.id.0)) {
-            stack.extend(kids.iter().rev().map(|d| (*d, depth + 1)));
+/// One level of the tree: the path down to `under`, and a page of its sub-departments with
+/// their members, sub-departments, DingTalk ids and sync states, each counted for just the
+/// page's rows.
+pub async fn departments(
+    admin: &Admin,
+    query: &DepartmentQuery,
+) -> Result<DepartmentTree, BackendError> {
+    let store = &admin.store;
+    let under = match query
+        .under
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(text) => Some(text.parse::<i64>().map_err(|_| BackendError::Invalid {
+            field: "under".to_owned(),
+            message: format!("{text:?} is not a department id (a whole number)"),
+        })?),
+        None => None,
+    };
+    let mut path = Vec::new();
+    let mut members = None;
+    if let Some(id) = under {
+        let mut next = Some(id);
+        while let Some(id) = next {
+            let Some(dept) = store.department_brief(id).await.map_err(internal)? else {
+                break;
+            };
+            next = dept.parent.filter(|_| path.len() < MAX_DEPTH);
+            path.push(DeptOption {
+                id: dept.id.to_string(),
+                name: dept.name,
+            });
         }
+        if path.is_empty() {
+            return Err(BackendError::NotFound {
+                what: "department",
+                id: id.to_string(),
+            });
+        }
+        path.reverse();
+        members = Some(
+            store
+                .department_member_counts_of(&[id])
+                .await
+                .map_err(internal)?
+                .first()
+                .map_or(0, |(_, n)| (*n).max(0) as u64),
+        );
     }
-    Ok(DepartmentTree { nodes })
+    let (level, total) = store
+        .department_level(
+            under,
+            u64::from(query.page) * u64::from(LEVEL_ROWS),
+            LEVEL_ROWS,
+        )
+        .await
+        .map_err(internal)?;
+    let ids: Vec<i64> = level.iter().map(|d| d.id).collect();
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let counts = |pairs: Vec<(i64, i64)>| -> HashMap<i64, u64> {
+        pairs
+            .into_iter()
+            .map(|(k, n)| (k, n.max(0) as u64))
+            .collect()
+    };
+    let member_counts = counts(
+        store
+            .department_member_counts_of(&ids)
+            .await
+            .map_err(internal)?,
+    );
+    let child_counts = counts(
+        store
+            .department_child_counts_of(&ids)
+            .await
+            .map_err(internal)?,
+    );
+    let mapped: HashMap<String, String> = store
+        .ding_ids_of(EntityKind::Department, &texts)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .collect();
+    let states = States::of_ids(admin, EntityKind::Department, &texts).await?;
+    let nodes = level
+        .into_iter()
+        .map(|dept| {
+            let id = dept.id.to_string();
+            DepartmentNode {
+                dingtalk_id: mapped.get(&id).cloned(),
+                members: member_counts.get(&dept.id).copied().unwrap_or(0),
+                sub_departments: child_counts.get(&dept.id).copied().unwrap_or(0),
+                state: states.of(&id),
+                parent: dept.parent.map(|p| p.to_string()),
+                name: dept.name,
+                id,
+            }
+        })
+        .collect();
+    Ok(DepartmentTree {
+        path,
+        members,
+        nodes,
+        total: total.max(0) as u64,
+        page: query.page,
+        page_rows: LEVEL_ROWS,
+    })
 }
 
 /// Every role group and role (a directory has tens to hundreds: one page, no paging).

@@ -44,9 +44,9 @@ pub mod users;
 use std::sync::{Arc, Mutex};
 
 use console::views::{
-    ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentTree, ObjectDetail,
-    ObjectKind, OperatorAction, Overview, PlanView, RoleTree, RunDetail, RunList, SettingsView,
-    UserList, UserQuery,
+    ActionOutcome, Actor, Attention, AuditPage, AuditQuery, DepartmentQuery, DepartmentTree,
+    ObjectDetail, ObjectKind, OperatorAction, Overview, PlanQuery, PlanView, RoleTree, RunDetail,
+    RunList, SettingsView, UserList, UserQuery,
 };
 use console::{AdminBackend, BackendError, ConsoleUser};
 use directory_store::Store;
@@ -74,6 +74,11 @@ pub struct Admin {
     clock: SharedClock,
     /// The client's call counters at the previous look at the overview (see `overview`).
     budget_sample: Arc<Mutex<Option<overview::Sample>>>,
+    /// The deletion threshold in effect (a SIGHUP replaces it), shared with the engine and
+    /// SCIM; `None` when the service runs without one.
+    deletions: Option<sync_engine::LiveThreshold>,
+    /// The last plan computed for the plan page, and the computation under way.
+    plans: plan::PlanCache,
 }
 
 impl std::fmt::Debug for Admin {
@@ -100,7 +105,16 @@ impl Admin {
             config: Arc::new(config),
             clock,
             budget_sample: Arc::default(),
+            deletions: None,
+            plans: plan::PlanCache::default(),
         }
+    }
+
+    /// The same backend showing `deletions` as the threshold in effect (the handle SIGHUP
+    /// replaces).
+    pub fn with_deletions(mut self, deletions: sync_engine::LiveThreshold) -> Self {
+        self.deletions = Some(deletions);
+        self
     }
 
     fn now_ms(&self) -> i64 {
@@ -147,8 +161,8 @@ impl AdminBackend for Admin {
         directory::users(self, query).await
     }
 
-    async fn departments(&self) -> Result<DepartmentTree, BackendError> {
-        directory::departments(self).await
+    async fn departments(&self, query: &DepartmentQuery) -> Result<DepartmentTree, BackendError> {
+        directory::departments(self, query).await
     }
 
     async fn roles(&self) -> Result<RoleTree, BackendError> {
@@ -163,8 +177,8 @@ impl AdminBackend for Admin {
         attention::attention(self).await
     }
 
-    async fn plan(&self) -> Result<PlanView, BackendError> {
-        plan::plan_view(self).await
+    async fn plan(&self, query: &PlanQuery) -> Result<PlanView, BackendError> {
+        plan::plan_view(self, query).await
     }
 
     async fn runs(&self) -> Result<RunList, BackendError> {
@@ -180,7 +194,12 @@ impl AdminBackend for Admin {
     }
 
     async fn settings(&self) -> Result<SettingsView, BackendError> {
-        Ok(settings::settings(&self.config))
+        let live = self
+            .deletions
+            .as_ref()
+            .or(self.sync.as_ref().map(|s| &s.deletions))
+            .map(sync_engine::LiveThreshold::get);
+        Ok(settings::settings(&self.config, live))
     }
 
     async fn perform(

@@ -79,6 +79,18 @@ pub async fn object(
         ObjectKind::Role => role_sides(admin, id, not_found).await?,
         ObjectKind::RoleGroup => role_group_sides(admin, id, not_found).await?,
     };
+    let mut mapping = mapping;
+    if mapping.dingtalk_id.is_some() {
+        let at = admin
+            .store
+            .linked_at_ms(entity_kind(kind), id)
+            .await
+            .map_err(internal)?;
+        mapping.linked_at = Some(at.map_or_else(
+            || "before this version recorded link times".to_owned(),
+            format_ms,
+        ));
+    }
     let states = States::of_ids(admin, entity_kind(kind), &[id.to_owned()]).await?;
     let timeline = timeline(admin, entity_kind(kind), id).await?;
     Ok(ObjectDetail {

@@ -188,8 +188,7 @@ async fn backlogs(admin: &Admin) -> Result<Vec<Backlog>, BackendError> {
     let store = &admin.store;
     let now = admin.now_ms();
     let age = |at: Option<i64>| at.map(|at| ((now - at).max(0) / 1000) as u64);
-    let inbox = store.inbox_depth().await.map_err(internal)?;
-    let outbox = store.outbox_depth().await.map_err(internal)?;
+    let (inbox, outbox) = store.console_queue_depths().await.map_err(internal)?;
     let oldest_inbox = store
         .inbox_list(Some(QueueState::Pending), None, 1)
         .await

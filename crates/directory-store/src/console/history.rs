@@ -2,7 +2,7 @@
 //! them with `audit_of`), the audit search, conflict decisions, and pruning history older than
 //! the configured retention.
 
-use crate::audit::{AUDIT_COLS, AuditRecord, audit_from_row};
+use super::lookups::{AUDIT_BRIEF_COLS, AuditBrief, audit_brief_from_row};
 use crate::conflicts::{CONFLICT_COLS, ConflictRecord, conflict_from_row};
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
@@ -116,10 +116,14 @@ impl Store {
         row.as_ref().map(conflict_from_row).transpose()
     }
 
-    /// Audit records matching `q`, newest first.
-    pub async fn audit_search(&self, q: &AuditSearch) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut sql = Sql::new(&format!("SELECT {AUDIT_COLS} FROM audit WHERE 1 = 1"));
+    /// Audit records matching `q`, newest first, without their before/after states (the
+    /// audit page lists who did what to which object; the states are on the object's
+    /// timeline). An object filter looks up each entity kind in the `audit_entity` index.
+    pub async fn audit_search(&self, q: &AuditSearch) -> Result<Vec<AuditBrief>, StoreError> {
+        let mut sql = Sql::new(&format!("SELECT {AUDIT_BRIEF_COLS} FROM audit WHERE 1 = 1"));
         if let Some(id) = &q.oa_id {
+            sql.push_mut(" AND kind IN ");
+            sql.bind_list(EntityKind::ALL.iter().map(|k| k.as_str()));
             sql = sql.push(" AND oa_id = ").bind(id.as_str());
         }
         if let Some(origin) = &q.origin {
@@ -141,7 +145,7 @@ impl Store {
             .query()
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(audit_from_row).collect()
+        rows.iter().map(audit_brief_from_row).collect()
     }
 
     /// Deletes history older than `before_ms`: audit rows, finished runs, decided conflicts,

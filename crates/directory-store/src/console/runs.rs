@@ -112,15 +112,15 @@ impl Store {
         Ok(())
     }
 
-    /// The newest runs first.
+    /// The newest runs first, without their logs (`log_json` is empty: a list shows no log
+    /// lines, and an import's log can be long; [`Store::run_get`] has it).
     pub async fn runs_recent(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = Sql::new(&format!(
-            "SELECT {RUN_COLS} FROM runs ORDER BY id DESC LIMIT "
-        ))
-        .bind(i64::from(limit.max(1)))
-        .query()
-        .fetch_all(&self.pool)
-        .await?;
+        let cols = RUN_COLS.replace("log_json", "'' AS log_json");
+        let rows = Sql::new(&format!("SELECT {cols} FROM runs ORDER BY id DESC LIMIT "))
+            .bind(i64::from(limit.max(1)))
+            .query()
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(run_from_row).collect()
     }
 

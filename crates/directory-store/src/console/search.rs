@@ -133,8 +133,15 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        let sql = department_filter(Sql::new("SELECT id FROM users WHERE 1 = 1"), department)
-            .push(" ORDER BY id LIMIT ")
+        // A department's page reads its memberships in user order straight from the
+        // `user_departments_dept` index (no set of every member to build first).
+        let sql = match department {
+            Some(d) => Sql::new("SELECT user_id AS id FROM user_departments WHERE dept_id = ")
+                .bind(d)
+                .push(" ORDER BY user_id LIMIT "),
+            None => Sql::new("SELECT id FROM users ORDER BY id LIMIT "),
+        };
+        let sql = sql
             .bind(i64::from(limit.max(1)))
             .push(" OFFSET ")
             .bind(i64::try_from(offset).unwrap_or(i64::MAX));
@@ -265,17 +272,6 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<String, _>("oa_id")?))
-            .collect()
-    }
-
-    /// Every department's id and name (the users page's department filter).
-    pub async fn department_names(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = Sql::new("SELECT id, name FROM departments ORDER BY id")
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
             .collect()
     }
 }

@@ -2055,9 +2055,35 @@ mod cases {
         let names: Vec<&str> = found.iter().map(|u| u.entity.name.as_str()).collect();
         assert_eq!(names, ["Wang Fang", "Zhang San"]);
         assert_eq!(found[1].entity.departments[0].dept, OaDeptId(1));
+        let mut briefs = store.department_briefs(&[2, 1, 99]).await.unwrap();
+        briefs.sort_by_key(|d| d.id);
+        let briefs: Vec<(i64, &str, Option<i64>)> = briefs
+            .iter()
+            .map(|d| (d.id, d.name.as_str(), d.parent))
+            .collect();
+        assert_eq!(briefs, vec![(1, "HQ", None), (2, "Sales", Some(1))]);
+        // The tree one level at a time, each row counted with one grouped query.
+        let (top, n) = store.department_level(None, 0, 10).await.unwrap();
+        assert_eq!((top.len(), n, top[0].id), (1, 1, 1));
+        let (under, n) = store.department_level(Some(1), 0, 10).await.unwrap();
+        assert_eq!((under.len(), n, under[0].name.as_str()), (1, 1, "Sales"));
         assert_eq!(
-            store.department_names().await.unwrap(),
-            vec![(1, "HQ".to_owned()), (2, "Sales".to_owned())]
+            store.department_level(Some(1), 1, 10).await.unwrap().0,
+            vec![]
+        );
+        let mut members = store
+            .department_member_counts_of(&[1, 2, 99])
+            .await
+            .unwrap();
+        members.sort_unstable();
+        assert_eq!(members, vec![(1, 3), (2, 2)]);
+        assert_eq!(
+            store.department_child_counts_of(&[1, 2]).await.unwrap(),
+            vec![(1, 1)]
+        );
+        assert_eq!(
+            store.department_brief(2).await.unwrap().map(|d| d.parent),
+            Some(Some(1))
         );
 
         // Every OA create is queued for DingTalk: pending. A held deletion is listed apart.

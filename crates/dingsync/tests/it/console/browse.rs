@@ -151,6 +151,41 @@ async fn finds_a_user_and_their_timeline_shows_both_sides() {
         shoot(&client, page).await;
     }
 
+    // The tree opens a level at a time: a top-level department's row links to its
+    // sub-departments, and its members to the users page filtered by it.
+    let (top, _) = store.department_level(None, 0, 100).await.expect("top");
+    let parent = top.first().expect("a top-level department");
+    let (subs, _) = store
+        .department_level(Some(parent.id), 0, 100)
+        .await
+        .expect("level");
+    let level = open(
+        &client,
+        &base,
+        &format!("/console/departments?under={}", parent.id),
+    )
+    .await;
+    assert!(level.contains(&parent.name), "the path names it: {level}");
+    for sub in &subs {
+        assert!(level.contains(&sub.name), "{}: {level}", sub.name);
+    }
+    shoot(&client, "departments-level").await;
+    let members = store
+        .console_user_count(Some(parent.id))
+        .await
+        .expect("count");
+    let filtered = open(
+        &client,
+        &base,
+        &format!("/console/users?department={}", parent.id),
+    )
+    .await;
+    assert!(
+        filtered.contains(&format!("Members of {}", parent.name))
+            && filtered.contains(&format!("{members} user")),
+        "{filtered}"
+    );
+
     // Roles: the directory's Roles tab lists the imported roles, and a role's page shows both
     // sides, its id mapping and its timeline, where the import's create reads "import".
     let role = store

@@ -70,12 +70,28 @@ async fn approve_a_held_deletion_and_retry_a_dead_letter() {
         .expect("holds");
     assert_eq!(held.len(), 10, "{held:?}");
 
+    let first = store
+        .get_user(&OaUserId::new(held[0].oa_id.as_str()))
+        .await
+        .expect("user")
+        .expect("a held user is still in OA")
+        .entity;
     let attention = open(&client, &base, "/console/attention").await;
-    assert!(attention.contains(&held[0].oa_id), "{attention}");
+    assert!(
+        attention.contains(&first.name) && attention.contains(&held[0].oa_id),
+        "held deletions by name and id: {attention}"
+    );
+    assert!(
+        attention.contains("Held deletions (1 hold)") && attention.contains("Approve all 10"),
+        "the import's ten deletions are one hold: {attention}"
+    );
     shoot(&client, "attention-holds").await;
     let notice = click(
         &client,
-        &format!("button[aria-label='Approve deleting {}']", held[0].oa_id),
+        &format!(
+            "button[aria-label='Approve deleting {} ({})']",
+            first.name, held[0].oa_id
+        ),
     )
     .await;
     assert!(
@@ -116,6 +132,30 @@ async fn approve_a_held_deletion_and_retry_a_dead_letter() {
         "{departed:?}"
     );
     assert!(service.sim_user(&held[0].oa_id).await.is_none());
+
+    // The rest of the hold is rejected at once: nothing more is deleted.
+    open(&client, &base, "/console/attention").await;
+    let notice = click(
+        &client,
+        "form:has(input[value=reject_deletion]):not(:has(input[name=entry])) button",
+    )
+    .await;
+    assert!(notice.contains("9 held deletion(s) rejected"), "{notice}");
+    assert!(
+        store
+            .held_deletions(Some(HoldState::Held))
+            .await
+            .expect("holds")
+            .is_empty()
+    );
+    for h in &still {
+        let user = store
+            .get_user(&OaUserId::new(h.oa_id.as_str()))
+            .await
+            .expect("user")
+            .expect("kept");
+        assert_eq!(user.entity.state, UserState::Active, "{} stays", h.oa_id);
+    }
 
     // A dead letter: OA hires someone whose mobile a DingTalk account already has.
     let mobile = "13912345678";

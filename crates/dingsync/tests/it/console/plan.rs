@@ -36,6 +36,19 @@ async fn post_form(client: &fantoccini::Client, fields: &[(&str, String)]) -> St
     text(client).await
 }
 
+/// Opens the plan page once a plan is shown: the page computes one in the background on the
+/// first visit and after an apply, reloading itself meanwhile.
+async fn open_plan(client: &fantoccini::Client, base: &str) -> String {
+    for _ in 0..300 {
+        let page = open(client, base, "/console/plan").await;
+        if !page.contains("Computing a plan") && !page.contains("No plan has been computed") {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no plan was computed within 30 s");
+}
+
 /// The CSRF token the page's sign-out form carries.
 async fn csrf_of(client: &fantoccini::Client) -> String {
     let value = client
@@ -95,7 +108,7 @@ async fn apply_part_of_a_plan_and_refuse_viewers_and_forged_forms() {
 
     // A viewer sees the plan but no way to apply it, and a hand-made form is refused.
     sign_in(&client, &base, "vera", PASSWORD).await;
-    let plan = open(&client, &base, "/console/plan").await;
+    let plan = open_plan(&client, &base).await;
     assert!(
         plan.contains(first.id.as_str()) && plan.contains(second.id.as_str()),
         "{plan}"
@@ -125,7 +138,7 @@ async fn apply_part_of_a_plan_and_refuse_viewers_and_forged_forms() {
 
     // An operator's form without its CSRF token is refused before anything is done.
     sign_in(&client, &base, "olga", PASSWORD).await;
-    open(&client, &base, "/console/plan").await;
+    open_plan(&client, &base).await;
     let forged = post_form(
         &client,
         &[
@@ -155,7 +168,7 @@ async fn apply_part_of_a_plan_and_refuse_viewers_and_forged_forms() {
     );
 
     // Apply only the first person's entry.
-    let plan = open(&client, &base, "/console/plan").await;
+    let plan = open_plan(&client, &base).await;
     assert!(plan.contains("email"), "the changed field: {plan}");
     shoot(&client, "plan").await;
     let checkbox = client
@@ -175,7 +188,7 @@ async fn apply_part_of_a_plan_and_refuse_viewers_and_forged_forms() {
         second_now["email"], "second.plan@acme.example",
         "not selected: {second_now}"
     );
-    let plan = open(&client, &base, "/console/plan").await;
+    let plan = open_plan(&client, &base).await;
     assert!(
         plan.contains(second.id.as_str()),
         "the rest still waits: {plan}"
