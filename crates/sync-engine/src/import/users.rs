@@ -413,16 +413,7 @@ impl<'i, 'a> Stage<'i, 'a> {
                 linked.push((u, oa_id));
             }
         }
-        let mut job = WriteJob {
-            links: std::mem::take(&mut self.linker.out.new_links),
-            users: Vec::with_capacity(linked.len()),
-        };
-        for (u, oa_id) in linked {
-            if let Some(user) = self.convert(u, &oa_id, rows.get(&oa_id), report)? {
-                job.users.push(user);
-            }
-        }
-        Ok(job)
+        self.write_job(linked, &rows, report)
     }
 
     /// `[scope.to_oa]` for one listed person; `None` (recorded) when out of it.
@@ -565,6 +556,26 @@ impl<'i, 'a> Stage<'i, 'a> {
     }
 
     /// Converts one linked person; `None` (recorded) when it cannot be.
+    /// The write of linked people: the links made since the last job, and each person
+    /// converted (`hint`: their stored row).
+    fn write_job(
+        &mut self,
+        linked: Vec<(WireUser, OaUserId)>,
+        rows: &HashMap<OaUserId, User>,
+        report: &mut ImportReport,
+    ) -> Result<WriteJob, ImportError> {
+        let mut job = WriteJob {
+            links: std::mem::take(&mut self.linker.out.new_links),
+            users: Vec::with_capacity(linked.len()),
+        };
+        for (u, oa_id) in linked {
+            if let Some(user) = self.convert(u, &oa_id, rows.get(&oa_id), report)? {
+                job.users.push(user);
+            }
+        }
+        Ok(job)
+    }
+
     fn convert(
         &mut self,
         u: WireUser,
@@ -636,15 +647,7 @@ impl<'i, 'a> Stage<'i, 'a> {
             self.ids.remove_user(&d);
             self.misresolved.push(d);
         }
-        let mut job = WriteJob {
-            links: std::mem::take(&mut self.linker.out.new_links),
-            users: Vec::with_capacity(linked.len()),
-        };
-        for (u, oa_id) in linked {
-            if let Some(user) = self.convert(u, &oa_id, rows.get(&oa_id), report)? {
-                job.users.push(user);
-            }
-        }
+        let job = self.write_job(linked, &rows, report)?;
         // Managers still pending now are not imported; `convert` dropped them.
         self.tentative.clear();
         report.soft_matched = self.linker.out.soft_matched.clone();
