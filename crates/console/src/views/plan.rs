@@ -35,7 +35,8 @@ pub struct PlanView {
     #[serde(default)]
     pub computing: Option<PlanComputing>,
     /// Why the last computation failed, when it did (the plan shown, if any, is older).
-    #[serde(default)]
+    /// Absent from the JSON when nothing failed (an `error` key reads as a failed call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The page of entries `groups` holds, and entries per page (0: every entry).
     #[serde(default)]
