@@ -10,7 +10,6 @@ use sqlx::any::AnyRow;
 use crate::db::{Sql, Store};
 use crate::error::{EntityKind, StoreError};
 use crate::journal::{Op, Origin};
-use crate::rows::corrupt_row;
 
 /// One record of the audit log / change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,21 +38,18 @@ pub(crate) const AUDIT_COLS: &str =
     "seq, at_ms, actor, origin, kind, oa_id, op, before_json, after_json";
 
 pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
-    let seq: i64 = row.try_get("seq")?;
-    let corrupt = corrupt_row("audit", seq);
-    let origin: String = row.try_get("origin")?;
-    let kind: String = row.try_get("kind")?;
-    let op: String = row.try_get("op")?;
+    // The brief's columns are parsed in one place; the record adds the states.
+    let brief = crate::console::audit_brief_from_row(row)?;
     let before: Option<String> = row.try_get("before_json")?;
     let after: Option<String> = row.try_get("after_json")?;
     Ok(AuditRecord {
-        seq,
-        at_ms: row.try_get("at_ms")?,
-        actor: row.try_get("actor")?,
-        origin: Origin::parse(&origin).ok_or_else(|| corrupt(format!("origin {origin:?}")))?,
-        kind: EntityKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
-        oa_id: row.try_get("oa_id")?,
-        op: Op::parse(&op).ok_or_else(|| corrupt(format!("op {op:?}")))?,
+        seq: brief.seq,
+        at_ms: brief.at_ms,
+        actor: brief.actor,
+        origin: brief.origin,
+        kind: brief.kind,
+        oa_id: brief.oa_id,
+        op: brief.op,
         before: before.map(|b| serde_json::from_str(&b)).transpose()?,
         after: after.map(|a| serde_json::from_str(&a)).transpose()?,
     })

@@ -25,6 +25,7 @@ mod users;
 
 pub use actions::OperatorActionRecord;
 pub use history::AuditSearch;
+pub(crate) use lookups::audit_brief_from_row;
 pub use lookups::{AuditBrief, HISTORY_TABLES};
 pub use runs::{RunRecord, RunStart};
 pub use search::Waiting;
